@@ -1,0 +1,42 @@
+"""One error tree for the whole planner; every class knows its exit status.
+
+    PlannerError (exit 2: the input is at fault, the message says how to fix it)
+    +-- InputError            bad flags, values or files given by the user
+    |   +-- ConfigError       a config.json that is malformed, truncated or of an unknown family
+    |   +-- SafetensorsError  a safetensors header that cannot be read
+    |   +-- CatalogError      an unknown catalog name (with "did you mean")
+    +-- InfeasibleError       (exit 3) the request is valid but cannot be met
+
+The CLI prints ``Error: <message>`` on one line and exits with ``exit_code``; nothing
+below the CLI prints.
+"""
+
+from __future__ import annotations
+
+
+class PlannerError(Exception):
+    """Base class: a problem the user can fix; never shown with a traceback."""
+
+    exit_code = 2
+
+
+class InputError(PlannerError):
+    """A value, flag or file given by the user is wrong."""
+
+
+class ConfigError(InputError):
+    """A model config.json cannot be turned into a model spec."""
+
+
+class SafetensorsError(InputError):
+    """A safetensors file or index cannot be read."""
+
+
+class CatalogError(InputError):
+    """A name is not in a catalog."""
+
+
+class InfeasibleError(PlannerError):
+    """The request is well formed but no plan satisfies it."""
+
+    exit_code = 3

@@ -1,0 +1,110 @@
+"""GPT-2, OPT and Falcon: older layouts with their own module names."""
+
+from __future__ import annotations
+
+from planner.spec import layers as L
+from planner.spec.config_view import ConfigView
+from planner.spec.types import AttentionSpec, MlpSpec, Unit
+
+
+def gpt2_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
+    h = cfg.int("n_embd", "hidden_size", default=768)
+    n_layers = cfg.int("n_layer", "num_hidden_layers", default=12)
+    heads = cfg.int("n_head", "num_attention_heads", default=12)
+    vocab = cfg.int("vocab_size", default=50257)
+    positions = cfg.int("n_positions", "max_position_embeddings", default=1024)
+    inner = cfg.int("n_inner", default=4 * h)
+    units = [
+        Unit("transformer.wte", "embedding", tuple(L.embedding("transformer.wte", vocab, h)), hidden_size=h),
+        Unit("transformer.wpe", "embedding", tuple(L.embedding("transformer.wpe", positions, h)), hidden_size=h),
+    ]
+    hd = h // heads
+    for i in range(n_layers):
+        p = f"transformer.h.{i}"
+        tensors = (
+            L.norm(f"{p}.ln_1", h, True)
+            + L.linear(f"{p}.attn.c_attn", h, 3 * h, True, conv1d=True)
+            + L.linear(f"{p}.attn.c_proj", h, h, True, conv1d=True)
+            + L.norm(f"{p}.ln_2", h, True)
+            + L.linear(f"{p}.mlp.c_fc", h, inner, True, conv1d=True)
+            + L.linear(f"{p}.mlp.c_proj", inner, h, True, conv1d=True)
+        )
+        units.append(Unit(p, "decoder_layer", tuple(tensors), "GPT2Block", h, "text", AttentionSpec(heads, heads, hd, hd),
+                          MlpSpec(inner, gated=False), i))
+    units.append(Unit("transformer.ln_f", "norm", tuple(L.norm("transformer.ln_f", h, True)), hidden_size=h))
+    return units, vocab, h, True
+
+
+def opt_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
+    h = cfg.int("hidden_size", default=768)
+    n_layers = cfg.int("num_hidden_layers", default=12)
+    heads = cfg.int("num_attention_heads", default=12)
+    vocab = cfg.int("vocab_size", default=50272)
+    ffn = cfg.int("ffn_dim", default=3072)
+    proj = cfg.int("word_embed_proj_dim", default=h)
+    positions = cfg.int("max_position_embeddings", default=2048)
+    bias = cfg.bool("enable_bias", True)
+    affine = cfg.bool("layer_norm_elementwise_affine", True)
+    base = "model.decoder"
+    units = [
+        Unit(f"{base}.embed_tokens", "embedding", tuple(L.embedding(f"{base}.embed_tokens", vocab, proj)), hidden_size=h),
+        Unit(f"{base}.embed_positions", "embedding", tuple(L.embedding(f"{base}.embed_positions", positions + 2, h)), hidden_size=h),
+    ]
+    if proj != h:
+        units.append(Unit(f"{base}.project_in", "other", tuple(L.linear(f"{base}.project_in", proj, h, quantizable=False)), hidden_size=h))
+
+    def ln(name: str) -> list:
+        return L.norm(name, h, True) if affine else []
+
+    hd = h // heads
+    for i in range(n_layers):
+        p = f"{base}.layers.{i}"
+        tensors = []
+        for name in ("k_proj", "v_proj", "q_proj", "out_proj"):
+            tensors += L.linear(f"{p}.self_attn.{name}", h, h, bias)
+        tensors += ln(f"{p}.self_attn_layer_norm") + L.linear(f"{p}.fc1", h, ffn, bias) + L.linear(f"{p}.fc2", ffn, h, bias)
+        tensors += ln(f"{p}.final_layer_norm")
+        units.append(Unit(p, "decoder_layer", tuple(tensors), "OPTDecoderLayer", h, "text", AttentionSpec(heads, heads, hd, hd),
+                          MlpSpec(ffn, gated=False), i))
+    if cfg.bool("do_layer_norm_before", True) and not cfg.bool("_remove_final_layer_norm", False) and affine:
+        units.append(Unit(f"{base}.final_layer_norm", "norm", tuple(L.norm(f"{base}.final_layer_norm", h, True)), hidden_size=h))
+    if proj != h:
+        units.append(Unit(f"{base}.project_out", "other", tuple(L.linear(f"{base}.project_out", h, proj, quantizable=False)), hidden_size=h))
+    return units, vocab, proj, True
+
+
+def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
+    h = cfg.int("hidden_size", default=4544)
+    n_layers = cfg.int("num_hidden_layers", "n_layer", default=32)
+    heads = cfg.int("num_attention_heads", "n_head", default=71)
+    vocab = cfg.int("vocab_size", default=65024)
+    hd = cfg.int("head_dim", default=h // heads)
+    new_arch = cfg.bool("new_decoder_architecture", False)
+    multi_query = cfg.bool("multi_query", True)
+    parallel = cfg.bool("parallel_attn", True)
+    bias = cfg.bool("bias", False)
+    ffn = cfg.int("ffn_hidden_size", default=4 * h)
+    if new_arch:
+        kv = cfg.int("num_kv_heads", "n_head_kv", default=heads)
+    else:
+        kv = 1 if multi_query else heads
+    qkv_out = (heads + 2 * kv) * hd if (new_arch or multi_query) else 3 * h
+    units = [Unit("transformer.word_embeddings", "embedding", tuple(L.embedding("transformer.word_embeddings", vocab, h)), hidden_size=h)]
+    if not cfg.bool("alibi", False):
+        rot = int(hd * cfg.float("partial_rotary_factor", 1.0))
+        units.append(Unit("transformer.rotary_emb", "rotary", tuple(L.rotary("transformer.rotary_emb", rot)), hidden_size=h))
+    for i in range(n_layers):
+        p = f"transformer.h.{i}"
+        tensors = L.linear(f"{p}.self_attention.query_key_value", h, qkv_out, bias)
+        tensors += L.linear(f"{p}.self_attention.dense", h, h, bias)
+        tensors += L.linear(f"{p}.mlp.dense_h_to_4h", h, ffn, bias) + L.linear(f"{p}.mlp.dense_4h_to_h", ffn, h, bias)
+        if not parallel:
+            tensors += L.norm(f"{p}.post_attention_layernorm", h, True) + L.norm(f"{p}.input_layernorm", h, True)
+        elif cfg.int("num_ln_in_parallel_attn", default=2 if new_arch else 1) == 2:
+            tensors += L.norm(f"{p}.ln_attn", h, True) + L.norm(f"{p}.ln_mlp", h, True)
+        else:
+            tensors += L.norm(f"{p}.input_layernorm", h, True)
+        units.append(Unit(p, "decoder_layer", tuple(tensors), "FalconDecoderLayer", h, "text", AttentionSpec(heads, kv, hd, hd),
+                          MlpSpec(ffn, gated=False), i))
+    units.append(Unit("transformer.ln_f", "norm", tuple(L.norm("transformer.ln_f", h, True)), hidden_size=h))
+    return units, vocab, h, True

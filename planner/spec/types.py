@@ -1,0 +1,115 @@
+"""ModelSpec: the ordered placement units of a model, each with its exact tensors.
+
+Unit names are the real module prefixes of the Hugging Face model (``model.layers.17``), so a
+plan turns into an accelerate ``device_map`` without guessing. Plain frozen dataclasses: a sweep
+builds thousands of these, and they carry no validation logic of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """One parameter or buffer.
+
+    Storage bits, in order of precedence: ``fixed_bits`` (integer buffers, tensors read from a
+    safetensors header) never change; otherwise the tensor follows the model dtype, capped at
+    ``max_bits`` (an fp32 buffer costs 2 bytes in a bf16 model, as accelerate counts it).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    kind: str = "other"
+    """linear | expert_linear | embedding | norm | bias | buffer | other"""
+    fixed_bits: int | None = None
+    max_bits: int | None = None
+    quantizable: bool = False
+    """True for the Linear weights a weight quantizer replaces (not routers, heads, norms)."""
+    in_features: int = 0
+    out_features: int = 0
+    experts: int = 1
+    tied_to: str | None = None
+    """Name of the tensor this one shares storage with; it then costs nothing here."""
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape)
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionSpec:
+    """What the KV cache and the attention activations of one layer depend on."""
+
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    v_head_dim: int
+    sliding_window: int | None = None
+    kv_lora_rank: int | None = None
+    """MLA (DeepSeek): serving engines cache kv_lora_rank + qk_rope_head_dim per token."""
+    qk_rope_head_dim: int | None = None
+    causal: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MlpSpec:
+    """Widths of the feed-forward part, for the activation peak."""
+
+    intermediate: int
+    gated: bool = True
+    experts: int = 0
+    experts_per_token: int = 0
+    shared_intermediate: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A placement unit: a module accelerate will never split (or a small leaf module)."""
+
+    name: str
+    kind: str
+    """embedding | rotary | decoder_layer | norm | head | vision | vision_block | projector | other"""
+    tensors: tuple[TensorSpec, ...]
+    block_class: str = ""
+    hidden_size: int = 0
+    tower: str = "text"
+    attention: AttentionSpec | None = None
+    mlp: MlpSpec | None = None
+    layer_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A model as the planner sees it: units in execution order plus what the costs need."""
+
+    name: str
+    model_type: str
+    architecture: str
+    units: tuple[Unit, ...]
+    no_split_modules: tuple[str, ...] = ()
+    tied_groups: tuple[tuple[str, ...], ...] = ()
+    """Groups of unit names that must share a device because they share a tensor."""
+    default_dtype: str = "bf16"
+    vocab_size: int = 0
+    hidden_size: int = 0
+    source: str = "config"
+    """config | safetensors"""
+    quantization_config: dict | None = None
+    """The checkpoint's own quantization_config (e.g. DeepSeek-R1's fp8 blocks), if any."""
+    notes: tuple[str, ...] = field(default=())
+
+    def unit(self, name: str) -> Unit:
+        for unit in self.units:
+            if unit.name == name:
+                return unit
+        raise KeyError(name)
+
+    @property
+    def parameters(self) -> int:
+        """Parameter count with tied tensors counted once (buffers excluded)."""
+        return sum(
+            t.numel for u in self.units for t in u.tensors if t.kind != "buffer" and t.tied_to is None
+        )
