@@ -30,7 +30,7 @@ def gpt2_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
             + L.linear(f"{p}.mlp.c_proj", inner, h, True, conv1d=True)
         )
         units.append(Unit(p, "decoder_layer", tuple(tensors), "GPT2Block", h, "text", AttentionSpec(heads, heads, hd, hd),
-                          MlpSpec(inner, gated=False), i))
+                          MlpSpec(inner, gated=False), i, "gpt2"))
     units.append(Unit("transformer.ln_f", "norm", tuple(L.norm("transformer.ln_f", h, True)), hidden_size=h))
     return units, vocab, h, True
 
@@ -65,7 +65,7 @@ def opt_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         tensors += ln(f"{p}.self_attn_layer_norm") + L.linear(f"{p}.fc1", h, ffn, bias) + L.linear(f"{p}.fc2", ffn, h, bias)
         tensors += ln(f"{p}.final_layer_norm")
         units.append(Unit(p, "decoder_layer", tuple(tensors), "OPTDecoderLayer", h, "text", AttentionSpec(heads, heads, hd, hd),
-                          MlpSpec(ffn, gated=False), i))
+                          MlpSpec(ffn, gated=False), i, "opt"))
     if cfg.bool("do_layer_norm_before", True) and not cfg.bool("_remove_final_layer_norm", False) and affine:
         units.append(Unit(f"{base}.final_layer_norm", "norm", tuple(L.norm(f"{base}.final_layer_norm", h, True)), hidden_size=h))
     if proj != h:
@@ -105,6 +105,6 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         else:
             tensors += L.norm(f"{p}.input_layernorm", h, True)
         units.append(Unit(p, "decoder_layer", tuple(tensors), "FalconDecoderLayer", h, "text", AttentionSpec(heads, kv, hd, hd),
-                          MlpSpec(ffn, gated=False), i))
+                          MlpSpec(ffn, gated=False), i, "falcon"))
     units.append(Unit("transformer.ln_f", "norm", tuple(L.norm("transformer.ln_f", h, True)), hidden_size=h))
     return units, vocab, h, True

@@ -228,7 +228,7 @@ def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str |
             kv_lora_rank=cfg.int("kv_lora_rank", default=512) if mla else None,
             qk_rope_head_dim=rope_dim if mla else None,
         )
-        units.append(Unit(p, "decoder_layer", tuple(tensors), block, hidden, "text", attn, mlp, i))
+        units.append(Unit(p, "decoder_layer", tuple(tensors), block, hidden, "text", attn, mlp, i, model_type))
     units.append(Unit(f"{base}.norm", "norm", tuple(L.norm(f"{base}.norm", hidden)), hidden_size=hidden))
     return units
 

@@ -79,6 +79,8 @@ class Unit:
     attention: AttentionSpec | None = None
     mlp: MlpSpec | None = None
     layer_index: int | None = None
+    family: str = ""
+    """model_type of the block, for activation constants that differ by implementation."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,111 @@
+"""The bundled catalogs (GPU types, model configs): one query API for both.
+
+Catalogs live in the top-level ``catalogs/`` folder of a checkout and inside the package
+(``planner/catalogs``) of an installed wheel; ``catalog_root`` finds whichever is present.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from planner.errors import CatalogError
+from planner.units import MiB
+
+
+def catalog_root() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "catalogs", here.parent / "catalogs"):
+        if (candidate / "gpus.yaml").is_file():
+            return candidate
+    raise CatalogError("catalogs: bundled catalog folder not found; reinstall the planner package")
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name.lower(), [c.lower() for c in choices], n=3, cutoff=0.5)
+    lookup = {c.lower(): c for c in choices}
+    return f"; did you mean {', '.join(lookup[c] for c in close)}?" if close else ""
+
+
+@cache
+def model_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in (catalog_root() / "models").glob("*.json")))
+
+
+def find_model(name: str) -> str | None:
+    """Catalog name matching ``name`` (case-insensitive, org prefix such as meta-llama/ ignored)."""
+    key = name.strip().split("/")[-1].lower()
+    for candidate in model_names():
+        if candidate.lower() == key:
+            return candidate
+    return None
+
+
+def model_config_path(name: str) -> Path:
+    found = find_model(name)
+    if found is None:
+        raise CatalogError(
+            f"model: {name!r} is not a catalog model, a config.json or a safetensors folder"
+            f"{_did_you_mean(name.split('/')[-1], list(model_names()))} (list them with: planner catalog models)"
+        )
+    return catalog_root() / "models" / f"{found}.json"
+
+
+def load_model_config(name: str) -> dict[str, Any]:
+    return json.loads(model_config_path(name).read_text())
+
+
+@dataclass(frozen=True)
+class GpuType:
+    """One GPU type of the catalog; bytes and GB/s, as the field names say."""
+
+    name: str
+    memory_bytes: int
+    hbm_bandwidth_gbps: float
+    bf16_tflops: float
+    fp8_tflops: float | None
+    interconnect: str
+    interconnect_gbps: float
+    host_link_gbps: float
+    cuda_context_bytes: int
+    price_usd: float | None
+    price_usd_per_hour: float | None
+    vendor: str = "nvidia"
+    aliases: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@cache
+def gpu_types() -> tuple[GpuType, ...]:
+    import yaml
+
+    rows = yaml.safe_load((catalog_root() / "gpus.yaml").read_text())
+    out = []
+    for row in rows:
+        link = row.get("interconnect") or {}
+        out.append(
+            GpuType(
+                name=row["name"], memory_bytes=int(row["memory_mib"]) * MiB,
+                hbm_bandwidth_gbps=float(row["hbm_bandwidth_gbps"]), bf16_tflops=float(row["bf16_tflops"]),
+                fp8_tflops=row.get("fp8_tflops"), interconnect=str(link.get("kind", "pcie")),
+                interconnect_gbps=float(link.get("bandwidth_gbps", 32)), host_link_gbps=float(row.get("host_link_gbps", 25)),
+                cuda_context_bytes=int(row.get("cuda_context_mib", 500)) * MiB, price_usd=row.get("price_usd"),
+                price_usd_per_hour=row.get("price_usd_per_hour"), vendor=row.get("vendor", "nvidia"),
+                aliases=tuple(str(a) for a in row.get("aliases") or ()), sources=dict(row.get("sources") or {}),
+            )
+        )
+    return tuple(out)
+
+
+def find_gpu(name: str) -> GpuType:
+    key = name.strip().lower().replace("_", "-").replace(" ", "-")
+    for gpu in gpu_types():
+        names = [gpu.name, *gpu.aliases]
+        if key in {n.lower().replace(" ", "-") for n in names}:
+            return gpu
+    all_names = [g.name for g in gpu_types()]
+    raise CatalogError(f"gpu: unknown GPU type {name!r}{_did_you_mean(name, all_names)} (list them with: planner catalog gpus)")

@@ -1,0 +1,158 @@
+"""The ``planner`` command. Heavy modules are imported inside commands so ``--help`` stays instant.
+
+Errors the user can fix print one line, ``Error: ...``, and exit with the error's code (2 for
+bad input); nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+QUANT_CHOICES = ["auto", "none", "int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq"]
+
+
+def _validation_message(err) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(x) for x in first.get("loc", ())) or "input"
+    msg = first.get("msg", "invalid value").removeprefix("Value error, ")
+    return f"{field.replace('_', '-')}: {msg} (got {first.get('input')!r})"
+
+
+def _workload(**kw):
+    from pydantic import ValidationError
+
+    from planner.errors import InputError
+    from planner.workload import Workload
+
+    try:
+        return Workload(**kw)
+    except ValidationError as e:
+        raise InputError(_validation_message(e)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="planner")
+def cli() -> None:
+    """Fit big neural networks onto GPUs: exact memory costs per layer and optimal placements."""
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--mode", type=click.Choice(["inference"]), default="inference", show_default=True, help="What runs.")
+@click.option("--dtype", default=None, help="Weights/compute dtype: fp32, bf16, fp16 [default: the checkpoint's].")
+@click.option("--quant", type=click.Choice(QUANT_CHOICES), default="auto", show_default=True,
+              help="Weight quantization; auto uses the checkpoint's own quantization_config.")
+@click.option("--group-size", type=int, default=128, show_default=True, help="Group size of int4/gptq/awq (-1: per row).")
+@click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit double quantization.")
+@click.option("--batch", type=int, default=1, show_default=True, help="Concurrent sequences.")
+@click.option("--prompt-tokens", type=int, default=512, show_default=True, help="Prompt length (prefill tokens).")
+@click.option("--new-tokens", type=int, default=0, show_default=True, help="Generated tokens (0: one forward pass).")
+@click.option("--kv-dtype", default=None, help="KV cache dtype: fp32, bf16, fp16, fp8 [default: compute dtype].")
+@click.option("--attn", "attn", type=click.Choice(["sdpa", "eager", "flash_attention_2"]), default="sdpa", show_default=True)
+@click.option("--logits", type=click.Choice(["auto", "last", "all"]), default="auto", show_default=True,
+              help="Logits for the last position (generate) or all positions.")
+@click.option("--engine", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True, help="KV cache layout.")
+@click.option("--images", type=int, default=0, show_default=True, help="Images per sequence (VLMs).")
+@click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def estimate(model, mode, dtype, quant, group_size, double_quant, batch, prompt_tokens, new_tokens, kv_dtype, attn, logits,
+             engine, images, gpus, as_json):
+    """Exact memory of MODEL (catalog name, config.json, or safetensors file/folder) for a workload."""
+    from planner.catalog import find_gpu
+    from planner.costs.overhead import gpus_needed, reserve_bytes
+    from planner.costs.profile import profile
+    from planner.export.report import estimate_json, estimate_table
+    from planner.spec.load import load_model
+    from planner.units import GiB
+
+    w = _workload(mode=mode, dtype=dtype, quant=quant, group_size=group_size, double_quant=double_quant, batch=batch,
+                  prompt_tokens=prompt_tokens, new_tokens=new_tokens, kv_dtype=kv_dtype, attn_implementation=attn,
+                  logits=logits, engine=engine, images=images)
+    gpu_types = [find_gpu(g) for g in gpus]
+    prof = profile(load_model(model), w)
+    if as_json:
+        click.echo(estimate_json(prof), nl=False)
+        return
+    lines = []
+    for g in gpu_types:
+        reserve = reserve_bytes(g.memory_bytes, g.cuda_context_bytes)
+        n = gpus_needed(prof.weights_bytes + prof.kv_bytes, prof.activation_peak_bytes, g.memory_bytes, reserve)
+        need = "cannot hold the activation peak" if n is None else f"needs at least {n} (weights and KV spread, each GPU keeping the activation peak)"
+        lines.append(f"On {g.name} ({g.memory_bytes / GiB:.2f} GiB, reserve {reserve / GiB:.2f} GiB): {need}")
+    click.echo(estimate_table(prof, lines))
+
+
+@cli.group()
+def catalog() -> None:
+    """List the bundled catalogs."""
+
+
+@catalog.command("gpus")
+@click.option("--json", "as_json", is_flag=True)
+def catalog_gpus(as_json):
+    """GPU types: memory as the driver reports it, bandwidth, TFLOPs, prices."""
+    import json
+
+    from planner.catalog import gpu_types
+    from planner.units import GB, GiB
+
+    rows = gpu_types()
+    if as_json:
+        click.echo(json.dumps([{
+            "name": g.name, "memory_bytes": g.memory_bytes, "hbm_bandwidth_gbps": g.hbm_bandwidth_gbps,
+            "bf16_tflops": g.bf16_tflops, "fp8_tflops": g.fp8_tflops, "interconnect": g.interconnect,
+            "interconnect_gbps": g.interconnect_gbps, "price_usd": g.price_usd, "price_usd_per_hour": g.price_usd_per_hour,
+            "aliases": list(g.aliases), "sources": g.sources} for g in rows], indent=2))
+        return
+    click.echo(f"{'name':<14}{'memory GiB':>11}{'GB':>8}{'HBM GB/s':>10}{'bf16 TF':>9}  {'link':<16}{'buy USD':>9}{'USD/h':>7}")
+    for g in rows:
+        price = f"{g.price_usd:,.0f}" if g.price_usd else "-"
+        hourly = f"{g.price_usd_per_hour:.2f}" if g.price_usd_per_hour else "-"
+        click.echo(f"{g.name:<14}{g.memory_bytes / GiB:>11.2f}{g.memory_bytes / GB:>8.1f}{g.hbm_bandwidth_gbps:>10.0f}"
+                   f"{g.bf16_tflops:>9.0f}  {g.interconnect + ' ' + format(g.interconnect_gbps, '.0f'):<16}{price:>9}{hourly:>7}")
+
+
+@catalog.command("models")
+@click.option("--json", "as_json", is_flag=True)
+def catalog_models(as_json):
+    """Bundled model configs (real config.json files)."""
+    import json
+
+    from planner.catalog import load_model_config, model_names
+    from planner.spec.hf_config import spec_from_config
+
+    rows = []
+    for name in model_names():
+        spec = spec_from_config(load_model_config(name), name)
+        rows.append({"name": name, "model_type": spec.model_type, "parameters": spec.parameters, "dtype": spec.default_dtype})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':<28}{'model_type':<18}{'parameters':>18}  dtype")
+    for r in rows:
+        click.echo(f"{r['name']:<28}{r['model_type']:<18}{r['parameters']:>18,}  {r['dtype']}")
+
+
+def main() -> None:
+    from planner.errors import PlannerError
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except PlannerError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except RecursionError:
+        click.echo("Error: input nests too deeply to read", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

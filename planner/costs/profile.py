@@ -1,0 +1,86 @@
+"""ModelSpec + Workload -> per-unit costs (weights, KV cache, activation peak) and totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.costs.activations import unit_activation_bytes
+from planner.costs.kv_cache import kv_layer_bytes
+from planner.costs.quant import QuantScheme, make_scheme, scheme_from_quantization_config
+from planner.costs.weights import unit_weight_bytes
+from planner.spec.types import ModelSpec
+from planner.units import DTYPE_BITS
+from planner.workload import Workload
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCost:
+    name: str
+    kind: str
+    parameters: int
+    weights_bytes: int
+    kv_bytes: int
+    activation_peak_bytes: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Exact costs of one model under one workload."""
+
+    spec: ModelSpec
+    workload: Workload
+    dtype: str
+    kv_dtype: str
+    quant: QuantScheme | None
+    units: tuple[UnitCost, ...]
+
+    @property
+    def parameters(self) -> int:
+        return self.spec.parameters
+
+    @property
+    def weights_bytes(self) -> int:
+        return sum(u.weights_bytes for u in self.units)
+
+    @property
+    def kv_bytes(self) -> int:
+        return sum(u.kv_bytes for u in self.units)
+
+    @property
+    def activation_peak_bytes(self) -> int:
+        """Largest single-unit peak: activations are transient, one unit runs at a time."""
+        return max((u.activation_peak_bytes for u in self.units), default=0)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_bytes + self.activation_peak_bytes
+
+
+def resolve_scheme(spec: ModelSpec, w: Workload) -> QuantScheme | None:
+    if w.quant == "auto":
+        return scheme_from_quantization_config(spec.quantization_config) if spec.source == "config" else None
+    return make_scheme(w.quant, w.group_size, True, w.double_quant)
+
+
+def resolve_dtype(spec: ModelSpec, w: Workload) -> str:
+    if w.dtype:
+        return w.dtype
+    return spec.default_dtype if spec.default_dtype in ("fp32", "bf16", "fp16") else "bf16"
+
+
+def profile(spec: ModelSpec, w: Workload) -> Profile:
+    dtype = resolve_dtype(spec, w)
+    bits = DTYPE_BITS[dtype]
+    kv_dtype = w.kv_dtype or dtype
+    kv_bits = DTYPE_BITS[kv_dtype]
+    scheme = resolve_scheme(spec, w)
+    costs = []
+    for u in spec.units:
+        params = sum(t.numel for t in u.tensors if t.kind != "buffer" and t.tied_to is None)
+        costs.append(
+            UnitCost(
+                u.name, u.kind, params, unit_weight_bytes(u, bits, scheme), kv_layer_bytes(u.attention, w, kv_bits),
+                unit_activation_bytes(u, w, bits, spec.vocab_size),
+            )
+        )
+    return Profile(spec, w, dtype, kv_dtype, scheme, tuple(costs))

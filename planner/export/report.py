@@ -1,0 +1,99 @@
+"""Human-readable tables and the JSON document of an estimate. No printing here: strings out."""
+
+from __future__ import annotations
+
+import json
+from itertools import groupby
+
+from planner.costs.profile import Profile
+from planner.units import GB, GiB, MiB
+
+
+def _layer_pattern(name: str) -> tuple[str, int | None]:
+    parts = name.split(".")
+    for i, p in enumerate(parts):
+        if p.isdigit():
+            return ".".join(parts[:i]), int(p)
+    return name, None
+
+
+def collapsed_units(p: Profile) -> list[tuple[str, int, int, int, int, int]]:
+    """(label, count, params, weights, kv, activation) with identical consecutive layers merged."""
+    rows = []
+
+    def key(u):
+        container, idx = _layer_pattern(u.name)
+        return (container if idx is not None else u.name, u.weights_bytes, u.kv_bytes, u.activation_peak_bytes, u.parameters)
+
+    for (container, w, kv, act, params), group in groupby(p.units, key=key):
+        items = list(group)
+        if len(items) == 1:
+            label = items[0].name
+        else:
+            first, last = _layer_pattern(items[0].name)[1], _layer_pattern(items[-1].name)[1]
+            label = f"{container}.{first}-{last}"
+        rows.append((label, len(items), params, w, kv, act))
+    return rows
+
+
+def _g(n: int) -> str:
+    return f"{n / GiB:10.2f} {n / GB:10.2f}"
+
+
+def estimate_table(p: Profile, gpu_lines: list[str] | None = None) -> str:
+    w = p.workload
+    spec = p.spec
+    quant = p.quant.name + (f" (group {p.quant.group_size})" if p.quant.name in ("int4", "gptq", "awq") else "") if p.quant else "none"
+    out = [
+        f"Model: {spec.name} ({spec.model_type}, {spec.architecture or 'unknown architecture'}), "
+        f"{p.parameters:,} parameters, from {spec.source}",
+        f"Workload: {w.mode}, {p.dtype} weights, quantization {quant}, KV cache {p.kv_dtype}, batch {w.batch}, "
+        f"{w.prompt_tokens} prompt + {w.new_tokens} new tokens, {w.attn_implementation} attention, {w.engine} KV layout",
+        "",
+        f"{'category':<18}{'GiB':>10} {'GB':>10}",
+        f"{'weights':<18}{_g(p.weights_bytes)}",
+        f"{'KV cache':<18}{_g(p.kv_bytes)}",
+        f"{'activation peak':<18}{_g(p.activation_peak_bytes)}",
+        f"{'total':<18}{_g(p.total_bytes)}",
+        "",
+        "1 GiB = 2^30 bytes, 1 GB = 10^9 bytes. The activation peak is the largest single unit's transient need.",
+    ]
+    rule = p.parameters * 2 * 1.2
+    out.append(f"Rule of thumb (parameters x 2 bytes x 1.2): {rule / GB:.1f} GB; exact here: {p.total_bytes / GB:.1f} GB.")
+    for note in spec.notes:
+        out.append(f"Note: {note}")
+    if gpu_lines:
+        out += [""] + gpu_lines
+    out += ["", f"{'unit':<40}{'count':>6}{'params':>16}{'weights MiB':>14}{'KV MiB':>12}{'act peak MiB':>14}"]
+    for label, count, params, wb, kv, act in collapsed_units(p):
+        out.append(f"{label:<40}{count:>6}{params:>16,}{wb / MiB:>14.1f}{kv / MiB:>12.1f}{act / MiB:>14.1f}")
+    out.append("(weights, KV and peak per unit; a range counts each of its units once)")
+    return "\n".join(out)
+
+
+def estimate_json(p: Profile) -> str:
+    w = p.workload
+    doc = {
+        "model": p.spec.name,
+        "model_type": p.spec.model_type,
+        "architecture": p.spec.architecture,
+        "source": p.spec.source,
+        "parameters": p.parameters,
+        "dtype": p.dtype,
+        "kv_dtype": p.kv_dtype,
+        "quant": None if p.quant is None else {"scheme": p.quant.name, "group_size": p.quant.group_size, "double_quant": p.quant.double_quant},
+        "workload": w.model_dump(),
+        "weights_bytes": p.weights_bytes,
+        "kv_bytes": p.kv_bytes,
+        "activation_peak_bytes": p.activation_peak_bytes,
+        "total_bytes": p.total_bytes,
+        "no_split_modules": list(p.spec.no_split_modules),
+        "tied_groups": [list(g) for g in p.spec.tied_groups],
+        "notes": list(p.spec.notes),
+        "units": [
+            {"name": u.name, "kind": u.kind, "parameters": u.parameters, "weights_bytes": u.weights_bytes,
+             "kv_bytes": u.kv_bytes, "activation_peak_bytes": u.activation_peak_bytes}
+            for u in p.units
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"

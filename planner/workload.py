@@ -1,0 +1,84 @@
+"""What the model is asked to do: precision, quantization, batch, context, engine.
+
+A frozen pydantic model: invalid values fail with the field's name, and the same Workload is
+used by estimate, plan and sweeps.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from planner.costs.quant import SCHEMES
+from planner.units import normalize_dtype
+
+
+class Workload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    mode: Literal["inference"] = "inference"
+    """What runs: inference (forward passes and generate). Training and compression come later."""
+    dtype: str | None = None
+    """Storage and compute dtype of unquantized weights: fp32, bf16 or fp16 (default: the checkpoint's)."""
+    quant: str | None = "auto"
+    """Weight quantization: none, auto (the checkpoint's own quantization_config), or one of the schemes."""
+    group_size: int = 128
+    """Group size of group-wise int4 schemes (int4, gptq, awq); -1 for one group per output row."""
+    double_quant: bool = False
+    """bitsandbytes 4-bit double quantization of the absmax (QLoRA's setting)."""
+    batch: int = Field(1, ge=1)
+    """Concurrent sequences."""
+    prompt_tokens: int = Field(512, ge=1)
+    """Tokens in each prompt (the prefill length)."""
+    new_tokens: int = Field(0, ge=0)
+    """Tokens generated after the prompt; 0 means one plain forward pass."""
+    kv_dtype: str | None = None
+    """Dtype of the KV cache (default: the compute dtype); fp8 halves it."""
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    """Attention kernel: eager materialises batch x heads x seq x seq scores, sdpa/flash do not."""
+    logits: Literal["auto", "last", "all"] = "auto"
+    """Logits kept by the head: all positions (plain forward) or the last (generate); auto picks by new_tokens."""
+    images: int = Field(0, ge=0)
+    """Images per sequence fed to a VLM's vision tower (0: text only)."""
+    image_patches: int | None = Field(None, ge=1)
+    """Vision patches per image (default 1024, a 448x448 image at patch 14)."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """Whose KV cache layout: transformers (full K/V, even for MLA) or vLLM (MLA latent, 16-token blocks)."""
+
+    @field_validator("dtype", "kv_dtype")
+    @classmethod
+    def _dtype(cls, value: str | None, info) -> str | None:
+        if value is None:
+            return None
+        name = normalize_dtype(value, info.field_name)
+        if info.field_name == "dtype" and name not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"compute dtype must be fp32, bf16 or fp16 (use quant for {name} weights)")
+        if info.field_name == "kv_dtype" and name not in ("fp32", "bf16", "fp16", "fp8"):
+            raise ValueError("kv_dtype must be fp32, bf16, fp16 or fp8")
+        return name
+
+    @field_validator("quant")
+    @classmethod
+    def _quant(cls, value: str | None) -> str | None:
+        if value is None or value in ("none", ""):
+            return None
+        if value != "auto" and value not in SCHEMES:
+            raise ValueError(f"unknown scheme {value!r}; choose none, auto, {', '.join(SCHEMES)}")
+        return value
+
+    @field_validator("group_size")
+    @classmethod
+    def _group(cls, value: int) -> int:
+        if value != -1 and value <= 0:
+            raise ValueError("group_size must be positive or -1")
+        return value
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.new_tokens
+
+    @property
+    def logits_positions(self) -> int:
+        keep = self.logits if self.logits != "auto" else ("last" if self.new_tokens > 0 else "all")
+        return 1 if keep == "last" else self.prompt_tokens
