@@ -1,0 +1,74 @@
+"""Activation peaks within 15% of torch's own accounting (MemTracker, real CPU tensors).
+
+Measured per unit: MemTracker's peak while the unit runs minus the KV cache alive at that moment
+(the planner counts KV as its own category). Batch 1 and 4, 512 and 2048 tokens, sdpa and eager.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.costs.profile import profile
+from planner.spec.hf_config import spec_from_config
+from planner.workload import Workload
+
+MODELS = {
+    "llama": dict(model_type="llama", hidden_size=512, intermediate_size=1408, num_hidden_layers=2,
+                  num_attention_heads=8, num_key_value_heads=2, vocab_size=8000),
+    "qwen2": dict(model_type="qwen2", hidden_size=448, intermediate_size=2432, num_hidden_layers=2,
+                  num_attention_heads=7, num_key_value_heads=1, vocab_size=8000),
+    "qwen3_moe": dict(model_type="qwen3_moe", hidden_size=512, intermediate_size=1408, moe_intermediate_size=192,
+                      num_experts=16, num_experts_per_tok=4, num_hidden_layers=2, num_attention_heads=8,
+                      num_key_value_heads=2, head_dim=64, vocab_size=8000),
+    "mixtral": dict(model_type="mixtral", hidden_size=512, intermediate_size=512, num_local_experts=8,
+                    num_experts_per_tok=2, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2, vocab_size=8000),
+    "gpt2": dict(model_type="gpt2", n_embd=512, n_layer=2, n_head=8, vocab_size=8000, n_positions=2048,
+                 bos_token_id=0, eos_token_id=0),
+    "opt": dict(model_type="opt", hidden_size=512, ffn_dim=2048, num_hidden_layers=2, num_attention_heads=8,
+                vocab_size=8000, max_position_embeddings=2048, word_embed_proj_dim=512, pad_token_id=0,
+                bos_token_id=0, eos_token_id=0),
+}
+SHAPES = [(1, 512), (4, 512), (1, 2048), (4, 2048)]
+
+
+def measure(hf, cfg: dict, batch: int, seq: int, attn: str) -> dict[str, int]:
+    transformers, _, torch = hf
+    from torch.distributed._tools.mem_tracker import MemTracker, _ModState
+
+    config = transformers.AutoConfig.for_model(**cfg)
+    config._attn_implementation = attn
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
+    ids = torch.randint(1, cfg["vocab_size"], (batch, seq))
+    tracker = MemTracker()
+    tracker.track_external(model)
+    with torch.no_grad(), tracker:
+        out = model(ids, use_cache=True)
+        del out
+    peaks = {}
+    for name, module in model.named_modules():
+        stats = tracker.memory_tracking.get(module)
+        if stats is not None and stats.snapshots.get(_ModState.PEAK_FW):
+            peaks[name] = sum(v.get("Activation", 0) for v in stats.snapshots[_ModState.PEAK_FW][0].values())
+    return peaks
+
+
+@pytest.mark.hf
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(MODELS))
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_activation_peaks_within_15_percent(hf, family, attn):
+    cfg = MODELS[family]
+    spec = spec_from_config(cfg)
+    for batch, seq in SHAPES:
+        if batch * seq > 2048 and attn == "eager" and family != "llama":
+            continue  # the eager s^2 term is covered by llama at full size; keep CI quick
+        peaks = measure(hf, cfg, batch, seq, attn)
+        prof = profile(spec, Workload(dtype="bf16", batch=batch, prompt_tokens=seq, attn_implementation=attn))
+        kv_alive = 0
+        for unit in prof.units:
+            kv_alive += unit.kv_bytes
+            if unit.kind not in ("decoder_layer", "head"):
+                continue
+            measured = peaks[unit.name] - kv_alive
+            assert abs(unit.activation_peak_bytes / measured - 1) <= 0.15, (family, attn, batch, seq, unit.name,
+                                                                           unit.activation_peak_bytes, measured)
