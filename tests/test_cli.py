@@ -1,0 +1,78 @@
+"""The command line as a user runs it: outputs, JSON contract, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from conftest import run_cli
+
+
+def test_estimate_json_contract():
+    r = run_cli("estimate", "Meta-Llama-3-8B", "--batch", "2", "--prompt-tokens", "1024", "--new-tokens", "128", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["parameters"] == 8_030_261_248
+    assert doc["weights_bytes"] == sum(u["weights_bytes"] for u in doc["units"])
+    assert [u["name"] for u in doc["units"]][:3] == ["model.embed_tokens", "model.rotary_emb", "model.layers.0"]
+    assert doc["units"][-1]["name"] == "lm_head"
+    layer = doc["units"][2]
+    assert layer["kv_bytes"] == 2 * (1024 + 127) * 8 * 128 * 2 * 2
+    assert set(layer) >= {"name", "weights_bytes", "kv_bytes", "activation_peak_bytes"}
+
+
+def test_estimate_is_byte_identical_across_runs():
+    a = run_cli("estimate", "Mixtral-8x7B-v0.1", "--quant", "gptq", "--json").stdout
+    b = run_cli("estimate", "Mixtral-8x7B-v0.1", "--quant", "gptq", "--json").stdout
+    assert a == b and a
+
+
+def test_estimate_table_shows_both_units_and_collapses_layers():
+    r = run_cli("estimate", "Llama-3.1-405B", "--gpu", "H100")
+    assert r.returncode == 0, r.stderr
+    assert "GiB" in r.stdout and "GB" in r.stdout
+    assert "model.layers.1-125" in r.stdout
+    assert "On H100-SXM" in r.stdout
+
+
+def test_catalog_listings():
+    gpus = json.loads(run_cli("catalog", "gpus", "--json").stdout)
+    assert len(gpus) >= 15 and {"H200", "MI300X", "T4", "RTX-4090"} <= {g["name"] for g in gpus}
+    assert all(g["sources"] for g in gpus)
+    models = run_cli("catalog", "models").stdout
+    assert "DeepSeek-R1" in models and "Qwen2.5-VL-7B-Instruct" in models
+
+
+def _bad_files(tmp_path):
+    (tmp_path / "malformed.json").write_text('{"model_type": "llama", "hidden_size": }')
+    (tmp_path / "truncated.json").write_text('{"model_type": "llama", "hidden_size": 4096, "num_hid')
+    (tmp_path / "unknown.json").write_text('{"model_type": "mamba2", "hidden_size": 10}')
+    (tmp_path / "wrongtype.json").write_text('{"model_type": "llama", "hidden_size": "big"}')
+    (tmp_path / "bad.safetensors").write_bytes(struct.pack("<Q", 10**9) + b"{}")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["{d}/malformed.json"], "not valid JSON"),
+        (["{d}/truncated.json"], "truncated"),
+        (["{d}/unknown.json"], "safetensors"),
+        (["{d}/wrongtype.json"], "hidden_size"),
+        (["{d}/bad.safetensors"], "corrupt header"),
+        (["{d}/missing/config.json"], "not found"),
+        (["Meta-Llama-3-8B", "--dtype", "fp7"], "dtype"),
+        (["Meta-Llama-3-8B", "--batch", "-3"], "batch"),
+        (["Meta-Llama-3-8B", "--prompt-tokens", "0"], "prompt-tokens"),
+        (["Meta-Llama-3-8B", "--gpu", "H1000"], "did you mean"),
+        (["Llama-3-8b-typo"], "did you mean"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, expect):
+    d = _bad_files(tmp_path)
+    r = run_cli("estimate", *[a.format(d=d) for a in args])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert expect.lower() in lines[0].lower()
