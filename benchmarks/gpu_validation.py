@@ -44,11 +44,20 @@ def build(name: str):
 def main(out_path: str) -> None:
     rows = ["| model | batch | prompt | new | attn | weights predicted GiB | weights measured GiB | peak above weights predicted GiB | measured GiB | error |",
             "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
     for name, workloads in CASES:
         torch.cuda.empty_cache()
         model, config = build(name)
         torch.cuda.synchronize()
-        weights_measured = torch.cuda.memory_allocated()
+        allocated = torch.cuda.memory_allocated()
+        tensors = {t.data_ptr(): t.untyped_storage().nbytes() for t in [*model.parameters(), *model.buffers()]}
+        weights_measured = sum(tensors.values())
+        extra = allocated - weights_measured
+        with torch.no_grad():  # warm-up: cuBLAS workspaces and lazy buffers are allocated on the first call
+            model(torch.ones(1, 16, dtype=torch.long, device="cuda"))
+        torch.cuda.synchronize()
+        notes.append(f"{name}: parameters+buffers {weights_measured} B on the GPU, memory_allocated {allocated} B "
+                     f"({extra / 2**30:.3f} GiB held by something other than the model's tensors)")
         for batch, prompt, new, attn in workloads:
             model.config._attn_implementation = attn
             for module in model.modules():
@@ -77,7 +86,10 @@ def main(out_path: str) -> None:
             torch.cuda.empty_cache()
         del model
         torch.cuda.empty_cache()
-    text = f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}\n\n" + "\n".join(rows) + "\n"
+    import transformers
+
+    text = (f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, transformers {transformers.__version__}\n\n"
+            + "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     Path(out_path).write_text(text)
     print(text)
 
