@@ -76,3 +76,12 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, expect):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert expect.lower() in lines[0].lower()
+
+
+def test_examples_config_route():
+    r = run_cli("estimate", "examples/tiny-llama/config.json", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["tied_groups"] == [["model.embed_tokens", "lm_head"]]
+    lm_head = next(u for u in doc["units"] if u["name"] == "lm_head")
+    assert lm_head["weights_bytes"] == 0 and lm_head["activation_peak_bytes"] > 0
