@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from planner.errors import ConfigError
+from planner.spec import layers as L
 from planner.spec import legacy_decoders, text_decoders, vision
 from planner.spec.config_view import ConfigView
 from planner.spec.types import ModelSpec, Unit
@@ -99,8 +101,6 @@ def _vlm(name: str, cfg: ConfigView, model_type: str) -> ModelSpec:
     vocab, hidden, _ = text_decoders.text_dims(text, family)
     units = vis + [vision.llava_projector(cfg, vis[0].hidden_size, hidden, "model")]
     if model_type == "llava_onevision":
-        from planner.spec import layers as L
-
         units.append(Unit("model.image_newline", "other", (L.param("model.image_newline", (hidden,)),), hidden_size=hidden, tower="vision"))
     units += text_units
     return _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens"))
@@ -142,7 +142,5 @@ def spec_from_config(data: Any, name: str = "model", where: str = "config.json")
         )
     spec = _vlm(name, cfg, model_type) if model_type in VLM_FAMILIES else _text_model(name, cfg, model_type)
     if notes:
-        from dataclasses import replace
-
         spec = replace(spec, notes=notes)
     return spec

@@ -53,7 +53,8 @@ def load_model(model: str) -> ModelSpec:
         if config_spec is not None:
             return config_spec
         raise InputError(f"model: folder {path} has neither config.json nor .safetensors files")
-    if find_model(model) is None and ("/" in model or model.endswith((".json", ".safetensors"))) and not model.count("/") == 1:
+    looks_like_path = model.endswith((".json", ".safetensors")) or model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_like_path and find_model(model) is None:
         raise InputError(f"model: file not found: {model}")
     cfg_path = model_config_path(model)
     return spec_from_config(json.loads(cfg_path.read_text()), cfg_path.stem, cfg_path.name)

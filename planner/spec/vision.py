@@ -57,9 +57,8 @@ def llava_projector(cfg: ConfigView, vision_hidden: int, text_hidden: int, base:
     n_feat = len(layers) if isinstance(layers, list) else 1
     bias = cfg.bool("multimodal_projector_bias", True)
     p = f"{base}.multi_modal_projector"
-    t = L.linear(f"{p}.linear_1", vision_hidden * n_feat, text_hidden, bias) + L.linear(f"{p}.linear_2", text_hidden, text_hidden, bias)
-    for tensor in t:
-        object.__setattr__(tensor, "quantizable", False)
+    t = L.linear(f"{p}.linear_1", vision_hidden * n_feat, text_hidden, bias, quantizable=False)
+    t += L.linear(f"{p}.linear_2", text_hidden, text_hidden, bias, quantizable=False)
     return Unit(p, "projector", tuple(t), hidden_size=text_hidden, tower="vision")
 
 
