@@ -6,8 +6,6 @@ bytes; the two are only converted when printing, and printed side by side.
 
 from __future__ import annotations
 
-import re
-
 from planner.errors import InputError
 
 GiB = 1024**3
@@ -75,61 +73,6 @@ def normalize_dtype(name: str, field: str = "dtype") -> str:
     return key
 
 
-def dtype_bytes(dtype: str) -> float:
-    """Bytes per element of a canonical dtype (0.5 for 4-bit types)."""
-    return DTYPE_BITS[dtype] / 8
-
-
 def elements_bytes(numel: int, bits: int) -> int:
     """Bytes that ``numel`` elements of ``bits`` bits take, rounded up to whole bytes."""
     return (numel * bits + 7) // 8
-
-
-_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "pb": 10**15,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-    "pib": 2**50,
-    "k": 10**3,
-    "m": 10**6,
-    "g": 10**9,
-    "t": 10**12,
-}
-
-
-def parse_size(text: str | int, field: str = "size") -> int:
-    """Parse "80GiB", "80GB", "1.5TiB" or a plain byte count into bytes (GiB = 2**30, GB = 10**9)."""
-    if isinstance(text, bool):
-        raise InputError(f"{field}: expected a size such as 80GiB or 80GB, got {text!r}")
-    if isinstance(text, int):
-        value = text
-    else:
-        match = _SIZE_RE.match(str(text))
-        if not match or (match.group(2) or "").lower() not in _SIZE_UNITS:
-            raise InputError(f"{field}: cannot read size {text!r}; write it like 80GiB (2^30) or 80GB (10^9)")
-        value = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()])
-    if value <= 0:
-        raise InputError(f"{field}: size must be positive, got {text!r}")
-    return value
-
-
-def gib(n: int | float) -> float:
-    return n / GiB
-
-
-def gb(n: int | float) -> float:
-    return n / GB
-
-
-def fmt_both(n: int | float) -> str:
-    """"134.1 GiB (144.0 GB)": both units, so nobody mixes them up."""
-    return f"{n / GiB:.2f} GiB ({n / GB:.2f} GB)"

@@ -86,7 +86,7 @@ def _block_peak(u: Unit, w: Workload, d: int, batch: int, s: int, resident_input
     return int(resident + max(phases))
 
 
-def vision_tokens(w: Workload, u: Unit) -> int:
+def vision_tokens(w: Workload) -> int:
     return w.batch * w.images * (w.image_patches or DEFAULT_IMAGE_PATCHES)
 
 
@@ -97,7 +97,7 @@ def unit_activation_bytes(u: Unit, w: Workload, compute_bits: int, vocab: int) -
     t = b * s
     h = u.hidden_size
     if u.tower == "vision":
-        tv = vision_tokens(w, u)
+        tv = vision_tokens(w)
         if tv == 0:
             return 0
         if u.kind == "vision_block":

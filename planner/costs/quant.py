@@ -36,10 +36,6 @@ class QuantScheme:
     def quantizes_vision(self) -> bool:
         return self.name in ("int8", "nf4", "fp4")
 
-    @property
-    def weight_bits(self) -> int:
-        return 8 if self.name in ("int8", "fp8", "fp8-block") else 4
-
 
 SCHEMES = ("int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq")
 

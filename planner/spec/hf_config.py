@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from planner.errors import ConfigError
+from planner.errors import ConfigError, InputError
 from planner.spec import layers as L
 from planner.spec import legacy_decoders, text_decoders, vision
 from planner.spec.config_view import ConfigView
@@ -36,7 +36,7 @@ def _default_dtype(cfg: ConfigView) -> str:
         return "fp32"
     try:
         return normalize_dtype(str(raw), f"{cfg.where}: torch_dtype")
-    except Exception:
+    except InputError:
         return "bf16"
 
 
