@@ -76,3 +76,42 @@ def normalize_dtype(name: str, field: str = "dtype") -> str:
 def elements_bytes(numel: int, bits: int) -> int:
     """Bytes that ``numel`` elements of ``bits`` bits take, rounded up to whole bytes."""
     return (numel * bits + 7) // 8
+
+
+# Size suffixes, read as accelerate's convert_file_size_to_int reads them: binary for *iB, decimal for *B.
+_SIZE_UNITS: dict[str, int] = {
+    "tib": 1024**4, "gib": GiB, "mib": MiB, "kib": 1024,
+    "tb": 10**12, "gb": GB, "mb": 10**6, "kb": 10**3, "b": 1,
+}
+
+
+def parse_size(value: int | str, field: str = "size") -> int:
+    """Bytes of ``80GiB`` (2^30), ``80GB`` (10^9), ``512MiB`` or a plain integer of bytes.
+
+    Zero and negative sizes are errors: every size the planner reads is a capacity or a budget.
+    """
+    if isinstance(value, bool):
+        raise InputError(f"{field}: expected a size such as 80GiB or 80GB, got {value!r}")
+    if isinstance(value, int):
+        number, unit = float(value), 1
+    else:
+        text = str(value).strip().replace(" ", "").replace("_", "")
+        lowered = text.lower()
+        unit_name = next((u for u in _SIZE_UNITS if lowered.endswith(u)), "")
+        digits = text[: len(text) - len(unit_name)] if unit_name else text
+        try:
+            number = float(digits)
+        except ValueError:
+            raise InputError(f"{field}: cannot read {value!r} as a size; write e.g. 80GiB (2^30 bytes) or 80GB (10^9)") from None
+        unit = _SIZE_UNITS.get(unit_name, 1)
+    if not 0 < number < 1e30:  # also rejects nan and inf
+        raise InputError(f"{field}: size must be a positive finite number of bytes, got {value!r}")
+    nbytes = int(number * unit)
+    if nbytes <= 0:
+        raise InputError(f"{field}: size must be at least one byte, got {value!r}")
+    return nbytes
+
+
+def format_size(nbytes: int) -> str:
+    """``24.00 GiB (25.77 GB)``: both units, always labelled."""
+    return f"{nbytes / GiB:.2f} GiB ({nbytes / GB:.2f} GB)"

@@ -26,3 +26,17 @@ def tensor_bytes(t: TensorSpec, dtype_bits: int, scheme: QuantScheme | None = No
 def unit_weight_bytes(unit: Unit, dtype_bits: int, scheme: QuantScheme | None = None) -> int:
     vision = unit.tower == "vision"
     return sum(tensor_bytes(t, dtype_bits, scheme, vision) for t in unit.tensors)
+
+
+def module_bytes(unit: Unit, dtype_bits: int, scheme: QuantScheme | None = None) -> dict[str, int]:
+    """Bytes held directly by each module of a unit (tensor name minus its last part), in order.
+
+    Tied tensors are left out, as ``named_parameters`` leaves out a tensor it has already seen.
+    """
+    vision = unit.tower == "vision"
+    out: dict[str, int] = {}
+    for t in unit.tensors:
+        if t.tied_to is None:
+            owner = t.name.rpartition(".")[0]
+            out[owner] = out.get(owner, 0) + tensor_bytes(t, dtype_bits, scheme, vision)
+    return out

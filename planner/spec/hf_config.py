@@ -99,10 +99,10 @@ def _vlm(name: str, cfg: ConfigView, model_type: str) -> ModelSpec:
     vis = vision.clip_like_tower(v, "model.vision_tower", vkind)
     text_units = text_decoders.text_decoder_units(text, family, base)
     vocab, hidden, _ = text_decoders.text_dims(text, family)
-    units = vis + [vision.llava_projector(cfg, vis[0].hidden_size, hidden, "model")]
-    if model_type == "llava_onevision":
+    units = []
+    if model_type == "llava_onevision":  # a direct parameter of `model`: accelerate takes it before the submodules
         units.append(Unit("model.image_newline", "other", (L.param("model.image_newline", (hidden,)),), hidden_size=hidden, tower="vision"))
-    units += text_units
+    units += vis + [vision.llava_projector(cfg, vis[0].hidden_size, hidden, "model")] + text_units
     return _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens"))
 
 

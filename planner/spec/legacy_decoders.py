@@ -50,11 +50,16 @@ def opt_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         Unit(f"{base}.embed_tokens", "embedding", tuple(L.embedding(f"{base}.embed_tokens", vocab, proj)), hidden_size=h),
         Unit(f"{base}.embed_positions", "embedding", tuple(L.embedding(f"{base}.embed_positions", positions + 2, h)), hidden_size=h),
     ]
+    # transformers registers these before the layers: project_out, project_in, final_layer_norm
     if proj != h:
+        units.append(Unit(f"{base}.project_out", "other", tuple(L.linear(f"{base}.project_out", h, proj, quantizable=False)), hidden_size=h))
         units.append(Unit(f"{base}.project_in", "other", tuple(L.linear(f"{base}.project_in", proj, h, quantizable=False)), hidden_size=h))
 
     def ln(name: str) -> list:
         return L.norm(name, h, True) if affine else []
+
+    if cfg.bool("do_layer_norm_before", True) and not cfg.bool("_remove_final_layer_norm", False) and affine:
+        units.append(Unit(f"{base}.final_layer_norm", "norm", tuple(L.norm(f"{base}.final_layer_norm", h, True)), hidden_size=h))
 
     hd = h // heads
     for i in range(n_layers):
@@ -66,10 +71,6 @@ def opt_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         tensors += ln(f"{p}.final_layer_norm")
         units.append(Unit(p, "decoder_layer", tuple(tensors), "OPTDecoderLayer", h, "text", AttentionSpec(heads, heads, hd, hd),
                           MlpSpec(ffn, gated=False), i, "opt"))
-    if cfg.bool("do_layer_norm_before", True) and not cfg.bool("_remove_final_layer_norm", False) and affine:
-        units.append(Unit(f"{base}.final_layer_norm", "norm", tuple(L.norm(f"{base}.final_layer_norm", h, True)), hidden_size=h))
-    if proj != h:
-        units.append(Unit(f"{base}.project_out", "other", tuple(L.linear(f"{base}.project_out", h, proj, quantizable=False)), hidden_size=h))
     return units, vocab, proj, True
 
 
@@ -90,9 +91,6 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         kv = 1 if multi_query else heads
     qkv_out = (heads + 2 * kv) * hd if (new_arch or multi_query) else 3 * h
     units = [Unit("transformer.word_embeddings", "embedding", tuple(L.embedding("transformer.word_embeddings", vocab, h)), hidden_size=h)]
-    if not cfg.bool("alibi", False):
-        rot = int(hd * cfg.float("partial_rotary_factor", 1.0))
-        units.append(Unit("transformer.rotary_emb", "rotary", tuple(L.rotary("transformer.rotary_emb", rot)), hidden_size=h))
     for i in range(n_layers):
         p = f"transformer.h.{i}"
         tensors = L.linear(f"{p}.self_attention.query_key_value", h, qkv_out, bias)
@@ -107,4 +105,7 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         units.append(Unit(p, "decoder_layer", tuple(tensors), "FalconDecoderLayer", h, "text", AttentionSpec(heads, kv, hd, hd),
                           MlpSpec(ffn, gated=False), i, "falcon"))
     units.append(Unit("transformer.ln_f", "norm", tuple(L.norm("transformer.ln_f", h, True)), hidden_size=h))
+    if not cfg.bool("alibi", False):
+        rot = int(hd * cfg.float("partial_rotary_factor", 1.0))
+        units.append(Unit("transformer.rotary_emb", "rotary", tuple(L.rotary("transformer.rotary_emb", rot)), hidden_size=h))
     return units, vocab, h, True

@@ -191,7 +191,8 @@ def head_dim(cfg: ConfigView, fam_defaults: dict, hidden: int, heads: int) -> in
 
 
 def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str | None = None) -> list[Unit]:
-    """Embedding, rotary, decoder layers and final norm of a llama-like stack under ``base``."""
+    """Embedding, decoder layers, final norm and rotary of a llama-like stack under ``base``, in the
+    order transformers registers them (the order accelerate walks the modules in)."""
     fam = FAMILIES[model_type]
     block = block or f"{fam.block}DecoderLayer"
     hidden = _get(cfg, fam, "hidden_size")
@@ -210,10 +211,7 @@ def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str |
     embed = L.embedding(f"{base}.embed_tokens", vocab, hidden)
     if fam.embed_scale:
         embed.append(L.float_buffer(f"{base}.embed_tokens.embed_scale", ()))
-    units = [
-        Unit(f"{base}.embed_tokens", "embedding", tuple(embed), hidden_size=hidden),
-        Unit(f"{base}.rotary_emb", "rotary", tuple(L.rotary(f"{base}.rotary_emb", rope_dim)), hidden_size=hidden),
-    ]
+    units = [Unit(f"{base}.embed_tokens", "embedding", tuple(embed), hidden_size=hidden)]
     windows = sliding_windows(cfg, fam, n_layers)
     mla = fam.moe == "deepseek"
     for i in range(n_layers):
@@ -230,6 +228,7 @@ def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str |
         )
         units.append(Unit(p, "decoder_layer", tuple(tensors), block, hidden, "text", attn, mlp, i, model_type))
     units.append(Unit(f"{base}.norm", "norm", tuple(L.norm(f"{base}.norm", hidden)), hidden_size=hidden))
+    units.append(Unit(f"{base}.rotary_emb", "rotary", tuple(L.rotary(f"{base}.rotary_emb", rope_dim)), hidden_size=hidden))
     return units
 
 

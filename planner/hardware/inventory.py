@@ -1,0 +1,181 @@
+"""What the model may be placed on: GPUs, CPU RAM and disk of one machine, with capacities,
+reserves and link bandwidths.
+
+Sizes follow accelerate's reading of ``max_memory``: ``GiB`` is 2^30 bytes, ``GB`` 10^9. A GPU
+named by catalog type is a whole card: its capacity is the memory the driver reports and its
+reserve is the CUDA context plus allocator fragmentation. A GPU given as a size (``--gpu 24GiB``)
+is a card of that size with a default context. A ``max_memory`` entry is a budget for tensors, as
+accelerate treats it: only fragmentation is held back from it. Disk exists only when it is given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from planner.catalog import find_gpu
+from planner.costs.overhead import DEFAULT_FRAGMENTATION, reserve_bytes
+from planner.errors import CatalogError, InputError
+from planner.units import MiB, parse_size
+
+DEFAULT_CONTEXT_BYTES = 500 * MiB
+"""CUDA context of a GPU known only by its size (catalog cards carry their own figure)."""
+DEFAULT_HOST_LINK_GBPS = 25.0
+"""PCIe 4.0 x16, the host-to-device link of a GPU known only by its size."""
+DEFAULT_DISK_GBPS = 2.0
+"""Sustained read of an NVMe drive through safetensors' memory map, for disk offload."""
+MAX_GPUS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One place a unit can live. ``key`` is what accelerate's device_map calls it."""
+
+    key: int | str
+    """GPU index (as CUDA numbers it), ``"cpu"`` or ``"disk"``."""
+    kind: str
+    """gpu | cpu | disk"""
+    label: str
+    """Catalog type or a description, for tables."""
+    capacity_bytes: int
+    reserve_bytes: int = 0
+    """Held back on a GPU the plan uses (CUDA context, fragmentation); never holds tensors."""
+    link_gbps: float = 0.0
+    """GPU: host-to-device bandwidth. Disk: read bandwidth. CPU: unused."""
+    gpu_type: str | None = None
+    price_usd: float | None = None
+    price_usd_per_hour: float | None = None
+
+    @property
+    def usable_bytes(self) -> int:
+        return self.capacity_bytes - self.reserve_bytes
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The devices of one machine: GPUs in CUDA order, then CPU RAM, then disk."""
+
+    gpus: tuple[Device, ...] = ()
+    cpu: Device | None = None
+    disk: Device | None = None
+    node: str = "node0"
+
+    @property
+    def devices(self) -> tuple[Device, ...]:
+        return self.gpus + tuple(d for d in (self.cpu, self.disk) if d is not None)
+
+    def weights_only(self) -> Inventory:
+        """The same devices with no reserve, as accelerate plans (weights against max_memory)."""
+        return replace(self, gpus=tuple(replace(g, reserve_bytes=0) for g in self.gpus))
+
+    def describe(self) -> str:
+        parts = [f"GPU {g.key} {g.label}" for g in self.gpus]
+        parts += [f"{d.kind} {d.capacity_bytes / 2**30:.2f} GiB" for d in (self.cpu, self.disk) if d is not None]
+        return ", ".join(parts) or "nothing"
+
+
+_COUNT = re.compile(r"^\s*(\d+)\s*[x*]\s*(.+?)\s*$", re.IGNORECASE)
+
+
+def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: float) -> list[Device]:
+    match = _COUNT.match(text)
+    count, what = (int(match.group(1)), match.group(2)) if match else (1, text.strip())
+    if count < 1 or count > MAX_GPUS:
+        raise InputError(f"gpu: count in {text!r} must be between 1 and {MAX_GPUS}")
+    try:
+        g = find_gpu(what)
+    except CatalogError:
+        if not re.search(r"[0-9.]\s*[kmgt]i?b\s*$", what, re.IGNORECASE):
+            raise
+        size = parse_size(what, "gpu")
+        own = reserve if reserve is not None else reserve_bytes(size, DEFAULT_CONTEXT_BYTES, fragmentation)
+        return [Device(start + i, "gpu", f"{size / 2**30:.2f} GiB GPU", size, own, DEFAULT_HOST_LINK_GBPS)
+                for i in range(count)]
+    own = reserve if reserve is not None else reserve_bytes(g.memory_bytes, g.cuda_context_bytes, fragmentation)
+    return [Device(start + i, "gpu", g.name, g.memory_bytes, own, g.host_link_gbps, g.name, g.price_usd, g.price_usd_per_hour)
+            for i in range(count)]
+
+
+def parse_max_memory(value: str | Mapping) -> dict[int | str, int]:
+    """``0=24GiB,1=12GiB,cpu=200GiB`` (or accelerate's dict) -> {0: bytes, 1: bytes, "cpu": bytes}."""
+    if isinstance(value, str):
+        entries = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            key, sep, size = part.partition("=")
+            if not sep:
+                raise InputError(f"max-memory: {part!r} is not KEY=SIZE; write e.g. 0=24GiB,1=12GiB,cpu=200GiB")
+            entries[key.strip()] = size.strip()
+        value = entries
+    out: dict[int | str, int] = {}
+    for key, size in value.items():
+        name = str(key).strip().lower()
+        if name.isdigit():
+            out[int(name)] = parse_size(size, f"max-memory[{key}]")
+        elif name in ("cpu", "disk"):
+            out[name] = parse_size(size, f"max-memory[{key}]")
+        else:
+            raise InputError(f"max-memory: unknown device {key!r}; use GPU indices (0, 1, ...), cpu or disk")
+    if not out:
+        raise InputError("max-memory: no devices given; write e.g. 0=24GiB,cpu=64GiB")
+    return out
+
+
+def build_inventory(
+    gpus: Sequence[str] = (),
+    cpu: str | int | None = None,
+    disk: str | int | None = None,
+    max_memory: str | Mapping | None = None,
+    reserve: str | int | None = None,
+    disk_gbps: float = DEFAULT_DISK_GBPS,
+    fragmentation: float = DEFAULT_FRAGMENTATION,
+) -> Inventory:
+    """An Inventory from CLI-style pieces: ``--gpu 2xA100-80GB --gpu 24GiB --cpu 256GiB --max-memory 0=40GiB``.
+
+    ``max_memory`` alone defines the GPUs (their indices and budgets); with ``gpus`` it caps them.
+    """
+    own_reserve = None if reserve is None else (0 if reserve in (0, "0") else parse_size(reserve, "reserve"))
+    if not disk_gbps > 0:
+        raise InputError(f"disk-gbps: must be positive, got {disk_gbps}")
+    devices: list[Device] = []
+    for text in gpus:
+        devices += _gpu_devices(text, len(devices), own_reserve, fragmentation)
+    if len(devices) > MAX_GPUS:
+        raise InputError(f"gpu: {len(devices)} GPUs is more than one machine holds (at most {MAX_GPUS})")
+    caps = parse_max_memory(max_memory) if max_memory is not None else {}
+    gpu_caps = {k: v for k, v in caps.items() if isinstance(k, int)}
+    if devices:
+        for key, budget in sorted(gpu_caps.items()):
+            if key >= len(devices):
+                raise InputError(f"max-memory: GPU {key} is not among the {len(devices)} given with --gpu (0-{len(devices) - 1})")
+            card = devices[key]
+            if budget > card.capacity_bytes:
+                raise InputError(f"max-memory: {key}={budget / 2**30:.2f} GiB exceeds {card.label}'s {card.capacity_bytes / 2**30:.2f} GiB")
+            own = own_reserve if own_reserve is not None else int(budget * fragmentation)
+            devices[key] = replace(card, capacity_bytes=budget, reserve_bytes=own)
+    else:
+        for key, budget in sorted(gpu_caps.items()):
+            own = own_reserve if own_reserve is not None else int(budget * fragmentation)
+            devices.append(Device(key, "gpu", f"{budget / 2**30:.2f} GiB budget", budget, own, DEFAULT_HOST_LINK_GBPS))
+    for d in devices:
+        if d.reserve_bytes >= d.capacity_bytes:
+            raise InputError(f"reserve: {d.reserve_bytes / 2**30:.2f} GiB leaves nothing of GPU {d.key}'s {d.capacity_bytes / 2**30:.2f} GiB")
+    cpu_dev = _host_device("cpu", cpu, caps.get("cpu"), 0.0)
+    disk_dev = _host_device("disk", disk, caps.get("disk"), disk_gbps)
+    if not devices and cpu_dev is None:
+        raise InputError("inventory: no devices; give --gpu (e.g. --gpu 2xA100-80GB), --cpu SIZE or --max-memory")
+    return Inventory(tuple(devices), cpu_dev, disk_dev)
+
+
+def _host_device(kind: str, size, budget: int | None, link_gbps: float) -> Device | None:
+    if size is not None and budget is not None:
+        raise InputError(f"{kind}: given both as --{kind} and in --max-memory; keep one")
+    if size is None and budget is None:
+        return None
+    nbytes = budget if budget is not None else parse_size(size, kind)
+    return Device(kind, kind, kind, nbytes, 0, link_gbps)
+
+
+def inventory_from_max_memory(max_memory: Mapping, **kw) -> Inventory:
+    """Python API: the dict accelerate's ``max_memory`` takes, e.g. ``{0: "24GiB", "cpu": "64GiB"}``."""
+    return build_inventory(max_memory=max_memory, **kw)

@@ -1,0 +1,89 @@
+"""What each device holds under an assignment: the one accounting rule every part shares.
+
+The CP-SAT model encodes these rules as constraints, ``verify`` re-checks them, and tables and
+JSON print them; keeping them in one pure function keeps the three in agreement.
+
+- A GPU holds the weights and KV cache of its items, the largest activation peak among them,
+  and its reserve once it holds anything.
+- Offloaded items (on CPU or disk) run on the *execution device*: the lowest-numbered GPU in
+  use, as accelerate's ``dispatch_model`` picks it. That GPU also holds their KV cache and
+  activations, and room to bring in the largest of them (the onload buffer).
+- The CPU holds its items' weights and, when anything is on disk, room to stage the largest
+  disk item. With no GPU in use the CPU executes everything and holds all KV and activations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.solve.problem import Problem
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLoad:
+    weights_bytes: int = 0
+    kv_bytes: int = 0
+    activation_bytes: int = 0
+    buffer_bytes: int = 0
+    """Room to onload the largest offloaded item (execution GPU) or stage a disk item (CPU)."""
+    reserve_bytes: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_bytes + self.activation_bytes + self.buffer_bytes + self.reserve_bytes
+
+
+def execution_device(problem: Problem, assignment: tuple[int, ...]) -> int | None:
+    """Lowest-numbered GPU holding an item; the CPU when no GPU does."""
+    used = set(assignment)
+    return next((d for d in problem.gpu_indices if d in used), problem.cpu)
+
+
+def offloaded_items(problem: Problem, assignment: tuple[int, ...]) -> list[int]:
+    """Items whose weights travel to the execution device on every forward pass."""
+    exec_dev = execution_device(problem, assignment)
+    away = {problem.disk} if exec_dev == problem.cpu else {problem.cpu, problem.disk}
+    away.discard(None)
+    return [i for i, d in enumerate(assignment) if d in away]
+
+
+def device_loads(problem: Problem, assignment: tuple[int, ...]) -> tuple[DeviceLoad, ...]:
+    items = problem.items
+    exec_dev = execution_device(problem, assignment)
+    offloaded = offloaded_items(problem, assignment)
+    loads = []
+    for d, dev in enumerate(problem.devices):
+        own = [i for i, a in enumerate(assignment) if a == d]
+        runs_here = own + (offloaded if d == exec_dev else [])
+        if d == exec_dev and dev.kind == "cpu":
+            runs_here = own + [i for i in offloaded if i not in own]
+        weights = sum(items[i].weights_bytes for i in own)
+        if dev.kind == "disk":
+            loads.append(DeviceLoad(weights_bytes=weights))
+            continue
+        if dev.kind == "cpu" and d != exec_dev:
+            on_disk = [items[i].weights_bytes for i, a in enumerate(assignment) if a == problem.disk]
+            loads.append(DeviceLoad(weights_bytes=weights, buffer_bytes=max(on_disk, default=0)))
+            continue
+        if dev.kind == "cpu":
+            on_disk = [items[i].weights_bytes for i in offloaded]
+            buffer = max(on_disk, default=0)
+        else:
+            buffer = max((items[i].weights_bytes for i in offloaded), default=0) if d == exec_dev else 0
+        loads.append(DeviceLoad(
+            weights_bytes=weights,
+            kv_bytes=sum(items[i].kv_bytes for i in runs_here),
+            activation_bytes=max((items[i].activation_bytes for i in runs_here), default=0),
+            buffer_bytes=buffer,
+            reserve_bytes=dev.reserve_bytes if runs_here else 0,
+        ))
+    return tuple(loads)
+
+
+def offload_ns(problem: Problem, assignment: tuple[int, ...]) -> int:
+    """Transfer time per forward pass of everything offloaded."""
+    exec_dev = execution_device(problem, assignment)
+    return sum(
+        problem.offload_ns[i][d] for i, d in enumerate(assignment)
+        if d == problem.disk or (d == problem.cpu and exec_dev != problem.cpu)
+    )

@@ -1,0 +1,157 @@
+"""The placement problem as plain integers: items, devices, costs. No solver here.
+
+An *item* is what gets placed: one unit of the model, or a group of units that share a tensor
+(tied embeddings and head), merged so that "tied units share a device" holds by construction.
+Items keep the model's execution order; the contiguity rule runs over the *sequence* items
+(pinned items float, so pinning the head to GPU 0 does not drag every layer there).
+
+Offload costs are nanoseconds per forward pass: every offloaded byte crosses the host link
+of the executing GPU once (bytes / GB/s = ns); a byte on disk is first read from the drive.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from planner.costs.profile import Profile
+from planner.errors import InputError
+from planner.hardware.inventory import Device, Inventory
+
+OBJECTIVES = ("gpus", "cost", "balance")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    units: tuple[int, ...]
+    """Indices into the profile's units (several when tied)."""
+    names: tuple[str, ...]
+    weights_bytes: int
+    kv_bytes: int
+    activation_bytes: int
+    allowed: tuple[int, ...]
+    """Indices of the devices this item may go to (pins narrow it)."""
+    in_sequence: bool = True
+    """Takes part in the one-contiguous-run-per-GPU rule (False when pinned)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    items: tuple[Item, ...]
+    devices: tuple[Device, ...]
+    """GPUs (in CUDA order), then CPU, then disk."""
+    objective: str
+    offload_ns: tuple[tuple[int, ...], ...]
+    """offload_ns[i][d]: transfer time per forward pass if item i lives on device d (0 on a GPU)."""
+    weights_only: bool = False
+
+    @property
+    def gpu_indices(self) -> tuple[int, ...]:
+        return tuple(d for d, dev in enumerate(self.devices) if dev.kind == "gpu")
+
+    @property
+    def cpu(self) -> int | None:
+        return next((d for d, dev in enumerate(self.devices) if dev.kind == "cpu"), None)
+
+    @property
+    def disk(self) -> int | None:
+        return next((d for d, dev in enumerate(self.devices) if dev.kind == "disk"), None)
+
+    def symmetric_pairs(self) -> list[tuple[int, int]]:
+        """Consecutive GPUs that are interchangeable (same capacity, reserve, link and price)."""
+        gpus = self.gpu_indices
+        return [(a, b) for a, b in zip(gpus, gpus[1:]) if _same(self.devices[a], self.devices[b])]
+
+
+def _same(a: Device, b: Device) -> bool:
+    return (a.capacity_bytes, a.reserve_bytes, a.link_gbps, a.price_usd, a.price_usd_per_hour) == (
+        b.capacity_bytes, b.reserve_bytes, b.link_gbps, b.price_usd, b.price_usd_per_hour)
+
+
+def _ns(nbytes: int, gbps: float) -> int:
+    return -int(-nbytes // gbps) if nbytes else 0
+
+
+def _pin_device(key: str | int, devices: tuple[Device, ...], prefix: str) -> int:
+    wanted = str(key).strip().lower()
+    for d, dev in enumerate(devices):
+        if str(dev.key) == wanted:
+            return d
+    keys = ", ".join(str(dev.key) for dev in devices)
+    raise InputError(f"pin: {prefix}={key} names no device of the inventory; choose one of {keys}")
+
+
+def _pins(profile: Profile, pins: Mapping[str, str | int], devices: tuple[Device, ...]) -> dict[int, int]:
+    names = [u.name for u in profile.units]
+    out: dict[int, int] = {}
+    for prefix, key in pins.items():
+        prefix = prefix.strip()
+        d = _pin_device(key, devices, prefix)
+        hits = [i for i, n in enumerate(names) if prefix in ("", n) or n.startswith(prefix + ".")]
+        if not hits:
+            prefixes = sorted({".".join(n.split(".")[:k]) for n in names for k in range(1, n.count(".") + 2)})
+            close = difflib.get_close_matches(prefix, prefixes, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise InputError(f"pin: {prefix!r} matches no module of {profile.spec.name}{hint}")
+        for i in hits:
+            if out.get(i, d) != d:
+                raise InputError(f"pin: {names[i]} is pinned to two devices; keep one pin for it")
+            out[i] = d
+    return out
+
+
+def build_problem(
+    profile: Profile,
+    inventory: Inventory,
+    objective: str = "gpus",
+    pins: Mapping[str, str | int] | None = None,
+    weights_only: bool = False,
+) -> Problem:
+    """Turn costs and devices into the integer problem. ``weights_only`` plans as accelerate does:
+    weights against capacity, no KV cache, no activations, no reserve."""
+    if objective not in OBJECTIVES:
+        raise InputError(f"objective: unknown {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if weights_only:
+        inventory = inventory.weights_only()
+    devices = inventory.devices
+    if objective == "cost":
+        for dev in inventory.gpus:
+            if dev.price_usd_per_hour is None and dev.price_usd is None:
+                raise InputError(f"objective: cost needs a price for GPU {dev.key} ({dev.label}); name a catalog GPU type")
+    pinned = _pins(profile, pins or {}, devices)
+    names = [u.name for u in profile.units]
+    index = {n: i for i, n in enumerate(names)}
+    group_of = list(range(len(names)))
+    for group in profile.spec.tied_groups:
+        members = sorted(index[n] for n in group if n in index)
+        for i in members:
+            group_of[i] = members[0]
+    link = min((dev.link_gbps for dev in inventory.gpus), default=0.0)
+    items: list[Item] = []
+    for first in sorted(set(group_of)):
+        members = tuple(i for i in range(len(names)) if group_of[i] == first)
+        pin_set = {pinned[i] for i in members if i in pinned}
+        if len(pin_set) > 1:
+            raise InputError(f"pin: {', '.join(names[i] for i in members)} share a tensor but are pinned to different devices")
+        costs = [profile.units[i] for i in members]
+        w = sum(c.weights_bytes for c in costs)
+        allowed = tuple(pin_set) if pin_set else tuple(range(len(devices)))
+        items.append(Item(
+            members, tuple(names[i] for i in members), w,
+            0 if weights_only else sum(c.kv_bytes for c in costs),
+            0 if weights_only else max(c.activation_peak_bytes for c in costs),
+            allowed, not pin_set,
+        ))
+    offload = []
+    for it in items:
+        row = []
+        for dev in devices:
+            if dev.kind == "gpu" or (dev.kind == "cpu" and not link):
+                row.append(0)
+            elif dev.kind == "cpu":
+                row.append(_ns(it.weights_bytes, link))
+            else:
+                row.append(_ns(it.weights_bytes, dev.link_gbps) + (_ns(it.weights_bytes, link) if link else 0))
+        offload.append(tuple(row))
+    return Problem(tuple(items), devices, objective, tuple(offload), weights_only)
