@@ -10,26 +10,7 @@ import sys
 
 import click
 
-QUANT_CHOICES = ["auto", "none", "int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq"]
-
-
-def _validation_message(err) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(x) for x in first.get("loc", ())) or "input"
-    msg = first.get("msg", "invalid value").removeprefix("Value error, ")
-    return f"{field.replace('_', '-')}: {msg} (got {first.get('input')!r})"
-
-
-def _workload(**kw):
-    from pydantic import ValidationError
-
-    from planner.errors import InputError
-    from planner.workload import Workload
-
-    try:
-        return Workload(**kw)
-    except ValidationError as e:
-        raise InputError(_validation_message(e)) from None
+from planner.cli_options import make_workload, workload_fields, workload_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,24 +22,10 @@ def cli() -> None:
 @cli.command()
 @click.argument("model")
 @click.option("--mode", type=click.Choice(["inference"]), default="inference", show_default=True, help="What runs.")
-@click.option("--dtype", default=None, help="Weights/compute dtype: fp32, bf16, fp16 [default: the checkpoint's].")
-@click.option("--quant", type=click.Choice(QUANT_CHOICES), default="auto", show_default=True,
-              help="Weight quantization; auto uses the checkpoint's own quantization_config.")
-@click.option("--group-size", type=int, default=128, show_default=True, help="Group size of int4/gptq/awq (-1: per row).")
-@click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit double quantization.")
-@click.option("--batch", type=int, default=1, show_default=True, help="Concurrent sequences.")
-@click.option("--prompt-tokens", type=int, default=512, show_default=True, help="Prompt length (prefill tokens).")
-@click.option("--new-tokens", type=int, default=0, show_default=True, help="Generated tokens (0: one forward pass).")
-@click.option("--kv-dtype", default=None, help="KV cache dtype: fp32, bf16, fp16, fp8 [default: compute dtype].")
-@click.option("--attn", "attn", type=click.Choice(["sdpa", "eager", "flash_attention_2"]), default="sdpa", show_default=True)
-@click.option("--logits", type=click.Choice(["auto", "last", "all"]), default="auto", show_default=True,
-              help="Logits for the last position (generate) or all positions.")
-@click.option("--engine", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True, help="KV cache layout.")
-@click.option("--images", type=int, default=0, show_default=True, help="Images per sequence (VLMs).")
+@workload_options
 @click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def estimate(model, mode, dtype, quant, group_size, double_quant, batch, prompt_tokens, new_tokens, kv_dtype, attn, logits,
-             engine, images, gpus, as_json):
+def estimate(model, mode, gpus, as_json, **kwargs):
     """Exact memory of MODEL (catalog name, config.json, or safetensors file/folder) for a workload."""
     from planner.catalog import find_gpu
     from planner.costs.overhead import gpus_needed, reserve_bytes
@@ -67,9 +34,7 @@ def estimate(model, mode, dtype, quant, group_size, double_quant, batch, prompt_
     from planner.spec.load import load_model
     from planner.units import GiB
 
-    w = _workload(mode=mode, dtype=dtype, quant=quant, group_size=group_size, double_quant=double_quant, batch=batch,
-                  prompt_tokens=prompt_tokens, new_tokens=new_tokens, kv_dtype=kv_dtype, attn_implementation=attn,
-                  logits=logits, engine=engine, images=images)
+    w = make_workload(mode=mode, **workload_fields(kwargs))
     gpu_types = [find_gpu(g) for g in gpus]
     prof = profile(load_model(model), w)
     if as_json:
@@ -135,11 +100,20 @@ def catalog_models(as_json):
         click.echo(f"{r['name']:<28}{r['model_type']:<18}{r['parameters']:>18,}  {r['dtype']}")
 
 
+def _register() -> None:
+    from planner.cli_plan import plan
+
+    cli.add_command(plan)
+
+
+_register()
+
+
 def main() -> None:
     from planner.errors import PlannerError
 
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
@@ -152,6 +126,8 @@ def main() -> None:
     except RecursionError:
         click.echo("Error: input nests too deeply to read", err=True)
         sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -40,15 +40,43 @@ def _g(n: int) -> str:
     return f"{n / GiB:10.2f} {n / GB:10.2f}"
 
 
-def estimate_table(p: Profile, gpu_lines: list[str] | None = None) -> str:
+def header_lines(p: Profile) -> list[str]:
+    """The model and workload lines every report starts with."""
     w = p.workload
     spec = p.spec
     quant = p.quant.name + (f" (group {p.quant.group_size})" if p.quant.name in ("int4", "gptq", "awq") else "") if p.quant else "none"
-    out = [
+    return [
         f"Model: {spec.name} ({spec.model_type}, {spec.architecture or 'unknown architecture'}), "
         f"{p.parameters:,} parameters, from {spec.source}",
         f"Workload: {w.mode}, {p.dtype} weights, quantization {quant}, KV cache {p.kv_dtype}, batch {w.batch}, "
         f"{w.prompt_tokens} prompt + {w.new_tokens} new tokens, {w.attn_implementation} attention, {w.engine} KV layout",
+    ]
+
+
+def unit_ranges(names: list[str]) -> str:
+    """``model.layers.0-12, model.norm``: consecutive numbered modules written as one range."""
+    parts: list[str] = []
+    run: tuple[str, int, int] | None = None
+    for name in names:
+        container, idx = _layer_pattern(name)
+        if idx is not None and run and run[0] == container and run[2] == idx - 1:
+            run = (container, run[1], idx)
+            continue
+        if run:
+            parts.append(f"{run[0]}.{run[1]}" if run[1] == run[2] else f"{run[0]}.{run[1]}-{run[2]}")
+            run = None
+        if idx is not None and name == f"{container}.{idx}":
+            run = (container, idx, idx)
+        else:
+            parts.append(name)
+    if run:
+        parts.append(f"{run[0]}.{run[1]}" if run[1] == run[2] else f"{run[0]}.{run[1]}-{run[2]}")
+    return ", ".join(parts)
+
+
+def estimate_table(p: Profile, gpu_lines: list[str] | None = None) -> str:
+    out = [
+        *header_lines(p),
         "",
         f"{'category':<18}{'GiB':>10} {'GB':>10}",
         f"{'weights':<18}{_g(p.weights_bytes)}",
@@ -60,7 +88,7 @@ def estimate_table(p: Profile, gpu_lines: list[str] | None = None) -> str:
     ]
     rule = p.parameters * 2 * 1.2
     out.append(f"Rule of thumb (parameters x 2 bytes x 1.2): {rule / GB:.1f} GB; exact here: {p.total_bytes / GB:.1f} GB.")
-    for note in spec.notes:
+    for note in p.spec.notes:
         out.append(f"Note: {note}")
     if gpu_lines:
         out += [""] + gpu_lines

@@ -173,7 +173,8 @@ def _host_device(kind: str, size, budget: int | None, link_gbps: float) -> Devic
     if size is None and budget is None:
         return None
     nbytes = budget if budget is not None else parse_size(size, kind)
-    return Device(kind, kind, kind, nbytes, 0, link_gbps)
+    label = "host RAM" if kind == "cpu" else f"disk, {link_gbps:g} GB/s"
+    return Device(kind, kind, label, nbytes, 0, link_gbps)
 
 
 def inventory_from_max_memory(max_memory: Mapping, **kw) -> Inventory:

@@ -61,7 +61,7 @@ def _layer_sizes(profile: Profile) -> list[int]:
     module, else its largest leaf module."""
     bits = DTYPE_BITS[profile.dtype]
     out = []
-    for unit, cost in zip(profile.spec.units, profile.units):
+    for unit, cost in zip(profile.spec.units, profile.units, strict=True):
         mods = module_bytes(unit, bits, profile.quant)
         inner = [m for m in mods if m != unit.name]
         if unit.block_class in profile.spec.no_split_modules or not inner:
@@ -80,7 +80,7 @@ def balanced_caps(profile: Profile, caps: dict[int, int]) -> dict[int, int]:
     total = sum(u.weights_bytes for u in profile.units)
     per_gpu = total // len(gpus)
     firsts: dict[str, int] = {}
-    for unit, cost in zip(profile.spec.units, profile.units):
+    for unit, cost in zip(profile.spec.units, profile.units, strict=True):
         if unit.block_class in profile.spec.no_split_modules:
             firsts.setdefault(unit.block_class, cost.weights_bytes)
     bits = DTYPE_BITS[profile.dtype]

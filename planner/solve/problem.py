@@ -58,10 +58,27 @@ class Problem:
     def disk(self) -> int | None:
         return next((d for d, dev in enumerate(self.devices) if dev.kind == "disk"), None)
 
+    def blocks(self) -> list[tuple[int, int]]:
+        """(first item, count) of runs of consecutive interchangeable items: same bytes, same
+        devices allowed, all in the sequence. The solver places counts per block, not items, so
+        126 identical layers are one integer per device instead of 126 booleans."""
+        out: list[tuple[int, int]] = []
+        for i, it in enumerate(self.items):
+            if out and it.in_sequence and _twin(self.items[out[-1][0]], it):
+                out[-1] = (out[-1][0], out[-1][1] + 1)
+            else:
+                out.append((i, 1))
+        return out
+
     def symmetric_pairs(self) -> list[tuple[int, int]]:
         """Consecutive GPUs that are interchangeable (same capacity, reserve, link and price)."""
         gpus = self.gpu_indices
-        return [(a, b) for a, b in zip(gpus, gpus[1:]) if _same(self.devices[a], self.devices[b])]
+        return [(a, b) for a, b in zip(gpus, gpus[1:], strict=False) if _same(self.devices[a], self.devices[b])]
+
+
+def _twin(a: Item, b: Item) -> bool:
+    return a.in_sequence and (a.weights_bytes, a.kv_bytes, a.activation_bytes, a.allowed) == (
+        b.weights_bytes, b.kv_bytes, b.activation_bytes, b.allowed)
 
 
 def _same(a: Device, b: Device) -> bool:

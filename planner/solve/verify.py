@@ -15,7 +15,7 @@ def verify(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
     errors: list[str] = []
     if len(assignment) != len(problem.items):
         return [f"assignment places {len(assignment)} items, the problem has {len(problem.items)}"]
-    for it, d in zip(problem.items, assignment):
+    for it, d in zip(problem.items, assignment, strict=True):
         if not 0 <= d < len(problem.devices):
             errors.append(f"{it.names[0]}: device {d} does not exist")
         elif d not in it.allowed:
@@ -23,10 +23,10 @@ def verify(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
                           f"{', '.join(str(problem.devices[a].key) for a in it.allowed)}")
     if errors:
         return errors
-    for dev, load in zip(problem.devices, device_loads(problem, assignment)):
+    for dev, load in zip(problem.devices, device_loads(problem, assignment), strict=True):
         if load.total_bytes > dev.capacity_bytes:
             errors.append(f"{dev.kind} {dev.key}: holds {load.total_bytes / GiB:.3f} GiB, capacity {dev.capacity_bytes / GiB:.3f} GiB")
-    sequence = [d for it, d in zip(problem.items, assignment) if it.in_sequence]
+    sequence = [d for it, d in zip(problem.items, assignment, strict=True) if it.in_sequence]
     for g in problem.gpu_indices:
         starts = sum(1 for k, d in enumerate(sequence) if d == g and (k == 0 or sequence[k - 1] != g))
         if starts > 1:

@@ -1,0 +1,67 @@
+"""Command-line options shared by several commands. Only click is imported here, so ``--help``
+stays instant; everything else is imported inside the helpers when a command runs."""
+
+from __future__ import annotations
+
+import click
+
+QUANT_CHOICES = ["auto", "none", "int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq"]
+
+# (flag, Workload field, click keyword arguments)
+WORKLOAD_OPTIONS = [
+    ("--dtype", "dtype", dict(default=None, help="Weights/compute dtype: fp32, bf16, fp16 [default: the checkpoint's].")),
+    ("--quant", "quant", dict(type=click.Choice(QUANT_CHOICES), default="auto", show_default=True,
+                              help="Weight quantization; auto uses the checkpoint's own quantization_config.")),
+    ("--group-size", "group_size", dict(type=int, default=128, show_default=True, help="Group size of int4/gptq/awq (-1: per row).")),
+    ("--double-quant", "double_quant", dict(is_flag=True, help="bitsandbytes 4-bit double quantization.")),
+    ("--batch", "batch", dict(type=int, default=1, show_default=True, help="Concurrent sequences.")),
+    ("--prompt-tokens", "prompt_tokens", dict(type=int, default=512, show_default=True, help="Prompt length (prefill tokens).")),
+    ("--new-tokens", "new_tokens", dict(type=int, default=0, show_default=True, help="Generated tokens (0: one forward pass).")),
+    ("--kv-dtype", "kv_dtype", dict(default=None, help="KV cache dtype: fp32, bf16, fp16, fp8 [default: compute dtype].")),
+    ("--attn", "attn_implementation", dict(type=click.Choice(["sdpa", "eager", "flash_attention_2"]), default="sdpa",
+                                           show_default=True, help="Attention implementation.")),
+    ("--logits", "logits", dict(type=click.Choice(["auto", "last", "all"]), default="auto", show_default=True,
+                                help="Logits for the last position (generate) or all positions.")),
+    ("--engine", "engine", dict(type=click.Choice(["hf", "vllm"]), default="hf", show_default=True, help="KV cache layout.")),
+    ("--images", "images", dict(type=int, default=0, show_default=True, help="Images per sequence (VLMs).")),
+]
+
+
+def workload_options(func):
+    """Add every workload flag to a command; they arrive as keyword arguments named after the
+    Workload fields."""
+    for flag, field, kwargs in reversed(WORKLOAD_OPTIONS):
+        func = click.option(flag, field, **kwargs)(func)
+    return func
+
+
+def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:
+    """The Workload fields among a command's arguments (only those typed on the command line
+    when ``only_explicit``, so they can override a scenario file)."""
+    fields = [field for _, field, _ in WORKLOAD_OPTIONS]
+    if not only_explicit:
+        return {f: kwargs[f] for f in fields}
+    ctx = click.get_current_context()
+    return {f: kwargs[f] for f in fields if ctx.get_parameter_source(f) == click.core.ParameterSource.COMMANDLINE}
+
+
+def validation_message(err) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(x) for x in first.get("loc", ())) or "input"
+    msg = first.get("msg", "invalid value").removeprefix("Value error, ")
+    return f"{field.replace('_', '-')}: {msg} (got {first.get('input')!r})"
+
+
+def make_workload(base=None, **fields):
+    """A Workload, or an InputError naming the flag."""
+    from pydantic import ValidationError
+
+    from planner.errors import InputError
+    from planner.workload import Workload
+
+    try:
+        if base is not None:
+            return Workload.model_validate({**base.model_dump(), **fields})
+        return Workload(**fields)
+    except ValidationError as e:
+        raise InputError(validation_message(e)) from None

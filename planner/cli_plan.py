@@ -1,0 +1,80 @@
+"""``planner plan``: the best device_map for a model, a workload and the devices at hand."""
+
+from __future__ import annotations
+
+import click
+
+from planner.cli_options import make_workload, workload_fields, workload_options
+
+
+def _pins(values: tuple[str, ...]) -> dict[str, str]:
+    from planner.errors import InputError
+
+    out = {}
+    for text in values:
+        prefix, sep, device = text.partition("=")
+        if not sep or not prefix.strip() or not device.strip():
+            raise InputError(f"pin: {text!r} is not MODULE=DEVICE; write e.g. --pin model.visual=0 or --pin lm_head=cpu")
+        out[prefix.strip()] = device.strip()
+    return out
+
+
+@click.command("plan")
+@click.argument("model", required=False)
+@click.option("--file", "scenario_file", type=click.Path(dir_okay=False), help="Read model, workload and inventory from a YAML "
+              "scenario; flags given here override it.")
+@workload_options
+@click.option("--gpu", "gpus", multiple=True, help="GPUs: catalog type or size, with a count: 2xA100-80GB, RTX4090, 24GiB (repeatable).")
+@click.option("--cpu", default=None, help="CPU RAM the model may use for offload, e.g. 256GiB.")
+@click.option("--disk", default=None, help="Disk space for offloaded weights, e.g. 1TiB (no disk offload unless given).")
+@click.option("--max-memory", default=None, help="accelerate's max_memory: 0=24GiB,1=12GiB,cpu=200GiB (GiB = 2^30, GB = 10^9).")
+@click.option("--reserve", default=None, help="Per-GPU reserve [default: CUDA context + 2% fragmentation].")
+@click.option("--disk-gbps", type=float, default=None, help="Disk read bandwidth in GB/s [default: 2].")
+@click.option("--objective", type=click.Choice(["gpus", "cost", "balance"]), default=None,
+              help="After least offload: fewest GPUs, lowest price, or even load on all GPUs [default: gpus].")
+@click.option("--pin", "pins", multiple=True, help="Keep a module on a device: model.visual=0, lm_head=cpu (repeatable).")
+@click.option("--weights-only", is_flag=True, default=None, help="Count weights only, no KV/activations/reserve (as accelerate).")
+@click.option("--time-limit", type=float, default=None, help="Solver time limit in seconds [default: 1].")
+@click.option("--offload-folder", default=None, help="Folder for disk-offloaded weights [default: offload].")
+@click.option("--device-map-out", type=click.Path(dir_okay=False), help="Also write device_map, max_memory and offload_folder "
+              "to this JSON file (atomically; same plan, same bytes).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_context
+def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_gbps, objective, pins, weights_only, time_limit,
+         offload_folder, device_map_out, as_json, **kwargs):
+    """Place MODEL's layers on GPUs, CPU and disk: the optimal device_map, proven, with the memory per device."""
+    import json
+
+    from planner.costs.profile import profile
+    from planner.errors import InputError
+    from planner.export.atomic import write_atomic
+    from planner.export.plan_report import device_map_document, plan_json, plan_table
+    from planner.hardware.inventory import build_inventory
+    from planner.plan import make_plan
+    from planner.scenario import InventorySpec, Scenario, load_scenario
+    from planner.spec.load import load_model
+
+    if scenario_file:
+        sc = load_scenario(scenario_file)
+        workload = make_workload(sc.workload, **workload_fields(kwargs, only_explicit=True))
+    else:
+        if not model:
+            raise InputError("model: give a MODEL (catalog name, config.json or safetensors) or --file scenario.yaml")
+        sc = Scenario(model=model, inventory=InventorySpec())
+        workload = make_workload(**workload_fields(kwargs))
+    inv = sc.inventory
+    inventory = build_inventory(
+        gpus=list(gpus) or inv.gpus, cpu=cpu if cpu is not None else inv.cpu, disk=disk if disk is not None else inv.disk,
+        max_memory=max_memory if max_memory is not None else inv.max_memory,
+        reserve=reserve if reserve is not None else inv.reserve, disk_gbps=disk_gbps if disk_gbps is not None else inv.disk_gbps)
+    if time_limit is not None and not 0 < time_limit <= 600:
+        raise InputError(f"time-limit: must be between 0 and 600 seconds, got {time_limit}")
+    result = make_plan(
+        profile(load_model(model or sc.model), workload), inventory, objective or sc.objective,
+        _pins(pins) if pins else sc.pins, weights_only if weights_only is not None else sc.weights_only,
+        time_limit or sc.time_limit_s, offload_folder or sc.offload_folder)
+    if device_map_out and result.status in ("optimal", "feasible"):
+        write_atomic(device_map_out, json.dumps(device_map_document(result), indent=2) + "\n")
+    click.echo(plan_json(result) if as_json else plan_table(result), nl=not as_json)
+    if result.status not in ("optimal", "feasible"):
+        ctx.exit(3)

@@ -1,0 +1,86 @@
+"""A planning request written down: model, workload, inventory, objective and pins in YAML.
+
+Strict: unknown keys are errors, so a typo never silently falls back to a default.
+``planner plan --file scenario.yaml`` reads it; flags given on the command line override it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from planner.errors import InputError
+from planner.workload import Workload
+
+
+class InventorySpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    gpus: list[str] = []
+    """GPUs as catalog types or sizes, with counts: ["2xA100-80GB", "RTX4090", "24GiB"]."""
+    cpu: str | int | None = None
+    """CPU RAM the model may use, e.g. 256GiB."""
+    disk: str | int | None = None
+    """Disk space for offloaded weights, e.g. 1TiB (no disk offload unless given)."""
+    max_memory: dict[str | int, str | int] | None = None
+    """accelerate's max_memory: {0: 24GiB, cpu: 200GiB}; defines the GPUs when gpus is empty, caps them otherwise."""
+    reserve: str | int | None = None
+    """Per-GPU reserve overriding the default (CUDA context + 2% fragmentation)."""
+    disk_gbps: float = Field(2.0, gt=0)
+    """Disk read bandwidth in GB/s, for offload time."""
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    model: str
+    """Catalog name, config.json path, or safetensors file/folder (paths relative to this file)."""
+    workload: Workload = Workload()
+    inventory: InventorySpec
+    objective: Literal["gpus", "cost", "balance"] = "gpus"
+    """After least offload: fewest GPUs, lowest price, or even load across all GPUs."""
+    pins: dict[str, int | str] = {}
+    """Module prefix -> device, e.g. {model.visual: 0}."""
+    weights_only: bool = False
+    """Plan weights only with no reserve, as accelerate does."""
+    time_limit_s: float = Field(1.0, gt=0, le=600)
+    """Solver time limit; a plan found but not proven optimal in time is reported with its gap."""
+    offload_folder: str = "offload"
+    """Folder for disk-offloaded weights (used only when the plan puts something on disk)."""
+
+
+def _where(err: ValidationError) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(x) for x in first.get("loc", ())) or "file"
+    msg = first.get("msg", "invalid value").removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        return f"{field}: unknown key"
+    return f"{field}: {msg} (got {first.get('input')!r})"
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"file: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"file: cannot read {path}: {e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: expected a mapping with model, workload and inventory keys")
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as e:
+        raise InputError(f"{path}: {_where(e)}") from None
+    local = path.parent / scenario.model
+    if not Path(scenario.model).is_absolute() and local.exists():
+        scenario = scenario.model_copy(update={"model": str(local)})
+    return scenario

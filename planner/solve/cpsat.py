@@ -1,0 +1,219 @@
+"""The CP-SAT model of a placement problem, built from ``Problem`` data only.
+
+Items are grouped into blocks b of consecutive interchangeable items (same bytes; e.g. 126
+identical decoder layers), so the model places counts, which removes the symmetry between
+identical layers that would otherwise make optimality proofs slow.
+
+Notation: devices d (GPUs g, then CPU c, then disk k); size_b items in block b with weights
+w_b, KV kv_b, activation peak a_b.
+  n[b, d]  items of block b on device d (integer)          y[b, d] = 1 iff n[b, d] > 0
+  used[g]  GPU g holds something                          first[g] = g is the execution device,
+  off[b]   block b has items on CPU or disk                          the lowest-numbered GPU used
+Constraints (each mirrors a rule of ``loads.device_loads``):
+  sum_d n[b, d] = size_b                                         every item placed once
+  sum_b n[b,g](w_b + kv_b) + act[g] + buf[g] + kvx[g] + reserve_g used[g] <= cap_g
+    act[g] >= a_b if y[b,g], or if first[g] and off[b]          largest activation peak it runs
+    buf[g] >= w_b if first[g] and off[b]                        room to onload an offloaded item
+    kvx[g] >= sum_b kv_b (n[b,c] + n[b,k]) if first[g]          KV of the layers it runs for the host
+  sum_b n[b,c] w_b + stage <= cap_c,  stage >= w_b if y[b,k]     the CPU stages one disk item at a time
+  sum_b n[b,k] w_b <= cap_k
+  one contiguous run per GPU along the sequence of blocks: its blocks form one interval
+  (sum of starts <= 1), the blocks strictly inside are wholly its own, and at most one GPU
+  crosses each boundary between blocks
+  used[g] >= used[g'] for interchangeable neighbours g < g'     symmetry breaking
+Objectives, lexicographic (solver.py): offload time; GPUs or price; max utilisation; runs.
+With ``slack`` every capacity may be exceeded by over[d] >= 0; the least total over is what an
+infeasible problem falls short by.
+"""
+
+from __future__ import annotations
+
+from ortools.sat.python import cp_model
+
+from planner.solve.problem import Problem
+
+UTIL_SCALE = 10_000
+"""Utilisation is minimised in units of 0.01%."""
+
+
+class PlacementModel:
+    def __init__(self, problem: Problem, slack: bool = False):
+        self.problem = p = problem
+        self.model = m = cp_model.CpModel()
+        items, devices = p.items, p.devices
+        self.blocks = blocks = p.blocks()
+        self.gpus = gpus = p.gpu_indices
+        cpu, disk = p.cpu, p.disk
+        self.n: dict[tuple[int, int], cp_model.IntVar] = {}
+        self.y: dict[tuple[int, int], cp_model.IntVar] = {}
+        for b, (i, size) in enumerate(blocks):
+            for d in items[i].allowed:
+                n = self.n[b, d] = m.new_int_var(0, size, f"n[{b},{d}]")
+                y = self.y[b, d] = m.new_bool_var(f"y[{b},{d}]")
+                m.add(n >= 1).only_enforce_if(y)
+                m.add(n == 0).only_enforce_if(~y)
+            m.add(sum(self.n[b, d] for d in items[i].allowed) == size)
+        self.over = {d: m.new_int_var(0, _total(p), f"over[{d}]") for d in range(len(devices))} if slack else {}
+
+        self.used = {g: m.new_bool_var(f"used[{g}]") for g in gpus}
+        for g in gpus:
+            on_g = [self.y[b, g] for b in range(len(blocks)) if (b, g) in self.y]
+            for v in on_g:
+                m.add_implication(v, self.used[g])
+            if on_g:
+                m.add_bool_or(on_g).only_enforce_if(self.used[g])
+            else:
+                m.add(self.used[g] == 0)
+        self.first = {g: m.new_bool_var(f"first[{g}]") for g in gpus}
+        if gpus:
+            m.add_exactly_one(self.first.values())
+            for k, g in enumerate(gpus):
+                m.add_implication(self.first[g], self.used[g])
+                for lower in gpus[:k]:
+                    m.add_implication(self.first[g], ~self.used[lower])
+        self.away = away = [d for d in (cpu, disk) if d is not None] if gpus else ([disk] if disk is not None else [])
+        self.off = {}
+        for b in range(len(blocks)):
+            terms = [self.y[b, d] for d in away if (b, d) in self.y]
+            if terms:
+                off = self.off[b] = m.new_bool_var(f"off[{b}]")
+                m.add_max_equality(off, terms)
+
+        self.load = {}
+        max_a = max((it.activation_bytes for it in items), default=0)
+        max_w = max((it.weights_bytes for it in items), default=0)
+        kv_off = sum(items[blocks[b][0]].kv_bytes * self.n[b, d] for b in self.off for d in away if (b, d) in self.n)
+        kv_off_max = sum(items[blocks[b][0]].kv_bytes * blocks[b][1] for b in self.off)
+        for g in gpus:
+            act = m.new_int_var(0, max_a, f"act[{g}]")
+            terms = []
+            for b, (i, _) in enumerate(blocks):
+                if (b, g) in self.n:
+                    it = items[i]
+                    terms.append((it.weights_bytes + it.kv_bytes) * self.n[b, g])
+                    if it.activation_bytes:
+                        m.add(act >= it.activation_bytes).only_enforce_if(self.y[b, g])
+            load = sum(terms) + act + devices[g].reserve_bytes * self.used[g]
+            if self.off:
+                buf = m.new_int_var(0, max_w, f"buf[{g}]")
+                for b, off in self.off.items():
+                    it = items[blocks[b][0]]
+                    if it.activation_bytes:
+                        m.add(act >= it.activation_bytes).only_enforce_if([self.first[g], off])
+                    m.add(buf >= it.weights_bytes).only_enforce_if([self.first[g], off])
+                load = load + buf
+                if kv_off_max:
+                    kvx = m.new_int_var(0, kv_off_max, f"kvx[{g}]")
+                    m.add(kvx >= kv_off).only_enforce_if(self.first[g])
+                    load = load + kvx
+            self.load[g] = load
+            m.add(load <= devices[g].capacity_bytes + self.over.get(g, 0))
+
+        if cpu is not None:
+            stage = 0
+            if disk is not None and any((b, disk) in self.y for b in range(len(blocks))):
+                stage = m.new_int_var(0, max_w, "stage")
+                for b, (i, _) in enumerate(blocks):
+                    if (b, disk) in self.y:
+                        m.add(stage >= items[i].weights_bytes).only_enforce_if(self.y[b, disk])
+            load = sum(items[i].weights_bytes * self.n[b, cpu] for b, (i, _) in enumerate(blocks) if (b, cpu) in self.n)
+            load = load + stage
+            if not gpus:  # the CPU executes everything
+                load = load + sum(it.kv_bytes for it in items) + max_a + devices[cpu].reserve_bytes
+            m.add(load <= devices[cpu].capacity_bytes + self.over.get(cpu, 0))
+        if disk is not None:
+            load = sum(items[i].weights_bytes * self.n[b, disk] for b, (i, _) in enumerate(blocks) if (b, disk) in self.n)
+            m.add(load <= devices[disk].capacity_bytes + self.over.get(disk, 0))
+        self._contiguity()
+        for a, b in p.symmetric_pairs():
+            m.add_implication(self.used[b], self.used[a])
+
+    def _contiguity(self) -> None:
+        m, items = self.model, self.problem.items
+        seq = [b for b, (i, _) in enumerate(self.blocks) if items[i].in_sequence]
+        self.sequence = seq
+        for g in self.gpus:
+            starts = []
+            for j, b in enumerate(seq):
+                s = m.new_bool_var(f"start[{j},{g}]")
+                m.add(s >= self.y[b, g] - (self.y[seq[j - 1], g] if j else 0))
+                starts.append(s)
+            m.add(sum(starts) <= 1)
+            for j in range(1, len(seq) - 1):
+                size = self.blocks[seq[j]][1]
+                if size > 1:
+                    m.add(self.n[seq[j], g] == size).only_enforce_if([self.y[seq[j - 1], g], self.y[seq[j + 1], g]])
+        for j in range(len(seq) - 1):
+            crossing = []
+            for g in self.gpus:
+                c = m.new_bool_var(f"cross[{j},{g}]")
+                m.add(c >= self.y[seq[j], g] + self.y[seq[j + 1], g] - 1)
+                crossing.append(c)
+            if crossing:
+                m.add(sum(crossing) <= 1)
+
+    # objectives -------------------------------------------------------------------------------
+    def offload_ns(self):
+        p = self.problem
+        return sum(p.offload_ns[self.blocks[b][0]][d] * v for (b, d), v in self.n.items()
+                   if d in self.away and p.offload_ns[self.blocks[b][0]][d])
+
+    def gpu_count(self):
+        return sum(self.used.values())
+
+    def price(self):
+        """Hourly price in 1/10000 USD where every GPU has one, else purchase price in USD."""
+        devs = self.problem.devices
+        hourly = all(devs[g].price_usd_per_hour is not None for g in self.gpus)
+        return sum(round(devs[g].price_usd_per_hour * 10_000) * self.used[g] if hourly
+                   else round(devs[g].price_usd or 0) * self.used[g] for g in self.gpus)
+
+    def max_utilisation(self):
+        """A variable bounded below by every GPU's load / capacity, in 1/UTIL_SCALE."""
+        u = self.model.new_int_var(0, UTIL_SCALE, "max_util")
+        for g in self.gpus:
+            self.model.add(self.load[g] * UTIL_SCALE <= u * self.problem.devices[g].capacity_bytes)
+        return u
+
+    def runs(self):
+        """GPUs in use plus, per offload tier, the blocks with offloaded items: fewer hops."""
+        return sum(self.used.values()) + sum(self.y[b, d] for b in range(len(self.blocks)) for d in self.away if (b, d) in self.y)
+
+    def shortfall(self):
+        return sum(self.over.values())
+
+    # solutions --------------------------------------------------------------------------------
+    def hint(self, assignment: tuple[int, ...]) -> None:
+        self.model.clear_hints()
+        for (b, d), v in self.n.items():
+            first, size = self.blocks[b]
+            count = sum(1 for i in range(first, first + size) if assignment[i] == d)
+            self.model.add_hint(v, count)
+            self.model.add_hint(self.y[b, d], count > 0)
+
+    def assignment(self, solver: cp_model.CpSolver) -> tuple[int, ...]:
+        """Items laid out within each block: the GPU continuing from the block before, other
+        GPUs, CPU, disk, then the GPU continuing into the next block."""
+        counts = {key: solver.value(v) for key, v in self.n.items()}
+        out = [0] * len(self.problem.items)
+        seq_pos = {b: j for j, b in enumerate(self.sequence)}
+        n_dev = len(self.problem.devices)
+        for b, (first, _size) in enumerate(self.blocks):
+            here = [d for d in range(n_dev) if counts.get((b, d), 0)]
+            j = seq_pos.get(b)
+            prev = self.sequence[j - 1] if j else None
+            nxt = self.sequence[j + 1] if j is not None and j + 1 < len(self.sequence) else None
+            entering = [d for d in here if d in self.gpus and prev is not None and counts.get((prev, d), 0)]
+            leaving = [d for d in here if d in self.gpus and nxt is not None and counts.get((nxt, d), 0) and d not in entering]
+            middle = [d for d in here if d not in entering and d not in leaving]
+            pos = first
+            for d in entering + middle + leaving:
+                for _ in range(counts[b, d]):
+                    out[pos] = d
+                    pos += 1
+        return tuple(out)
+
+
+def _total(p: Problem) -> int:
+    return sum(it.weights_bytes + it.kv_bytes + it.activation_bytes for it in p.items) + sum(
+        d.capacity_bytes for d in p.devices)

@@ -1,0 +1,125 @@
+"""Why nothing fits, by how much, and what would make it fit: each suggestion is checked by
+re-planning with the change, so every number it prints is one that works."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from planner.costs.profile import Profile, profile
+from planner.hardware.inventory import Device, Inventory
+from planner.solve.problem import Problem, build_problem
+from planner.solve.solver import feasible, least_shortfall
+from planner.units import GiB
+
+MAX_EXTRA_GPUS = 16
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    shortfall_bytes: int
+    """Least total capacity missing, units kept whole (0 when the cause is not capacity)."""
+    short_devices: dict[int | str, int]
+    """Where that capacity is missing, in a placement that misses the least."""
+    need_bytes: dict[str, int]
+    """weights, kv_cache, activation_peak (one copy), reserve (every GPU)."""
+    capacity_bytes: int
+    largest_unit: tuple[str, int]
+    """The unit with the largest own need (weights + KV + activation peak)."""
+    suggestions: tuple[str, ...]
+
+    def summary(self) -> str:
+        total = sum(self.need_bytes.values())
+        short = ", ".join(f"{'GPU ' if isinstance(k, int) else ''}{k} {v / GiB:.2f} GiB" for k, v in self.short_devices.items())
+        head = (f"needs {total / GiB:.2f} GiB (" + " + ".join(f"{k} {v / GiB:.2f}" for k, v in self.need_bytes.items())
+                + f") on {self.capacity_bytes / GiB:.2f} GiB of devices")
+        if self.shortfall_bytes:
+            head += f"; {self.shortfall_bytes / GiB:.2f} GiB short ({short}) with units kept whole"
+        return head
+
+
+def _fits(spec_profile: Profile, inventory: Inventory, objective, pins, weights_only) -> bool:
+    return bool(feasible(build_problem(spec_profile, inventory, objective, pins, weights_only), 0.3))
+
+
+def _largest_unit(problem: Problem) -> tuple[str, int]:
+    it = max(problem.items, key=lambda i: (i.weights_bytes + i.kv_bytes + i.activation_bytes, -i.units[0]))
+    return it.names[0], it.weights_bytes + it.kv_bytes + it.activation_bytes
+
+
+def _more_gpus(prof, inventory: Inventory, args) -> str | None:
+    from planner.catalog import find_gpu
+
+    if inventory.gpus:
+        template = max(inventory.gpus, key=lambda g: (g.capacity_bytes, -int(g.key)))
+    else:
+        g = find_gpu("H100-SXM")
+        from planner.costs.overhead import reserve_bytes
+
+        template = Device(0, "gpu", g.name, g.memory_bytes, 0 if args[2] else reserve_bytes(g.memory_bytes, g.cuda_context_bytes),
+                          g.host_link_gbps, g.name, g.price_usd, g.price_usd_per_hour)
+    next_key = max((int(g.key) for g in inventory.gpus), default=-1) + 1
+    for k in range(1, MAX_EXTRA_GPUS + 1):
+        extra = tuple(replace(template, key=next_key + j) for j in range(k))
+        if _fits(prof, replace(inventory, gpus=inventory.gpus + extra), *args):
+            return f"{k} more {template.label} ({template.capacity_bytes / GiB:.2f} GiB each)"
+    return None
+
+
+def _largest_that_fits(prof: Profile, inventory: Inventory, args, field: str, high: int) -> int | None:
+    """Largest value of a workload field in [1, high) that fits (fits is monotone in it)."""
+    def fits(v: int) -> bool:
+        return _fits(profile(prof.spec, prof.workload.model_copy(update={field: v})), inventory, *args)
+
+    if high <= 1 or not fits(1):
+        return None
+    lo, hi = 1, high - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: str,
+             pins: Mapping | None, weights_only: bool) -> Diagnosis:
+    args = (objective, pins, weights_only)
+    shortfall, over = least_shortfall(problem)
+    need = {
+        "weights": sum(i.weights_bytes for i in problem.items),
+        "kv_cache": sum(i.kv_bytes for i in problem.items),
+        "activation_peak": max((i.activation_bytes for i in problem.items), default=0),
+        "reserve": sum(problem.devices[g].reserve_bytes for g in problem.gpu_indices),
+    }
+    tips: list[str] = []
+    more = _more_gpus(prof, inventory, args)
+    if more:
+        tips.append(f"add {more}")
+    if prof.quant is None:
+        for scheme in ("int8", "nf4"):
+            q = profile(prof.spec, prof.workload.model_copy(update={"quant": scheme}))
+            if _fits(q, inventory, *args):
+                tips.append(f"quantize the weights with --quant {scheme} ({q.weights_bytes / GiB:.2f} GiB instead of "
+                            f"{prof.weights_bytes / GiB:.2f} GiB)")
+                break
+    if need["kv_cache"] and not weights_only:
+        w = prof.workload
+        tokens = _largest_that_fits(prof, inventory, args, "prompt_tokens", w.prompt_tokens)
+        if tokens:
+            tips.append(f"shorten prompts to at most {tokens} tokens (asked {w.prompt_tokens})")
+        if w.batch > 1:
+            batch = _largest_that_fits(prof, inventory, args, "batch", w.batch)
+            if batch:
+                tips.append(f"run at most {batch} sequences at once (asked {w.batch})")
+    if inventory.cpu is None:
+        size = -(-(shortfall + max(i.weights_bytes for i in problem.items)) // GiB) * GiB
+        cpu = Device("cpu", "cpu", "cpu", size)
+        if _fits(prof, replace(inventory, cpu=cpu), *args):
+            tips.append(f"offload to CPU RAM with --cpu {size // GiB}GiB (slower: weights cross the host link each pass)")
+    elif inventory.disk is None:
+        size = -(-need["weights"] // GiB) * GiB
+        disk = Device("disk", "disk", "disk", size, 0, 2.0)
+        if _fits(prof, replace(inventory, disk=disk), *args):
+            tips.append(f"offload to disk with --disk {size // GiB}GiB (much slower)")
+    keys = {d: problem.devices[d].key for d in over}
+    return Diagnosis(shortfall, {keys[d]: v for d, v in sorted(over.items())}, need,
+                     sum(d.capacity_bytes for d in problem.devices), _largest_unit(problem), tuple(tips))

@@ -1,0 +1,108 @@
+"""Solve a placement problem: objectives one after another, each fixed before the next.
+
+Stages: (1) least offload time; (2) fewest GPUs or lowest price (skipped for ``balance``);
+(3) lowest maximum GPU utilisation; (4) fewest runs (device changes along the layers). Each
+stage starts from the previous answer (or the greedy's) as a hint and must not worsen the stages
+before it. The status is "optimal" only when every stage was proven optimal; otherwise the plan
+is "feasible" and carries the gap of the first unproven stage. One search worker and a fixed
+seed make the search, hence the plan, the same on every run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from planner.solve.problem import Problem
+
+DEFAULT_TIME_LIMIT_S = 1.0
+
+
+@dataclass(frozen=True)
+class Solution:
+    status: str
+    """optimal | feasible | infeasible"""
+    assignment: tuple[int, ...] | None
+    objectives: dict[str, int]
+    gap: float
+    """Relative gap of the first stage not proven optimal (0.0 when optimal)."""
+    solve_seconds: float
+    unproven_stage: str | None = None
+
+
+def _solver(seconds: float):
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    solver.parameters.max_time_in_seconds = max(seconds, 0.01)
+    return solver
+
+
+def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Solution:
+    from ortools.sat.python import cp_model
+
+    from planner.solve.cpsat import PlacementModel
+
+    start = time.perf_counter()
+    pm = PlacementModel(problem)
+    stages = [("offload_ns", pm.offload_ns())]
+    if problem.objective == "gpus":
+        stages.append(("gpus", pm.gpu_count()))
+    elif problem.objective == "cost":
+        stages.append(("price", pm.price()))
+    if pm.gpus:
+        stages.append(("max_utilisation", pm.max_utilisation()))
+    stages.append(("runs", pm.runs()))
+    if hint is not None:
+        pm.hint(hint)
+    values: dict[str, int] = {}
+    status, gap, unproven = "optimal", 0.0, None
+    assignment = None
+    for name, expr in stages:
+        left = time_limit_s - (time.perf_counter() - start)
+        pm.model.minimize(expr)
+        solver = _solver(left)
+        code = solver.solve(pm.model)
+        if code == cp_model.INFEASIBLE or (code == cp_model.UNKNOWN and assignment is None):
+            return Solution("infeasible" if code == cp_model.INFEASIBLE else "unknown", None, {}, 0.0,
+                            time.perf_counter() - start, name)
+        if code == cp_model.UNKNOWN:  # out of time at a later stage: keep the previous answer
+            status, unproven = "feasible", unproven or name
+            break
+        assignment = pm.assignment(solver)
+        value = round(solver.objective_value)
+        values[name] = value
+        if code != cp_model.OPTIMAL and unproven is None:
+            status, unproven = "feasible", name
+            bound = solver.best_objective_bound
+            gap = (value - bound) / max(abs(value), 1)
+        pm.model.add(expr <= value)
+        pm.hint(assignment)
+    return Solution(status, assignment, values, gap, time.perf_counter() - start, unproven)
+
+
+def feasible(problem: Problem, time_limit_s: float = 0.5) -> bool | None:
+    """Whether any plan exists (None when the time limit ran out first)."""
+    from ortools.sat.python import cp_model
+
+    from planner.solve.cpsat import PlacementModel
+
+    code = _solver(time_limit_s).solve(PlacementModel(problem).model)
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return True
+    return False if code == cp_model.INFEASIBLE else None
+
+
+def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int, dict[int, int]]:
+    """Least total bytes of capacity missing when units may not split, and where it is missing
+    (device index -> bytes) in a placement that achieves it."""
+    from planner.solve.cpsat import PlacementModel
+
+    pm = PlacementModel(problem, slack=True)
+    pm.model.minimize(pm.shortfall())
+    solver = _solver(time_limit_s)
+    solver.solve(pm.model)
+    over = {d: solver.value(v) for d, v in pm.over.items() if solver.value(v) > 0}
+    return sum(over.values()), over

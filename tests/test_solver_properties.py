@@ -1,0 +1,126 @@
+"""The solver against brute force on random tiny instances: every plan passes ``verify``, the
+lexicographic optimum equals exhaustive search, infeasibility is exact, and so is the shortfall."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.hardware.inventory import Device
+from planner.solve.cpsat import UTIL_SCALE
+from planner.solve.loads import device_loads, offload_ns
+from planner.solve.problem import Item, Problem
+from planner.solve.solver import least_shortfall, solve
+from planner.solve.verify import verify
+
+
+@st.composite
+def problems(draw):
+    n_gpus = draw(st.integers(0, 3))
+    devices = []
+    for g in range(n_gpus):
+        cap = draw(st.integers(40, 300))
+        devices.append(Device(g, "gpu", "g", cap, draw(st.integers(0, 15)), 10.0, price_usd=draw(st.sampled_from([1.0, 2.0]))))
+    if n_gpus == 0 or draw(st.booleans()):
+        devices.append(Device("cpu", "cpu", "cpu", draw(st.integers(30, 400))))
+    if draw(st.booleans()):
+        devices.append(Device("disk", "disk", "disk", draw(st.integers(30, 400)), 0, 2.0))
+    n_items = draw(st.integers(1, 6 if len(devices) <= 3 else 5))
+    twin = draw(st.booleans())
+    items = []
+    for i in range(n_items):
+        if twin and items and draw(st.booleans()):
+            prev = items[-1]
+            items.append(Item((i,), (f"u{i}",), prev.weights_bytes, prev.kv_bytes, prev.activation_bytes, prev.allowed, prev.in_sequence))
+            continue
+        pinned = draw(st.integers(0, 9)) == 0
+        allowed = (draw(st.integers(0, len(devices) - 1)),) if pinned else tuple(range(len(devices)))
+        items.append(Item((i,), (f"u{i}",), draw(st.integers(1, 120)), draw(st.integers(0, 25)), draw(st.integers(0, 25)),
+                          allowed, not pinned))
+    objective = draw(st.sampled_from(["gpus", "cost", "balance"]))
+    link = 10.0
+    offload = tuple(tuple(0 if d.kind == "gpu" or (d.kind == "cpu" and not n_gpus) else
+                          math.ceil(it.weights_bytes / link) if d.kind == "cpu" else
+                          math.ceil(it.weights_bytes / d.link_gbps) + (math.ceil(it.weights_bytes / link) if n_gpus else 0)
+                          for d in devices) for it in items)
+    return Problem(tuple(items), tuple(devices), objective, offload)
+
+
+def contiguous(problem: Problem, a: tuple[int, ...]) -> bool:
+    seq = [d for it, d in zip(problem.items, a, strict=True) if it.in_sequence]
+    for g in problem.gpu_indices:
+        runs = sum(1 for k, d in enumerate(seq) if d == g and (k == 0 or seq[k - 1] != g))
+        if runs > 1:
+            return False
+    return True
+
+
+def candidates(problem: Problem):
+    for a in itertools.product(*(it.allowed for it in problem.items)):
+        if contiguous(problem, a) and (not problem.gpu_indices or any(d in problem.gpu_indices for d in a)):
+            yield a
+
+
+def objectives(problem: Problem, a: tuple[int, ...]) -> tuple[int, ...]:
+    loads = device_loads(problem, a)
+    used = [g for g in problem.gpu_indices if loads[g].total_bytes and g in a]
+    stages = [offload_ns(problem, a)]
+    if problem.objective == "gpus":
+        stages.append(len(used))
+    elif problem.objective == "cost":
+        stages.append(sum(round(problem.devices[g].price_usd_per_hour or 0) * 10_000 if problem.devices[g].price_usd_per_hour
+                          else round(problem.devices[g].price_usd) for g in used))
+    if problem.gpu_indices:
+        stages.append(max(-(-loads[g].total_bytes * UTIL_SCALE // problem.devices[g].capacity_bytes) for g in problem.gpu_indices))
+    away = [d for d in (problem.cpu, problem.disk) if d is not None] if problem.gpu_indices else [problem.disk]
+    offloaded_blocks = sum(1 for first, size in problem.blocks() for d in away
+                           if any(a[i] == d for i in range(first, first + size)))
+    stages.append(len(used) + offloaded_blocks)
+    return tuple(stages)
+
+
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(problems())
+def test_solver_matches_brute_force(problem):
+    feasible = [a for a in candidates(problem) if not verify(problem, a)]
+    solution = solve(problem, time_limit_s=5.0)
+    if not feasible:
+        assert solution.status == "infeasible"
+        return
+    assert solution.status == "optimal"
+    assert verify(problem, solution.assignment) == []
+    best = min(objectives(problem, a) for a in feasible)
+    assert objectives(problem, solution.assignment) == best
+    assert tuple(solution.objectives.values()) == best
+
+
+@SETTINGS
+@given(problems())
+def test_shortfall_is_the_least_overflow(problem):
+    def overflow(a):
+        return sum(max(0, load.total_bytes - dev.capacity_bytes)
+                   for dev, load in zip(problem.devices, device_loads(problem, a), strict=True))
+
+    best = min((overflow(a) for a in candidates(problem)), default=None)
+    if best is None:
+        return
+    shortfall, where = least_shortfall(problem, time_limit_s=5.0)
+    assert shortfall == best
+    assert sum(where.values()) == shortfall
+
+
+def test_two_gpus_never_cross_the_same_block_boundary():
+    """[A A][B B] on two 21-byte GPUs fits only if both GPUs hold an A and a B (g0 g1 g0 g1),
+    which is not one contiguous run per GPU: the answer must be infeasible."""
+    gpus = tuple(Device(g, "gpu", "g", 21, 0, 10.0) for g in range(2))
+    a = [Item((i,), (f"a{i}",), 10, 0, 0, (0, 1)) for i in range(2)]
+    b = [Item((i + 2,), (f"b{i}",), 10, 1, 0, (0, 1)) for i in range(2)]
+    problem = Problem(tuple(a + b), gpus, "gpus", ((0, 0),) * 4)
+    assert len(problem.blocks()) == 2
+    assert solve(problem).status == "infeasible"
