@@ -15,7 +15,7 @@ def test_estimate_json_contract():
     doc = json.loads(r.stdout)
     assert doc["parameters"] == 8_030_261_248
     assert doc["weights_bytes"] == sum(u["weights_bytes"] for u in doc["units"])
-    assert [u["name"] for u in doc["units"]][:3] == ["model.embed_tokens", "model.rotary_emb", "model.layers.0"]
+    assert [u["name"] for u in doc["units"]][:3] == ["model.embed_tokens", "model.layers.0", "model.layers.1"]
     assert doc["units"][-1]["name"] == "lm_head"
     layer = doc["units"][2]
     assert layer["kv_bytes"] == 2 * (1024 + 127) * 8 * 128 * 2 * 2
