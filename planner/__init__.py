@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ModelSpec", "Profile", "Workload", "estimate", "load_model"]
+__all__ = ["Inventory", "ModelSpec", "Plan", "Profile", "Workload", "build_inventory", "estimate", "load_model", "plan"]
 
 
 def load_model(model: str):
@@ -27,7 +27,35 @@ def estimate(model, workload=None, **workload_fields):
     return profile(spec, workload or Workload(**workload_fields))
 
 
+def build_inventory(gpus=(), cpu=None, disk=None, max_memory=None, **kw):
+    """Inventory of GPUs (catalog types or sizes), CPU RAM and disk; ``max_memory`` takes the dict
+    accelerate takes, e.g. ``{0: "24GiB", 1: "12GiB", "cpu": "200GiB"}``."""
+    from planner.hardware.inventory import build_inventory as _build
+
+    return _build(list(gpus), cpu, disk, max_memory, **kw)
+
+
+def plan(model, inventory=None, workload=None, *, objective="gpus", pins=None, weights_only=False, time_limit_s=1.0,
+         offload_folder="offload", **workload_fields):
+    """The optimal placement of ``model`` on ``inventory`` (an Inventory, or accelerate's max_memory
+    dict): a Plan with ``status``, ``device_map`` (ready for from_pretrained), per-device bytes."""
+    from planner.hardware.inventory import Inventory as _Inventory
+    from planner.placement import make_plan
+
+    inv = inventory if isinstance(inventory, _Inventory) else build_inventory(max_memory=inventory)
+    return make_plan(estimate(model, workload, **workload_fields), inv, objective, pins, weights_only, time_limit_s,
+                     offload_folder)
+
+
 def __getattr__(name: str) -> Any:
+    if name == "Inventory":
+        from planner.hardware.inventory import Inventory
+
+        return Inventory
+    if name == "Plan":
+        from planner.placement import Plan
+
+        return Plan
     if name == "Workload":
         from planner.workload import Workload
 

@@ -50,7 +50,7 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
     from planner.export.atomic import write_atomic
     from planner.export.plan_report import device_map_document, plan_json, plan_table
     from planner.hardware.inventory import build_inventory
-    from planner.plan import make_plan
+    from planner.placement import make_plan
     from planner.scenario import InventorySpec, Scenario, load_scenario
     from planner.spec.load import load_model
 

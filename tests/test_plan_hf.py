@@ -12,7 +12,7 @@ from hf_reference import build_meta
 
 from planner import estimate
 from planner.hardware.inventory import build_inventory
-from planner.plan import make_plan
+from planner.placement import make_plan
 from planner.solve.greedy import accelerate_greedy
 from planner.solve.problem import build_problem
 

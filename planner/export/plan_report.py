@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from planner.export.report import header_lines, unit_ranges
-from planner.plan import Plan
+from planner.placement import Plan
 from planner.units import GB, GiB
 
 _OBJECTIVE_WORDS = {"gpus": "fewest GPUs", "cost": "lowest price", "balance": "even load"}
@@ -31,7 +31,7 @@ def _g(n: int) -> str:
 
 def plan_table(plan: Plan) -> str:
     out = header_lines(plan.profile)
-    out.append("Devices: " + ", ".join(f"{'GPU ' if d.kind == 'gpu' else ''}{d.key} {d.label} {d.capacity_bytes / GiB:.2f} GiB"
+    out.append("Devices: " + ", ".join(f"{'GPU ' if d.kind == 'gpu' else ''}{d.key} ({d.label}) {d.capacity_bytes / GiB:.2f} GiB"
                                        for d in plan.problem.devices))
     out.append(_status_line(plan))
     if plan.status in ("infeasible", "unknown"):

@@ -90,7 +90,7 @@ def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: floa
             raise
         size = parse_size(what, "gpu")
         own = reserve if reserve is not None else reserve_bytes(size, DEFAULT_CONTEXT_BYTES, fragmentation)
-        return [Device(start + i, "gpu", f"{size / 2**30:.2f} GiB GPU", size, own, DEFAULT_HOST_LINK_GBPS)
+        return [Device(start + i, "gpu", "GPU by size", size, own, DEFAULT_HOST_LINK_GBPS)
                 for i in range(count)]
     own = reserve if reserve is not None else reserve_bytes(g.memory_bytes, g.cuda_context_bytes, fragmentation)
     return [Device(start + i, "gpu", g.name, g.memory_bytes, own, g.host_link_gbps, g.name, g.price_usd, g.price_usd_per_hour)
@@ -156,7 +156,7 @@ def build_inventory(
     else:
         for key, budget in sorted(gpu_caps.items()):
             own = own_reserve if own_reserve is not None else int(budget * fragmentation)
-            devices.append(Device(key, "gpu", f"{budget / 2**30:.2f} GiB budget", budget, own, DEFAULT_HOST_LINK_GBPS))
+            devices.append(Device(key, "gpu", "max_memory budget", budget, own, DEFAULT_HOST_LINK_GBPS))
     for d in devices:
         if d.reserve_bytes >= d.capacity_bytes:
             raise InputError(f"reserve: {d.reserve_bytes / 2**30:.2f} GiB leaves nothing of GPU {d.key}'s {d.capacity_bytes / 2**30:.2f} GiB")

@@ -37,6 +37,7 @@ UTIL_SCALE = 10_000
 
 
 class PlacementModel:
+    UTIL_SCALE = UTIL_SCALE
     def __init__(self, problem: Problem, slack: bool = False):
         self.problem = p = problem
         self.model = m = cp_model.CpModel()
@@ -174,6 +175,14 @@ class PlacementModel:
         for g in self.gpus:
             self.model.add(self.load[g] * UTIL_SCALE <= u * self.problem.devices[g].capacity_bytes)
         return u
+
+    def price_bound(self) -> int:
+        devs = self.problem.devices
+        hourly = all(devs[g].price_usd_per_hour is not None for g in self.gpus)
+        return sum(round(devs[g].price_usd_per_hour * 10_000) if hourly else round(devs[g].price_usd or 0) for g in self.gpus)
+
+    def runs_bound(self) -> int:
+        return len(self.gpus) + len(self.away) * len(self.blocks)
 
     def runs(self):
         """GPUs in use plus, per offload tier, the blocks with offloaded items: fewer hops."""

@@ -1,0 +1,163 @@
+"""``planner plan`` as a user runs it: JSON contract, accelerate's max_memory form, YAML
+scenarios, pins, infeasible diagnosis (exit 3), bad input (one line, exit 2), determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ROOT, run_cli
+
+from planner import estimate
+
+GiB = 2**30
+
+
+def plan_json(*args: str) -> tuple[int, dict]:
+    r = run_cli("plan", *args, "--json")
+    assert r.stdout, r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_json_contract_and_accounting():
+    code, doc = plan_json("Meta-Llama-3-8B", "--gpu", "RTX4090", "--gpu", "RTX3090", "--cpu", "64GiB",
+                          "--batch", "4", "--prompt-tokens", "2048", "--new-tokens", "256")
+    assert code == 0 and doc["status"] == "optimal"
+    for key in ("device_map", "max_memory", "offload_folder", "devices", "solve_seconds"):
+        assert key in doc
+    prof = estimate("Meta-Llama-3-8B", batch=4, prompt_tokens=2048, new_tokens=256)
+    assert sum(d["weights_bytes"] for d in doc["devices"]) == prof.weights_bytes
+    assert sum(d["kv_bytes"] for d in doc["devices"]) == prof.kv_bytes
+    for d in doc["devices"]:
+        used = d["weights_bytes"] + d["kv_bytes"] + d["activation_bytes"] + d["onload_buffer_bytes"] + d["reserve_bytes"]
+        assert used + d["free_bytes"] == d["capacity_bytes"] and d["free_bytes"] >= 0
+    assert doc["offload_folder"] is None and doc["offload_bytes"] == 0
+    gpus = [d for d in doc["devices"] if d["kind"] == "gpu"]
+    assert sum(1 for d in gpus if d["weights_bytes"]) == 1  # fewest GPUs: 16 GiB of weights fit on one card
+
+
+def test_max_memory_is_read_as_accelerate_reads_it():
+    code, doc = plan_json("Llama-3.1-70B", "--max-memory", "0=24GiB,1=12GiB,2=40GB,cpu=200GiB", "--weights-only")
+    assert code == 0
+    caps = {str(d["key"]): d["capacity_bytes"] for d in doc["devices"]}
+    assert caps == {"0": 24 * GiB, "1": 12 * GiB, "2": 40 * 10**9, "cpu": 200 * GiB}
+    assert all(d["kv_bytes"] == 0 and d["activation_bytes"] == 0 and d["reserve_bytes"] == 0 for d in doc["devices"])
+    assert "disk" not in doc["device_map"].values()
+    acc = doc["accelerate"]
+    assert doc["offload_bytes"] <= acc["offload_bytes"]
+
+
+def test_disk_offload_names_the_folder():
+    code, doc = plan_json("Llama-3.1-70B", "--gpu", "24GiB", "--cpu", "32GiB", "--disk", "1TiB", "--offload-folder", "here")
+    assert code == 0 and doc["offload_folder"] == "here"
+    assert "disk" in doc["device_map"].values()
+
+
+def test_pins_are_honoured():
+    code, doc = plan_json("Meta-Llama-3-8B", "--gpu", "2x24GiB", "--pin", "lm_head=1", "--objective", "balance")
+    assert code == 0
+    assert doc["device_map"].get("lm_head") == 1
+
+
+def test_infeasible_says_by_how_much_and_what_fits():
+    code, doc = plan_json("Llama-3.1-70B", "--gpu", "2xA100-80GB", "--batch", "8", "--prompt-tokens", "8192")
+    assert code == 3 and doc["status"] == "infeasible"
+    dg = doc["diagnosis"]
+    assert dg["shortfall_bytes"] > 0 and dg["short_devices"]
+    tips = " | ".join(dg["suggestions"])
+    assert "more A100-80GB" in tips and "--quant int8" in tips and "--cpu" in tips
+    r = run_cli("plan", "Llama-3.1-70B", "--gpu", "2xA100-80GB", "--batch", "8", "--prompt-tokens", "8192")
+    assert r.returncode == 3 and "GiB short" in r.stdout and "Fits if you:" in r.stdout
+
+
+def test_suggestions_really_fit():
+    """Each suggestion is checked by re-planning; follow one and the plan must succeed."""
+    _, doc = plan_json("Llama-3.1-70B", "--gpu", "2xA100-80GB", "--batch", "8", "--prompt-tokens", "8192")
+    tip = next(t for t in doc["diagnosis"]["suggestions"] if t.startswith("shorten prompts"))
+    tokens = tip.split("at most ")[1].split(" ")[0]
+    code, ok = plan_json("Llama-3.1-70B", "--gpu", "2xA100-80GB", "--batch", "8", "--prompt-tokens", tokens)
+    assert code == 0
+    code, _ = plan_json("Llama-3.1-70B", "--gpu", "2xA100-80GB", "--batch", "8", "--prompt-tokens", str(int(tokens) + 1))
+    assert code == 3
+
+
+def test_device_map_file_is_deterministic(tmp_path):
+    out = []
+    for k in range(2):
+        path = tmp_path / f"map{k}.json"
+        r = run_cli("plan", "Mixtral-8x7B-v0.1", "--max-memory", "0=24GiB,1=24GiB,2=24GiB,3=24GiB,cpu=128GiB",
+                    "--device-map-out", str(path))
+        assert r.returncode == 0, r.stderr
+        out.append(path.read_bytes())
+    assert out[0] == out[1]
+    doc = json.loads(out[0])
+    assert set(doc) == {"device_map", "max_memory", "offload_folder"}
+
+
+@pytest.mark.parametrize("example", ["plan-homelab.yaml", "plan-vlm-pinned.yaml"])
+def test_yaml_examples_plan(example):
+    code, doc = plan_json("--file", str(ROOT / "examples" / example))
+    assert code == 0 and doc["status"] in ("optimal", "feasible")
+    if example == "plan-vlm-pinned.yaml":
+        visual = [u for d in doc["devices"] if d["key"] == 0 for u in d["units"] if u.startswith("model.visual")]
+        assert len(visual) == sum(1 for d in doc["devices"] for u in d["units"] if u.startswith("model.visual"))
+
+
+def test_flags_override_the_file():
+    _, doc = plan_json("--file", str(ROOT / "examples" / "plan-homelab.yaml"), "--batch", "1", "--prompt-tokens", "128")
+    assert doc["workload"]["batch"] == 1 and doc["workload"]["prompt_tokens"] == 128
+    assert doc["workload"]["new_tokens"] == 256  # from the file
+
+
+@pytest.mark.parametrize("args, field", [
+    (["Meta-Llama-3-8B", "--max-memory", "0=lots"], "max-memory[0]"),
+    (["Meta-Llama-3-8B", "--max-memory", "gpu0=24GiB"], "max-memory"),
+    (["Meta-Llama-3-8B", "--gpu", "H1000"], "did you mean"),
+    (["Meta-Llama-3-8B", "--gpu", "0x24GiB"], "gpu"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--cpu", "-5GiB"], "cpu"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--pin", "model.vision=0"], "pin"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--pin", "lm_head=3"], "pin"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--pin", "lm_head"], "pin"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--max-memory", "1=10GiB"], "max-memory"),
+    (["Meta-Llama-3-8B", "--gpu", "RTX4090", "--max-memory", "0=30GiB"], "exceeds"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--time-limit", "-1"], "time-limit"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--reserve", "30GiB"], "reserve"),
+    (["Meta-Llama-3-8B"], "inventory"),
+    (["--gpu", "24GiB"], "model"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--batch", "0"], "batch"),
+    (["Meta-Llama-3-8B", "--gpu", "24GiB", "--cpu", "1GiB", "--max-memory", "cpu=2GiB"], "cpu"),
+])
+def test_bad_input_is_one_line_exit_2(args, field):
+    r = run_cli("plan", *args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and field in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("text, field", [
+    ("model: Meta-Llama-3-8B\ninventory: {gpus: [24GiB]}\nworkload: {batchh: 2}\n", "workload.batchh: unknown key"),
+    ("model: Meta-Llama-3-8B\ninventory: {gpus: [24GiB]\n", "not valid YAML"),
+    ("inventory: {gpus: [24GiB]}\n", "model"),
+    ("model: Meta-Llama-3-8B\ninventory: {gpus: [24GiB]}\nobjective: fastest\n", "objective"),
+    ("- a\n- b\n", "mapping"),
+])
+def test_bad_scenario_files(tmp_path, text, field):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    r = run_cli("plan", "--file", str(path))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stderr.count("\n") == 1 and field in r.stderr and str(path) in r.stderr
+
+
+def test_python_api_gives_the_cli_plan():
+    import planner
+
+    p = planner.plan("Mixtral-8x7B-v0.1", {0: "24GiB", 1: "24GiB", 2: "24GiB", 3: "24GiB", "cpu": "128GiB"}, weights_only=True,
+                     objective="balance")
+    _, doc = plan_json("Mixtral-8x7B-v0.1", "--max-memory", "0=24GiB,1=24GiB,2=24GiB,3=24GiB,cpu=128GiB", "--weights-only",
+                       "--objective", "balance")
+    assert p.status == doc["status"] == "optimal"
+    assert p.device_map == doc["device_map"]
+    assert p.offload_bytes == doc["offload_bytes"] == 0
+    assert p.baseline.offload_bytes == doc["accelerate"]["offload_bytes"] > 0  # accelerate offloads 2.9 GiB here
