@@ -88,16 +88,18 @@ def unit_keys(problem: Problem, assignment: tuple[int, ...]) -> tuple[list[str],
 
 def _baseline(problem: Problem, profile: Profile) -> Baseline:
     from planner.solve.greedy import accelerate_greedy
+    from planner.solve.loads import offloaded_items
     from planner.solve.verify import verify
 
     keys = accelerate_greedy(problem, profile)
-    sizes = [it.weights_bytes for it in problem.items]
-    off = sum(s for s, k in zip(sizes, keys, strict=True) if k in ("cpu", "disk"))
-    disk = sum(s for s, k in zip(sizes, keys, strict=True) if k == "disk")
     index = {dev.key: d for d, dev in enumerate(problem.devices)}
+    sizes = [it.weights_bytes for it in problem.items]
+    disk = sum(s for s, k in zip(sizes, keys, strict=True) if k == "disk")
     if any(k not in index for k in keys):
+        off = sum(s for s, k in zip(sizes, keys, strict=True) if k in ("cpu", "disk"))
         return Baseline(off, disk, 0.0, ("overflows to disk, which the inventory does not have",))
     assignment = tuple(index[k] for k in keys)
+    off = sum(sizes[i] for i in offloaded_items(problem, assignment))
     loads = device_loads(problem, assignment)
     util = max((loads[g].total_bytes / problem.devices[g].capacity_bytes for g in problem.gpu_indices), default=0.0)
     return Baseline(off, disk, util, tuple(verify(problem, assignment)))

@@ -161,3 +161,21 @@ def test_python_api_gives_the_cli_plan():
     assert p.device_map == doc["device_map"]
     assert p.offload_bytes == doc["offload_bytes"] == 0
     assert p.baseline.offload_bytes == doc["accelerate"]["offload_bytes"] > 0  # accelerate offloads 2.9 GiB here
+
+
+def test_same_input_same_table():
+    args = ("plan", "Llama-3.1-70B", "--gpu", "RTX4090", "--gpu", "RTX3090", "--cpu", "128GiB", "--batch", "2")
+    first, second = run_cli(*args), run_cli(*args)
+    assert first.returncode == 0 and first.stdout == second.stdout
+
+
+def test_cpu_only_runs_everything_on_the_cpu():
+    code, doc = plan_json("Meta-Llama-3-8B", "--cpu", "64GiB")
+    assert code == 0 and doc["device_map"] == {"": "cpu"} and doc["offload_bytes"] == 0
+    assert doc["accelerate"]["offload_bytes"] == 0
+
+
+def test_a_gpu_too_small_to_run_anything_points_to_a_bigger_card():
+    code, doc = plan_json("Meta-Llama-3-8B", "--gpu", "1GiB", "--cpu", "8GiB")
+    assert code == 3
+    assert any(t.startswith("add 1 more") for t in doc["diagnosis"]["suggestions"])

@@ -22,7 +22,7 @@ def _status_line(plan: Plan) -> str:
         state = "INFEASIBLE: no placement fits"
     else:
         state = "no plan found within the time limit (none ruled out); raise --time-limit"
-    return f"Plan: {state}; objective: least offload, then {obj}; counting {mode}; solved in {plan.solve_seconds:.3f} s"
+    return f"Plan: {state}; objective: least offload, then {obj}; counting {mode}"
 
 
 def _g(n: int) -> str:
@@ -55,6 +55,8 @@ def plan_table(plan: Plan) -> str:
     if plan.offload_bytes:
         out.append(f"Offload: {plan.offload_bytes / GiB:.2f} GiB ({plan.offload_bytes / GB:.2f} GB) cross to GPU "
                    f"{plan.execution_device} on every forward pass, about {plan.offload_seconds:.2f} s at the links' bandwidth")
+    elif not plan.problem.gpu_indices:
+        out.append("Offload: none; the CPU runs every unit (no GPU in the inventory)")
     else:
         out.append("Offload: none; every unit stays on a GPU")
     b = plan.baseline
@@ -62,7 +64,8 @@ def plan_table(plan: Plan) -> str:
         line = f"accelerate device_map=\"auto\" here: offloads {b.offload_bytes / GiB:.2f} GiB"
         if b.disk_bytes:
             line += f" ({b.disk_bytes / GiB:.2f} GiB to disk)"
-        line += f", fullest GPU {b.max_utilisation:.1%}"
+        if plan.problem.gpu_indices:
+            line += f", fullest GPU {b.max_utilisation:.1%}"
         if b.violations and not plan.problem.weights_only:
             line += f"; with this workload it breaks: {b.violations[0]}"
         out.append(line)

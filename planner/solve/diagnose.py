@@ -47,22 +47,33 @@ def _largest_unit(problem: Problem) -> tuple[str, int]:
     return it.names[0], it.weights_bytes + it.kv_bytes + it.activation_bytes
 
 
-def _more_gpus(prof, inventory: Inventory, args) -> str | None:
+def _catalog_device(name: str, weights_only: bool) -> Device:
     from planner.catalog import find_gpu
+    from planner.costs.overhead import reserve_bytes
 
+    g = find_gpu(name)
+    reserve = 0 if weights_only else reserve_bytes(g.memory_bytes, g.cuda_context_bytes)
+    return Device(0, "gpu", g.name, g.memory_bytes, reserve, g.host_link_gbps, g.name, g.price_usd, g.price_usd_per_hour)
+
+
+def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None:
+    """Fewest extra GPUs that make it fit: of the largest type present, else of the smallest
+    catalog type that can run the largest unit."""
+    from planner.catalog import gpu_types
+
+    weights_only = args[2]
+    templates = []
     if inventory.gpus:
-        template = max(inventory.gpus, key=lambda g: (g.capacity_bytes, -int(g.key)))
-    else:
-        g = find_gpu("H100-SXM")
-        from planner.costs.overhead import reserve_bytes
-
-        template = Device(0, "gpu", g.name, g.memory_bytes, 0 if args[2] else reserve_bytes(g.memory_bytes, g.cuda_context_bytes),
-                          g.host_link_gbps, g.name, g.price_usd, g.price_usd_per_hour)
+        templates.append(max(inventory.gpus, key=lambda g: (g.usable_bytes, -int(g.key))))
+    need = _largest_unit(problem)[1]
+    bigger = sorted((_catalog_device(g.name, weights_only) for g in gpu_types()), key=lambda d: (d.capacity_bytes, d.label))
+    templates += [d for d in bigger if d.usable_bytes > need and (not templates or d.usable_bytes > templates[0].usable_bytes)][:1]
     next_key = max((int(g.key) for g in inventory.gpus), default=-1) + 1
-    for k in range(1, MAX_EXTRA_GPUS + 1):
-        extra = tuple(replace(template, key=next_key + j) for j in range(k))
-        if _fits(prof, replace(inventory, gpus=inventory.gpus + extra), *args):
-            return f"{k} more {template.label} ({template.capacity_bytes / GiB:.2f} GiB each)"
+    for template in templates:
+        for k in range(1, MAX_EXTRA_GPUS + 1):
+            extra = tuple(replace(template, key=next_key + j) for j in range(k))
+            if _fits(prof, replace(inventory, gpus=inventory.gpus + extra), *args):
+                return f"{k} more {template.label} ({template.capacity_bytes / GiB:.2f} GiB each)"
     return None
 
 
@@ -91,7 +102,7 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
         "reserve": sum(problem.devices[g].reserve_bytes for g in problem.gpu_indices),
     }
     tips: list[str] = []
-    more = _more_gpus(prof, inventory, args)
+    more = _more_gpus(prof, problem, inventory, args)
     if more:
         tips.append(f"add {more}")
     if prof.quant is None:
