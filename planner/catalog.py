@@ -75,6 +75,8 @@ class GpuType:
     price_usd: float | None
     price_usd_per_hour: float | None
     vendor: str = "nvidia"
+    bf16_supported: bool = True
+    """False before compute capability 8.0 (T4, V100): bf16 models run in fp16, same bytes."""
     aliases: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -95,6 +97,7 @@ def gpu_types() -> tuple[GpuType, ...]:
                 interconnect_gbps=float(link.get("bandwidth_gbps", 32)), host_link_gbps=float(row.get("host_link_gbps", 25)),
                 cuda_context_bytes=int(row.get("cuda_context_mib", 500)) * MiB, price_usd=row.get("price_usd"),
                 price_usd_per_hour=row.get("price_usd_per_hour"), vendor=row.get("vendor", "nvidia"),
+                bf16_supported=bool(row.get("bf16_supported", True)),
                 aliases=tuple(str(a) for a in row.get("aliases") or ()), sources=dict(row.get("sources") or {}),
             )
         )

@@ -102,8 +102,10 @@ def catalog_models(as_json):
 
 def _register() -> None:
     from planner.cli_plan import plan
+    from planner.cli_size import size
 
     cli.add_command(plan)
+    cli.add_command(size)
 
 
 _register()

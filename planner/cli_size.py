@@ -1,0 +1,58 @@
+"""``planner size``: which GPUs to buy or rent, how many, and the vLLM command that serves the model."""
+
+from __future__ import annotations
+
+import click
+
+from planner.cli_options import make_workload, workload_fields, workload_options
+
+
+@click.command("size")
+@click.argument("model")
+@workload_options
+@click.option("--context", type=int, default=None, help="max-model-len: tokens per sequence [default: prompt + new tokens].")
+@click.option("--concurrency", type=int, default=None, help="Sequences served at once at full context [default: --batch].")
+@click.option("--gpu-type", "gpu_types", multiple=True, help="Candidate GPU types (repeatable) [default: the whole catalog].")
+@click.option("--objective", type=click.Choice(["price", "hourly", "gpus"]), default="price", show_default=True,
+              help="Minimise purchase price, hourly rental price, or GPU count.")
+@click.option("--target-tokens-per-s", type=float, default=None, help="Also reach this roofline decode throughput.")
+@click.option("--gpus-per-node", type=int, default=8, show_default=True, help="GPUs per machine (tensor parallel stays inside).")
+@click.option("--max-gpus", type=int, default=64, show_default=True, help="Most GPUs in the answer.")
+@click.option("--gpu-memory-utilization", "utilization", type=float, default=0.9, show_default=True, help="vLLM's share of each GPU.")
+@click.option("--time-limit", type=float, default=1.0, show_default=True, help="Solver time limit in seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_per_s, gpus_per_node, max_gpus, utilization,
+         time_limit, as_json, **kwargs):
+    """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
+    from planner.catalog import find_gpu
+    from planner.catalog import gpu_types as catalog_types
+    from planner.costs.profile import profile
+    from planner.errors import InputError
+    from planner.export.size_report import size_json, size_table
+    from planner.solve.sizing import size as run_size
+    from planner.spec.load import load_model
+
+    fields = workload_fields(kwargs)
+    fields["engine"] = "vllm"
+    w = make_workload(**fields)
+    context = context if context is not None else w.total_tokens
+    concurrency = concurrency if concurrency is not None else w.batch
+    for name, value, low in (("context", context, 1), ("concurrency", concurrency, 1), ("gpus-per-node", gpus_per_node, 1),
+                             ("max-gpus", max_gpus, 1)):
+        if value < low:
+            raise InputError(f"{name}: must be at least {low}, got {value}")
+    if not 0 < utilization <= 1:
+        raise InputError(f"gpu-memory-utilization: must be in (0, 1], got {utilization}")
+    if target_tokens_per_s is not None and target_tokens_per_s <= 0:
+        raise InputError(f"target-tokens-per-s: must be positive, got {target_tokens_per_s}")
+    shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
+    w = make_workload(w, **shape)
+    types = [find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types())
+    prof = profile(load_model(model), w)
+    answer = run_size(prof, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
+                      utilization, time_limit)
+    click.echo(size_json(model, prof, answer, gpus_per_node) if as_json else size_table(model, prof, answer, gpus_per_node),
+               nl=not as_json)
+    if answer.status not in ("optimal", "feasible"):
+        ctx.exit(3)

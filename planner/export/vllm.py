@@ -1,0 +1,52 @@
+"""A sizing answer as the commands that start it with vLLM. Formats only."""
+
+from __future__ import annotations
+
+from planner.costs.parallel import pp_partition
+from planner.costs.profile import Profile
+from planner.solve.sizing import Candidate
+
+_QUANT_FLAG = {"fp8": "fp8", "int8": "bitsandbytes", "nf4": "bitsandbytes", "fp4": "bitsandbytes"}
+_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def _dtype(dtype: str, c: Candidate) -> str:
+    return "float16" if dtype == "bf16" and not c.gpu.bf16_supported else _DTYPE[dtype]
+
+
+def serve_args(model: str, profile: Profile, c: Candidate, context: int) -> list[str]:
+    args = ["vllm", "serve", model, "--tensor-parallel-size", str(c.layout.tp), "--pipeline-parallel-size", str(c.layout.pp),
+            "--max-model-len", str(context), "--gpu-memory-utilization", f"{c.layout.utilization:g}",
+            "--max-num-seqs", str(c.seqs), "--dtype", _dtype(profile.dtype, c)]
+    if profile.kv_dtype == "fp8":
+        args += ["--kv-cache-dtype", "fp8"]
+    quant = profile.workload.quant
+    if quant in _QUANT_FLAG:
+        args += ["--quantization", _QUANT_FLAG[quant]]
+    return args
+
+
+def layer_partition_env(c: Candidate) -> dict[str, str]:
+    """VLLM_PP_LAYER_PARTITION when the plan's partition differs from vLLM's default one."""
+    parts = list(c.layout.partition)
+    if c.layout.pp > 1 and parts != pp_partition(sum(parts), c.layout.pp):
+        return {"VLLM_PP_LAYER_PARTITION": ",".join(map(str, parts))}
+    return {}
+
+
+def launch_steps(model: str, profile: Profile, c: Candidate, context: int, gpus_per_node: int) -> list[str]:
+    """Shell lines to start one replica; several nodes go through a Ray cluster, as vLLM's docs describe."""
+    env = " ".join(f"{k}={v}" for k, v in layer_partition_env(c).items())
+    cmd = " ".join(serve_args(model, profile, c, context))
+    nodes = -(-c.gpus // gpus_per_node)
+    if nodes == 1:
+        return [f"{env} {cmd}".strip()]
+    return [
+        f"# {nodes} nodes of {gpus_per_node} {c.gpu.name}; tensor parallel groups stay inside a node",
+        "# on the head node:",
+        "ray start --head --port=6379",
+        f"# on each of the other {nodes - 1} nodes:",
+        "ray start --address=HEAD_NODE_IP:6379",
+        "# then on the head node:",
+        f"{env} {cmd} --distributed-executor-backend ray".strip(),
+    ]

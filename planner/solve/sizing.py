@@ -1,0 +1,168 @@
+"""Which GPUs to buy or rent, how many, and in which vLLM layout, to serve a model.
+
+Candidates: for every GPU type and every tensor-parallel size vLLM accepts (a power of two that
+fits in one node and suits the heads), the pipeline depths up to the node budget; each candidate
+is one vLLM replica, sized by ``costs/vllm.py``. A replica serves ``seqs`` sequences of the full
+context at once (its KV cache tokens // context, at most max_num_seqs); it must hold at least one.
+
+CP-SAT picks replica counts r_c >= 0 of the candidates (several types may mix, as Melange
+does for cost) so that
+    sum_c r_c seqs_c >= concurrency          every sequence has room for its whole context
+    sum_c r_c tokens_per_s_c >= target       when a throughput target is given
+    sum_c r_c gpus_c <= max_gpus
+minimising the objective (GPU count, purchase USD or USD per hour), then GPUs, then maximising
+the roofline decode throughput. Exhaustive enumeration on small catalogs gives the same optimum (tests/test_sizing.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.catalog import GpuType
+from planner.costs.profile import Profile
+from planner.costs.roofline import Speed, replica_speed
+from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, vllm_layout
+from planner.errors import InputError
+
+SIZE_OBJECTIVES = ("gpus", "price", "hourly")
+TP_SIZES = (1, 2, 4, 8, 16)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    layout: VllmLayout
+    seqs: int
+    """Full-context sequences one replica holds at once."""
+    speed: Speed
+
+    @property
+    def gpu(self) -> GpuType:
+        return self.layout.gpu
+
+    @property
+    def gpus(self) -> int:
+        return self.layout.gpus
+
+    def cost(self, objective: str) -> float:
+        g = self.gpu
+        if objective == "gpus":
+            return self.gpus
+        value = g.price_usd if objective == "price" else g.price_usd_per_hour
+        return float("inf") if value is None else value * self.gpus
+
+
+@dataclass(frozen=True)
+class Sizing:
+    status: str
+    """optimal | feasible | infeasible"""
+    objective: str
+    choice: tuple[tuple[Candidate, int], ...]
+    """(candidate, replicas) of the answer."""
+    value: float
+    alternatives: tuple[tuple[Candidate, int], ...]
+    """Best answer using each GPU type alone, cheapest first."""
+    context: int
+    concurrency: int
+    solve_seconds: float
+    considered: int
+
+
+def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int = 1, gpus_per_node: int = 8,
+                    max_gpus: int = 64, utilization: float = DEFAULT_UTILIZATION, max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
+                    costs: RankCosts | None = None) -> list[Candidate]:
+    """Every layout that holds at least one full-context sequence, up to the first pipeline depth
+    that holds all ``concurrency`` sequences (deeper ones only cost more GPUs)."""
+    layers = sum(1 for u in profile.spec.units if u.kind == "decoder_layer")
+    costs = costs or RankCosts(profile)
+    out = []
+    for gpu in gpu_types:
+        for tp in TP_SIZES:
+            if tp > min(gpus_per_node, max_gpus):
+                break
+            for pp in range(1, min(layers, max_gpus // tp) + 1):
+                layout = vllm_layout(profile, gpu, tp, pp, utilization, max_num_seqs=max_num_seqs, costs=costs)
+                if layout.problem:
+                    break
+                seqs = min(layout.kv_tokens // context, max_num_seqs)
+                if seqs >= 1:
+                    out.append(Candidate(layout, seqs, replica_speed(profile, layout, seqs, context)))
+                    if seqs >= min(concurrency, max_num_seqs):
+                        break
+    return out
+
+
+def _weight(c: Candidate, objective: str) -> int:
+    """Integer objective coefficient: GPUs, whole USD, or USD/hour in 1/10000."""
+    value = c.cost(objective)
+    return round(value * (10_000 if objective == "hourly" else 1))
+
+
+def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int, objective: str = "price",
+         target_tokens_per_s: float | None = None, gpus_per_node: int = 8, max_gpus: int = 64,
+         utilization: float = DEFAULT_UTILIZATION, time_limit_s: float = 1.0) -> Sizing:
+    import time
+
+    from ortools.sat.python import cp_model
+
+    if objective not in SIZE_OBJECTIVES:
+        raise InputError(f"objective: unknown {objective!r}; choose one of {', '.join(SIZE_OBJECTIVES)}")
+    start = time.perf_counter()
+    priced = [g for g in gpu_types if objective == "gpus" or (g.price_usd if objective == "price" else g.price_usd_per_hour)]
+    if not priced:
+        raise InputError(f"gpu-type: none of the GPU types given has a {'purchase' if objective == 'price' else 'hourly'} price")
+    cands = make_candidates(profile, priced, context, 10**9 if target_tokens_per_s else concurrency, gpus_per_node, max_gpus,
+                            utilization)
+    if not cands:
+        return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, 0)
+    m = cp_model.CpModel()
+    bound = [min(max_gpus // c.gpus, -(-concurrency // c.seqs) + (64 if target_tokens_per_s else 0)) for c in cands]
+    r = [m.new_int_var(0, b, f"r{i}") for i, b in enumerate(bound)]
+    m.add(sum(c.seqs * v for c, v in zip(cands, r, strict=True)) >= concurrency)
+    if target_tokens_per_s:
+        m.add(sum(round(c.speed.decode_tokens_per_s) * v for c, v in zip(cands, r, strict=True)) >= round(target_tokens_per_s))
+    m.add(sum(c.gpus * v for c, v in zip(cands, r, strict=True)) <= max_gpus)
+    gpus = sum(c.gpus * v for c, v in zip(cands, r, strict=True))
+    speed = sum(round(c.speed.decode_tokens_per_s) * v for c, v in zip(cands, r, strict=True))
+    primary = sum(_weight(c, objective) * v for c, v in zip(cands, r, strict=True))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    status, hint = "optimal", None
+    for expr, sense in ((primary, 1), (gpus, 1), (speed, -1)):
+        m.minimize(expr) if sense > 0 else m.maximize(expr)
+        solver.parameters.max_time_in_seconds = max(time_limit_s - (time.perf_counter() - start), 0.05)
+        code = solver.solve(m)
+        if code == cp_model.INFEASIBLE:
+            return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, len(cands))
+        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            if hint is None:
+                return Sizing("unknown", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, len(cands))
+            status = "feasible"
+            break
+        if code != cp_model.OPTIMAL:
+            status = "feasible"
+        hint = [solver.value(v) for v in r]
+        m.add(expr == round(solver.objective_value))
+        m.clear_hints()
+        for v, h in zip(r, hint, strict=True):
+            m.add_hint(v, h)
+    choice = tuple((c, h) for c, h in zip(cands, hint, strict=True) if h)
+    value = sum(c.cost(objective) * h for c, h in choice)
+    return Sizing(status, objective, choice, value, _alternatives(cands, concurrency, objective, target_tokens_per_s, max_gpus),
+                  context, concurrency, time.perf_counter() - start, len(cands))
+
+
+def _alternatives(cands: list[Candidate], concurrency: int, objective: str, target: float | None, max_gpus: int):
+    """Per GPU type, its cheapest single-layout answer (replicas of one candidate)."""
+    best: dict[str, tuple[float, int, Candidate, int]] = {}
+    for c in cands:
+        n = -(-concurrency // c.seqs)
+        if target:
+            n = max(n, -(-int(target) // max(int(c.speed.decode_tokens_per_s), 1)))
+        if n * c.gpus > max_gpus:
+            continue
+        key = (c.cost(objective) * n, n * c.gpus, -c.speed.decode_tokens_per_s * n, c, n)
+        old = best.get(c.gpu.name)
+        if old is None or key[:3] < old[:3]:
+            best[c.gpu.name] = key
+    return tuple((c, n) for *_, c, n in sorted(best.values(), key=lambda k: (k[0], k[1], k[2], k[3].gpu.name)))

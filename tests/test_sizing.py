@@ -1,0 +1,134 @@
+"""Sizing against brute force and vLLM's own rules: pipeline partitions as vLLM's tests state
+them, tensor-parallel sharding that adds back up to the model, KV capacity by vLLM's formula,
+and the cheapest configuration equal to exhaustive enumeration of replica counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from planner import estimate
+from planner.catalog import find_gpu
+from planner.costs.kv_cache import VLLM_BLOCK
+from planner.costs.parallel import check_tp, kv_heads_per_rank, pad_vocab, pp_partition
+from planner.costs.vllm import vllm_layout
+from planner.errors import InputError
+from planner.solve.sizing import make_candidates, size
+
+
+@pytest.mark.parametrize("layers, pp, expected", [
+    # vLLM's tests/distributed/test_pipeline_partition.py::test_uneven_auto_partition
+    (2, 2, [1, 1]), (3, 2, [2, 1]), (3, 3, [1, 1, 1]), (4, 3, [1, 2, 1]), (5, 3, [2, 2, 1]),
+    (20, 4, [5, 5, 5, 5]), (80, 3, [27, 27, 26]),
+])
+def test_pipeline_partition_matches_vllm(layers, pp, expected):
+    assert pp_partition(layers, pp) == expected
+
+
+def test_custom_partition_is_checked():
+    assert pp_partition(22, 4, [5, 6, 5, 6]) == [5, 6, 5, 6]
+    for bad in ([5, 5, 5], [5, 5, 5, 5]):
+        with pytest.raises(InputError):
+            pp_partition(22, 4, bad)
+
+
+def test_kv_heads_split_or_replicate_as_vllm_does():
+    assert kv_heads_per_rank(8, 2) == 4 and kv_heads_per_rank(8, 8) == 1 and kv_heads_per_rank(8, 16) == 1
+    prof = estimate("Meta-Llama-3-8B")
+    attn = next(u.attention for u in prof.spec.units if u.attention)
+    assert check_tp(attn, 8) is None and check_tp(attn, 16) is None  # 32 heads, 8 KV heads replicated twice
+    assert "divide" in check_tp(attn, 3)
+
+
+def test_tensor_parallel_ranks_add_up_to_the_model():
+    """bf16 Llama-3-8B: every split tensor divides exactly, so tp ranks hold the model plus the
+    replicated parts (norms) and the vocabulary padding, and nothing else."""
+    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
+    whole = vllm_layout(prof, find_gpu("H100"), 1, 1).stages[0].weights_bytes
+    assert whole == prof.weights_bytes
+    norms = sum(u.weights_bytes for u in prof.units if u.kind == "norm") + 32 * 2 * 4096 * 2
+    for tp in (2, 4, 8):
+        rank = vllm_layout(prof, find_gpu("H100"), tp, 1).stages[0].weights_bytes
+        rotary = sum(u.weights_bytes for u in prof.units if u.kind == "rotary")
+        vocab_pad = 2 * (pad_vocab(128256) - 128256) * 4096 * 2 // tp
+        assert rank * tp == whole - norms - rotary + tp * (norms + rotary) + vocab_pad
+
+
+def test_kv_capacity_is_vllms_formula():
+    """total x 0.9 - weights - activations - non-torch, in 16-token blocks of 32 layers x 8 KV heads
+    x 128 x 2 (K, V) x 2 bytes."""
+    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
+    gpu = find_gpu("H100")
+    stage = vllm_layout(prof, gpu, 1, 1).stages[0]
+    per_token = 32 * 8 * 128 * 2 * 2
+    assert stage.kv_bytes_per_token == per_token
+    free = int(gpu.memory_bytes * 0.9) - stage.weights_bytes - stage.activation_bytes - stage.non_torch_bytes
+    assert vllm_layout(prof, gpu, 1, 1).kv_tokens == free // (VLLM_BLOCK * per_token) * VLLM_BLOCK
+
+
+def test_mla_cache_is_the_576_value_latent_on_every_rank():
+    prof = estimate("DeepSeek-R1", engine="vllm")
+    for tp in (1, 8):
+        stage = vllm_layout(prof, find_gpu("H200"), tp, 1).stages[0]
+        assert stage.kv_bytes_per_token == 61 * 576 * 2  # bf16 KV cache, not divided by tp
+
+
+def brute_force(cands, concurrency, objective, max_gpus):
+    """Every multiset of replicas within the GPU budget that stops growing once it serves the
+    concurrency (adding a replica never lowers a positive cost): the least (cost, GPUs)."""
+    best = [None]
+
+    def walk(start, seqs, gpus, cost):
+        if seqs >= concurrency:
+            best[0] = min(best[0] or (cost, gpus), (cost, gpus))
+            return
+        for k in range(start, len(cands)):
+            c = cands[k]
+            if gpus + c.gpus <= max_gpus:
+                walk(k, seqs + c.seqs, gpus + c.gpus, cost + c.cost(objective))
+
+    walk(0, 0, 0, 0.0)
+    return best[0]
+
+
+@pytest.mark.parametrize("model, types, context, concurrency, objective", [
+    ("Meta-Llama-3-8B", ["RTX4090", "L4", "A100-80GB"], 8192, 24, "price"),
+    ("Meta-Llama-3-8B", ["RTX4090", "T4"], 8192, 12, "hourly"),
+    ("Qwen2.5-7B", ["L40S", "A10G", "RTX3090"], 16384, 20, "gpus"),
+    ("Mixtral-8x7B-v0.1", ["A100-80GB", "RTX4090", "L40S"], 4096, 8, "price"),
+])
+def test_sizing_equals_exhaustive_enumeration(model, types, context, concurrency, objective):
+    prof = estimate(model, engine="vllm")
+    gpus = [find_gpu(t) for t in types]
+    answer = size(prof, gpus, context, concurrency, objective, max_gpus=16)
+    assert answer.status == "optimal"
+    best = brute_force(make_candidates(prof, gpus, context, concurrency, max_gpus=16), concurrency, objective, 16)
+    assert best is not None
+    got = (sum(n * c.cost(objective) for c, n in answer.choice), sum(n * c.gpus for c, n in answer.choice))
+    assert got == pytest.approx(best)
+    assert sum(n * c.seqs for c, n in answer.choice) >= concurrency
+
+
+def test_size_cli_json_contract():
+    r = run_cli("size", "Llama-3.1-70B", "--dtype", "bf16", "--context", "32768", "--concurrency", "16", "--objective",
+                "hourly", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    for key in ("status", "objective", "gpus", "price_usd_per_hour", "tensor_parallel_size", "pipeline_parallel_size",
+                "layer_partition", "devices", "alternatives"):
+        assert key in doc
+    assert doc["status"] == "optimal"
+    assert sum(g["count"] for g in doc["gpus"]) == len(doc["devices"])
+    d = doc["devices"][0]
+    assert {"name", "capacity_bytes", "weights_bytes", "kv_bytes", "activation_bytes", "reserve_bytes"} <= set(d)
+    assert all(x["weights_bytes"] + x["kv_bytes"] + x["activation_bytes"] <= x["capacity_bytes"] for x in doc["devices"])
+    assert "vllm serve Llama-3.1-70B" in doc["replicas"][0]["vllm"]["command"]
+    types = [a["type"] for a in doc["alternatives"]]
+    assert len(types) == len(set(types)) >= 10
+
+
+def test_size_infeasible_exits_3():
+    r = run_cli("size", "Llama-3.1-405B", "--gpu-type", "T4", "--max-gpus", "4", "--context", "8192")
+    assert r.returncode == 3 and "INFEASIBLE" in r.stdout
