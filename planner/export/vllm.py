@@ -6,7 +6,8 @@ from planner.costs.parallel import pp_partition
 from planner.costs.profile import Profile
 from planner.solve.sizing import Candidate
 
-_QUANT_FLAG = {"fp8": "fp8", "int8": "bitsandbytes", "nf4": "bitsandbytes", "fp4": "bitsandbytes"}
+_QUANT_FLAG = {"fp8": "fp8", "int8": "bitsandbytes", "nf4": "bitsandbytes", "fp4": "bitsandbytes", "gptq": "gptq", "awq": "awq"}
+# int4 (compressed-tensors) and fp8-block checkpoints are recognised by vLLM from their config: no flag.
 _DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 

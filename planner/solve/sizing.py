@@ -69,9 +69,10 @@ class Sizing:
 
 def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int = 1, gpus_per_node: int = 8,
                     max_gpus: int = 64, utilization: float = DEFAULT_UTILIZATION, max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
-                    costs: RankCosts | None = None) -> list[Candidate]:
+                    costs: RankCosts | None = None, speed_batch: int | None = None) -> list[Candidate]:
     """Every layout that holds at least one full-context sequence, up to the first pipeline depth
-    that holds all ``concurrency`` sequences (deeper ones only cost more GPUs)."""
+    that holds all ``concurrency`` sequences (deeper ones only cost more GPUs). Speed is taken at
+    ``speed_batch`` running sequences (default: as many as the replica holds)."""
     layers = sum(1 for u in profile.spec.units if u.kind == "decoder_layer")
     costs = costs or RankCosts(profile)
     out = []
@@ -85,7 +86,8 @@ def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, co
                     break
                 seqs = min(layout.kv_tokens // context, max_num_seqs)
                 if seqs >= 1:
-                    out.append(Candidate(layout, seqs, replica_speed(profile, layout, seqs, context)))
+                    batch = min(seqs, speed_batch or seqs)
+                    out.append(Candidate(layout, seqs, replica_speed(profile, layout, batch, context)))
                     if seqs >= min(concurrency, max_num_seqs):
                         break
     return out
@@ -111,7 +113,7 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
     if not priced:
         raise InputError(f"gpu-type: none of the GPU types given has a {'purchase' if objective == 'price' else 'hourly'} price")
     cands = make_candidates(profile, priced, context, 10**9 if target_tokens_per_s else concurrency, gpus_per_node, max_gpus,
-                            utilization)
+                            utilization, speed_batch=None if target_tokens_per_s else concurrency)
     if not cands:
         return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, 0)
     m = cp_model.CpModel()

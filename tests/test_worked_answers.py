@@ -1,0 +1,43 @@
+"""The worked answers of docs/sizing.md, recomputed: if a number there changes, this fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner import estimate
+from planner.catalog import find_gpu
+from planner.solve.sizing import size
+
+
+def per_type(model, context, concurrency, types, objective="gpus", **workload):
+    answer = size(estimate(model, engine="vllm", **workload), [find_gpu(t) for t in types], context, concurrency, objective,
+                  max_gpus=32)
+    assert answer.status == "optimal"
+    return answer, {c.gpu.name: (n * c.gpus, round(c.cost(objective) * n, 2)) for c, n in answer.alternatives}
+
+
+def test_llama_70b_32k_16_sequences_to_rent():
+    answer, alts = per_type("Llama-3.1-70B", 32768, 16, ["H100", "A100-80GB", "H200", "MI300X", "L40S"], "hourly", dtype="bf16")
+    assert [(c.gpu.name, c.gpus, n) for c, n in answer.choice] == [("MI300X", 2, 1)]
+    assert answer.value == pytest.approx(5.0)
+    assert alts == {"MI300X": (2, 5.0), "A100-80GB": (5, 7.0), "L40S": (8, 7.2), "H200": (3, 10.5), "H100-SXM": (5, 12.5)}
+
+
+@pytest.mark.parametrize("quant, expected", [
+    ("none", {"H100-SXM": 2, "A100-80GB": 2, "L40S": 4, "RTX-4090": 8}),
+    ("int8", {"H100-SXM": 2, "A100-80GB": 2, "L40S": 2, "RTX-4090": 4}),
+    ("awq", {"H100-SXM": 1, "A100-80GB": 1, "L40S": 2, "RTX-4090": 3}),
+])
+def test_llava_video_72b_gpu_counts(quant, expected):
+    _, alts = per_type("LLaVA-Video-72B-Qwen2", 8192, 1, ["H100", "A100-80GB", "L40S", "RTX4090"], dtype="fp16", quant=quant)
+    assert {k: v[0] for k, v in alts.items()} == expected
+
+
+def test_deepseek_r1_fp8_on_h100_h200_mi300x():
+    _, alts = per_type("DeepSeek-R1", 32768, 4, ["H100", "H200", "MI300X"])
+    assert {k: v[0] for k, v in alts.items()} == {"MI300X": 4, "H200": 6, "H100-SXM": 11}
+
+
+def test_llama3_8b_on_consumer_cards():
+    answer, alts = per_type("Meta-Llama-3-8B", 8192, 8, ["RTX4090", "RTX3090", "T4"], "price")
+    assert alts == {"RTX-3090": (2, 1800), "T4": (2, 2400), "RTX-4090": (2, 3600)}
