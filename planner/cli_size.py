@@ -20,10 +20,12 @@ from planner.cli_options import make_workload, workload_fields, workload_options
 @click.option("--max-gpus", type=int, default=64, show_default=True, help="Most GPUs in the answer.")
 @click.option("--gpu-memory-utilization", "utilization", type=float, default=0.9, show_default=True, help="vLLM's share of each GPU.")
 @click.option("--time-limit", type=float, default=1.0, show_default=True, help="Solver time limit in seconds.")
+@click.option("--have", default=None, help="GPUs you already have, e.g. 8xH100: print the longest context, the most "
+              "sequences and the precisions they serve instead of sizing a purchase.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_per_s, gpus_per_node, max_gpus, utilization,
-         time_limit, as_json, **kwargs):
+         time_limit, have, as_json, **kwargs):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
     from planner.catalog import find_gpu
     from planner.catalog import gpu_types as catalog_types
@@ -48,8 +50,17 @@ def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_p
         raise InputError(f"target-tokens-per-s: must be positive, got {target_tokens_per_s}")
     shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
     w = make_workload(w, **shape)
+    spec = load_model(model)
+    if have:
+        from planner.export.capacity_report import capacity_json, capacity_table, have_gpus, precisions
+
+        gpu, count = have_gpus(have)
+        rows = [c for c in precisions(spec, w, gpu, count, context, concurrency, gpus_per_node, utilization)]
+        click.echo(capacity_json(rows, gpu, count, context, concurrency) if as_json else
+                   capacity_table(rows, gpu, count, context, concurrency), nl=not as_json)
+        return
     types = [find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types())
-    prof = profile(load_model(model), w)
+    prof = profile(spec, w)
     answer = run_size(prof, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
                       utilization, time_limit)
     click.echo(size_json(model, prof, answer, gpus_per_node) if as_json else size_table(model, prof, answer, gpus_per_node),

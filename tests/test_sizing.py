@@ -132,3 +132,36 @@ def test_size_cli_json_contract():
 def test_size_infeasible_exits_3():
     r = run_cli("size", "Llama-3.1-405B", "--gpu-type", "T4", "--max-gpus", "4", "--context", "8192")
     assert r.returncode == 3 and "INFEASIBLE" in r.stdout
+
+
+@pytest.mark.parametrize("model, gpu, count, concurrency", [("Llama-3.1-70B", "H100", 4, 16), ("Meta-Llama-3-8B", "RTX4090", 2, 4),
+                                                           ("Mixtral-8x7B-v0.1", "A100-80GB", 2, 8)])
+def test_longest_context_agrees_with_sizing(model, gpu, count, concurrency):
+    """The capacity answer (longest context these GPUs serve) is exactly the edge where sizing
+    on the same GPUs flips from feasible to infeasible."""
+    from planner.solve.capacity import capacity
+
+    prof = estimate(model, engine="vllm")
+    g = find_gpu(gpu)
+    longest = capacity("as given", prof, g, count, 4096, concurrency).longest[0]
+    assert size(prof, [g], longest, concurrency, "gpus", max_gpus=count).status == "optimal"
+    assert size(prof, [g], longest + 1, concurrency, "gpus", max_gpus=count).status == "infeasible"
+
+
+def test_have_cli_lists_precisions():
+    r = run_cli("size", "Llama-3.1-70B", "--have", "4xH100", "--context", "32768", "--concurrency", "16", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    rows = {p["precision"]: p for p in doc["precisions"]}
+    assert rows["fp8 KV cache"]["longest_context"]["value"] > rows["as given"]["longest_context"]["value"]
+    assert rows["fp8 weights + fp8 KV"]["weights_bytes"] < rows["as given"]["weights_bytes"]
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--have", "0xH100"], "have"), (["--have", "4xH1000"], "did you mean"), (["--context", "0"], "context"),
+    (["--concurrency", "-2"], "concurrency"), (["--gpu-memory-utilization", "1.5"], "gpu-memory-utilization"),
+    (["--gpu-type", "Foo"], "gpu"), (["--max-gpus", "0"], "max-gpus"), (["--target-tokens-per-s", "-5"], "target"),
+])
+def test_size_bad_input_is_one_line_exit_2(args, field):
+    r = run_cli("size", "Llama-3.1-70B", *args)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and field in r.stderr and "Traceback" not in r.stderr

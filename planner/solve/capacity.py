@@ -1,0 +1,57 @@
+"""The other direction of sizing: given the GPUs you have, the longest context, the most
+concurrent sequences and the precisions they can serve with vLLM.
+
+For every layout that fits the GPUs (tp x pp per replica, replicas = GPUs // (tp x pp), tensor
+parallel inside a node), with R replicas of T KV tokens each:
+- longest context at N sequences: T // ceil(N / R) (each replica holds its share whole);
+- most sequences at context C: R x min(T // C, max_num_seqs).
+The best layout is taken for each question separately, for each precision asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.catalog import GpuType
+from planner.costs.profile import Profile
+from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, vllm_layout
+from planner.solve.sizing import TP_SIZES
+
+
+@dataclass(frozen=True)
+class Capacity:
+    label: str
+    """The precision, as asked (e.g. "bf16", "fp8 weights + fp8 KV")."""
+    profile: Profile
+    longest: tuple[int, VllmLayout, int] | None
+    """(longest context at the asked concurrency, layout, replicas), None when nothing fits."""
+    most: tuple[int, VllmLayout, int] | None
+    """(most sequences at the asked context, layout, replicas)."""
+
+
+def layouts(profile: Profile, gpu: GpuType, count: int, gpus_per_node: int, utilization: float):
+    costs = RankCosts(profile)
+    layers = sum(1 for u in profile.spec.units if u.kind == "decoder_layer")
+    for tp in TP_SIZES:
+        if tp > min(count, gpus_per_node):
+            break
+        for pp in range(1, min(layers, count // tp) + 1):
+            layout = vllm_layout(profile, gpu, tp, pp, utilization, costs=costs)
+            if layout.problem:
+                break
+            if layout.kv_blocks:
+                yield layout, count // (tp * pp)
+
+
+def capacity(label: str, profile: Profile, gpu: GpuType, count: int, context: int, concurrency: int,
+             gpus_per_node: int = 8, utilization: float = DEFAULT_UTILIZATION) -> Capacity:
+    longest = most = None
+    for layout, replicas in layouts(profile, gpu, count, gpus_per_node, utilization):
+        per_replica = -(-concurrency // replicas)
+        length = layout.kv_tokens // per_replica if per_replica <= DEFAULT_MAX_NUM_SEQS else 0
+        if length and (longest is None or (length, -layout.gpus) > (longest[0], -longest[1].gpus)):
+            longest = (length, layout, replicas)
+        seqs = replicas * min(layout.kv_tokens // context, DEFAULT_MAX_NUM_SEQS)
+        if seqs and (most is None or (seqs, -layout.gpus) > (most[0], -most[1].gpus)):
+            most = (seqs, layout, replicas)
+    return Capacity(label, profile, longest, most)
