@@ -16,16 +16,19 @@ from planner.cli_options import make_workload, workload_fields, workload_options
 @click.option("--objective", type=click.Choice(["price", "hourly", "gpus"]), default="price", show_default=True,
               help="Minimise purchase price, hourly rental price, or GPU count.")
 @click.option("--target-tokens-per-s", type=float, default=None, help="Also reach this roofline decode throughput.")
+@click.option("--max-latency-ms", type=float, default=None, help="Longest roofline time between two tokens of a sequence.")
 @click.option("--gpus-per-node", type=int, default=8, show_default=True, help="GPUs per machine (tensor parallel stays inside).")
 @click.option("--max-gpus", type=int, default=64, show_default=True, help="Most GPUs in the answer.")
 @click.option("--gpu-memory-utilization", "utilization", type=float, default=0.9, show_default=True, help="vLLM's share of each GPU.")
 @click.option("--time-limit", type=float, default=1.0, show_default=True, help="Solver time limit in seconds.")
 @click.option("--have", default=None, help="GPUs you already have, e.g. 8xH100: print the longest context, the most "
               "sequences and the precisions they serve instead of sizing a purchase.")
+@click.option("--cluster", "cluster_file", type=click.Path(dir_okay=False), default=None,
+              help="YAML of machines you have (network, GPUs per machine): the best vLLM pipeline over them.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_per_s, gpus_per_node, max_gpus, utilization,
-         time_limit, have, as_json, **kwargs):
+def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
+         time_limit, have, cluster_file, as_json, **kwargs):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
     from planner.catalog import find_gpu
     from planner.catalog import gpu_types as catalog_types
@@ -48,9 +51,25 @@ def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_p
         raise InputError(f"gpu-memory-utilization: must be in (0, 1], got {utilization}")
     if target_tokens_per_s is not None and target_tokens_per_s <= 0:
         raise InputError(f"target-tokens-per-s: must be positive, got {target_tokens_per_s}")
+    if max_latency_ms is not None and max_latency_ms <= 0:
+        raise InputError(f"max-latency-ms: must be positive, got {max_latency_ms}")
     shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
     w = make_workload(w, **shape)
     spec = load_model(model)
+    if cluster_file:
+        from planner.export.cluster_report import cluster_json, cluster_table
+        from planner.hardware.topology import load_cluster
+        from planner.solve.pipeline import best_pipeline
+        from planner.solve.sizing import TP_SIZES
+
+        cluster = load_cluster(cluster_file)
+        prof = profile(spec, w)
+        plans = [p for tp in TP_SIZES for p in [best_pipeline(prof, cluster, tp, utilization)] if p is not None]
+        args = (model, prof, cluster, plans, context, concurrency, utilization)
+        click.echo(cluster_json(*args) if as_json else cluster_table(*args), nl=not as_json)
+        if not plans:
+            ctx.exit(3)
+        return
     if have:
         from planner.export.capacity_report import capacity_json, capacity_table, have_gpus, precisions
 
@@ -62,7 +81,7 @@ def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_p
     types = [find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types())
     prof = profile(spec, w)
     answer = run_size(prof, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
-                      utilization, time_limit)
+                      utilization, time_limit, max_latency_ms)
     click.echo(size_json(model, prof, answer, gpus_per_node) if as_json else size_table(model, prof, answer, gpus_per_node),
                nl=not as_json)
     if answer.status not in ("optimal", "feasible"):

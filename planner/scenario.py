@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from planner.errors import InputError
 from planner.workload import Workload
+from planner.yaml_files import read_model
 
 
 class InventorySpec(BaseModel):
@@ -51,35 +51,9 @@ class Scenario(BaseModel):
     """Folder for disk-offloaded weights (used only when the plan puts something on disk)."""
 
 
-def _where(err: ValidationError) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(x) for x in first.get("loc", ())) or "file"
-    msg = first.get("msg", "invalid value").removeprefix("Value error, ")
-    if first.get("type") == "extra_forbidden":
-        return f"{field}: unknown key"
-    return f"{field}: {msg} (got {first.get('input')!r})"
-
-
 def load_scenario(path: str | Path) -> Scenario:
-    import yaml
-
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"file: {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"file: cannot read {path}: {e}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise InputError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{path}: expected a mapping with model, workload and inventory keys")
-    try:
-        scenario = Scenario.model_validate(raw)
-    except ValidationError as e:
-        raise InputError(f"{path}: {_where(e)}") from None
+    scenario = read_model(path, Scenario, "model, workload and inventory")
     local = path.parent / scenario.model
     if not Path(scenario.model).is_absolute() and local.exists():
         scenario = scenario.model_copy(update={"model": str(local)})

@@ -18,6 +18,15 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=cwd or ROOT)
 
 
+def assert_input_error(r: subprocess.CompletedProcess, *needles: str) -> None:
+    """Bad input: exit 2, one line on stderr starting with Error:, no traceback, naming what is wrong."""
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "Traceback" not in r.stderr, r.stderr
+    for needle in needles:
+        assert needle in lines[0], r.stderr
+
+
 def catalog_config(name: str) -> dict:
     return json.loads((ROOT / "catalogs" / "models" / f"{name}.json").read_text())
 

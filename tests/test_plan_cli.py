@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, assert_input_error, run_cli
 
 from planner import estimate
 
@@ -128,11 +128,7 @@ def test_flags_override_the_file():
     (["Meta-Llama-3-8B", "--gpu", "24GiB", "--cpu", "1GiB", "--max-memory", "cpu=2GiB"], "cpu"),
 ])
 def test_bad_input_is_one_line_exit_2(args, field):
-    r = run_cli("plan", *args)
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error:") and field in lines[0], r.stderr
-    assert "Traceback" not in r.stderr
+    assert_input_error(run_cli("plan", *args), field)
 
 
 @pytest.mark.parametrize("text, field", [
@@ -145,9 +141,7 @@ def test_bad_input_is_one_line_exit_2(args, field):
 def test_bad_scenario_files(tmp_path, text, field):
     path = tmp_path / "s.yaml"
     path.write_text(text)
-    r = run_cli("plan", "--file", str(path))
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    assert r.stderr.count("\n") == 1 and field in r.stderr and str(path) in r.stderr
+    assert_input_error(run_cli("plan", "--file", str(path)), field, str(path))
 
 
 def test_python_api_gives_the_cli_plan():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import assert_input_error, run_cli
 
 from planner import estimate
 from planner.catalog import find_gpu
@@ -163,5 +163,16 @@ def test_have_cli_lists_precisions():
     (["--gpu-type", "Foo"], "gpu"), (["--max-gpus", "0"], "max-gpus"), (["--target-tokens-per-s", "-5"], "target"),
 ])
 def test_size_bad_input_is_one_line_exit_2(args, field):
-    r = run_cli("size", "Llama-3.1-70B", *args)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and field in r.stderr and "Traceback" not in r.stderr
+    assert_input_error(run_cli("size", "Llama-3.1-70B", *args), field)
+
+
+def test_latency_and_throughput_targets_are_met():
+    prof = estimate("Meta-Llama-3-8B", engine="vllm")
+    types = [find_gpu(t) for t in ("RTX4090", "L4", "H100", "A100-80GB")]
+    loose = size(prof, types, 4096, 8, "hourly")
+    fast = size(prof, types, 4096, 8, "hourly", max_step_ms=10)
+    assert all(c.speed.decode_step_s * 1e3 <= 10 for c, _ in fast.choice)
+    assert fast.value >= loose.value
+    busy = size(prof, types, 4096, 8, "hourly", target_tokens_per_s=20000)
+    assert sum(c.speed.decode_tokens_per_s * n for c, n in busy.choice) >= 20000
+    assert busy.value > loose.value

@@ -101,7 +101,9 @@ def _weight(c: Candidate, objective: str) -> int:
 
 def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int, objective: str = "price",
          target_tokens_per_s: float | None = None, gpus_per_node: int = 8, max_gpus: int = 64,
-         utilization: float = DEFAULT_UTILIZATION, time_limit_s: float = 1.0) -> Sizing:
+         utilization: float = DEFAULT_UTILIZATION, time_limit_s: float = 1.0, max_step_ms: float | None = None) -> Sizing:
+    """``max_step_ms`` keeps only layouts whose roofline decode step (the time between two tokens
+    of one sequence, at the batch it runs) is at most that many milliseconds."""
     import time
 
     from ortools.sat.python import cp_model
@@ -114,6 +116,8 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
         raise InputError(f"gpu-type: none of the GPU types given has a {'purchase' if objective == 'price' else 'hourly'} price")
     cands = make_candidates(profile, priced, context, 10**9 if target_tokens_per_s else concurrency, gpus_per_node, max_gpus,
                             utilization, speed_batch=None if target_tokens_per_s else concurrency)
+    if max_step_ms is not None:
+        cands = [c for c in cands if c.speed.decode_step_s * 1e3 <= max_step_ms]
     if not cands:
         return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, 0)
     m = cp_model.CpModel()

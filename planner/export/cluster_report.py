@@ -1,0 +1,74 @@
+"""`planner size MODEL --cluster cluster.yaml`: the best vLLM pipeline over machines that differ."""
+
+from __future__ import annotations
+
+import json
+
+from planner.costs.parallel import pp_partition
+from planner.costs.profile import Profile
+from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS
+from planner.hardware.topology import Cluster
+from planner.solve.pipeline import PipelinePlan
+
+_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def launch(model: str, profile: Profile, plan: PipelinePlan, context: int, utilization: float) -> list[str]:
+    parts = list(plan.partition)
+    env = "" if parts == pp_partition(sum(parts), len(parts)) else f"VLLM_PP_LAYER_PARTITION={','.join(map(str, parts))} "
+    machines = list(dict.fromkeys(s.machine for s in plan.stages))
+    seqs = min(plan.kv_tokens // context, DEFAULT_MAX_NUM_SEQS)
+    dtype = profile.dtype if all(s.gpu.bf16_supported for s in plan.stages) or profile.dtype != "bf16" else "fp16"
+    cmd = (f"{env}vllm serve {model} --tensor-parallel-size {plan.tp} --pipeline-parallel-size {len(plan.stages)} "
+           f"--max-model-len {context} --gpu-memory-utilization {utilization:g} --max-num-seqs {max(seqs, 1)} "
+           f"--dtype {_DTYPE[dtype]}")
+    if profile.kv_dtype == "fp8":
+        cmd += " --kv-cache-dtype fp8"
+    if len(machines) == 1:
+        return [cmd]
+    return [f"# machines in stage order: {', '.join(machines)}; on {machines[0]}: ray start --head --port=6379",
+            f"# on {', '.join(machines[1:])}: ray start --address={machines[0]}:6379",
+            f"{cmd} --distributed-executor-backend ray"]
+
+
+def cluster_doc(model: str, profile: Profile, cluster: Cluster, plans: list[PipelinePlan], context: int, concurrency: int,
+                utilization: float) -> dict:
+    rows = []
+    for p in plans:
+        rows.append({
+            "tensor_parallel_size": p.tp, "pipeline_parallel_size": len(p.stages), "layer_partition": list(p.partition),
+            "stages": [{"machine": s.machine, "type": s.gpu.name, "gpus": list(range(s.first_gpu, s.first_gpu + p.tp)),
+                        "layers": n, "weights_bytes_per_gpu": w}
+                       for s, n, w in zip(p.stages, p.partition, p.weights_bytes, strict=True)],
+            "kv_cache_tokens": p.kv_tokens, "max_concurrency": round(p.kv_tokens / context, 2),
+            "longest_context": p.kv_tokens // concurrency, "launch": launch(model, profile, p, context, utilization),
+        })
+    best = max(rows, key=lambda r: (r["kv_cache_tokens"], -r["tensor_parallel_size"] * r["pipeline_parallel_size"]), default=None)
+    return {"model": profile.spec.name, "machines": [{"name": n.name, "type": n.gpu.name, "count": n.count,
+                                                      "network_gbps": n.network_gbps} for n in cluster.nodes],
+            "context": context, "concurrency": concurrency, "status": "feasible" if best else "infeasible",
+            "best": best, "by_tensor_parallel_size": rows}
+
+
+def cluster_json(*args) -> str:
+    return json.dumps(cluster_doc(*args), indent=2) + "\n"
+
+
+def cluster_table(model: str, profile: Profile, cluster: Cluster, plans: list[PipelinePlan], context: int, concurrency: int,
+                  utilization: float) -> str:
+    doc = cluster_doc(model, profile, cluster, plans, context, concurrency, utilization)
+    out = ["Cluster: " + ", ".join(f"{m['name']} {m['count']} x {m['type']}" for m in doc["machines"]),
+           f"{'tp':>4}{'stages':>8}  {'partition':<28}{'KV tokens':>12}{f'max seqs at {context}':>18}"
+           f"{f'longest ctx, {concurrency} seqs':>24}"]
+    for r in doc["by_tensor_parallel_size"]:
+        parts = ",".join(map(str, r["layer_partition"]))
+        out.append(f"{r['tensor_parallel_size']:>4}{r['pipeline_parallel_size']:>8}  {parts[:27]:<28}{r['kv_cache_tokens']:>12,}"
+                   f"{r['max_concurrency']:>18.2f}{r['longest_context']:>24,}")
+    if doc["best"] is None:
+        out.append("INFEASIBLE: no tensor-parallel size gives a pipeline that holds the model on these machines")
+        return "\n".join(out)
+    b = doc["best"]
+    out.append(f"Best: tp {b['tensor_parallel_size']} x pp {b['pipeline_parallel_size']}, stages "
+               + "; ".join(f"{s['machine']} {s['type']} x{len(s['gpus'])}: {s['layers']} layers" for s in b["stages"]))
+    out += [f"  {line}" for line in b["launch"]]
+    return "\n".join(out)

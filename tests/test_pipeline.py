@@ -1,0 +1,101 @@
+"""Heterogeneous pipelines: the greedy fill + binary search against every split point, the
+cluster graph, and bad cluster files."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from conftest import ROOT, assert_input_error, run_cli
+
+from planner import estimate
+from planner.catalog import find_gpu
+from planner.costs.kv_cache import VLLM_BLOCK
+from planner.costs.vllm import RankCosts
+from planner.hardware.topology import Cluster, Node
+from planner.solve.pipeline import _groups, best_pipeline
+
+
+def exhaustive_blocks(profile, cluster, tp, utilization=0.9, max_num_seqs=256):
+    """Best KV blocks over every machine order and every split of the layers into stages."""
+    costs = RankCosts(profile)
+    units = profile.spec.units
+    layers = [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
+    pre = [i for i in range(len(units)) if i < layers[0]]
+    post = [i for i in range(len(units)) if i > layers[-1]]
+    groups = _groups(cluster, tp, utilization)
+    best = -1
+    for order in itertools.permutations(sorted(groups)):
+        stages = [st for name in order for st in groups[name]]
+        k = len(stages)
+        w = costs.weights(tp, own_head=k > 1)
+        kv = costs.kv_per_token(tp)
+        for cuts in itertools.combinations(range(1, len(layers)), k - 1):
+            bounds = (0, *cuts, len(layers))
+            blocks = None
+            for s, st in enumerate(stages):
+                idx = (pre if s == 0 else []) + layers[bounds[s]:bounds[s + 1]] + (post if s == k - 1 else [])
+                act = max(costs.activation(tp, st.batched)[i] for i in idx)
+                if s == k - 1:
+                    act = max(act, max_num_seqs * profile.spec.vocab_size * 4)
+                room = st.budget_bytes - sum(w[i] for i in idx) - act
+                per_block = VLLM_BLOCK * sum(kv[i] for i in idx)
+                b = room // per_block if room >= 0 else -1
+                blocks = b if blocks is None else min(blocks, b)
+            best = max(best, blocks)
+    return best
+
+
+@pytest.mark.parametrize("machines, tp", [
+    ((("a", "T4", 2), ("b", "L4", 1)), 1),
+    ((("a", "RTX4090", 1), ("b", "RTX3090", 1), ("c", "T4", 1)), 1),
+    ((("a", "A10G", 2), ("b", "L4", 2)), 2),
+])
+def test_greedy_partition_equals_exhaustive(machines, tp):
+    cluster = Cluster(tuple(Node(n, find_gpu(g), c, 25.0) for n, g, c in machines))
+    prof = estimate("Llama-3.2-1B", engine="vllm", dtype="fp16")
+    plan = best_pipeline(prof, cluster, tp)
+    assert plan is not None
+    assert plan.kv_blocks == exhaustive_blocks(prof, cluster, tp)
+    assert sum(plan.partition) == 16 and min(plan.partition) >= 1
+
+
+def test_bigger_cards_get_more_layers():
+    cluster = Cluster((Node("big", find_gpu("A100-80GB"), 4, 50.0), Node("small", find_gpu("L40S"), 4, 25.0)))
+    plan = best_pipeline(estimate("Llama-3.1-70B", engine="vllm"), cluster, 4)
+    by_machine = dict(zip((s.machine for s in plan.stages), plan.partition, strict=True))
+    assert by_machine["big"] > by_machine["small"]
+
+
+def test_islands_are_machines():
+    cluster = Cluster((Node("a", find_gpu("H100"), 8, 50.0), Node("b", find_gpu("L40S"), 4, 25.0)))
+    islands = cluster.islands()
+    assert [len(i) for i in islands] == [8, 4]
+    assert cluster.link_gbps("a", "b") == 25.0 and cluster.link_gbps("a", "a") == find_gpu("H100").interconnect_gbps
+
+
+def test_cluster_cli_example():
+    r = run_cli("size", "Llama-3.1-70B", "--cluster", str(ROOT / "examples" / "cluster-mixed.yaml"), "--context", "32768",
+                "--concurrency", "16", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    best = doc["best"]
+    assert best["tensor_parallel_size"] * best["pipeline_parallel_size"] <= 12
+    assert sum(best["layer_partition"]) == 80
+    assert any("VLLM_PP_LAYER_PARTITION" in line for line in best["launch"])
+
+
+@pytest.mark.parametrize("text, field", [
+    ("nodes: []\n", "nodes"),
+    ("nodes:\n  - {name: a, gpus: 8xH100, speed: 3}\n", "unknown key"),
+    ("nodes:\n  - {name: a, gpus: 8xH1000}\n", "did you mean"),
+    ("nodes:\n  - {name: a, gpus: 8xH100}\n  - {name: a, gpus: 2xL4}\n", "unique"),
+    ("nodes:\n  - {name: a, gpus: 99xH100}\n", "gpus"),
+    ("network_gbps: -1\nnodes:\n  - {name: a, gpus: 8xH100}\n", "network_gbps"),
+    ("nodes: [\n", "YAML"),
+])
+def test_bad_cluster_files(tmp_path, text, field):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert_input_error(run_cli("size", "Llama-3.1-70B", "--cluster", str(path)), field)
