@@ -176,3 +176,11 @@ def test_latency_and_throughput_targets_are_met():
     busy = size(prof, types, 4096, 8, "hourly", target_tokens_per_s=20000)
     assert sum(c.speed.decode_tokens_per_s * n for c, n in busy.choice) >= 20000
     assert busy.value > loose.value
+
+
+def test_single_node_answers_carry_an_accelerate_device_map():
+    r = run_cli("size", "Meta-Llama-3-8B", "--context", "8192", "--concurrency", "8", "--gpu-type", "RTX4090", "--json")
+    replica = json.loads(r.stdout)["replicas"][0]
+    hf = replica["accelerate"]
+    assert hf["status"] == "optimal" and hf["sequences"] == 8
+    assert set(hf["device_map"].values()) <= set(range(replica["gpus_per_replica"]))

@@ -39,8 +39,26 @@ def devices(c: Candidate, replica: int, first_gpu: int, gpus_per_node: int) -> l
     return out
 
 
-def _candidate_doc(model: str, profile: Profile, c: Candidate, n: int, s: Sizing, gpus_per_node: int) -> dict:
-    return {
+def hf_device_map(profile: Profile, c: Candidate, s: Sizing, gpus_per_node: int) -> dict:
+    """The same GPUs used by transformers + accelerate instead of vLLM (one node only): the
+    planner's device_map for the replica's share of the sequences at full context."""
+    if c.gpus > gpus_per_node:
+        return {"status": "not applicable: a device_map runs on one machine"}
+    from planner.costs.profile import profile as make_profile
+    from planner.hardware.inventory import build_inventory
+    from planner.placement import make_plan
+
+    seqs = min(c.seqs, s.concurrency)
+    w = profile.workload.model_copy(update={"engine": "hf", "batch": seqs, "prompt_tokens": s.context, "new_tokens": 0,
+                                            "logits": "last"})
+    plan = make_plan(make_profile(profile.spec, w), build_inventory([f"{c.gpus}x{c.gpu.name}"]), "balance",
+                     diagnose=False, time_limit_s=0.5)
+    return {"status": plan.status, "sequences": seqs, "device_map": plan.device_map or None}
+
+
+def _candidate_doc(model: str, profile: Profile, c: Candidate, n: int, s: Sizing, gpus_per_node: int,
+                   with_hf: bool = False) -> dict:
+    doc = {
         "type": c.gpu.name, "replicas": n, "gpus_per_replica": c.gpus,
         "tensor_parallel_size": c.layout.tp, "pipeline_parallel_size": c.layout.pp,
         "layer_partition": list(c.layout.partition), "kv_cache_tokens": c.layout.kv_tokens,
@@ -53,6 +71,9 @@ def _candidate_doc(model: str, profile: Profile, c: Candidate, n: int, s: Sizing
         "vllm": {"command": " ".join(serve_args(model, profile, c, s.context)), "env": layer_partition_env(c),
                  "launch": launch_steps(model, profile, c, s.context, gpus_per_node)},
     }
+    if with_hf:
+        doc["accelerate"] = hf_device_map(profile, c, s, gpus_per_node)
+    return doc
 
 
 def size_json(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> str:
@@ -77,7 +98,7 @@ def size_json(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> st
             if s.objective != "price" else None,
             "tensor_parallel_size": c0.layout.tp, "pipeline_parallel_size": c0.layout.pp,
             "layer_partition": list(c0.layout.partition),
-            "replicas": [_candidate_doc(model, profile, c, n, s, gpus_per_node) for c, n in s.choice],
+            "replicas": [_candidate_doc(model, profile, c, n, s, gpus_per_node, with_hf=True) for c, n in s.choice],
             "devices": devs,
         })
     doc["alternatives"] = [_candidate_doc(model, profile, c, n, s, gpus_per_node) for c, n in s.alternatives]
