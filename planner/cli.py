@@ -103,9 +103,12 @@ def catalog_models(as_json):
 def _register() -> None:
     from planner.cli_plan import plan
     from planner.cli_size import size
+    from planner.cli_whatif import schema, whatif
 
     cli.add_command(plan)
     cli.add_command(size)
+    cli.add_command(whatif)
+    cli.add_command(schema)
 
 
 _register()

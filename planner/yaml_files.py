@@ -22,13 +22,38 @@ def validation_where(err: ValidationError) -> str:
     return f"{field}: {msg} (got {first.get('input')!r})"
 
 
-def read_model(path: str | Path, model: type[M], expected: str) -> M:
-    """``expected`` names the top-level keys, for the error when the file is not a mapping."""
+def line_of(text: str, loc: tuple) -> int | None:
+    """1-based line of the YAML node at ``loc`` (keys and list indices), or of its nearest parent."""
+    import yaml
+
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if str(k.value) == str(key)), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def read_yaml(path: str | Path, expected: str) -> tuple[dict, str]:
+    """The mapping in a YAML file and its text (for line numbers)."""
     import yaml
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        raw = yaml.safe_load(text)
     except FileNotFoundError:
         raise InputError(f"file: {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -39,7 +64,18 @@ def read_model(path: str | Path, model: type[M], expected: str) -> M:
         raise InputError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping with {expected} keys")
+    return raw, text
+
+
+def validate(path: str | Path, model: type[M], raw: dict, text: str) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        raise InputError(f"{path}: {validation_where(e)}") from None
+        line = line_of(text, tuple(e.errors()[0].get("loc", ())))
+        raise InputError(f"{path}{f' line {line}' if line else ''}: {validation_where(e)}") from None
+
+
+def read_model(path: str | Path, model: type[M], expected: str) -> M:
+    """``expected`` names the top-level keys, for the error when the file is not a mapping."""
+    raw, text = read_yaml(path, expected)
+    return validate(path, model, raw, text)

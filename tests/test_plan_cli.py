@@ -173,3 +173,22 @@ def test_a_gpu_too_small_to_run_anything_points_to_a_bigger_card():
     code, doc = plan_json("Meta-Llama-3-8B", "--gpu", "1GiB", "--cpu", "8GiB")
     assert code == 3
     assert any(t.startswith("add 1 more") for t in doc["diagnosis"]["suggestions"])
+
+
+def test_large_coefficients_do_not_fool_the_solver():
+    """gemma-2-27b in fp32 has a 4.7 GB embedding. With byte counts above 2^32 as coefficients,
+    CP-SAT 9.15's presolve called this placement infeasible although one verifies by hand; the
+    model now works in scaled units."""
+    from planner import estimate
+    from planner.hardware.inventory import build_inventory
+    from planner.placement import make_plan
+    from planner.solve.problem import build_problem
+    from planner.solve.verify import verify
+
+    prof = estimate("gemma-2-27b", prompt_tokens=4096, new_tokens=256)
+    inventory = build_inventory(["RTX4090", "RTX3090"], cpu="128GiB")
+    problem = build_problem(prof, inventory, "balance")
+    by_hand = tuple([0] * 4 + [1] * 3 + [2] * (len(problem.items) - 7))
+    assert verify(problem, by_hand) == []
+    plan = make_plan(prof, inventory, "balance", diagnose=False)
+    assert plan.status in ("optimal", "feasible") and verify(problem, plan.assignment) == []

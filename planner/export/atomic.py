@@ -9,6 +9,13 @@ from pathlib import Path
 from planner.errors import InputError
 
 
+def default_mode() -> int:
+    """Permissions a plain ``open(..., "w")`` would give (mkstemp's are owner-only)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -18,6 +25,7 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -28,21 +28,58 @@ infeasible problem falls short by.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ortools.sat.python import cp_model
 
 from planner.solve.problem import Problem
 
 UTIL_SCALE = 10_000
 """Utilisation is minimised in units of 0.01%."""
+MAX_COEFFICIENT = 2**28
+"""CP-SAT 9.15's presolve wrongly proved a feasible placement infeasible when a byte count above
+2^32 was a coefficient (a 4.7 GB fp32 embedding); coefficients are kept below this bound."""
+
+
+def _unit(largest: int) -> int:
+    unit = 1
+    while largest > MAX_COEFFICIENT * unit:
+        unit *= 2
+    return unit
+
+
+def scaled(problem: Problem) -> tuple[Problem, int]:
+    """The problem in units of ``unit`` bytes (a power of two, 1 for small problems): needs rounded
+    up, capacities down, so a placement that fits here fits to the byte. Offload costs are scaled
+    the same way, in their own unit."""
+    items, devices = problem.items, problem.devices
+    unit = _unit(max([1] + [max(it.weights_bytes + it.kv_bytes, it.activation_bytes) for it in items]
+                     + [d.reserve_bytes for d in devices]))
+    ns_unit = _unit(max([1] + [c for row in problem.offload_ns for c in row]))
+
+    def up(x: int, u: int = unit) -> int:
+        return -(-x // u)
+
+    if unit == 1 and ns_unit == 1:
+        return problem, 1
+    return replace(
+        problem,
+        items=tuple(replace(it, weights_bytes=up(it.weights_bytes), kv_bytes=up(it.kv_bytes),
+                            activation_bytes=up(it.activation_bytes)) for it in items),
+        devices=tuple(replace(d, capacity_bytes=d.capacity_bytes // unit, reserve_bytes=up(d.reserve_bytes)) for d in devices),
+        offload_ns=tuple(tuple(up(c, ns_unit) for c in row) for row in problem.offload_ns),
+    ), unit
 
 
 class PlacementModel:
     UTIL_SCALE = UTIL_SCALE
     def __init__(self, problem: Problem, slack: bool = False):
-        self.problem = p = problem
+        self.problem = problem
+        p, self.unit = scaled(problem)
+        self.scaled = p
         self.model = m = cp_model.CpModel()
         items, devices = p.items, p.devices
-        self.blocks = blocks = p.blocks()
+        self.blocks = blocks = problem.blocks()
         self.gpus = gpus = p.gpu_indices
         cpu, disk = p.cpu, p.disk
         self.n: dict[tuple[int, int], cp_model.IntVar] = {}
@@ -155,7 +192,7 @@ class PlacementModel:
 
     # objectives -------------------------------------------------------------------------------
     def offload_ns(self):
-        p = self.problem
+        p = self.scaled
         return sum(p.offload_ns[self.blocks[b][0]][d] * v for (b, d), v in self.n.items()
                    if d in self.away and p.offload_ns[self.blocks[b][0]][d])
 
@@ -170,10 +207,19 @@ class PlacementModel:
                    else round(devs[g].price_usd or 0) * self.used[g] for g in self.gpus)
 
     def max_utilisation(self):
-        """A variable bounded below by every GPU's load / capacity, in 1/UTIL_SCALE."""
-        u = self.model.new_int_var(0, UTIL_SCALE, "max_util")
+        """A variable bounded below by every GPU's load / capacity, in 1/UTIL_SCALE. The load is
+        first rounded up to a coarse unit (capacity / 2^17 or finer, below 0.001%) so that no
+        coefficient of the ratio constraint is large."""
+        m = self.model
+        u = m.new_int_var(0, UTIL_SCALE, "max_util")
         for g in self.gpus:
-            self.model.add(self.load[g] * UTIL_SCALE <= u * self.problem.devices[g].capacity_bytes)
+            cap = self.scaled.devices[g].capacity_bytes
+            coarse = 1
+            while cap > 2**17 * coarse:
+                coarse *= 2
+            rounded = m.new_int_var(0, cap // coarse + 1, f"load_coarse[{g}]")
+            m.add(rounded * coarse >= self.load[g])
+            m.add(rounded * UTIL_SCALE <= u * (cap // coarse))
         return u
 
     def price_bound(self) -> int:
@@ -189,6 +235,7 @@ class PlacementModel:
         return sum(self.used.values()) + sum(self.y[b, d] for b in range(len(self.blocks)) for d in self.away if (b, d) in self.y)
 
     def shortfall(self):
+        """In the model's unit (``self.unit`` bytes)."""
         return sum(self.over.values())
 
     # solutions --------------------------------------------------------------------------------

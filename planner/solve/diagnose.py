@@ -17,8 +17,9 @@ MAX_EXTRA_GPUS = 16
 
 @dataclass(frozen=True)
 class Diagnosis:
-    shortfall_bytes: int
-    """Least total capacity missing, units kept whole (0 when the cause is not capacity)."""
+    shortfall_bytes: int | None
+    """Least total capacity missing, units kept whole (0 when the cause is not capacity; None
+    when it could not be proven within the time limit)."""
     short_devices: dict[int | str, int]
     """Where that capacity is missing, in a placement that misses the least."""
     need_bytes: dict[str, int]
@@ -35,6 +36,8 @@ class Diagnosis:
                 + f") on {self.capacity_bytes / GiB:.2f} GiB of devices")
         if self.shortfall_bytes:
             head += f"; {self.shortfall_bytes / GiB:.2f} GiB short ({short}) with units kept whole"
+        elif self.shortfall_bytes is None:
+            head += "; the least shortfall was not found within the time limit"
         return head
 
 
@@ -122,7 +125,7 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
             if batch:
                 tips.append(f"run at most {batch} sequences at once (asked {w.batch})")
     if inventory.cpu is None:
-        size = -(-(shortfall + max(i.weights_bytes for i in problem.items)) // GiB) * GiB
+        size = -(-((shortfall or need["weights"]) + max(i.weights_bytes for i in problem.items)) // GiB) * GiB
         cpu = Device("cpu", "cpu", "cpu", size)
         if _fits(prof, replace(inventory, cpu=cpu), *args):
             tips.append(f"offload to CPU RAM with --cpu {size // GiB}GiB (slower: weights cross the host link each pass)")

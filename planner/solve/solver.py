@@ -121,14 +121,18 @@ def feasible(problem: Problem, time_limit_s: float = 0.5) -> bool | None:
     return False if code == cp_model.INFEASIBLE else None
 
 
-def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int, dict[int, int]]:
+def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int | None, dict[int, int]]:
     """Least total bytes of capacity missing when units may not split, and where it is missing
-    (device index -> bytes) in a placement that achieves it."""
+    (device index -> bytes) in a placement that achieves it; None when not proven in time. Exact
+    to the byte on problems small enough to solve in bytes, else to the model's unit per item."""
+    from ortools.sat.python import cp_model
+
     from planner.solve.cpsat import PlacementModel
 
     pm = PlacementModel(problem, slack=True)
     pm.model.minimize(pm.shortfall())
     solver = _solver(time_limit_s)
-    solver.solve(pm.model)
-    over = {d: solver.value(v) for d, v in pm.over.items() if solver.value(v) > 0}
+    if solver.solve(pm.model) != cp_model.OPTIMAL:
+        return None, {}
+    over = {d: solver.value(v) * pm.unit for d, v in pm.over.items() if solver.value(v) > 0}
     return sum(over.values()), over

@@ -1,0 +1,53 @@
+"""``planner whatif`` (run a YAML sweep) and ``planner schema`` (its JSON Schema for editors)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("whatif")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Also write the rows as CSV (bytes, raw values).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows as JSON ('-' for stdout).")
+@click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Also write the table as Markdown.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write PNG and SVG charts into this folder.")
+@click.option("--jobs", type=int, default=None, help="Processes to run points in [default: CPU cores, at most 8].")
+@click.option("--max-points", type=int, default=10_000, show_default=True, help="Refuse sweeps larger than this.")
+@click.pass_context
+def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points):
+    """Run every point of a what-if FILE (a scenario with a sweep) and print one row per point."""
+    from planner.errors import InputError
+    from planner.export.atomic import write_atomic
+    from planner.export.rows import to_csv, to_json, to_markdown, to_table
+    from planner.whatif.run import run
+    from planner.whatif.schema import load_whatif
+
+    if jobs is not None and not 1 <= jobs <= 256:
+        raise InputError(f"jobs: must be between 1 and 256, got {jobs}")
+    if not 1 <= max_points <= 1_000_000:
+        raise InputError(f"max-points: must be between 1 and 1,000,000, got {max_points}")
+    points = load_whatif(file, max_points)
+    task = points[0].scenario.task
+    if len({p.scenario.task for p in points}) > 1:
+        raise InputError(f"{file}: task: a sweep runs one task; sweep the other fields instead")
+    rows = run(points, jobs)
+    for path, text in ((csv_out, to_csv(task, rows)), (md_out, to_markdown(task, rows))):
+        if path:
+            write_atomic(path, text)
+    if json_out and json_out != "-":
+        write_atomic(json_out, to_json(rows))
+    if plot_dir:
+        from planner.export.plots import write_plots
+
+        write_plots(plot_dir, task, rows, points)
+    click.echo(to_json(rows) if json_out == "-" else to_table(task, rows), nl=json_out != "-")
+
+
+@click.command("schema")
+def schema():
+    """Print the JSON Schema of what-if and plan files, for editors to complete and check them."""
+    import json
+
+    from planner.whatif.schema import WhatIf
+
+    click.echo(json.dumps(WhatIf.model_json_schema(), indent=2))

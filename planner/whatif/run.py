@@ -1,0 +1,137 @@
+"""Run every point of a what-if file, in parallel across processes; one row of results each.
+A point that fails (no fit, a solver error, an unexpected exception) is reported in its row and
+never stops the sweep."""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+
+from planner.errors import PlannerError
+from planner.whatif.schema import Point, WhatIf
+
+
+@lru_cache(maxsize=64)
+def _spec(model: str):
+    from planner.spec.load import load_model
+
+    return load_model(model)
+
+
+def _inventory(sc: WhatIf):
+    from planner.hardware.inventory import build_inventory
+
+    inv = sc.inventory
+    return build_inventory(inv.gpus, inv.cpu, inv.disk, inv.max_memory, inv.reserve, inv.disk_gbps)
+
+
+def preflight(sc: WhatIf) -> None:
+    """Errors a user must fix before anything runs: unknown model, GPU, bad sizes."""
+    from planner.catalog import find_gpu
+
+    _spec(sc.model)
+    if sc.task == "plan":
+        _inventory(sc)
+    if sc.task == "size":
+        for name in sc.size.gpu_types:
+            find_gpu(name)
+
+
+def _plan_row(sc: WhatIf, prof) -> dict:
+    from planner.placement import make_plan
+    from planner.solve.solver import least_shortfall
+
+    plan = make_plan(prof, _inventory(sc), sc.objective, sc.pins, sc.weights_only, sc.time_limit_s, sc.offload_folder,
+                     diagnose=False)
+    if plan.assignment is None:
+        short, _ = least_shortfall(plan.problem, 0.5)
+        reason = (f"{short / 2**30:.2f} GiB short with units kept whole" if short else
+                  "no placement found" if short == 0 else "does not fit (shortfall not proven in time)")
+        return {"status": plan.status, "fits": False, "reason": reason}
+    gpus = [d for d in plan.devices if d.kind == "gpu" and d.load.total_bytes]
+    devs = plan.problem.devices
+    return {
+        "status": plan.status, "fits": True, "gpus_used": len(gpus),
+        "price_usd": sum(devs[k].price_usd or 0 for k, d in enumerate(plan.devices) if d in gpus) or None,
+        "price_usd_per_hour": round(sum(devs[k].price_usd_per_hour or 0 for k, d in enumerate(plan.devices) if d in gpus), 4) or None,
+        "weights_bytes": sum(d.load.weights_bytes for d in plan.devices),
+        "kv_bytes": sum(d.load.kv_bytes for d in plan.devices),
+        "activation_bytes": max((d.load.activation_bytes for d in plan.devices), default=0),
+        "reserve_bytes": sum(d.load.reserve_bytes for d in plan.devices),
+        "offload_bytes": plan.offload_bytes,
+        "headroom_bytes": min((d.free_bytes for d in gpus), default=None),
+    }
+
+
+def _size_row(sc: WhatIf, prof) -> dict:
+    from planner.catalog import find_gpu, gpu_types
+    from planner.solve.sizing import size
+
+    s = sc.size
+    types = [find_gpu(g) for g in s.gpu_types] or list(gpu_types())
+    context = s.context or prof.workload.total_tokens
+    answer = size(prof, types, context, s.concurrency or prof.workload.batch, s.objective, s.target_tokens_per_s,
+                  s.gpus_per_node, s.max_gpus, s.gpu_memory_utilization, sc.time_limit_s)
+    if not answer.choice:
+        return {"status": answer.status, "fits": False, "reason": "no GPU type holds one full-context sequence"}
+    return {
+        "status": answer.status, "fits": True, "gpus_used": sum(c.gpus * n for c, n in answer.choice),
+        "layout": " + ".join(f"{n} x {c.gpu.name} tp{c.layout.tp} pp{c.layout.pp}" for c, n in answer.choice),
+        "price_usd": sum((c.gpu.price_usd or 0) * c.gpus * n for c, n in answer.choice) or None,
+        "price_usd_per_hour": round(sum((c.gpu.price_usd_per_hour or 0) * c.gpus * n for c, n in answer.choice), 4) or None,
+        "weights_bytes": prof.weights_bytes, "kv_tokens": min(c.layout.kv_tokens for c, _ in answer.choice),
+        "tokens_per_s": round(sum(c.speed.decode_tokens_per_s * n for c, n in answer.choice), 1),
+    }
+
+
+def evaluate(point: Point) -> dict:
+    from planner.costs.profile import profile
+
+    sc = point.scenario
+    try:
+        prof = profile(_spec(sc.model), sc.workload)
+        if sc.task == "estimate":
+            result = {"status": "ok", "fits": None, "weights_bytes": prof.weights_bytes, "kv_bytes": prof.kv_bytes,
+                      "activation_bytes": prof.activation_peak_bytes, "total_bytes": prof.total_bytes}
+        elif sc.task == "size":
+            result = _size_row(sc, prof)
+        else:
+            result = _plan_row(sc, prof)
+    except PlannerError as e:
+        result = {"status": "error", "fits": False, "reason": str(e)}
+    except Exception as e:  # a bug in one point must not lose the others
+        result = {"status": "error", "fits": False, "reason": f"internal error: {type(e).__name__}: {e}"}
+    return {"point": point.index, "axes": point.axes, "results": result}
+
+
+def _show_progress() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def run(points: list[Point], jobs: int | None = None, progress: bool | None = None) -> list[dict]:
+    jobs = jobs or min(os.cpu_count() or 1, 8)
+    show = _show_progress() if progress is None else progress
+    rows: list[dict] = []
+
+    def tick() -> None:
+        if show:
+            done = len(rows)
+            bar = "#" * (30 * done // len(points))
+            sys.stderr.write(f"\r[{bar:<30}] {done}/{len(points)} points")
+            sys.stderr.flush()
+
+    if jobs == 1 or len(points) < 4:
+        for p in points:
+            rows.append(evaluate(p))
+            tick()
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for row in pool.map(evaluate, points, chunksize=max(1, len(points) // (jobs * 16))):
+                rows.append(row)
+                tick()
+    if show:
+        sys.stderr.write("\n")
+    return rows
