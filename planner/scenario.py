@@ -38,7 +38,9 @@ class Scenario(BaseModel):
     model: str
     """Catalog name, config.json path, or safetensors file/folder (paths relative to this file)."""
     workload: Workload = Workload()
+    """Precision, quantization, batch, prompt and new tokens, KV dtype, attention, engine."""
     inventory: InventorySpec
+    """GPUs, CPU RAM and disk the model may use."""
     objective: Literal["gpus", "cost", "balance"] = "gpus"
     """After least offload: fewest GPUs, lowest price, or even load across all GPUs."""
     pins: dict[str, int | str] = {}

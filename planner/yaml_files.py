@@ -13,11 +13,26 @@ from planner.errors import InputError
 M = TypeVar("M", bound=BaseModel)
 
 
-def validation_where(err: ValidationError) -> str:
+def _allowed(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """Field names of the (nested) model that holds the key at ``loc``."""
+    for key in loc[:-1]:
+        if model is None:
+            return []
+        info = model.model_fields.get(str(key))
+        kind = info.annotation if info else None
+        model = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+    return list(model.model_fields) if model is not None else []
+
+
+def validation_where(err: ValidationError, model: type[BaseModel] | None = None) -> str:
     first = err.errors()[0]
-    field = ".".join(str(x) for x in first.get("loc", ())) or "file"
+    loc = tuple(first.get("loc", ()))
+    field = ".".join(str(x) for x in loc) or "file"
     if first.get("type") == "extra_forbidden":
-        return f"{field}: unknown key"
+        import difflib
+
+        close = difflib.get_close_matches(str(loc[-1]), _allowed(model, loc), n=2) if loc else []
+        return f"{field}: unknown key" + (f"; did you mean {', '.join(close)}?" if close else "")
     msg = first.get("msg", "invalid value").removeprefix("Value error, ")
     return f"{field}: {msg} (got {first.get('input')!r})"
 
@@ -72,7 +87,7 @@ def validate(path: str | Path, model: type[M], raw: dict, text: str) -> M:
         return model.model_validate(raw)
     except ValidationError as e:
         line = line_of(text, tuple(e.errors()[0].get("loc", ())))
-        raise InputError(f"{path}{f' line {line}' if line else ''}: {validation_where(e)}") from None
+        raise InputError(f"{path}{f' line {line}' if line else ''}: {validation_where(e, model)}") from None
 
 
 def read_model(path: str | Path, model: type[M], expected: str) -> M:

@@ -55,6 +55,7 @@ class WhatIf(Scenario):
     task: Literal["plan", "size", "estimate"] = "plan"
     """What each point computes: a placement on the inventory, GPUs to buy, or the memory alone."""
     inventory: InventorySpec = InventorySpec()
+    """GPUs, CPU RAM and disk the model may use (task plan)."""
     size: SizeSpec = SizeSpec()
     """Settings of task: size."""
     sweep: dict[str, list[Any]] = {}

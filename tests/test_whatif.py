@@ -1,0 +1,110 @@
+"""What-if sweeps: every example runs, outputs and pictures are valid, a failing point stays in
+its row, and bad files give one line with the file, the line and the field (exit 2)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from conftest import ROOT, assert_input_error, run_cli
+
+from planner.whatif.run import run
+from planner.whatif.schema import load_whatif
+
+EXAMPLES = sorted((ROOT / "examples" / "whatif").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_run(path):
+    points = load_whatif(path)
+    rows = run(points, jobs=1, progress=False)
+    assert len(rows) == len(points) >= 2
+    assert all(r["results"]["status"] != "error" for r in rows), [r["results"].get("reason") for r in rows]
+    assert any(r["results"].get("fits") for r in rows)
+
+
+def test_seed_answers_in_the_examples():
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "llava-video-72b-gpus.yaml"), jobs=1, progress=False)
+    gpus = {(r["axes"]["workload.quant"], r["axes"]["size.gpu_types"][0]): r["results"]["gpus_used"] for r in rows}
+    assert gpus[("none", "H100")] == 2 and gpus[("int8", "RTX4090")] == 4 and gpus[("awq", "A100-80GB")] == 1
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "70b-fp32-vs-bf16.yaml"), jobs=1, progress=False)
+    fp32, bf16 = (r["results"]["weights_bytes"] for r in rows)
+    assert fp32 == 2 * bf16
+
+
+def test_outputs_and_plots(tmp_path):
+    example = ROOT / "examples" / "whatif" / "llama3-8b-24gb.yaml"
+    out = {k: tmp_path / f"rows.{k}" for k in ("csv", "json", "md")}
+    r = run_cli("whatif", str(example), "--csv", str(out["csv"]), "--json", str(out["json"]), "--markdown", str(out["md"]),
+                "--plot", str(tmp_path / "plots"), "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # no progress bar when not on a terminal
+    rows = json.loads(out["json"].read_text())
+    assert len(rows) == 9 and rows[0]["axes"] == {"workload.quant": "none", "workload.prompt_tokens": 2048}
+    table = list(csv.reader(io.StringIO(out["csv"].read_text())))
+    assert table[0][:3] == ["point", "workload.quant", "workload.prompt_tokens"] and len(table) == 10
+    assert int(table[1][table[0].index("weights_bytes")]) == rows[0]["results"]["weights_bytes"]
+    assert out["md"].read_text().count("\n") == 11
+    pictures = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert pictures == ["cost_by_gpu.png", "cost_by_gpu.svg", "memory_vs_context.png", "memory_vs_context.svg",
+                        "plan_devices.png", "plan_devices.svg"]
+    for p in (tmp_path / "plots").iterdir():
+        data = p.read_bytes()
+        assert len(data) > 5000
+        if p.suffix == ".png":
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        else:
+            assert ET.fromstring(data).tag.endswith("svg")
+
+
+def test_parallel_equals_sequential():
+    points = load_whatif(ROOT / "examples" / "whatif" / "homelab.yaml")
+    assert run(points, jobs=2, progress=False) == run(points, jobs=1, progress=False)
+
+
+def test_a_failing_point_stays_in_its_row(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text("model: Meta-Llama-3-8B\ninventory: {gpus: [RTX4090]}\nsweep:\n  inventory.gpus: [[1GiB], [RTX4090]]\n"
+                    "  pins: [{lm_head: 3}, {}]\n")
+    rows = run(load_whatif(path), jobs=1, progress=False)
+    by = {(json.dumps(r["axes"]["inventory.gpus"]), json.dumps(r["axes"]["pins"])): r["results"] for r in rows}
+    assert by[('["1GiB"]', "{}")]["fits"] is False and "short" in by[('["1GiB"]', "{}")]["reason"]
+    assert by[('["RTX4090"]', '{"lm_head": 3}')]["status"] == "error" and "pin" in by[('["RTX4090"]', '{"lm_head": 3}')]["reason"]
+    assert by[('["RTX4090"]', "{}")]["fits"] is True
+
+
+BAD = [
+    ("syntax", "model: x\nsweep: [\n", "line", "not valid YAML"),
+    ("type", "model: Meta-Llama-3-8B\nworkload:\n  batch: many\n", "line 3", "workload.batch"),
+    ("unknown key", "model: Meta-Llama-3-8B\nworkloud: {batch: 2}\n", "line 2", "did you mean workload"),
+    ("nested key", "model: Meta-Llama-3-8B\nworkload: {bach: 2}\n", "line 2", "did you mean batch"),
+    ("gpu", "model: Meta-Llama-3-8B\nsweep:\n  inventory.gpus: [[RTX4090], [H1000]]\n", "line 3", "did you mean"),
+    ("model", "model: Llama-9-8B\ninventory: {gpus: [RTX4090]}\n", "model", "did you mean"),
+    ("negative", "model: Meta-Llama-3-8B\ninventory: {gpus: [RTX4090], cpu: -5GiB}\n", "cpu", "positive"),
+    ("zero", "model: Meta-Llama-3-8B\ninventory: {gpus: [RTX4090]}\nworkload: {batch: 0}\n", "line 3", "greater than"),
+    ("empty axis", "model: Meta-Llama-3-8B\ninventory: {gpus: [RTX4090]}\nsweep:\n  workload.batch: []\n", "line 4", "no values"),
+    ("too big", "model: Meta-Llama-3-8B\ninventory: {gpus: [RTX4090]}\nsweep:\n  workload.batch: [" + ",".join(map(str, range(1, 201)))
+     + "]\n  workload.prompt_tokens: [" + ",".join(map(str, range(1, 201))) + "]\n", "line 3", "limit"),
+    ("axis path", "model: Meta-Llama-3-8B\ninventory: {gpus: [RTX4090]}\nsweep:\n  workload.bach: [1, 2]\n", "line 4",
+     "did you mean workload.batch"),
+    ("exclude all", "model: Meta-Llama-3-8B\ninventory: {gpus: [RTX4090]}\nsweep:\n  workload.batch: [1]\nexclude:\n"
+     "  - {workload.batch: 1}\n", "exclude", "every point"),
+    ("not a mapping", "- a\n- b\n", "mapping", "sweep"),
+    ("no devices", "model: Meta-Llama-3-8B\n", "inventory", "no devices"),
+]
+
+
+@pytest.mark.parametrize("name, text, where, what", BAD, ids=[b[0] for b in BAD])
+def test_bad_files(tmp_path, name, text, where, what):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert_input_error(run_cli("whatif", str(path)), str(path), where, what)
+
+
+def test_schema_command():
+    r = run_cli("schema")
+    schema = json.loads(r.stdout)
+    assert {"model", "workload", "inventory", "sweep", "include", "exclude", "task"} <= set(schema["properties"])
