@@ -30,6 +30,7 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-memory", default=None, help="accelerate's max_memory: 0=24GiB,1=12GiB,cpu=200GiB (GiB = 2^30, GB = 10^9).")
 @click.option("--reserve", default=None, help="Per-GPU reserve [default: CUDA context + 2% fragmentation].")
 @click.option("--disk-gbps", type=float, default=None, help="Disk read bandwidth in GB/s [default: 2].")
+@click.option("--price", "prices", multiple=True, help="Your price for a GPU type: RTX4090=1600 or H100=2.10/h (repeatable).")
 @click.option("--objective", type=click.Choice(["gpus", "cost", "balance"]), default=None,
               help="After least offload: fewest GPUs, lowest price, or even load on all GPUs [default: gpus].")
 @click.option("--pin", "pins", multiple=True, help="Keep a module on a device: model.visual=0, lm_head=cpu (repeatable).")
@@ -40,7 +41,7 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
               "to this JSON file (atomically; same plan, same bytes).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
-def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_gbps, objective, pins, weights_only, time_limit,
+def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_gbps, prices, objective, pins, weights_only, time_limit,
          offload_folder, device_map_out, as_json, **kwargs):
     """Place MODEL's layers on GPUs, CPU and disk: the optimal device_map, proven, with the memory per device."""
     import json
@@ -50,6 +51,7 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
     from planner.export.atomic import write_atomic
     from planner.export.plan_report import device_map_document, plan_json, plan_table
     from planner.hardware.inventory import build_inventory
+    from planner.hardware.prices import parse_prices
     from planner.placement import make_plan
     from planner.scenario import InventorySpec, Scenario, load_scenario
     from planner.spec.load import load_model
@@ -66,7 +68,8 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
     inventory = build_inventory(
         gpus=list(gpus) or inv.gpus, cpu=cpu if cpu is not None else inv.cpu, disk=disk if disk is not None else inv.disk,
         max_memory=max_memory if max_memory is not None else inv.max_memory,
-        reserve=reserve if reserve is not None else inv.reserve, disk_gbps=disk_gbps if disk_gbps is not None else inv.disk_gbps)
+        reserve=reserve if reserve is not None else inv.reserve, disk_gbps=disk_gbps if disk_gbps is not None else inv.disk_gbps,
+        prices=parse_prices(prices) if prices else parse_prices(inv.prices))
     if time_limit is not None and not 0 < time_limit <= 600:
         raise InputError(f"time-limit: must be between 0 and 600 seconds, got {time_limit}")
     result = make_plan(

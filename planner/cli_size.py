@@ -13,6 +13,7 @@ from planner.cli_options import make_workload, workload_fields, workload_options
 @click.option("--context", type=int, default=None, help="max-model-len: tokens per sequence [default: prompt + new tokens].")
 @click.option("--concurrency", type=int, default=None, help="Sequences served at once at full context [default: --batch].")
 @click.option("--gpu-type", "gpu_types", multiple=True, help="Candidate GPU types (repeatable) [default: the whole catalog].")
+@click.option("--price", "prices", multiple=True, help="Your price for a GPU type: H100=25000 (to buy) or H100=2.10/h (repeatable).")
 @click.option("--objective", type=click.Choice(["price", "hourly", "gpus"]), default="price", show_default=True,
               help="Minimise purchase price, hourly rental price, or GPU count.")
 @click.option("--target-tokens-per-s", type=float, default=None, help="Also reach this roofline decode throughput.")
@@ -27,7 +28,7 @@ from planner.cli_options import make_workload, workload_fields, workload_options
               help="YAML of machines you have (network, GPUs per machine): the best vLLM pipeline over them.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
+def size(ctx, model, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
          time_limit, have, cluster_file, as_json, **kwargs):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
     from planner.catalog import find_gpu
@@ -78,7 +79,10 @@ def size(ctx, model, context, concurrency, gpu_types, objective, target_tokens_p
         click.echo(capacity_json(rows, gpu, count, context, concurrency) if as_json else
                    capacity_table(rows, gpu, count, context, concurrency), nl=not as_json)
         return
-    types = [find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types())
+    from planner.hardware.prices import parse_prices, priced
+
+    own = parse_prices(prices)
+    types = [priced(g, own) for g in ([find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types()))]
     prof = profile(spec, w)
     answer = run_size(prof, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
                       utilization, time_limit, max_latency_ms)

@@ -30,6 +30,8 @@ class InventorySpec(BaseModel):
     """Per-GPU reserve overriding the default (CUDA context + 2% fragmentation)."""
     disk_gbps: float = Field(2.0, gt=0)
     """Disk read bandwidth in GB/s, for offload time."""
+    prices: dict[str, str | float] = {}
+    """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, RTX4090: 1600}."""
 
 
 class Scenario(BaseModel):

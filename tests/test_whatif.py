@@ -108,3 +108,24 @@ def test_schema_command():
     r = run_cli("schema")
     schema = json.loads(r.stdout)
     assert {"model", "workload", "inventory", "sweep", "include", "exclude", "task"} <= set(schema["properties"])
+
+
+def test_prices_replace_the_catalogs():
+    from planner.catalog import find_gpu
+    from planner.hardware.prices import parse_prices, priced
+
+    prices = parse_prices(["H100=0.5/h", "H100-SXM=20000", "RTX4090=1,600".replace(",", "")])
+    assert prices["H100-SXM"] == (20000.0, 0.5) and prices["RTX-4090"] == (1600.0, None)
+    assert priced(find_gpu("H100"), prices).price_usd_per_hour == 0.5
+    r = run_cli("size", "Llama-3.1-70B", "--context", "8192", "--concurrency", "4", "--gpu-type", "H100", "--gpu-type",
+                "A100-80GB", "--objective", "hourly", "--price", "H100=0.5/h", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["replicas"][0]["type"] == "H100-SXM"
+    assert_input_error(run_cli("size", "Llama-3.1-70B", "--price", "H100=abc"), "price")
+
+
+def test_whatif_over_a_cluster_of_machines():
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "cluster-context.yaml"), jobs=1, progress=False)
+    fits = {(r["axes"]["model"], r["axes"]["size.context"]): r["results"]["fits"] for r in rows}
+    assert fits[("Llama-3.1-70B", 32768)] is True
+    assert fits[("Llama-3.1-70B", 131072)] is False  # 2.1M tokens needed, the cluster holds about 1.9M

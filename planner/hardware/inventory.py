@@ -78,7 +78,7 @@ class Inventory:
 _COUNT = re.compile(r"^\s*(\d+)\s*[x*]\s*(.+?)\s*$", re.IGNORECASE)
 
 
-def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: float) -> list[Device]:
+def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: float, prices=None) -> list[Device]:
     match = _COUNT.match(text)
     count, what = (int(match.group(1)), match.group(2)) if match else (1, text.strip())
     if count < 1 or count > MAX_GPUS:
@@ -92,6 +92,10 @@ def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: floa
         own = reserve if reserve is not None else reserve_bytes(size, DEFAULT_CONTEXT_BYTES, fragmentation)
         return [Device(start + i, "gpu", "GPU by size", size, own, DEFAULT_HOST_LINK_GBPS)
                 for i in range(count)]
+    if prices:
+        from planner.hardware.prices import priced
+
+        g = priced(g, prices)
     own = reserve if reserve is not None else reserve_bytes(g.memory_bytes, g.cuda_context_bytes, fragmentation)
     return [Device(start + i, "gpu", g.name, g.memory_bytes, own, g.host_link_gbps, g.name, g.price_usd, g.price_usd_per_hour)
             for i in range(count)]
@@ -129,6 +133,7 @@ def build_inventory(
     reserve: str | int | None = None,
     disk_gbps: float = DEFAULT_DISK_GBPS,
     fragmentation: float = DEFAULT_FRAGMENTATION,
+    prices=None,
 ) -> Inventory:
     """An Inventory from CLI-style pieces: ``--gpu 2xA100-80GB --gpu 24GiB --cpu 256GiB --max-memory 0=40GiB``.
 
@@ -139,7 +144,7 @@ def build_inventory(
         raise InputError(f"disk-gbps: must be positive, got {disk_gbps}")
     devices: list[Device] = []
     for text in gpus:
-        devices += _gpu_devices(text, len(devices), own_reserve, fragmentation)
+        devices += _gpu_devices(text, len(devices), own_reserve, fragmentation, prices)
     if len(devices) > MAX_GPUS:
         raise InputError(f"gpu: {len(devices)} GPUs is more than one machine holds (at most {MAX_GPUS})")
     caps = parse_max_memory(max_memory) if max_memory is not None else {}

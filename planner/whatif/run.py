@@ -21,9 +21,11 @@ def _spec(model: str):
 
 def _inventory(sc: WhatIf):
     from planner.hardware.inventory import build_inventory
+    from planner.hardware.prices import parse_prices
 
     inv = sc.inventory
-    return build_inventory(inv.gpus, inv.cpu, inv.disk, inv.max_memory, inv.reserve, inv.disk_gbps)
+    return build_inventory(inv.gpus, inv.cpu, inv.disk, inv.max_memory, inv.reserve, inv.disk_gbps,
+                           prices=parse_prices(inv.prices))
 
 
 def preflight(sc: WhatIf) -> None:
@@ -34,8 +36,15 @@ def preflight(sc: WhatIf) -> None:
     if sc.task == "plan":
         _inventory(sc)
     if sc.task == "size":
+        from planner.hardware.prices import parse_prices
+
         for name in sc.size.gpu_types:
             find_gpu(name)
+        parse_prices(sc.size.prices)
+        if sc.size.cluster:
+            from planner.hardware.topology import load_cluster
+
+            load_cluster(sc.size.cluster)
 
 
 def _plan_row(sc: WhatIf, prof) -> dict:
@@ -66,10 +75,14 @@ def _plan_row(sc: WhatIf, prof) -> dict:
 
 def _size_row(sc: WhatIf, prof) -> dict:
     from planner.catalog import find_gpu, gpu_types
+    from planner.hardware.prices import parse_prices, priced
     from planner.solve.sizing import size
 
     s = sc.size
-    types = [find_gpu(g) for g in s.gpu_types] or list(gpu_types())
+    if s.cluster:
+        return _cluster_row(sc, prof)
+    prices = parse_prices(s.prices)
+    types = [priced(g, prices) for g in ([find_gpu(g) for g in s.gpu_types] or list(gpu_types()))]
     context = s.context or prof.workload.total_tokens
     answer = size(prof, types, context, s.concurrency or prof.workload.batch, s.objective, s.target_tokens_per_s,
                   s.gpus_per_node, s.max_gpus, s.gpu_memory_utilization, sc.time_limit_s)
@@ -82,6 +95,27 @@ def _size_row(sc: WhatIf, prof) -> dict:
         "price_usd_per_hour": round(sum((c.gpu.price_usd_per_hour or 0) * c.gpus * n for c, n in answer.choice), 4) or None,
         "weights_bytes": prof.weights_bytes, "kv_tokens": min(c.layout.kv_tokens for c, _ in answer.choice),
         "tokens_per_s": round(sum(c.speed.decode_tokens_per_s * n for c, n in answer.choice), 1),
+    }
+
+
+def _cluster_row(sc: WhatIf, prof) -> dict:
+    from planner.hardware.topology import load_cluster
+    from planner.solve.pipeline import best_pipeline
+    from planner.solve.sizing import TP_SIZES
+
+    s = sc.size
+    cluster = load_cluster(s.cluster)
+    plans = [p for tp in TP_SIZES for p in [best_pipeline(prof, cluster, tp, s.gpu_memory_utilization)] if p is not None]
+    if not plans:
+        return {"status": "infeasible", "fits": False, "reason": "no pipeline holds the model on these machines"}
+    best = max(plans, key=lambda p: (p.kv_tokens, -p.gpus))
+    context = s.context or prof.workload.total_tokens
+    need = context * (s.concurrency or prof.workload.batch)
+    return {
+        "status": "optimal" if best.kv_tokens >= need else "infeasible", "fits": best.kv_tokens >= need, "gpus_used": best.gpus,
+        "layout": f"tp{best.tp} pp{len(best.stages)} partition {','.join(map(str, best.partition))}",
+        "weights_bytes": prof.weights_bytes, "kv_tokens": best.kv_tokens,
+        "reason": None if best.kv_tokens >= need else f"KV cache holds {best.kv_tokens:,} tokens, {need:,} needed",
     }
 
 

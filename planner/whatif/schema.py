@@ -49,6 +49,11 @@ class SizeSpec(BaseModel):
     """vLLM's share of each GPU."""
     target_tokens_per_s: float | None = Field(None, gt=0)
     """Roofline decode throughput the answer must reach."""
+    prices: dict[str, str | float] = {}
+    """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, L40S: 8000}."""
+    cluster: str | None = None
+    """A cluster YAML of machines you have (path relative to this file): instead of choosing GPUs
+    to buy, find the best vLLM pipeline over those machines."""
 
 
 class WhatIf(Scenario):
@@ -157,6 +162,9 @@ def load_whatif(path: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> list[
         local = file.parent / scenario.model
         if not Path(scenario.model).is_absolute() and local.exists():
             scenario = scenario.model_copy(update={"model": str(local)})
+        if scenario.size.cluster and not Path(scenario.size.cluster).is_absolute():
+            size = scenario.size.model_copy(update={"cluster": str(file.parent / scenario.size.cluster)})
+            scenario = scenario.model_copy(update={"size": size})
         _preflight(scenario, file, text, where, index, axes)
         points.append(Point(index, axes, scenario))
     return points
