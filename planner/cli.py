@@ -21,11 +21,22 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("model")
-@click.option("--mode", type=click.Choice(["inference"]), default="inference", show_default=True, help="What runs.")
+@click.option("--mode", type=click.Choice(["inference", "compression"]), default="inference", show_default=True,
+              help="What runs: inference, or one-shot compression with llm-compressor.")
 @workload_options
-@click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs (repeatable).")
+@click.option("--algorithm", type=click.Choice(["gptq", "sparsegpt", "awq", "rtn"]), default="gptq", show_default=True,
+              help="Compression algorithm (--mode compression).")
+@click.option("--samples", type=int, default=512, show_default=True, help="Calibration samples (--mode compression).")
+@click.option("--seq-len", type=int, default=2048, show_default=True, help="Calibration sequence length (--mode compression).")
+@click.option("--sequential-targets", type=click.Choice(["layer", "sublayer"]), default="layer", show_default=True,
+              help="Subgraphs: decoder layers, or attention and MLP separately (--mode compression).")
+@click.option("--offload-hessians", is_flag=True, help="Keep GPTQ/SparseGPT Hessians in CPU RAM (--mode compression).")
+@click.option("--cache-on-gpu", is_flag=True, help="Keep the calibration cache on the GPU (--mode compression).")
+@click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, or which "
+              "compression settings fit it (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def estimate(model, mode, gpus, as_json, **kwargs):
+def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu, gpus, as_json,
+             **kwargs):
     """Exact memory of MODEL (catalog name, config.json, or safetensors file/folder) for a workload."""
     from planner.catalog import find_gpu
     from planner.costs.overhead import gpus_needed, reserve_bytes
@@ -37,6 +48,10 @@ def estimate(model, mode, gpus, as_json, **kwargs):
     w = make_workload(mode=mode, **workload_fields(kwargs))
     gpu_types = [find_gpu(g) for g in gpus]
     prof = profile(load_model(model), w)
+    if mode == "compression":
+        _compression(model, prof, gpu_types, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu,
+                     as_json)
+        return
     if as_json:
         click.echo(estimate_json(prof), nl=False)
         return
@@ -47,6 +62,21 @@ def estimate(model, mode, gpus, as_json, **kwargs):
         need = "cannot hold the activation peak" if n is None else f"needs at least {n} (weights and KV spread, each GPU keeping the activation peak)"
         lines.append(f"On {g.name} ({g.memory_bytes / GiB:.2f} GiB, reserve {reserve / GiB:.2f} GiB): {need}")
     click.echo(estimate_table(prof, lines))
+
+
+def _compression(model, prof, gpu_types, algorithm, samples, seq_len, targets, offload, on_gpu, as_json) -> None:
+    from planner.costs.compression import compression_cost
+    from planner.errors import InputError
+    from planner.export.compression_report import compression_json, compression_table
+    from planner.solve.compression_plan import recommend
+
+    for name, value in (("samples", samples), ("seq-len", seq_len)):
+        if not 1 <= value <= 10**7:
+            raise InputError(f"{name}: must be between 1 and 10,000,000, got {value}")
+    cost = compression_cost(prof, algorithm, samples, seq_len, targets, offload, on_gpu)
+    recs = [recommend(prof, g, algorithm, samples, seq_len) for g in gpu_types]
+    click.echo(compression_json(model, prof, cost, recs) if as_json else compression_table(model, prof, cost, recs),
+               nl=not as_json)
 
 
 @cli.group()

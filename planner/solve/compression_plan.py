@@ -1,0 +1,89 @@
+"""Which llm-compressor settings fit a GPU, and the smallest GPU for each algorithm.
+
+Settings are tried from fastest to leanest: decoder-layer subgraphs with the calibration cache on
+the GPU, then the cache in CPU RAM, then Hessians offloaded to the CPU, then attention and MLP
+as separate subgraphs (``sequential_targets``), then both. The first that fits the GPU (its
+memory less the CUDA context and 2% fragmentation) is recommended, always with the asked number
+of calibration samples; how many samples' cache would fit on the GPU is reported beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.catalog import GpuType, gpu_types
+from planner.costs.compression import CompressionCost, compression_cost
+from planner.costs.overhead import reserve_bytes
+from planner.costs.profile import Profile
+
+OPTIONS = [  # (granularity, offload_hessians, cache_on_gpu)
+    ("layer", False, True), ("layer", False, False), ("layer", True, False), ("sublayer", False, False), ("sublayer", True, False),
+]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    gpu: GpuType
+    cost: CompressionCost | None
+    """The settings that fit, or None when none does."""
+    usable_bytes: int
+    leanest: CompressionCost
+    """The leanest settings, to say by how much they miss."""
+
+
+def usable(gpu: GpuType) -> int:
+    return gpu.memory_bytes - reserve_bytes(gpu.memory_bytes, gpu.cuda_context_bytes)
+
+
+def recommend(profile: Profile, gpu: GpuType, algorithm: str, samples: int, seq_len: int) -> Recommendation:
+    room = usable(gpu)
+    leanest = None
+    for granularity, offload, on_gpu in OPTIONS:
+        if offload and algorithm not in ("gptq", "sparsegpt"):
+            continue
+        if on_gpu and algorithm == "rtn":
+            continue
+        cost = compression_cost(profile, algorithm, samples, seq_len, granularity, offload, on_gpu)
+        leanest = cost
+        if cost.gpu_peak_bytes <= room:
+            return Recommendation(gpu, cost, room, cost)
+    return Recommendation(gpu, None, room, leanest)
+
+
+def samples_cached_on_gpu(cost: CompressionCost, room: int) -> int:
+    """Most calibration samples whose cache would also fit on the GPU with these settings."""
+    if not cost.cache_bytes:
+        return 0
+    per_sample = cost.cache_bytes // cost.samples
+    rest = cost.gpu_peak_bytes - (cost.cache_bytes if cost.cache_on_gpu else 0)
+    return max(0, (room - rest) // per_sample)
+
+
+def smallest_gpu(profile: Profile, algorithm: str, samples: int, seq_len: int, types: list[GpuType] | None = None):
+    """The GPU type with the least memory (then the lowest price) on which some setting fits."""
+    ordered = sorted(types or gpu_types(), key=lambda g: (g.memory_bytes, g.price_usd or 0, g.name))
+    for gpu in ordered:
+        rec = recommend(profile, gpu, algorithm, samples, seq_len)
+        if rec.cost is not None:
+            return rec
+    return None
+
+
+def oneshot_args(model: str, profile: Profile, cost: CompressionCost) -> dict:
+    """The llm-compressor ``oneshot`` arguments and modifier options for these settings."""
+    block = next((u.block_class for u in profile.spec.units if u.kind == "decoder_layer"), "")
+    family = block.removesuffix("DecoderLayer")
+    targets = [block] if cost.granularity == "layer" else [f"{family}Attention", f"{family}MLP"]
+    modifier = {"gptq": "GPTQModifier", "sparsegpt": "SparseGPTModifier", "awq": "AWQModifier",
+                "rtn": "QuantizationModifier"}[cost.algorithm]
+    options: dict = {"targets": "Linear", "ignore": ["lm_head"]}
+    if cost.algorithm in ("gptq", "awq", "rtn"):
+        options["scheme"] = "W4A16"
+    if cost.algorithm in ("gptq", "sparsegpt"):
+        options["offload_hessians"] = cost.offload_hessians
+    args = {"model": model, "recipe": {modifier: options}, "sequential_targets": targets}
+    if cost.algorithm != "rtn":
+        args.update(num_calibration_samples=cost.samples, max_seq_length=cost.seq_len)
+    if cost.cache_on_gpu:
+        args["sequential_offload_device"] = "cuda"
+    return args

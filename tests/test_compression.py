@@ -1,0 +1,76 @@
+"""Compression memory: Hessians as llm-compressor allocates them (in x in fp32 per targeted
+Linear, experts included), the issue's worked figures, and the settings that fit a GPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import catalog_config, run_cli
+from hf_reference import build_meta
+
+from planner import estimate
+from planner.catalog import find_gpu
+from planner.costs.compression import compression_cost
+from planner.solve.compression_plan import recommend, smallest_gpu
+
+GiB = 2**30
+
+
+def test_llama3_8b_layer_and_hessians():
+    cost = compression_cost(estimate("Meta-Llama-3-8B", dtype="bf16"), "gptq", 512, 2048)
+    layer = next(u for u in cost.units if u.name == "model.layers.0")
+    assert layer.weights_bytes == 218_103_808 * 2 + 2 * 4096 * 2  # 0.41 GiB: the Linears and two norms, bf16
+    assert layer.hessian_bytes == (6 * 4096**2 + 14336**2) * 4  # q, k, v, o, gate, up at 4096 in; down at 14336
+    assert round(layer.hessian_bytes / GiB, 2) == 1.14
+
+
+def test_deepseek_r1_expert_hessians_are_about_100_gib():
+    cost = compression_cost(estimate("DeepSeek-R1", dtype="bf16", quant="none"), "gptq", 512, 2048)
+    moe = next(u for u in cost.units if u.name == "model.layers.3")
+    experts = 256 * (2 * 7168**2 + 2048**2) * 4
+    assert moe.hessian_bytes > experts and experts / GiB > 100  # the guide's "about the size of the weights" is 44.8 GB
+    assert cost.peak_unit.name.startswith("model.layers.") and cost.gpu_peak_bytes > 120 * GiB
+
+
+@pytest.mark.hf
+@pytest.mark.parametrize("name", ["Meta-Llama-3-8B", "Qwen3-30B-A3B", "Mixtral-8x7B-v0.1", "Phi-3-mini-4k-instruct"])
+def test_hessians_match_the_real_modules(hf, name):
+    """Allocate what llm-compressor would (torch.zeros((in, in), float32) per targeted nn.Linear, and
+    per expert Linear for fused MoE experts) on the real module tree, on the meta device."""
+    _, _, torch = hf
+    model = build_meta(catalog_config(name))
+    layer = model.model.layers[0]
+    total = 0
+    for mod_name, module in layer.named_modules():
+        if isinstance(module, torch.nn.Linear) and not mod_name.endswith(("gate", "router")):  # routers stay unquantized
+            total += torch.zeros((module.in_features,) * 2, dtype=torch.float32, device="meta").numel() * 4
+        for pname, p in module.named_parameters(recurse=False):
+            if p.dim() == 3:  # fused experts (E, out, in): one Linear per expert, gate_up split in two
+                e, out, inp = p.shape
+                total += e * (2 if pname == "gate_up_proj" else 1) * inp * inp * 4
+    cost = compression_cost(estimate(name, dtype="bf16", quant="none"), "gptq", 16, 256)
+    assert next(u for u in cost.units if u.name == "model.layers.0").hessian_bytes == total
+
+
+def test_leaner_settings_use_less_gpu():
+    prof = estimate("Qwen3-30B-A3B", dtype="bf16")
+    peaks = [compression_cost(prof, "gptq", 256, 2048, g, off).gpu_peak_bytes
+             for g, off in (("layer", False), ("layer", True), ("sublayer", True))]
+    assert peaks[0] > peaks[1] > peaks[2]
+    rec = recommend(prof, find_gpu("RTX4090"), "gptq", 256, 2048)
+    assert rec.cost is not None and rec.cost.gpu_peak_bytes <= rec.usable_bytes
+    assert smallest_gpu(prof, "rtn", 256, 2048).gpu.memory_bytes <= smallest_gpu(prof, "gptq", 256, 2048).gpu.memory_bytes
+
+
+def test_compression_cli_json():
+    r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "compression", "--algorithm", "gptq", "--samples", "256",
+                "--seq-len", "4096", "--gpu", "RTX4090", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    unit = doc["units"][1]
+    assert {"weights_bytes", "gradients_bytes", "optimizer_bytes", "activation_bytes", "hessian_bytes"} <= set(unit)
+    assert doc["cpu_peak_bytes"] > doc["total"]["weights_bytes"] and doc["gpu_peak_bytes"] > 0
+    rec = doc["recommendations"][0]
+    assert rec["fits"] and rec["oneshot"]["num_calibration_samples"] == 256
+    assert rec["oneshot"]["sequential_targets"] == ["LlamaDecoderLayer"]
