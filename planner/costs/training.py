@@ -1,0 +1,237 @@
+"""Memory of training on one GPU of a data-parallel (ZeRO) group: weights, gradients, optimizer
+states, activations, with LoRA/QLoRA and activation checkpointing.
+
+Model states follow how DeepSpeed's engine allocates them (read from its ZeRO code and its own
+estimators, `estimate_zero2/3_model_states_mem_needs`), per trainable parameter, in bytes:
+
+    precision    weights  gradients                    optimizer (per AdamW)
+    bf16-mixed   2        2 (bf16) + 4 (fp32, for the  4 master + 4 + 4 moments
+                          optimizer step)
+    fp32         4        4                            4 + 4 moments
+    bf16 (pure)  2        2                            2 + 2 moments (bf16)
+
+ZeRO splits over the N data-parallel GPUs: stage 1 the optimizer states and the fp32 gradients,
+stage 2 also the bf16 gradients, stage 3 also the weights (its bf16 gradients are reduced
+straight into the fp32 partition), with a gathered copy of the largest layer (its bf16 weights
+and gradients: 4 bytes a parameter) on the GPU. Offloading the optimizer
+moves states and fp32 gradients to CPU RAM; offloading parameters (stage 3) the weights too.
+Other optimizers change the moments: 8-bit AdamW 1 + 1 byte and a 4-byte scale per 256-value
+block each; SGD with momentum one; Adafactor factored second moments (rows + columns of each
+matrix) and no first moment. LoRA trains rank x (in + out) adapter parameters per targeted
+Linear, kept in fp32 (PEFT's default upcast): 4 + 4 + 8 bytes each, the base frozen (QLoRA:
+NF4 with double quantization).
+
+Activations saved for backward, per decoder layer with T = micro-batch x sequence tokens and d
+bytes of the compute dtype: two RMSNorms keep their fp32 input and bf16 output (2 x 6 T h); sdpa
+keeps q, k, v, its output and the o_proj input (5 T q_dim d, k and v expanded to every head) and
+a log-sum-exp; the gated MLP keeps gate, up, act(gate) and their product (4 T i d); MoE layers
+do so for the routed tokens (top_k x T), plus each routed token's gathered input and weighted
+output (2 h) and the router's fp32 logits. Full checkpointing keeps only each layer's input (T h d)
+and recomputes one layer at a time; selective checkpointing drops the attention part. The head
+keeps bf16 logits and, for the loss, an fp32 copy and its log-softmax (T V (2 + 4 + 4)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.costs.profile import Profile
+from planner.costs.quant import make_scheme
+from planner.costs.weights import tensor_bytes
+from planner.errors import InputError
+from planner.units import DTYPE_BITS
+
+PRECISIONS = ("bf16-mixed", "fp32", "bf16")
+OPTIMIZERS = ("adamw", "adamw8bit", "sgd", "adafactor")
+CHECKPOINTING = ("none", "full", "selective")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "qkv_proj", "gate_up_proj")
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    precision: str = "bf16-mixed"
+    optimizer: str = "adamw"
+    zero: int = 0
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    gpus: int = 1
+    """Data-parallel GPUs in all (the ZeRO group)."""
+    gpus_per_node: int = 8
+    micro_batch: int = 1
+    seq_len: int = 2048
+    grad_accum: int = 1
+    checkpointing: str = "none"
+    lora_rank: int = 0
+    qlora: bool = False
+
+    def check(self) -> None:
+        for field, value, choices in (("precision", self.precision, PRECISIONS), ("optimizer", self.optimizer, OPTIMIZERS),
+                                      ("checkpointing", self.checkpointing, CHECKPOINTING)):
+            if value not in choices:
+                raise InputError(f"{field}: unknown {value!r}; choose one of {', '.join(choices)}")
+        if self.zero not in (0, 1, 2, 3):
+            raise InputError(f"zero: stage must be 0, 1, 2 or 3, got {self.zero}")
+        if self.offload_params and self.zero != 3:
+            raise InputError("offload-params: parameter offload needs ZeRO stage 3 (--zero 3)")
+        if self.offload_optimizer and self.zero == 0:
+            raise InputError("offload-optimizer: optimizer offload needs ZeRO stage 1, 2 or 3")
+        if self.qlora and not self.lora_rank:
+            raise InputError("qlora: QLoRA trains LoRA adapters; give --lora-rank (e.g. 16)")
+        for field, value in (("gpus", self.gpus), ("gpus-per-node", self.gpus_per_node), ("batch", self.micro_batch),
+                             ("seq-len", self.seq_len), ("grad-accum", self.grad_accum)):
+            if value < 1:
+                raise InputError(f"{field}: must be at least 1, got {value}")
+        if self.lora_rank < 0:
+            raise InputError(f"lora-rank: must be positive, got {self.lora_rank}")
+
+
+@dataclass(frozen=True)
+class UnitTraining:
+    name: str
+    weights_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int
+    activation_bytes: int
+    trainable_parameters: int
+
+
+@dataclass(frozen=True)
+class TrainingCost:
+    setup: TrainingSetup
+    units: tuple[UnitTraining, ...]
+    """Per GPU, after ZeRO partitioning and offload."""
+    cpu_bytes: int
+    """Offloaded states on each node's CPU RAM."""
+    gather_bytes: int
+    """ZeRO-3: the largest layer gathered whole (bf16 weights and gradients)."""
+    working_bytes: int
+    """Backward working set: one layer's saved activations again, for recompute or gradients."""
+    trainable_parameters: int
+    largest_layer_parameters: int
+
+    def total(self, field: str) -> int:
+        return sum(getattr(u, field) for u in self.units)
+
+    @property
+    def gradients_at_forward_end(self) -> int:
+        """Plain PyTorch (no ZeRO) frees gradients after each step (``zero_grad(set_to_none=True)``),
+        so they do not exist yet when the forward pass ends; DeepSpeed's buffers and gradient
+        accumulation keep them."""
+        s = self.setup
+        return self.total("gradients_bytes") if (s.zero >= 1 or s.grad_accum > 1) else 0
+
+    @property
+    def gpu_peak_bytes(self) -> int:
+        """The larger of the end of the forward pass (every saved activation, the loss's logits)
+        and the end of backward (every gradient), each with one layer's working set."""
+        states = self.total("weights_bytes") + self.total("optimizer_bytes") + self.gather_bytes
+        forward_end = states + self.gradients_at_forward_end + self.total("activation_bytes") + self.working_bytes
+        backward_end = states + self.total("gradients_bytes") + self.working_bytes
+        return max(forward_end, backward_end)
+
+
+def _state_bytes(setup: TrainingSetup, t, numel: int) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer) bytes per parameter of a trainable tensor, before ZeRO."""
+    p = setup.precision
+    w, g = {"bf16-mixed": (2, 6), "fp32": (4, 4), "bf16": (2, 2)}[p]
+    state = 2 if p == "bf16" else 4
+    master = 4 if p == "bf16-mixed" else 0
+    rows = t.shape[0] if len(t.shape) >= 2 else numel
+    cols = numel // rows if rows else 0
+    moments = {
+        "adamw": 2 * state,
+        "adamw8bit": 2 * (1 + 4 / 256),
+        "sgd": state,
+        "adafactor": (rows + cols) * state / numel if len(t.shape) >= 2 else state,
+    }[setup.optimizer]
+    return w, g, master + moments
+
+
+def _saved_activations(profile: Profile, unit, tokens: int, d: int, checkpointing: str) -> tuple[int, int]:
+    """(bytes kept from forward to backward, bytes of one full layer's saved tensors)."""
+    h = unit.hidden_size
+    if unit.kind == "head":
+        return tokens * h * d + tokens * profile.spec.vocab_size * (d + 8), 0
+    if unit.kind != "decoder_layer" or unit.attention is None:
+        return (tokens * h * d if unit.kind == "embedding" else 0), 0
+    a = unit.attention
+    q_dim = a.num_heads * a.v_head_dim
+    kv_dim = (a.kv_lora_rank + (a.qk_rope_head_dim or 0)) if a.kv_lora_rank else a.num_kv_heads * a.head_dim
+    attention = (3 * q_dim + 2 * kv_dim) * tokens * d + tokens * a.num_heads * 4
+    mlp = unit.mlp
+    if mlp is not None and mlp.experts:
+        routed = tokens * max(mlp.experts_per_token, 1)
+        # per routed token: gate, up, act(gate), product; and its gathered input and weighted output (2 h)
+        ff = (4 * mlp.intermediate + 2 * h) * routed * d + 4 * tokens * mlp.shared_intermediate * d + tokens * mlp.experts * 4
+    elif mlp is not None:
+        ff = (4 if mlp.gated else 2) * tokens * mlp.intermediate * d
+    else:
+        ff = 0
+    full = 12 * tokens * h + attention + ff
+    if checkpointing == "full":
+        return tokens * h * d, full
+    if checkpointing == "selective":
+        return full - attention, full
+    return full, full
+
+
+def _placed(setup: TrainingSetup, numel: float, w: float, g: float, o: float) -> tuple[float, float, float, float]:
+    """(weights, gradients, optimizer) bytes on one GPU and bytes on the CPU for ``numel`` trainable
+    parameters, following DeepSpeed's allocation (see the module docstring)."""
+    n, zero = setup.gpus, setup.zero
+    mixed = setup.precision == "bf16-mixed"
+    split = n if zero >= 1 else 1
+    low_g, fp32_g = (2, 4) if mixed else (g, 0)
+    weights = 0 if setup.offload_params else w * numel / (n if zero == 3 else 1)
+    if mixed:  # bf16 gradients: whole in stages 0-1, partitioned in 2, reduced into the fp32 partition in 3
+        grads = 0 if (zero == 3 or setup.offload_optimizer) else low_g * numel / (n if zero == 2 else 1)
+        grads += 0 if setup.offload_optimizer else fp32_g * numel / split
+    else:
+        grads = 0 if setup.offload_optimizer else low_g * numel / (n if zero >= 2 else 1)
+    opt = 0 if setup.offload_optimizer else o * numel / split
+    cpu = 0.0
+    if setup.offload_optimizer:
+        cpu += (o + (fp32_g if mixed else low_g)) * numel / split
+    if setup.offload_params:
+        cpu += w * numel / n
+    return weights, grads, opt, cpu
+
+
+def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
+    setup.check()
+    spec = profile.spec
+    bits = DTYPE_BITS[profile.dtype]
+    d = bits // 8
+    tokens = setup.micro_batch * setup.seq_len
+    base_scheme = make_scheme("nf4", 64, True, True) if setup.qlora else None
+    adapter_states = {"adamw": 8, "adamw8bit": 2 * (1 + 4 / 256), "sgd": 4, "adafactor": 4}[setup.optimizer]
+    units, trainable_total, cpu, largest, working = [], 0, 0.0, 0, 0
+    for unit in spec.units:
+        weights = grads = opt = 0.0
+        trainable = 0
+        for t in unit.tensors:
+            if t.tied_to is not None:
+                continue
+            if t.kind == "buffer":
+                weights += tensor_bytes(t, bits)
+                continue
+            if setup.lora_rank:  # the base is frozen: its weights only (NF4 for QLoRA); adapters train in fp32
+                weights += tensor_bytes(t, bits, base_scheme)
+                leaf = t.name.split(".")[-2] if "." in t.name else t.name
+                if t.kind in ("linear", "expert_linear") and leaf in LORA_TARGETS and unit.kind == "decoder_layer":
+                    params = setup.lora_rank * (t.in_features + t.out_features) * t.experts
+                    trainable += params
+                    pw, pg, po, pc = _placed(setup, params, 4, 4, adapter_states)
+                    weights, grads, opt, cpu = weights + pw, grads + pg, opt + po, cpu + pc
+                continue
+            trainable += t.numel
+            pw, pg, po, pc = _placed(setup, t.numel, *_state_bytes(setup, t, t.numel))
+            weights, grads, opt, cpu = weights + pw, grads + pg, opt + po, cpu + pc
+        kept, full = _saved_activations(profile, unit, tokens, d, setup.checkpointing)
+        working = max(working, full)
+        largest = max(largest, sum(t.numel for t in unit.tensors if t.kind != "buffer" and t.tied_to is None))
+        trainable_total += trainable
+        units.append(UnitTraining(unit.name, int(weights), int(grads), int(opt), int(kept), trainable))
+    gather = 4 * largest if setup.zero == 3 else 0
+    per_node = int(cpu * min(setup.gpus, setup.gpus_per_node))
+    return TrainingCost(setup, tuple(units), per_node, gather, working, trainable_total, largest)

@@ -1,0 +1,85 @@
+"""Training memory: model states against DeepSpeed's own estimators, categories that add up, and
+the effect of every switch."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner import estimate
+from planner.costs.training import TrainingSetup, training_cost
+from planner.errors import InputError
+
+GiB = 2**30
+CASES = [  # (zero, gpus, offload optimizer, offload params)
+    (2, 1, False, False), (2, 8, False, False), (2, 16, False, False), (2, 8, True, False),
+    (3, 8, False, False), (3, 8, True, False), (3, 8, True, True), (3, 32, True, True), (3, 16, False, False),
+]
+
+
+def states(cost) -> int:
+    buffers = sum(t.numel * 2 for u in cost_profile().spec.units for t in u.tensors if t.kind == "buffer" and not t.fixed_bits)
+    return (cost.total("weights_bytes") + cost.total("gradients_bytes") + cost.total("optimizer_bytes") + cost.gather_bytes
+            - buffers)
+
+
+def cost_profile():
+    return estimate("Meta-Llama-3-8B", dtype="bf16")
+
+
+@pytest.mark.parametrize("zero, gpus, off_opt, off_params", CASES)
+def test_gpu_model_states_equal_deepspeed(zero, gpus, off_opt, off_params):
+    pytest.importorskip("deepspeed")
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+
+    cost = training_cost(cost_profile(), TrainingSetup(zero=zero, gpus=gpus, offload_optimizer=off_opt,
+                                                         offload_params=off_params))
+    per_node, nodes = min(gpus, 8), -(-gpus // 8)
+    if zero == 2:
+        cpu, gpu = estimate_zero2_model_states_mem_needs(cost.trainable_parameters, per_node, nodes, off_opt)
+    else:
+        cpu, gpu, _ = estimate_zero3_model_states_mem_needs(cost.trainable_parameters, cost.largest_layer_parameters,
+                                                              per_node, nodes, off_opt, off_params, True)
+    assert abs(states(cost) - gpu) <= 8  # integer division of the per-GPU share
+    if zero == 3 and off_opt:
+        assert cost.cpu_bytes * 1.5 == pytest.approx(cpu, rel=1e-9)  # DeepSpeed adds a 1.5x buffer factor on CPU
+
+
+def test_issue_figures_for_llama3_8b():
+    """One GPU, bf16 with AdamW: DeepSpeed's ZeRO-2 formula gives 149.6 GiB of model states."""
+    cost = training_cost(cost_profile(), TrainingSetup(zero=2, gpus=1))
+    assert round(states(cost) / GiB, 1) == 149.6
+
+
+def test_lora_and_qlora_shrink_everything_but_activations():
+    full = training_cost(cost_profile(), TrainingSetup(micro_batch=1, seq_len=1024))
+    lora = training_cost(cost_profile(), TrainingSetup(micro_batch=1, seq_len=1024, lora_rank=16))
+    qlora = training_cost(cost_profile(), TrainingSetup(micro_batch=1, seq_len=1024, lora_rank=16, qlora=True))
+    # q and o 4096->4096, k and v 4096->1024, gate and up 4096->14336, down 14336->4096; rank 16, 32 layers:
+    # 41,943,040, the figure PEFT prints for Llama-3-8B with all linear layers targeted
+    assert lora.trainable_parameters == 16 * 32 * (2 * 8192 + 2 * 5120 + 3 * 18432) == 41_943_040
+    # LoRA's weights are the frozen bf16 base plus fp32 adapters; QLoRA's base is NF4
+    assert lora.total("weights_bytes") == full.total("weights_bytes") + 4 * lora.trainable_parameters
+    nf4 = estimate("Meta-Llama-3-8B", dtype="bf16", quant="nf4", double_quant=True).weights_bytes
+    assert qlora.total("weights_bytes") == nf4 + 4 * qlora.trainable_parameters
+    assert lora.total("optimizer_bytes") < full.total("optimizer_bytes") / 100
+    assert lora.total("activation_bytes") == full.total("activation_bytes")
+
+
+def test_checkpointing_and_optimizers_order():
+    act = {c: training_cost(cost_profile(), TrainingSetup(seq_len=4096, checkpointing=c)).total("activation_bytes")
+           for c in ("none", "selective", "full")}
+    assert act["none"] > act["selective"] > act["full"]
+    opt = {o: training_cost(cost_profile(), TrainingSetup(optimizer=o)).total("optimizer_bytes")
+           for o in ("adamw", "adamw8bit", "sgd", "adafactor")}
+    assert opt["adamw"] > opt["sgd"] > opt["adamw8bit"] > opt["adafactor"]
+
+
+@pytest.mark.parametrize("setup, field", [
+    (TrainingSetup(zero=4), "zero"), (TrainingSetup(offload_params=True, zero=2), "offload-params"),
+    (TrainingSetup(offload_optimizer=True), "offload-optimizer"), (TrainingSetup(qlora=True), "qlora"),
+    (TrainingSetup(optimizer="lion"), "optimizer"), (TrainingSetup(gpus=0), "gpus"),
+])
+def test_bad_setups(setup, field):
+    with pytest.raises(InputError, match=field):
+        training_cost(cost_profile(), setup)
