@@ -17,8 +17,8 @@ from planner.units import normalize_dtype
 class Workload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    mode: Literal["inference", "compression"] = "inference"
-    """What runs: inference (forward passes and generate) or one-shot compression (llm-compressor)."""
+    mode: Literal["inference", "training", "compression"] = "inference"
+    """What runs: inference (forward passes and generate), training, or one-shot compression (llm-compressor)."""
     dtype: str | None = None
     """Storage and compute dtype of unquantized weights: fp32, bf16 or fp16 (default: the checkpoint's)."""
     quant: str | None = "auto"

@@ -83,3 +83,45 @@ def test_checkpointing_and_optimizers_order():
 def test_bad_setups(setup, field):
     with pytest.raises(InputError, match=field):
         training_cost(cost_profile(), setup)
+
+
+@pytest.mark.parametrize("zero, gpus, off_opt, off_params", CASES)
+def test_reported_deepspeed_estimate_is_deepspeeds(zero, gpus, off_opt, off_params):
+    """The comparison line printed beside the plan reimplements DeepSpeed's estimators: same bytes."""
+    pytest.importorskip("deepspeed")
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+
+    from planner.export.training_report import deepspeed_estimate
+
+    cost = training_cost(cost_profile(), TrainingSetup(zero=zero, gpus=gpus, offload_optimizer=off_opt,
+                                                         offload_params=off_params))
+    mine = deepspeed_estimate(cost)
+    per_node, nodes = min(gpus, 8), -(-gpus // 8)
+    if zero == 2:
+        cpu, gpu = estimate_zero2_model_states_mem_needs(cost.trainable_parameters, per_node, nodes, off_opt)
+    else:
+        cpu, gpu, _ = estimate_zero3_model_states_mem_needs(cost.trainable_parameters, cost.largest_layer_parameters,
+                                                              per_node, nodes, off_opt, off_params, True)
+    assert (mine["gpu_bytes"], mine["cpu_bytes"]) == (gpu, cpu)
+
+
+@pytest.mark.parametrize("args", [["--zero", "1"], ["--zero", "2", "--offload-optimizer"], ["--zero", "3"],
+                                  ["--zero", "3", "--offload-optimizer", "--offload-params", "--grad-accum", "4"],
+                                  ["--precision", "fp32", "--optimizer", "sgd"]])
+def test_deepspeed_accepts_the_config(args):
+    pytest.importorskip("deepspeed")
+    import json
+
+    from conftest import run_cli
+    from deepspeed.runtime.config import DeepSpeedConfig
+
+    r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "training", "--batch", "2", *args, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    parsed = DeepSpeedConfig(doc["deepspeed_config"])
+    assert parsed.zero_config.stage == doc["setup"]["zero"]
+    assert parsed.train_micro_batch_size_per_gpu == 2
+    units = doc["units"]
+    for key in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activation_bytes", "hessian_bytes"):
+        assert sum(u[key] for u in units) == doc["total"][key]

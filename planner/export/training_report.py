@@ -1,0 +1,126 @@
+"""`planner estimate --mode training`: table, JSON, DeepSpeed config, and DeepSpeed's own estimate
+of the model states for comparison (its formulas, reimplemented: no DeepSpeed needed at run time)."""
+
+from __future__ import annotations
+
+import json
+
+from planner.costs.profile import Profile
+from planner.costs.training import TrainingCost
+from planner.export.report import header_lines
+from planner.units import GB, GiB
+
+
+def deepspeed_estimate(cost: TrainingCost) -> dict | None:
+    """DeepSpeed's estimate_zero2/3_model_states_mem_needs for this setup (bytes per GPU and per
+    node's CPU), where it has one: ZeRO 2 and 3, bf16/fp16 mixed precision with Adam, no LoRA."""
+    s = cost.setup
+    if s.zero not in (2, 3) or s.precision != "bf16-mixed" or s.optimizer != "adamw" or s.lora_rank:
+        return None
+    p, per_node = cost.trainable_parameters, min(s.gpus, s.gpus_per_node)
+    nodes = -(-s.gpus // s.gpus_per_node)
+    total = per_node * nodes
+    if s.zero == 2:
+        if s.offload_optimizer:
+            gpu, cpu = 2 * p, p * max(4 * total, 16) * 1.5
+        else:
+            gpu, cpu = 2 * p + int(18 * p / total), p * 4 * per_node * 1.5
+    else:
+        layer = 4 * cost.largest_layer_parameters
+        if s.offload_optimizer and s.offload_params:
+            gpu, cpu = layer, p * 18 / nodes * 1.5
+        elif s.offload_optimizer:
+            gpu, cpu = layer + int(2 * p / total), p * 16 / nodes * 1.5
+        else:
+            gpu, cpu = layer + int(18 * p / total), cost.largest_layer_parameters * 4 * per_node * 1.5
+    return {"gpu_bytes": int(gpu), "cpu_bytes": int(cpu), "source": f"deepspeed estimate_zero{s.zero}_model_states_mem_needs"}
+
+
+def deepspeed_config(cost: TrainingCost) -> dict:
+    """A DeepSpeed config for this setup (ZeRO stage, offload, micro-batch, accumulation, precision)."""
+    s = cost.setup
+    zero: dict = {"stage": s.zero}
+    if s.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+    if s.offload_params:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": True}
+    if s.zero >= 2:
+        zero.update({"overlap_comm": True, "contiguous_gradients": True})
+    config: dict = {
+        "train_micro_batch_size_per_gpu": s.micro_batch,
+        "gradient_accumulation_steps": s.grad_accum,
+        "train_batch_size": s.micro_batch * s.grad_accum * s.gpus,
+        "zero_optimization": zero,
+        "gradient_clipping": 1.0,
+    }
+    if s.precision == "bf16-mixed":
+        config["bf16"] = {"enabled": True}
+    if s.optimizer in ("adamw", "sgd"):
+        config["optimizer"] = {"type": "AdamW" if s.optimizer == "adamw" else "SGD",
+                               "params": {"lr": 1e-5} | ({"weight_decay": 0.0} if s.optimizer == "adamw" else {"momentum": 0.9})}
+    return config
+
+
+def _row(cost: TrainingCost) -> dict:
+    return {k: cost.total(k) for k in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activation_bytes")}
+
+
+def hardware_lines(setup, hardware, asked: bool) -> list[str]:
+    """Fewest GPUs per type (the types asked, or the five cheapest to rent of the catalog)."""
+    rows = hardware if asked else hardware[:5]
+    head = "Fewest GPUs to train with this setup" + ("" if asked else " (the five cheapest per hour of the catalog)")
+    out = [f"{head}, ZeRO {setup.zero}:"]
+    for h in rows:
+        price = f", {h.price_usd_per_hour:.2f} USD/h" if h.price_usd_per_hour else ""
+        out.append(f"  {h.gpus} x {h.gpu.name} ({h.gpu_peak_bytes / GiB:.2f} GiB peak each{price})")
+    if not rows:
+        out.append("  none: no GPU type holds it at this setup with up to 1024 GPUs; try checkpointing, ZeRO 3, offload or LoRA")
+    return out
+
+
+def training_doc(profile: Profile, cost: TrainingCost, hardware=()) -> dict:
+    s = cost.setup
+    return {
+        "mode": "training", "model": profile.spec.name, "setup": s.__dict__ | {},
+        "trainable_parameters": cost.trainable_parameters,
+        "units": [{"name": u.name, "weights_bytes": u.weights_bytes, "gradients_bytes": u.gradients_bytes,
+                   "optimizer_bytes": u.optimizer_bytes, "activation_bytes": u.activation_bytes, "hessian_bytes": 0,
+                   "trainable_parameters": u.trainable_parameters} for u in cost.units],
+        "total": _row(cost) | {"hessian_bytes": 0, "gather_bytes": cost.gather_bytes, "working_bytes": cost.working_bytes},
+        "gpu_peak_bytes": cost.gpu_peak_bytes, "cpu_bytes_per_node": cost.cpu_bytes,
+        "deepspeed_estimate": deepspeed_estimate(cost), "deepspeed_config": deepspeed_config(cost),
+        "hardware": [{"type": h.gpu.name, "gpus": h.gpus, "gpu_peak_bytes": h.gpu_peak_bytes, "price_usd": h.price_usd,
+                      "price_usd_per_hour": h.price_usd_per_hour} for h in hardware],
+    }
+
+
+def training_json(profile: Profile, cost: TrainingCost, hardware=()) -> str:
+    return json.dumps(training_doc(profile, cost, hardware), indent=2) + "\n"
+
+
+def training_table(profile: Profile, cost: TrainingCost, gpu_lines: list[str]) -> str:
+    s = cost.setup
+    lora = f", LoRA rank {s.lora_rank}{' on an NF4 base (QLoRA)' if s.qlora else ''}" if s.lora_rank else ""
+    offload = " + ".join(x for x, on in (("optimizer", s.offload_optimizer), ("parameters", s.offload_params)) if on)
+    out = header_lines(profile)[:1] + [
+        f"Training: {s.precision}, {s.optimizer}, ZeRO {s.zero} over {s.gpus} GPU(s){', offload ' + offload if offload else ''}"
+        f"{lora}; micro-batch {s.micro_batch} x {s.seq_len} tokens, accumulation {s.grad_accum}, checkpointing {s.checkpointing}",
+        f"Trainable parameters: {cost.trainable_parameters:,}", "",
+        f"{'per GPU':<30}{'GiB':>10}{'GB':>10}",
+    ]
+    for label, value in (("weights", cost.total("weights_bytes")), ("gradients", cost.total("gradients_bytes")),
+                         ("optimizer states", cost.total("optimizer_bytes")), ("activations (saved)", cost.total("activation_bytes")),
+                         ("backward working set", cost.working_bytes), ("ZeRO-3 gathered layer", cost.gather_bytes),
+                         ("peak", cost.gpu_peak_bytes)):
+        out.append(f"{label:<30}{value / GiB:>10.2f}{value / GB:>10.2f}")
+    if cost.cpu_bytes:
+        out.append(f"{'CPU RAM per node (offload)':<30}{cost.cpu_bytes / GiB:>10.2f}{cost.cpu_bytes / GB:>10.2f}")
+    ds = deepspeed_estimate(cost)
+    if ds:
+        states = cost.total("weights_bytes") + cost.total("gradients_bytes") + cost.total("optimizer_bytes") + cost.gather_bytes
+        out.append(f"DeepSpeed's own estimate of the model states: {ds['gpu_bytes'] / GiB:.2f} GiB per GPU (here "
+                   f"{states / GiB:.2f}), {ds['cpu_bytes'] / GiB:.2f} GiB CPU per node (its 1.5x buffer factor included)")
+
+    out += [""] + gpu_lines
+    out.append("DeepSpeed config: " + json.dumps(deepspeed_config(cost)))
+    return "\n".join(x for x in out if x is not None)
