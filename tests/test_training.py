@@ -26,8 +26,8 @@ def cost_profile():
     return estimate("Meta-Llama-3-8B", dtype="bf16")
 
 
-@pytest.mark.parametrize("zero, gpus, off_opt, off_params", CASES)
-def test_gpu_model_states_equal_deepspeed(zero, gpus, off_opt, off_params):
+def deepspeed_says(zero, gpus, off_opt, off_params):
+    """(cost, DeepSpeed's (cpu, gpu) bytes) for a setup, from DeepSpeed's own estimator functions."""
     pytest.importorskip("deepspeed")
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
@@ -36,10 +36,15 @@ def test_gpu_model_states_equal_deepspeed(zero, gpus, off_opt, off_params):
                                                          offload_params=off_params))
     per_node, nodes = min(gpus, 8), -(-gpus // 8)
     if zero == 2:
-        cpu, gpu = estimate_zero2_model_states_mem_needs(cost.trainable_parameters, per_node, nodes, off_opt)
-    else:
-        cpu, gpu, _ = estimate_zero3_model_states_mem_needs(cost.trainable_parameters, cost.largest_layer_parameters,
-                                                              per_node, nodes, off_opt, off_params, True)
+        return cost, estimate_zero2_model_states_mem_needs(cost.trainable_parameters, per_node, nodes, off_opt)
+    cpu, gpu, _ = estimate_zero3_model_states_mem_needs(cost.trainable_parameters, cost.largest_layer_parameters,
+                                                          per_node, nodes, off_opt, off_params, True)
+    return cost, (cpu, gpu)
+
+
+@pytest.mark.parametrize("zero, gpus, off_opt, off_params", CASES)
+def test_gpu_model_states_equal_deepspeed(zero, gpus, off_opt, off_params):
+    cost, (cpu, gpu) = deepspeed_says(zero, gpus, off_opt, off_params)
     assert abs(states(cost) - gpu) <= 8  # integer division of the per-GPU share
     if zero == 3 and off_opt:
         assert cost.cpu_bytes * 1.5 == pytest.approx(cpu, rel=1e-9)  # DeepSpeed adds a 1.5x buffer factor on CPU
@@ -88,21 +93,10 @@ def test_bad_setups(setup, field):
 @pytest.mark.parametrize("zero, gpus, off_opt, off_params", CASES)
 def test_reported_deepspeed_estimate_is_deepspeeds(zero, gpus, off_opt, off_params):
     """The comparison line printed beside the plan reimplements DeepSpeed's estimators: same bytes."""
-    pytest.importorskip("deepspeed")
-    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
-    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
-
     from planner.export.training_report import deepspeed_estimate
 
-    cost = training_cost(cost_profile(), TrainingSetup(zero=zero, gpus=gpus, offload_optimizer=off_opt,
-                                                         offload_params=off_params))
+    cost, (cpu, gpu) = deepspeed_says(zero, gpus, off_opt, off_params)
     mine = deepspeed_estimate(cost)
-    per_node, nodes = min(gpus, 8), -(-gpus // 8)
-    if zero == 2:
-        cpu, gpu = estimate_zero2_model_states_mem_needs(cost.trainable_parameters, per_node, nodes, off_opt)
-    else:
-        cpu, gpu, _ = estimate_zero3_model_states_mem_needs(cost.trainable_parameters, cost.largest_layer_parameters,
-                                                              per_node, nodes, off_opt, off_params, True)
     assert (mine["gpu_bytes"], mine["cpu_bytes"]) == (gpu, cpu)
 
 
