@@ -46,12 +46,14 @@ def cli() -> None:
               help="Activation checkpointing (--mode training).")
 @click.option("--lora-rank", type=int, default=0, show_default=True, help="Train LoRA adapters of this rank (--mode training).")
 @click.option("--qlora", is_flag=True, help="LoRA on an NF4 base with double quantization (--mode training).")
+@click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel size (--mode training).")
+@click.option("--pp", type=int, default=1, show_default=True, help="Pipeline stages, 1F1B (--mode training).")
 @click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, which "
               "compression settings fit it, or how many it takes to train (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu, precision, optimizer,
-             zero, num_gpus, gpus_per_node, offload_optimizer, offload_params, grad_accum, checkpointing, lora_rank, qlora, gpus,
-             as_json, **kwargs):
+             zero, num_gpus, gpus_per_node, offload_optimizer, offload_params, grad_accum, checkpointing, lora_rank, qlora, tp, pp,
+             gpus, as_json, **kwargs):
     """Exact memory of MODEL (catalog name, config.json, or safetensors file/folder) for a workload."""
     from planner.catalog import find_gpu
     from planner.costs.overhead import gpus_needed, reserve_bytes
@@ -67,7 +69,7 @@ def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offlo
         from planner.costs.training import TrainingSetup
 
         setup = TrainingSetup(precision, optimizer, zero, offload_optimizer, offload_params, num_gpus, gpus_per_node, w.batch,
-                              seq_len, grad_accum, checkpointing, lora_rank, qlora)
+                              seq_len, grad_accum, checkpointing, lora_rank, qlora, tp, pp)
         _training(prof, setup, gpu_types, as_json)
         return
     if mode == "compression":

@@ -119,3 +119,21 @@ def test_deepspeed_accepts_the_config(args):
     units = doc["units"]
     for key in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activation_bytes", "hessian_bytes"):
         assert sum(u[key] for u in units) == doc["total"][key]
+
+
+def test_tensor_and_pipeline_parallel_split_the_states():
+    prof = estimate("Llama-3.1-70B", dtype="bf16")
+    one = training_cost(prof, TrainingSetup(seq_len=1024))
+    tp8 = training_cost(prof, TrainingSetup(seq_len=1024, tp=8))
+    norms = sum(u.weights_bytes for u in prof.units if u.kind in ("norm", "rotary")) + 80 * 2 * 8192 * 2
+    # every Linear splits 8 ways (the vocabulary is a multiple of 64 already); norms stay whole on each rank
+    assert tp8.total("weights_bytes") == pytest.approx((one.total("weights_bytes") - norms) / 8 + norms, rel=1e-6)
+    assert tp8.total("activation_bytes") < one.total("activation_bytes")
+    pp4 = training_cost(prof, TrainingSetup(seq_len=1024, pp=4))
+    assert pp4.total("weights_bytes") < one.total("weights_bytes") / 3.5
+    deep = training_cost(prof, TrainingSetup(seq_len=1024, pp=4, grad_accum=8))
+    assert deep.stage == 0  # 1F1B: the first stage keeps 4 micro-batches of activations in flight
+    layer = next(u for u in deep.units if u.name == "model.layers.0")
+    assert layer.activation_bytes == 4 * next(u for u in one.units if u.name == "model.layers.0").activation_bytes
+    with pytest.raises(InputError, match="tp"):
+        training_cost(prof, TrainingSetup(tp=3))

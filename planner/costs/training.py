@@ -10,7 +10,12 @@ estimators, `estimate_zero2/3_model_states_mem_needs`), per trainable parameter,
     fp32         4        4                            4 + 4 moments
     bf16 (pure)  2        2                            2 + 2 moments (bf16)
 
-ZeRO splits over the N data-parallel GPUs: stage 1 the optimizer states and the fp32 gradients,
+Tensor parallelism (``tp``) splits each layer's Linears as Megatron and vLLM do (column/row,
+vocabulary-parallel head: planner/costs/parallel.py) and the activations of attention, MLP and
+logits; pipeline parallelism (``pp``) gives each stage its layers (the first the embedding, the
+last the head) and, under a 1F1B schedule, stage s keeps min(pp - s, accumulation) micro-batches
+of activations; the figures are those of the fullest stage. ZeRO splits over the N data-parallel
+GPUs: stage 1 the optimizer states and the fp32 gradients,
 stage 2 also the bf16 gradients, stage 3 also the weights (its bf16 gradients are reduced
 straight into the fp32 partition), with a gathered copy of the largest layer (its bf16 weights
 and gradients: 4 bytes a parameter) on the GPU. Offloading the optimizer
@@ -63,6 +68,10 @@ class TrainingSetup:
     checkpointing: str = "none"
     lora_rank: int = 0
     qlora: bool = False
+    tp: int = 1
+    """Tensor-parallel size (Megatron-style column/row splits inside each layer)."""
+    pp: int = 1
+    """Pipeline stages (1F1B schedule); the figures are those of the fullest stage."""
 
     def check(self) -> None:
         for field, value, choices in (("precision", self.precision, PRECISIONS), ("optimizer", self.optimizer, OPTIMIZERS),
@@ -83,6 +92,10 @@ class TrainingSetup:
                 raise InputError(f"{field}: must be at least 1, got {value}")
         if self.lora_rank < 0:
             raise InputError(f"lora-rank: must be positive, got {self.lora_rank}")
+        if self.tp < 1 or self.tp & (self.tp - 1):
+            raise InputError(f"tp: tensor-parallel size must be a power of two, got {self.tp}")
+        if self.pp < 1:
+            raise InputError(f"pp: pipeline stages must be at least 1, got {self.pp}")
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,8 @@ class TrainingCost:
     """Backward working set: one layer's saved activations again, for recompute or gradients."""
     trainable_parameters: int
     largest_layer_parameters: int
+    stage: int = 0
+    """Which pipeline stage these figures are for (the one with the highest peak)."""
 
     def total(self, field: str) -> int:
         return sum(getattr(u, field) for u in self.units)
@@ -147,11 +162,12 @@ def _state_bytes(setup: TrainingSetup, t, numel: int) -> tuple[float, float, flo
     return w, g, master + moments
 
 
-def _saved_activations(profile: Profile, unit, tokens: int, d: int, checkpointing: str) -> tuple[int, int]:
-    """(bytes kept from forward to backward, bytes of one full layer's saved tensors)."""
+def _saved_activations(profile: Profile, unit, tokens: int, d: int, checkpointing: str, tp: int = 1) -> tuple[int, int]:
+    """(bytes kept from forward to backward, bytes of one full layer's saved tensors). Tensor
+    parallelism splits the attention, MLP and vocabulary parts; the norms' inputs are whole."""
     h = unit.hidden_size
     if unit.kind == "head":
-        return tokens * h * d + tokens * profile.spec.vocab_size * (d + 8), 0
+        return tokens * h * d + tokens * profile.spec.vocab_size * (d + 8) // tp, 0
     if unit.kind != "decoder_layer" or unit.attention is None:
         return (tokens * h * d if unit.kind == "embedding" else 0), 0
     a = unit.attention
@@ -167,11 +183,11 @@ def _saved_activations(profile: Profile, unit, tokens: int, d: int, checkpointin
         ff = (4 if mlp.gated else 2) * tokens * mlp.intermediate * d
     else:
         ff = 0
-    full = 12 * tokens * h + attention + ff
+    full = 12 * tokens * h + (attention + ff) // tp
     if checkpointing == "full":
         return tokens * h * d, full
     if checkpointing == "selective":
-        return full - attention, full
+        return full - attention // tp, full
     return full, full
 
 
@@ -197,26 +213,30 @@ def _placed(setup: TrainingSetup, numel: float, w: float, g: float, o: float) ->
     return weights, grads, opt, cpu
 
 
-def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
-    setup.check()
+def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTraining], list[int], float]:
+    """Per unit: states on one GPU (after tensor parallelism and ZeRO), saved activations, and
+    the full layer working set; plus the CPU bytes of offload."""
+    from planner.costs.parallel import shard_fraction
+
     spec = profile.spec
     bits = DTYPE_BITS[profile.dtype]
     d = bits // 8
     tokens = setup.micro_batch * setup.seq_len
     base_scheme = make_scheme("nf4", 64, True, True) if setup.qlora else None
     adapter_states = {"adamw": 8, "adamw8bit": 2 * (1 + 4 / 256), "sgd": 4, "adafactor": 4}[setup.optimizer]
-    units, trainable_total, cpu, largest, working = [], 0, 0.0, 0, 0
+    rows, fulls, cpu = [], [], 0.0
     for unit in spec.units:
         weights = grads = opt = 0.0
         trainable = 0
         for t in unit.tensors:
             if t.tied_to is not None:
                 continue
+            share = shard_fraction(t, unit, setup.tp, spec.vocab_size)
             if t.kind == "buffer":
                 weights += tensor_bytes(t, bits)
                 continue
             if setup.lora_rank:  # the base is frozen: its weights only (NF4 for QLoRA); adapters train in fp32
-                weights += tensor_bytes(t, bits, base_scheme)
+                weights += tensor_bytes(t, bits, base_scheme) * share
                 leaf = t.name.split(".")[-2] if "." in t.name else t.name
                 if t.kind in ("linear", "expert_linear") and leaf in LORA_TARGETS and unit.kind == "decoder_layer":
                     params = setup.lora_rank * (t.in_features + t.out_features) * t.experts
@@ -224,14 +244,57 @@ def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
                     pw, pg, po, pc = _placed(setup, params, 4, 4, adapter_states)
                     weights, grads, opt, cpu = weights + pw, grads + pg, opt + po, cpu + pc
                 continue
-            trainable += t.numel
-            pw, pg, po, pc = _placed(setup, t.numel, *_state_bytes(setup, t, t.numel))
+            numel = t.numel * share
+            trainable += t.numel  # the model's count; the bytes below are one rank's share
+            pw, pg, po, pc = _placed(setup, numel, *_state_bytes(setup, t, t.numel))
             weights, grads, opt, cpu = weights + pw, grads + pg, opt + po, cpu + pc
-        kept, full = _saved_activations(profile, unit, tokens, d, setup.checkpointing)
-        working = max(working, full)
-        largest = max(largest, sum(t.numel for t in unit.tensors if t.kind != "buffer" and t.tied_to is None))
-        trainable_total += trainable
-        units.append(UnitTraining(unit.name, int(weights), int(grads), int(opt), int(kept), trainable))
-    gather = 4 * largest if setup.zero == 3 else 0
+        kept, full = _saved_activations(profile, unit, tokens, d, setup.checkpointing, setup.tp)
+        rows.append(UnitTraining(unit.name, int(weights), int(grads), int(opt), int(kept), trainable))
+        fulls.append(full)
+    return rows, fulls, cpu
+
+
+def _stages(profile: Profile, pp: int) -> list[list[int]]:
+    """Unit indices of each pipeline stage: layers split as vLLM/Megatron do by default, the
+    embedding (and a vision tower) on the first stage, the norm and head on the last."""
+    from planner.costs.parallel import pp_partition
+
+    units = profile.spec.units
+    layers = [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
+    parts = pp_partition(len(layers), pp)
+    out, start = [], 0
+    for s, count in enumerate(parts):
+        idx = layers[start:start + count]
+        if s == 0:
+            idx = [i for i in range(len(units)) if i < layers[0]] + idx
+        if s == pp - 1:
+            idx = idx + [i for i in range(len(units)) if i > layers[-1]]
+        out.append(idx)
+        start += count
+    return out
+
+
+def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
+    setup.check()
+    layers = [u for u in profile.spec.units if u.kind == "decoder_layer"]
+    from planner.costs.parallel import check_tp
+
+    problem = next((why for u in layers if u.attention for why in [check_tp(u.attention, setup.tp)] if why), None)
+    if problem:
+        raise InputError(f"tp: {problem}")
+    rows, fulls, cpu = _unit_rows(profile, setup)
+    trainable_total = sum(r.trainable_parameters for r in rows)
+    largest = max(sum(t.numel for t in u.tensors if t.kind != "buffer" and t.tied_to is None) for u in profile.spec.units)
     per_node = int(cpu * min(setup.gpus, setup.gpus_per_node))
-    return TrainingCost(setup, tuple(units), per_node, gather, working, trainable_total, largest)
+    best = None
+    for s, idx in enumerate(_stages(profile, setup.pp)):
+        in_flight = min(setup.pp - s, setup.grad_accum) if setup.pp > 1 else 1  # 1F1B keeps this many micro-batches
+        units = tuple(rows[i] if in_flight == 1 else UnitTraining(rows[i].name, rows[i].weights_bytes, rows[i].gradients_bytes,
+                      rows[i].optimizer_bytes, rows[i].activation_bytes * in_flight, rows[i].trainable_parameters) for i in idx)
+        stage_largest = max(sum(t.numel for t in profile.spec.units[i].tensors if t.kind != "buffer" and t.tied_to is None)
+                            for i in idx)
+        gather = 4 * stage_largest // setup.tp if setup.zero == 3 else 0
+        cost = TrainingCost(setup, units, per_node // setup.pp, gather, max(fulls[i] for i in idx), trainable_total, largest, s)
+        if best is None or cost.gpu_peak_bytes > best.gpu_peak_bytes:
+            best = cost
+    return best

@@ -103,7 +103,9 @@ def training_table(profile: Profile, cost: TrainingCost, gpu_lines: list[str]) -
     lora = f", LoRA rank {s.lora_rank}{' on an NF4 base (QLoRA)' if s.qlora else ''}" if s.lora_rank else ""
     offload = " + ".join(x for x, on in (("optimizer", s.offload_optimizer), ("parameters", s.offload_params)) if on)
     out = header_lines(profile)[:1] + [
-        f"Training: {s.precision}, {s.optimizer}, ZeRO {s.zero} over {s.gpus} GPU(s){', offload ' + offload if offload else ''}"
+        f"Training: {s.precision}, {s.optimizer}, ZeRO {s.zero} over {s.gpus} data-parallel GPU(s)"
+        f"{f' x tp {s.tp} x pp {s.pp} (figures of stage {cost.stage})' if s.tp * s.pp > 1 else ''}"
+        f"{', offload ' + offload if offload else ''}"
         f"{lora}; micro-batch {s.micro_batch} x {s.seq_len} tokens, accumulation {s.grad_accum}, checkpointing {s.checkpointing}",
         f"Trainable parameters: {cost.trainable_parameters:,}", "",
         f"{'per GPU':<30}{'GiB':>10}{'GB':>10}",
