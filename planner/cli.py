@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from planner.cli_options import make_workload, workload_fields, workload_options
+from planner.cli_options import make_workload, training_options, training_setup, workload_fields, workload_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,28 +32,12 @@ def cli() -> None:
               help="Subgraphs: decoder layers, or attention and MLP separately (--mode compression).")
 @click.option("--offload-hessians", is_flag=True, help="Keep GPTQ/SparseGPT Hessians in CPU RAM (--mode compression).")
 @click.option("--cache-on-gpu", is_flag=True, help="Keep the calibration cache on the GPU (--mode compression).")
-@click.option("--precision", type=click.Choice(["bf16-mixed", "fp32", "bf16"]), default="bf16-mixed", show_default=True,
-              help="Training precision (--mode training).")
-@click.option("--optimizer", type=click.Choice(["adamw", "adamw8bit", "sgd", "adafactor"]), default="adamw", show_default=True,
-              help="Optimizer (--mode training).")
-@click.option("--zero", type=int, default=0, show_default=True, help="DeepSpeed ZeRO stage 0-3 (--mode training).")
-@click.option("--num-gpus", type=int, default=1, show_default=True, help="Data-parallel GPUs (--mode training).")
-@click.option("--gpus-per-node", type=int, default=8, show_default=True, help="GPUs per machine (--mode training).")
-@click.option("--offload-optimizer", is_flag=True, help="ZeRO optimizer offload to CPU (--mode training).")
-@click.option("--offload-params", is_flag=True, help="ZeRO-3 parameter offload to CPU (--mode training).")
-@click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation steps (--mode training).")
-@click.option("--checkpointing", type=click.Choice(["none", "full", "selective"]), default="none", show_default=True,
-              help="Activation checkpointing (--mode training).")
-@click.option("--lora-rank", type=int, default=0, show_default=True, help="Train LoRA adapters of this rank (--mode training).")
-@click.option("--qlora", is_flag=True, help="LoRA on an NF4 base with double quantization (--mode training).")
-@click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel size (--mode training).")
-@click.option("--pp", type=int, default=1, show_default=True, help="Pipeline stages, 1F1B (--mode training).")
+@training_options
 @click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, which "
               "compression settings fit it, or how many it takes to train (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu, precision, optimizer,
-             zero, num_gpus, gpus_per_node, offload_optimizer, offload_params, grad_accum, checkpointing, lora_rank, qlora, tp, pp,
-             gpus, as_json, **kwargs):
+def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu, gpus, as_json,
+             **kwargs):
     """Exact memory of MODEL (catalog name, config.json, or safetensors file/folder) for a workload."""
     from planner.catalog import find_gpu
     from planner.costs.overhead import gpus_needed, reserve_bytes
@@ -66,11 +50,7 @@ def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offlo
     gpu_types = [find_gpu(g) for g in gpus]
     prof = profile(load_model(model), w)
     if mode == "training":
-        from planner.costs.training import TrainingSetup
-
-        setup = TrainingSetup(precision, optimizer, zero, offload_optimizer, offload_params, num_gpus, gpus_per_node, w.batch,
-                              seq_len, grad_accum, checkpointing, lora_rank, qlora, tp, pp)
-        _training(prof, setup, gpu_types, as_json)
+        _training(prof, training_setup(kwargs, w.batch, seq_len), gpu_types, as_json)
         return
     if mode == "compression":
         _compression(model, prof, gpu_types, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu,

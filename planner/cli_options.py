@@ -11,7 +11,7 @@ QUANT_CHOICES = ["auto", "none", "int8", "fp8", "fp8-block", "nf4", "fp4", "int4
 WORKLOAD_OPTIONS = [
     ("--dtype", "dtype", dict(default=None, help="Weights/compute dtype: fp32, bf16, fp16 [default: the checkpoint's].")),
     ("--quant", "quant", dict(type=click.Choice(QUANT_CHOICES), default="auto", show_default=True,
-                              help="Weight quantization; auto uses the checkpoint's own quantization_config.")),
+                                 help="Weight quantization; auto uses the checkpoint's own quantization_config.")),
     ("--group-size", "group_size", dict(type=int, default=128, show_default=True, help="Group size of int4/gptq/awq (-1: per row).")),
     ("--double-quant", "double_quant", dict(is_flag=True, help="bitsandbytes 4-bit double quantization.")),
     ("--batch", "batch", dict(type=int, default=1, show_default=True, help="Concurrent sequences.")),
@@ -21,7 +21,7 @@ WORKLOAD_OPTIONS = [
     ("--attn", "attn_implementation", dict(type=click.Choice(["sdpa", "eager", "flash_attention_2"]), default="sdpa",
                                            show_default=True, help="Attention implementation.")),
     ("--logits", "logits", dict(type=click.Choice(["auto", "last", "all"]), default="auto", show_default=True,
-                                help="Logits for the last position (generate) or all positions.")),
+                                   help="Logits for the last position (generate) or all positions.")),
     ("--engine", "engine", dict(type=click.Choice(["hf", "vllm"]), default="hf", show_default=True, help="KV cache layout.")),
     ("--images", "images", dict(type=int, default=0, show_default=True, help="Images per sequence (VLMs).")),
 ]
@@ -65,3 +65,44 @@ def make_workload(base=None, **fields):
         return Workload(**fields)
     except ValidationError as e:
         raise InputError(validation_message(e)) from None
+
+
+def training_options(func=None, *, skip: tuple[str, ...] = ()):
+    """The training flags (--mode training of estimate and size); they arrive as keyword arguments.
+    ``skip`` leaves out flags the command already has under the same name."""
+    def wrap(f):
+        for flag, decorator in reversed(_TRAINING):
+            if flag not in skip:
+                f = decorator(f)
+        return f
+
+    return wrap(func) if func is not None else wrap
+
+
+_TRAINING = [
+    ("--precision", click.option("--precision", type=click.Choice(["bf16-mixed", "fp32", "bf16"]), default="bf16-mixed", show_default=True,
+                 help="Training precision (--mode training).")),
+    ("--optimizer", click.option("--optimizer", type=click.Choice(["adamw", "adamw8bit", "sgd", "adafactor"]), default="adamw", show_default=True,
+                 help="Optimizer (--mode training).")),
+    ("--zero", click.option("--zero", type=int, default=0, show_default=True, help="DeepSpeed ZeRO stage 0-3 (--mode training).")),
+    ("--num-gpus", click.option("--num-gpus", type=int, default=1, show_default=True, help="Data-parallel GPUs (--mode training).")),
+    ("--gpus-per-node", click.option("--gpus-per-node", type=int, default=8, show_default=True, help="GPUs per machine (--mode training).")),
+    ("--offload-optimizer", click.option("--offload-optimizer", is_flag=True, help="ZeRO optimizer offload to CPU (--mode training).")),
+    ("--offload-params", click.option("--offload-params", is_flag=True, help="ZeRO-3 parameter offload to CPU (--mode training).")),
+    ("--grad-accum", click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation steps (--mode training).")),
+    ("--checkpointing", click.option("--checkpointing", type=click.Choice(["none", "full", "selective"]), default="none", show_default=True,
+                 help="Activation checkpointing (--mode training).")),
+    ("--lora-rank", click.option("--lora-rank", type=int, default=0, show_default=True, help="Train LoRA adapters of this rank (--mode training).")),
+    ("--qlora", click.option("--qlora", is_flag=True, help="LoRA on an NF4 base with double quantization (--mode training).")),
+    ("--tp", click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel size (--mode training).")),
+    ("--pp", click.option("--pp", type=int, default=1, show_default=True, help="Pipeline stages, 1F1B (--mode training).")),
+]
+
+
+def training_setup(kwargs: dict, batch: int, seq_len: int):
+    """A TrainingSetup from the training flags."""
+    from planner.costs.training import TrainingSetup
+
+    return TrainingSetup(kwargs["precision"], kwargs["optimizer"], kwargs["zero"], kwargs["offload_optimizer"],
+                         kwargs["offload_params"], kwargs["num_gpus"], kwargs["gpus_per_node"], batch, seq_len,
+                         kwargs["grad_accum"], kwargs["checkpointing"], kwargs["lora_rank"], kwargs["qlora"], kwargs["tp"], kwargs["pp"])

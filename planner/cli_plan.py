@@ -64,6 +64,9 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
             raise InputError("model: give a MODEL (catalog name, config.json or safetensors) or --file scenario.yaml")
         sc = Scenario(model=model, inventory=InventorySpec())
         workload = make_workload(**workload_fields(kwargs))
+    if workload.mode != "inference":
+        raise InputError(f"workload.mode: plan places a model for inference; for {workload.mode} use "
+                         f"planner estimate --mode {workload.mode} or planner size --mode {workload.mode}")
     inv = sc.inventory
     inventory = build_inventory(
         gpus=list(gpus) or inv.gpus, cpu=cpu if cpu is not None else inv.cpu, disk=disk if disk is not None else inv.disk,

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import click
 
-from planner.cli_options import make_workload, workload_fields, workload_options
+from planner.cli_options import make_workload, training_options, training_setup, workload_fields, workload_options
 
 
 @click.command("size")
 @click.argument("model")
+@click.option("--mode", type=click.Choice(["inference", "training", "compression"]), default="inference", show_default=True,
+              help="Size for serving (vLLM), training (DeepSpeed) or one-shot compression (llm-compressor).")
 @workload_options
+@training_options(skip=("--gpus-per-node",))
+@click.option("--algorithm", type=click.Choice(["gptq", "sparsegpt", "awq", "rtn"]), default="gptq", show_default=True,
+              help="Compression algorithm (--mode compression).")
+@click.option("--samples", type=int, default=512, show_default=True, help="Calibration samples (--mode compression).")
+@click.option("--seq-len", type=int, default=2048, show_default=True, help="Training or calibration sequence length.")
 @click.option("--context", type=int, default=None, help="max-model-len: tokens per sequence [default: prompt + new tokens].")
 @click.option("--concurrency", type=int, default=None, help="Sequences served at once at full context [default: --batch].")
 @click.option("--gpu-type", "gpu_types", multiple=True, help="Candidate GPU types (repeatable) [default: the whole catalog].")
@@ -28,7 +35,7 @@ from planner.cli_options import make_workload, workload_fields, workload_options
               help="YAML of machines you have (network, GPUs per machine): the best vLLM pipeline over them.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def size(ctx, model, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
+def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
          time_limit, have, cluster_file, as_json, **kwargs):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
     from planner.catalog import find_gpu
@@ -57,6 +64,23 @@ def size(ctx, model, context, concurrency, gpu_types, prices, objective, target_
     shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
     w = make_workload(w, **shape)
     spec = load_model(model)
+    if mode != "inference":
+        from planner.export import workload_sizing as ws
+        from planner.hardware.prices import parse_prices, priced
+
+        own = parse_prices(prices)
+        types = [priced(g, own) for g in ([find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types()))]
+        prof = profile(spec, w.model_copy(update={"engine": "hf", "mode": mode}))
+        if mode == "training":
+            setup = training_setup(kwargs | {"gpus_per_node": gpus_per_node}, w.batch, seq_len)
+            rows = ws.training_rows(prof, setup, types)
+        else:
+            rows = ws.compression_rows(model, prof, algorithm, samples, seq_len, types)
+        doc = ws.answer(rows, objective)
+        click.echo(ws.to_json(doc) if as_json else ws.to_table(mode, doc), nl=not as_json)
+        if doc["status"] != "optimal":
+            ctx.exit(3)
+        return
     if cluster_file:
         from planner.export.cluster_report import cluster_json, cluster_table
         from planner.hardware.topology import load_cluster

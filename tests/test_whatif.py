@@ -129,3 +129,22 @@ def test_whatif_over_a_cluster_of_machines():
     fits = {(r["axes"]["model"], r["axes"]["size.context"]): r["results"]["fits"] for r in rows}
     assert fits[("Llama-3.1-70B", 32768)] is True
     assert fits[("Llama-3.1-70B", 131072)] is False  # 2.1M tokens needed, the cluster holds about 1.9M
+
+
+def test_training_sweep_and_sizing_modes(tmp_path):
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "13b-training.yaml"), jobs=1, progress=False)
+    by = {(r["axes"]["training.lora_rank"], r["axes"]["training.qlora"], r["axes"]["training.zero"], r["axes"]["training.gpus"]):
+          r["results"] for r in rows}
+    assert by[(0, False, 0, 1)]["fits"] is False and by[(0, False, 3, 8)]["fits"] is True  # full fine-tuning needs ZeRO-3 x 8
+    assert by[(16, True, 0, 1)]["peak_bytes"] < by[(16, False, 0, 1)]["peak_bytes"] < by[(0, False, 3, 8)]["peak_bytes"]
+    assert by[(16, False, 3, 8)]["weights_bytes"] < by[(16, False, 0, 8)]["weights_bytes"] / 4  # ZeRO-3 splits the frozen base
+    r = run_cli("size", "Meta-Llama-3-8B", "--mode", "training", "--zero", "3", "--checkpointing", "full", "--objective",
+                "gpus", "--gpu-type", "RTX4090", "--gpu-type", "A100-80GB", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "optimal" and doc["gpus"][0]["type"] == "A100-80GB"
+    assert {a["type"] for a in doc["alternatives"]} == {"A100-80GB", "RTX-4090"}
+    r = run_cli("size", "Meta-Llama-3-8B", "--mode", "compression", "--gpu-type", "T4", "--gpu-type", "H100", "--json")
+    assert json.loads(r.stdout)["gpus"][0]["type"] == "T4"
+    scenario = tmp_path / "t.yaml"
+    scenario.write_text("model: Meta-Llama-3-8B\nworkload: {mode: training}\ninventory: {gpus: [H100]}\n")
+    assert_input_error(run_cli("plan", "--file", str(scenario)), "workload.mode")

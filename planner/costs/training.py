@@ -236,7 +236,11 @@ def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTrainin
                 weights += tensor_bytes(t, bits)
                 continue
             if setup.lora_rank:  # the base is frozen: its weights only (NF4 for QLoRA); adapters train in fp32
-                weights += tensor_bytes(t, bits, base_scheme) * share
+                frozen = tensor_bytes(t, bits, base_scheme) * share
+                if setup.offload_params:
+                    cpu += frozen / setup.gpus
+                else:
+                    weights += frozen / (setup.gpus if setup.zero == 3 else 1)
                 leaf = t.name.split(".")[-2] if "." in t.name else t.name
                 if t.kind in ("linear", "expert_linear") and leaf in LORA_TARGETS and unit.kind == "decoder_layer":
                     params = setup.lora_rank * (t.in_features + t.out_features) * t.experts

@@ -12,6 +12,8 @@ COLUMNS = {
     "size": ["status", "fits", "gpus_used", "layout", "price_usd", "price_usd_per_hour", "weights_bytes", "kv_tokens",
              "tokens_per_s", "reason"],
     "estimate": ["status", "weights_bytes", "kv_bytes", "activation_bytes", "total_bytes", "reason"],
+    "training": ["status", "fits", "weights_bytes", "gradients_bytes", "optimizer_bytes", "activation_bytes", "peak_bytes",
+                 "headroom_bytes", "reason"],
 }
 
 

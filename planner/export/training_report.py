@@ -15,7 +15,7 @@ def deepspeed_estimate(cost: TrainingCost) -> dict | None:
     """DeepSpeed's estimate_zero2/3_model_states_mem_needs for this setup (bytes per GPU and per
     node's CPU), where it has one: ZeRO 2 and 3, bf16/fp16 mixed precision with Adam, no LoRA."""
     s = cost.setup
-    if s.zero not in (2, 3) or s.precision != "bf16-mixed" or s.optimizer != "adamw" or s.lora_rank:
+    if s.zero not in (2, 3) or s.precision != "bf16-mixed" or s.optimizer != "adamw" or s.lora_rank or s.tp * s.pp > 1:
         return None
     p, per_node = cost.trainable_parameters, min(s.gpus, s.gpus_per_node)
     nodes = -(-s.gpus // s.gpus_per_node)

@@ -119,6 +119,29 @@ def _cluster_row(sc: WhatIf, prof) -> dict:
     }
 
 
+def _training_row(sc: WhatIf, prof) -> dict:
+    from planner.costs.training import TrainingSetup, training_cost
+    from planner.solve.compression_plan import usable
+
+    t = sc.training
+    setup = TrainingSetup(t.precision, t.optimizer, t.zero, t.offload_optimizer, t.offload_params, t.gpus, 8,
+                          prof.workload.batch, t.seq_len, t.grad_accum, t.checkpointing, t.lora_rank, t.qlora, t.tp, t.pp)
+    cost = training_cost(prof, setup)
+    row = {"status": "ok", "weights_bytes": cost.total("weights_bytes"), "gradients_bytes": cost.total("gradients_bytes"),
+           "optimizer_bytes": cost.total("optimizer_bytes"), "activation_bytes": cost.total("activation_bytes"),
+           "peak_bytes": cost.gpu_peak_bytes, "fits": None}
+    gpus = _inventory(sc).gpus if (sc.inventory.gpus or sc.inventory.max_memory) else ()
+    if gpus:
+        from planner.catalog import find_gpu
+
+        room = usable(find_gpu(gpus[0].gpu_type)) if gpus[0].gpu_type else gpus[0].usable_bytes
+        row["fits"] = cost.gpu_peak_bytes <= room
+        row["headroom_bytes"] = room - cost.gpu_peak_bytes
+        if not row["fits"]:
+            row["reason"] = f"needs {cost.gpu_peak_bytes / 2**30:.2f} GiB per GPU, {room / 2**30:.2f} GiB usable"
+    return row
+
+
 def evaluate(point: Point) -> dict:
     from planner.costs.profile import profile
 
@@ -130,7 +153,12 @@ def evaluate(point: Point) -> dict:
                       "activation_bytes": prof.activation_peak_bytes, "total_bytes": prof.total_bytes}
         elif sc.task == "size":
             result = _size_row(sc, prof)
+        elif sc.task == "training":
+            result = _training_row(sc, prof)
         else:
+            if sc.workload.mode != "inference":
+                raise PlannerError(f"workload.mode {sc.workload.mode}: task plan places inference; use task {sc.workload.mode}"
+                                   if sc.workload.mode == "training" else "task plan places inference")
             result = _plan_row(sc, prof)
     except PlannerError as e:
         result = {"status": "error", "fits": False, "reason": str(e)}

@@ -56,9 +56,43 @@ class SizeSpec(BaseModel):
     to buy, find the best vLLM pipeline over those machines."""
 
 
+class TrainingSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    precision: Literal["bf16-mixed", "fp32", "bf16"] = "bf16-mixed"
+    """Weights/gradients/optimizer precision (bf16-mixed keeps fp32 master weights)."""
+    optimizer: Literal["adamw", "adamw8bit", "sgd", "adafactor"] = "adamw"
+    """Optimizer whose states are counted."""
+    zero: int = Field(0, ge=0, le=3)
+    """DeepSpeed ZeRO stage."""
+    gpus: int = Field(1, ge=1)
+    """Data-parallel GPUs (the ZeRO group)."""
+    offload_optimizer: bool = False
+    """ZeRO optimizer offload to CPU."""
+    offload_params: bool = False
+    """ZeRO-3 parameter offload to CPU."""
+    seq_len: int = Field(2048, ge=1)
+    """Tokens per training sequence (the micro-batch is workload.batch)."""
+    grad_accum: int = Field(1, ge=1)
+    """Gradient accumulation steps."""
+    checkpointing: Literal["none", "full", "selective"] = "none"
+    """Activation checkpointing."""
+    lora_rank: int = Field(0, ge=0)
+    """LoRA rank (0: full fine-tuning)."""
+    qlora: bool = False
+    """LoRA on an NF4 base with double quantization."""
+    tp: int = Field(1, ge=1)
+    """Tensor-parallel size."""
+    pp: int = Field(1, ge=1)
+    """Pipeline stages."""
+
+
 class WhatIf(Scenario):
-    task: Literal["plan", "size", "estimate"] = "plan"
-    """What each point computes: a placement on the inventory, GPUs to buy, or the memory alone."""
+    task: Literal["plan", "size", "estimate", "training"] = "plan"
+    """What each point computes: a placement on the inventory, GPUs to buy, the inference memory
+    alone, or training memory per GPU (fits against the inventory's first GPU)."""
+    training: TrainingSpec = TrainingSpec()
+    """Settings of task: training."""
     inventory: InventorySpec = InventorySpec()
     """GPUs, CPU RAM and disk the model may use (task plan)."""
     size: SizeSpec = SizeSpec()
