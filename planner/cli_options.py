@@ -93,6 +93,8 @@ _TRAINING = [
     ("--checkpointing", click.option("--checkpointing", type=click.Choice(["none", "full", "selective"]), default="none", show_default=True,
                  help="Activation checkpointing (--mode training).")),
     ("--lora-rank", click.option("--lora-rank", type=int, default=0, show_default=True, help="Train LoRA adapters of this rank (--mode training).")),
+    ("--lora-targets", click.option("--lora-targets", default=None,
+                                    help="Comma-separated module names LoRA adapts [default: every Linear of the layers].")),
     ("--qlora", click.option("--qlora", is_flag=True, help="LoRA on an NF4 base with double quantization (--mode training).")),
     ("--tp", click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel size (--mode training).")),
     ("--pp", click.option("--pp", type=int, default=1, show_default=True, help="Pipeline stages, 1F1B (--mode training).")),
@@ -103,6 +105,9 @@ def training_setup(kwargs: dict, batch: int, seq_len: int):
     """A TrainingSetup from the training flags."""
     from planner.costs.training import TrainingSetup
 
-    return TrainingSetup(kwargs["precision"], kwargs["optimizer"], kwargs["zero"], kwargs["offload_optimizer"],
-                         kwargs["offload_params"], kwargs["num_gpus"], kwargs["gpus_per_node"], batch, seq_len,
-                         kwargs["grad_accum"], kwargs["checkpointing"], kwargs["lora_rank"], kwargs["qlora"], kwargs["tp"], kwargs["pp"])
+    return TrainingSetup(
+        precision=kwargs["precision"], optimizer=kwargs["optimizer"], zero=kwargs["zero"],
+        offload_optimizer=kwargs["offload_optimizer"], offload_params=kwargs["offload_params"], gpus=kwargs["num_gpus"],
+        gpus_per_node=kwargs["gpus_per_node"], micro_batch=batch, seq_len=seq_len, grad_accum=kwargs["grad_accum"],
+        checkpointing=kwargs["checkpointing"], lora_rank=kwargs["lora_rank"], qlora=kwargs["qlora"], tp=kwargs["tp"],
+        pp=kwargs["pp"], lora_targets=tuple(x.strip() for x in (kwargs.get("lora_targets") or "").split(",") if x.strip()))

@@ -137,3 +137,12 @@ def test_tensor_and_pipeline_parallel_split_the_states():
     assert layer.activation_bytes == 4 * next(u for u in one.units if u.name == "model.layers.0").activation_bytes
     with pytest.raises(InputError, match="tp"):
         training_cost(prof, TrainingSetup(tp=3))
+
+
+def test_lora_targets_choose_the_modules():
+    """q_proj and v_proj at rank 16 on Llama-3-8B: 6,815,744 trainable parameters, PEFT's count."""
+    from conftest import run_cli
+
+    r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "training", "--lora-rank", "16", "--lora-targets", "q_proj,v_proj",
+                "--json")
+    assert __import__("json").loads(r.stdout)["trainable_parameters"] == 6_815_744

@@ -70,6 +70,8 @@ class TrainingSetup:
     qlora: bool = False
     tp: int = 1
     """Tensor-parallel size (Megatron-style column/row splits inside each layer)."""
+    lora_targets: tuple[str, ...] = ()
+    """Module names LoRA adapts (default: every Linear of the decoder layers)."""
     pp: int = 1
     """Pipeline stages (1F1B schedule); the figures are those of the fullest stage."""
 
@@ -174,6 +176,9 @@ def _saved_activations(profile: Profile, unit, tokens: int, d: int, checkpointin
     q_dim = a.num_heads * a.v_head_dim
     kv_dim = (a.kv_lora_rank + (a.qk_rope_head_dim or 0)) if a.kv_lora_rank else a.num_kv_heads * a.head_dim
     attention = (3 * q_dim + 2 * kv_dim) * tokens * d + tokens * a.num_heads * 4
+    if profile.workload.attn_implementation == "eager":  # the probabilities: softmax's fp32 output and its bf16 copy
+        seq = profile.workload.prompt_tokens
+        attention += tokens * a.num_heads * seq * (4 + d)
     mlp = unit.mlp
     if mlp is not None and mlp.experts:
         routed = tokens * max(mlp.experts_per_token, 1)
@@ -242,7 +247,8 @@ def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTrainin
                 else:
                     weights += frozen / (setup.gpus if setup.zero == 3 else 1)
                 leaf = t.name.split(".")[-2] if "." in t.name else t.name
-                if t.kind in ("linear", "expert_linear") and leaf in LORA_TARGETS and unit.kind == "decoder_layer":
+                if t.kind in ("linear", "expert_linear") and leaf in (setup.lora_targets or LORA_TARGETS) \
+                        and unit.kind == "decoder_layer":
                     params = setup.lora_rank * (t.in_features + t.out_features) * t.experts
                     trainable += params
                     pw, pg, po, pc = _placed(setup, params, 4, 4, adapter_states)

@@ -124,8 +124,10 @@ def _training_row(sc: WhatIf, prof) -> dict:
     from planner.solve.compression_plan import usable
 
     t = sc.training
-    setup = TrainingSetup(t.precision, t.optimizer, t.zero, t.offload_optimizer, t.offload_params, t.gpus, 8,
-                          prof.workload.batch, t.seq_len, t.grad_accum, t.checkpointing, t.lora_rank, t.qlora, t.tp, t.pp)
+    setup = TrainingSetup(
+        precision=t.precision, optimizer=t.optimizer, zero=t.zero, offload_optimizer=t.offload_optimizer,
+        offload_params=t.offload_params, gpus=t.gpus, micro_batch=prof.workload.batch, seq_len=t.seq_len,
+        grad_accum=t.grad_accum, checkpointing=t.checkpointing, lora_rank=t.lora_rank, qlora=t.qlora, tp=t.tp, pp=t.pp)
     cost = training_cost(prof, setup)
     row = {"status": "ok", "weights_bytes": cost.total("weights_bytes"), "gradients_bytes": cost.total("gradients_bytes"),
            "optimizer_bytes": cost.total("optimizer_bytes"), "activation_bytes": cost.total("activation_bytes"),
