@@ -66,6 +66,10 @@ def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gp
     spec = load_model(model)
     if mode != "inference":
         from planner.export import workload_sizing as ws
+
+        for name, value in (("samples", samples), ("seq-len", seq_len)):
+            if not 1 <= value <= 10**7:
+                raise InputError(f"{name}: must be between 1 and 10,000,000, got {value}")
         from planner.hardware.prices import parse_prices, priced
 
         own = parse_prices(prices)

@@ -83,7 +83,7 @@ def test_checkpointing_and_optimizers_order():
 @pytest.mark.parametrize("setup, field", [
     (TrainingSetup(zero=4), "zero"), (TrainingSetup(offload_params=True, zero=2), "offload-params"),
     (TrainingSetup(offload_optimizer=True), "offload-optimizer"), (TrainingSetup(qlora=True), "qlora"),
-    (TrainingSetup(optimizer="lion"), "optimizer"), (TrainingSetup(gpus=0), "gpus"),
+    (TrainingSetup(optimizer="lion"), "optimizer"), (TrainingSetup(gpus=0), "num-gpus"),
 ])
 def test_bad_setups(setup, field):
     with pytest.raises(InputError, match=field):
@@ -146,3 +146,18 @@ def test_lora_targets_choose_the_modules():
     r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "training", "--lora-rank", "16", "--lora-targets", "q_proj,v_proj",
                 "--json")
     assert __import__("json").loads(r.stdout)["trainable_parameters"] == 6_815_744
+
+
+@pytest.mark.parametrize("args, field", [
+    (["estimate", "Meta-Llama-3-8B", "--mode", "training", "--tp", "3"], "tp"),
+    (["estimate", "Meta-Llama-3-8B", "--mode", "training", "--pp", "1000"], "pp"),
+    (["estimate", "Meta-Llama-3-8B", "--mode", "training", "--num-gpus", "0"], "num-gpus"),
+    (["estimate", "Meta-Llama-3-8B", "--mode", "training", "--lora-rank", "8", "--lora-targets", "foo"], "lora-targets"),
+    (["estimate", "Meta-Llama-3-8B", "--mode", "compression", "--samples", "0"], "samples"),
+    (["size", "Meta-Llama-3-8B", "--mode", "compression", "--samples", "-1"], "samples"),
+    (["size", "Meta-Llama-3-8B", "--mode", "training", "--zero", "7"], "zero"),
+])
+def test_training_and_compression_bad_flags(args, field):
+    from conftest import assert_input_error, run_cli
+
+    assert_input_error(run_cli(*args), field)

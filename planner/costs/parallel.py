@@ -104,7 +104,7 @@ def kv_bytes_per_token_rank(attn: AttentionSpec, tp: int, kv_bits: int) -> int:
 def pp_partition(num_layers: int, pp: int, override: list[int] | None = None) -> list[int]:
     """Decoder layers per pipeline stage, as vLLM's get_pp_indices assigns them."""
     if pp < 1 or pp > num_layers:
-        raise InputError(f"pipeline-parallel-size: {pp} stages for {num_layers} layers; use 1 to {num_layers}")
+        raise InputError(f"pp: {pp} pipeline stages for {num_layers} layers; use 1 to {num_layers}")
     if override is not None:
         if len(override) != pp or sum(override) != num_layers or min(override) < 1:
             raise InputError(f"layer partition {override}: needs {pp} positive counts summing to {num_layers}")

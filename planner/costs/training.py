@@ -88,7 +88,7 @@ class TrainingSetup:
             raise InputError("offload-optimizer: optimizer offload needs ZeRO stage 1, 2 or 3")
         if self.qlora and not self.lora_rank:
             raise InputError("qlora: QLoRA trains LoRA adapters; give --lora-rank (e.g. 16)")
-        for field, value in (("gpus", self.gpus), ("gpus-per-node", self.gpus_per_node), ("batch", self.micro_batch),
+        for field, value in (("num-gpus", self.gpus), ("gpus-per-node", self.gpus_per_node), ("batch", self.micro_batch),
                              ("seq-len", self.seq_len), ("grad-accum", self.grad_accum)):
             if value < 1:
                 raise InputError(f"{field}: must be at least 1, got {value}")
@@ -294,6 +294,11 @@ def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
         raise InputError(f"tp: {problem}")
     rows, fulls, cpu = _unit_rows(profile, setup)
     trainable_total = sum(r.trainable_parameters for r in rows)
+    if setup.lora_rank and not trainable_total:
+        names = sorted({t.name.split(".")[-2] for u in profile.spec.units if u.kind == "decoder_layer" for t in u.tensors
+                        if t.kind in ("linear", "expert_linear") and "." in t.name})
+        raise InputError(f"lora-targets: {', '.join(setup.lora_targets)} match no Linear of the layers; choose from "
+                         f"{', '.join(names)}")
     largest = max(sum(t.numel for t in u.tensors if t.kind != "buffer" and t.tied_to is None) for u in profile.spec.units)
     per_node = int(cpu * min(setup.gpus, setup.gpus_per_node))
     best = None
