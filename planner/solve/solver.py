@@ -85,8 +85,12 @@ def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: f
             pm.model.add(terms[0][1] == 0)  # a valid hint offloads nothing: stage 1 is solved without search
             values["offload_ns"] = 0
             continue
+        left = time_limit_s - (time.perf_counter() - start)
+        if left < 0.02 and assignment is not None:  # out of time: keep the answer of the stages before
+            status, unproven = "feasible", unproven or terms[0][0]
+            break
         pm.model.minimize(expr)
-        solver = _solver(time_limit_s - (time.perf_counter() - start))
+        solver = _solver(0.85 * left)  # presolve and the model copy run past CP-SAT's own clock
         code = solver.solve(pm.model)
         if code == cp_model.INFEASIBLE or (code == cp_model.UNKNOWN and assignment is None):
             if code == cp_model.UNKNOWN and hint_valid and k > 0:
