@@ -17,28 +17,10 @@ CASES = [
 ]
 
 
-def brute_force(cands, concurrency, objective, max_gpus):
-    best = [None]
-
-    def walk(start, seqs, gpus, cost):
-        if best[0] is not None and cost > best[0][0]:
-            return
-        if seqs >= concurrency:
-            best[0] = min(best[0] or (cost, gpus), (cost, gpus))
-            return
-        for k in range(start, len(cands)):
-            c = cands[k]
-            if gpus + c.gpus <= max_gpus:
-                walk(k, seqs + c.seqs, gpus + c.gpus, cost + c.cost(objective))
-
-    walk(0, 0, 0, 0.0)
-    return best[0]
-
-
 def main() -> int:
     from planner import estimate
     from planner.catalog import gpu_types
-    from planner.solve.sizing import make_candidates, size
+    from planner.solve.sizing import exhaustive, make_candidates, size
 
     size(estimate("gpt2", engine="vllm"), list(gpu_types())[:1], 512, 1)  # import and warm up OR-Tools once
     print(f"{'model':<20}{'objective':<9}{'layouts':>8}{'sizing ms':>10}{'of which layouts':>17}{'CP-SAT':>8}"
@@ -54,7 +36,7 @@ def main() -> int:
         cands = make_candidates(prof, types, context, concurrency, max_gpus=max_gpus)
         t_layouts = time.perf_counter() - t0
         t0 = time.perf_counter()
-        best = brute_force(cands, concurrency, objective, max_gpus)
+        best = exhaustive(cands, concurrency, objective, max_gpus)
         t_brute = time.perf_counter() - t0
         got = (sum(c.cost(objective) * n for c, n in answer.choice), sum(c.gpus * n for c, n in answer.choice))
         same = best is not None and abs(got[0] - best[0]) < 1e-6 and got[1] == best[1]

@@ -15,7 +15,7 @@ from planner.costs.kv_cache import VLLM_BLOCK
 from planner.costs.parallel import check_tp, kv_heads_per_rank, pad_vocab, pp_partition
 from planner.costs.vllm import vllm_layout
 from planner.errors import InputError
-from planner.solve.sizing import make_candidates, size
+from planner.solve.sizing import exhaustive, make_candidates, size
 
 
 @pytest.mark.parametrize("layers, pp, expected", [
@@ -75,24 +75,6 @@ def test_mla_cache_is_the_576_value_latent_on_every_rank():
         assert stage.kv_bytes_per_token == 61 * 576 * 2  # bf16 KV cache, not divided by tp
 
 
-def brute_force(cands, concurrency, objective, max_gpus):
-    """Every multiset of replicas within the GPU budget that stops growing once it serves the
-    concurrency (adding a replica never lowers a positive cost): the least (cost, GPUs)."""
-    best = [None]
-
-    def walk(start, seqs, gpus, cost):
-        if seqs >= concurrency:
-            best[0] = min(best[0] or (cost, gpus), (cost, gpus))
-            return
-        for k in range(start, len(cands)):
-            c = cands[k]
-            if gpus + c.gpus <= max_gpus:
-                walk(k, seqs + c.seqs, gpus + c.gpus, cost + c.cost(objective))
-
-    walk(0, 0, 0, 0.0)
-    return best[0]
-
-
 @pytest.mark.parametrize("model, types, context, concurrency, objective", [
     ("Meta-Llama-3-8B", ["RTX4090", "L4", "A100-80GB"], 8192, 24, "price"),
     ("Meta-Llama-3-8B", ["RTX4090", "T4"], 8192, 12, "hourly"),
@@ -104,7 +86,7 @@ def test_sizing_equals_exhaustive_enumeration(model, types, context, concurrency
     gpus = [find_gpu(t) for t in types]
     answer = size(prof, gpus, context, concurrency, objective, max_gpus=16)
     assert answer.status == "optimal"
-    best = brute_force(make_candidates(prof, gpus, context, concurrency, max_gpus=16), concurrency, objective, 16)
+    best = exhaustive(make_candidates(prof, gpus, context, concurrency, max_gpus=16), concurrency, objective, 16)
     assert best is not None
     got = (sum(n * c.cost(objective) for c, n in answer.choice), sum(n * c.gpus for c, n in answer.choice))
     assert got == pytest.approx(best)

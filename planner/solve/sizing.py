@@ -172,3 +172,25 @@ def _alternatives(cands: list[Candidate], concurrency: int, objective: str, targ
         if old is None or key[:3] < old[:3]:
             best[c.gpu.name] = key
     return tuple((c, n) for *_, c, n in sorted(best.values(), key=lambda k: (k[0], k[1], k[2], k[3].gpu.name)))
+
+
+def exhaustive(cands: list[Candidate], concurrency: int, objective: str, max_gpus: int) -> tuple[float, int] | None:
+    """The least (cost, GPUs) over every multiset of replicas within the GPU budget, by plain
+    enumeration (no solver): the check CP-SAT's answer is held to in tests and benchmarks. A
+    multiset stops growing once it serves the concurrency (another replica never lowers a
+    positive cost); branches already costlier than the best are cut."""
+    best: list[tuple[float, int] | None] = [None]
+
+    def walk(start: int, seqs: int, gpus: int, cost: float) -> None:
+        if best[0] is not None and cost > best[0][0]:
+            return
+        if seqs >= concurrency:
+            best[0] = min(best[0] or (cost, gpus), (cost, gpus))
+            return
+        for k in range(start, len(cands)):
+            c = cands[k]
+            if gpus + c.gpus <= max_gpus:
+                walk(k, seqs + c.seqs, gpus + c.gpus, cost + c.cost(objective))
+
+    walk(0, 0, 0, 0.0)
+    return best[0]
