@@ -36,6 +36,9 @@ def _pyplot():
 
 
 def _save(fig, folder: Path, stem: str) -> list[Path]:
+    """Write the figure as PNG and SVG, atomically, then free it."""
+    import matplotlib.pyplot as plt
+
     out = []
     for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
         target = folder / f"{stem}.{ext}"
@@ -49,6 +52,7 @@ def _save(fig, folder: Path, stem: str) -> list[Path]:
             Path(tmp).unlink(missing_ok=True)
             raise
         out.append(target)
+    plt.close(fig)
     return out
 
 
@@ -74,9 +78,7 @@ def _plan_devices(plt, folder: Path, point) -> list[Path]:
     ax.set_ylabel("GiB (2^30 bytes)")
     ax.set_title(f"{sc.model}: plan of point {point.index}")
     ax.legend(fontsize=8)
-    files = _save(fig, folder, "plan_devices")
-    plt.close(fig)
-    return files
+    return _save(fig, folder, "plan_devices")
 
 
 def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
@@ -102,9 +104,7 @@ def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
     ax.set_ylabel("weights + KV + activation peak, GiB")
     ax.set_title(f"{sc.model}: memory vs context")
     ax.legend(fontsize=8)
-    files = _save(fig, folder, "memory_vs_context")
-    plt.close(fig)
-    return files
+    return _save(fig, folder, "memory_vs_context")
 
 
 def _cost_by_gpu(plt, folder: Path, task: str, rows: list[dict], point) -> list[Path]:
@@ -135,9 +135,7 @@ def _cost_by_gpu(plt, folder: Path, task: str, rows: list[dict], point) -> list[
     ax.set_xlabel("GPU type" if task == "size" else "point")
     ax.tick_params(axis="x", rotation=60)
     ax.set_title("cost by GPU type" if task == "size" else "cost by point")
-    files = _save(fig, folder, "cost_by_gpu")
-    plt.close(fig)
-    return files
+    return _save(fig, folder, "cost_by_gpu")
 
 
 def write_plots(folder: str | Path, task: str, rows: list[dict], points) -> list[Path]:
