@@ -16,7 +16,7 @@ from planner.cli_options import make_workload, training_options, training_setup,
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="planner")
 def cli() -> None:
-    """Fit big neural networks onto GPUs: exact memory costs per layer and optimal placements."""
+    """Fit big neural networks onto GPUs: exact memory per layer, optimal device_maps, GPUs to buy, what-if sweeps."""
 
 
 @cli.command()
@@ -38,7 +38,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu, gpus, as_json,
              **kwargs):
-    """Exact memory of MODEL (catalog name, config.json, or safetensors file/folder) for a workload."""
+    """Exact memory of MODEL (catalog name, config.json, or safetensors file/folder) for inference, training or compression."""
     from planner.catalog import find_gpu
     from planner.costs.overhead import gpus_needed, reserve_bytes
     from planner.costs.profile import profile
