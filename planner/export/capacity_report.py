@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 from planner.catalog import GpuType, find_gpu
 from planner.costs.profile import profile
@@ -21,8 +20,9 @@ PRECISIONS = [
 
 
 def have_gpus(text: str) -> tuple[GpuType, int]:
-    match = re.match(r"^\s*(\d+)\s*[x*]\s*(.+?)\s*$", text, re.IGNORECASE)
-    count, name = (int(match.group(1)), match.group(2)) if match else (1, text.strip())
+    from planner.hardware.inventory import split_count
+
+    count, name = split_count(text)
     if not 1 <= count <= 1024:
         raise InputError(f"have: GPU count in {text!r} must be between 1 and 1024")
     return find_gpu(name), count

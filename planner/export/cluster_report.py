@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import json
 
-from planner.costs.parallel import pp_partition
 from planner.costs.profile import Profile
 from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS
+from planner.export.vllm import partition_env, vllm_dtype
 from planner.hardware.topology import Cluster
 from planner.solve.pipeline import PipelinePlan
 
-_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-
 
 def launch(model: str, profile: Profile, plan: PipelinePlan, context: int, utilization: float) -> list[str]:
-    parts = list(plan.partition)
-    env = "" if parts == pp_partition(sum(parts), len(parts)) else f"VLLM_PP_LAYER_PARTITION={','.join(map(str, parts))} "
+    env = "".join(f"{k}={v} " for k, v in partition_env(plan.partition).items())
     machines = list(dict.fromkeys(s.machine for s in plan.stages))
     seqs = min(plan.kv_tokens // context, DEFAULT_MAX_NUM_SEQS)
-    dtype = profile.dtype if all(s.gpu.bf16_supported for s in plan.stages) or profile.dtype != "bf16" else "fp16"
     cmd = (f"{env}vllm serve {model} --tensor-parallel-size {plan.tp} --pipeline-parallel-size {len(plan.stages)} "
            f"--max-model-len {context} --gpu-memory-utilization {utilization:g} --max-num-seqs {max(seqs, 1)} "
-           f"--dtype {_DTYPE[dtype]}")
+           f"--dtype {vllm_dtype(profile.dtype, [s.gpu for s in plan.stages])}")
     if profile.kv_dtype == "fp8":
         cmd += " --kv-cache-dtype fp8"
     if len(machines) == 1:

@@ -11,14 +11,15 @@ _QUANT_FLAG = {"fp8": "fp8", "int8": "bitsandbytes", "nf4": "bitsandbytes", "fp4
 _DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
-def _dtype(dtype: str, c: Candidate) -> str:
-    return "float16" if dtype == "bf16" and not c.gpu.bf16_supported else _DTYPE[dtype]
+def vllm_dtype(dtype: str, gpus) -> str:
+    """vLLM's --dtype: bf16 becomes float16 on cards without bf16 (T4, V100), same bytes."""
+    return "float16" if dtype == "bf16" and not all(g.bf16_supported for g in gpus) else _DTYPE[dtype]
 
 
 def serve_args(model: str, profile: Profile, c: Candidate, context: int) -> list[str]:
     args = ["vllm", "serve", model, "--tensor-parallel-size", str(c.layout.tp), "--pipeline-parallel-size", str(c.layout.pp),
             "--max-model-len", str(context), "--gpu-memory-utilization", f"{c.layout.utilization:g}",
-            "--max-num-seqs", str(c.seqs), "--dtype", _dtype(profile.dtype, c)]
+            "--max-num-seqs", str(c.seqs), "--dtype", vllm_dtype(profile.dtype, [c.gpu])]
     if profile.kv_dtype == "fp8":
         args += ["--kv-cache-dtype", "fp8"]
     quant = profile.workload.quant
@@ -27,12 +28,16 @@ def serve_args(model: str, profile: Profile, c: Candidate, context: int) -> list
     return args
 
 
-def layer_partition_env(c: Candidate) -> dict[str, str]:
-    """VLLM_PP_LAYER_PARTITION when the plan's partition differs from vLLM's default one."""
-    parts = list(c.layout.partition)
-    if c.layout.pp > 1 and parts != pp_partition(sum(parts), c.layout.pp):
+def partition_env(partition) -> dict[str, str]:
+    """VLLM_PP_LAYER_PARTITION when a partition differs from the one vLLM would pick itself."""
+    parts = list(partition)
+    if len(parts) > 1 and parts != pp_partition(sum(parts), len(parts)):
         return {"VLLM_PP_LAYER_PARTITION": ",".join(map(str, parts))}
     return {}
+
+
+def layer_partition_env(c: Candidate) -> dict[str, str]:
+    return partition_env(c.layout.partition)
 
 
 def launch_steps(model: str, profile: Profile, c: Candidate, context: int, gpus_per_node: int) -> list[str]:

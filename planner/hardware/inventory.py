@@ -78,9 +78,14 @@ class Inventory:
 _COUNT = re.compile(r"^\s*(\d+)\s*[x*]\s*(.+?)\s*$", re.IGNORECASE)
 
 
-def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: float, prices=None) -> list[Device]:
+def split_count(text: str) -> tuple[int, str]:
+    """``2xA100-80GB`` -> (2, "A100-80GB"); no count means one."""
     match = _COUNT.match(text)
-    count, what = (int(match.group(1)), match.group(2)) if match else (1, text.strip())
+    return (int(match.group(1)), match.group(2)) if match else (1, text.strip())
+
+
+def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: float, prices=None) -> list[Device]:
+    count, what = split_count(text)
     if count < 1 or count > MAX_GPUS:
         raise InputError(f"gpu: count in {text!r} must be between 1 and {MAX_GPUS}")
     try:

@@ -12,7 +12,6 @@ YAML (``planner size MODEL --cluster cluster.yaml``)::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +88,9 @@ class Cluster:
 
 
 def _node(spec: NodeSpec, default_network: float) -> Node:
-    match = re.match(r"^\s*(\d+)\s*[x*]\s*(.+?)\s*$", spec.gpus, re.IGNORECASE)
-    count, name = (int(match.group(1)), match.group(2)) if match else (1, spec.gpus.strip())
+    from planner.hardware.inventory import split_count
+
+    count, name = split_count(spec.gpus)
     if not 1 <= count <= 64:
         raise InputError(f"nodes[{spec.name}].gpus: {count} GPUs in one machine; use 1 to 64")
     return Node(spec.name, find_gpu(name), count, spec.network_gbps or default_network)
