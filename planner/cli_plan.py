@@ -48,8 +48,8 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
 
     from planner.costs.profile import profile
     from planner.errors import InputError
-    from planner.export.atomic import write_atomic
     from planner.export.plan_report import device_map_document, plan_json, plan_table
+    from planner.files import write_atomic
     from planner.hardware.inventory import build_inventory
     from planner.hardware.prices import parse_prices
     from planner.placement import make_plan

@@ -17,8 +17,8 @@ import click
 def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points):
     """Run every point of a what-if FILE (a scenario with a sweep) and print one row per point."""
     from planner.errors import InputError
-    from planner.export.atomic import write_atomic
     from planner.export.rows import to_csv, to_json, to_markdown, to_table
+    from planner.files import write_atomic
     from planner.whatif.run import run
     from planner.whatif.schema import load_whatif
 

@@ -74,7 +74,7 @@ def yaml_reference() -> str:
 
 
 def main(folder: str) -> None:
-    from planner.export.atomic import write_atomic
+    from planner.files import write_atomic
 
     write_atomic(Path(folder) / "cli.md", cli_reference())
     write_atomic(Path(folder) / "yaml.md", yaml_reference())

@@ -109,8 +109,11 @@ def test_plan_loads_for_real_on_cpu_and_disk(hf, tmp_path, kind, cpu_share):
     loaded = transformers.AutoModelForCausalLM.from_pretrained(
         folder, dtype=torch.float32, device_map=plan.device_map, max_memory=plan.max_memory,
         offload_folder=str(tmp_path / plan.offload_folder))
+    # Offloading moves weights, not arithmetic, but MoE layers group tokens per expert in an order
+    # that can change with where the experts live: the logits agree to float32 rounding (a few ulps
+    # of values of order 1), not bit for bit. 1e-5 is 100x that and far below any real misplacement.
     with torch.no_grad():
-        assert torch.equal(loaded(ids).logits, want)
+        torch.testing.assert_close(loaded(ids).logits, want, rtol=1e-5, atol=1e-5)
     dispatched = accelerate.dispatch_model(model, device_map=plan.device_map, offload_dir=str(tmp_path / "dispatch"))
     with torch.no_grad():
-        assert torch.equal(dispatched(ids).logits, want)
+        torch.testing.assert_close(dispatched(ids).logits, want, rtol=1e-5, atol=1e-5)

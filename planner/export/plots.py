@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from planner.errors import InputError
-from planner.export.atomic import default_mode
+from planner.files import default_mode
 from planner.units import GiB
 
 CONTEXTS = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]

@@ -108,6 +108,8 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
 
     from ortools.sat.python import cp_model
 
+    from planner.solve.solver import deterministic_solver
+
     if objective not in SIZE_OBJECTIVES:
         raise InputError(f"objective: unknown {objective!r}; choose one of {', '.join(SIZE_OBJECTIVES)}")
     start = time.perf_counter()
@@ -130,14 +132,12 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
     gpus = sum(c.gpus * v for c, v in zip(cands, r, strict=True))
     speed = sum(round(c.speed.decode_tokens_per_s) * v for c, v in zip(cands, r, strict=True))
     primary = sum(_weight(c, objective) * v for c, v in zip(cands, r, strict=True))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = 0
-    status, hint = "optimal", None
+    status, hint, spent = "optimal", None, 0.0
     for expr, sense in ((primary, 1), (gpus, 1), (speed, -1)):
         m.minimize(expr) if sense > 0 else m.maximize(expr)
-        solver.parameters.max_time_in_seconds = max(time_limit_s - (time.perf_counter() - start), 0.05)
+        solver = deterministic_solver(max(time_limit_s - spent, 0.05))
         code = solver.solve(m)
+        spent += solver.response_proto.deterministic_time
         if code == cp_model.INFEASIBLE:
             return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, len(cands))
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -4,8 +4,13 @@ Stages: (1) least offload time; (2) fewest GPUs or lowest price (skipped for ``b
 (3) lowest maximum GPU utilisation; (4) fewest runs (device changes along the layers). Each
 stage starts from the previous answer (or the greedy's) as a hint and must not worsen the stages
 before it. The status is "optimal" only when every stage was proven optimal; otherwise the plan
-is "feasible" and carries the gap of the first unproven stage. One search worker and a fixed
-seed make the search, hence the plan, the same on every run.
+is "feasible" and carries the gap of the first unproven stage.
+
+Determinism: one search worker, a fixed seed, and a budget in CP-SAT's *deterministic* time
+(a count of work, not of seconds), so the plan is the same on every run and every machine load,
+also when the budget is what stops the search. ``time_limit_s`` sets that budget (one
+deterministic second is roughly one wall second on a current core); a wall-clock backstop of
+``WALL_BACKSTOP`` times the limit only guards against a pathological presolve.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from planner.solve.problem import Problem
 
 DEFAULT_TIME_LIMIT_S = 1.0
+WALL_BACKSTOP = 4.0
 
 
 @dataclass(frozen=True)
@@ -30,14 +36,16 @@ class Solution:
     unproven_stage: str | None = None
 
 
-def _solver(seconds: float):
+def deterministic_solver(seconds: float):
+    """A single-worker CP-SAT solver stopped by ``seconds`` of deterministic time."""
     from ortools.sat.python import cp_model
 
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
     solver.parameters.linearization_level = 0  # measured fastest on these models (benchmarks/)
-    solver.parameters.max_time_in_seconds = max(seconds, 0.01)
+    solver.parameters.max_deterministic_time = max(seconds, 0.01)
+    solver.parameters.max_time_in_seconds = WALL_BACKSTOP * max(seconds, 0.01) + 1.0
     return solver
 
 
@@ -79,19 +87,21 @@ def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: f
     values: dict[str, int] = {}
     status, gap, unproven = "optimal", 0.0, None
     assignment = None
+    spent = 0.0  # deterministic seconds used by the stages so far
     for k, terms in enumerate(_stages(pm)):
         expr = _weighted(terms)
         if k == 0 and hint_valid and offload_ns(problem, hint) == 0:
             pm.model.add(terms[0][1] == 0)  # a valid hint offloads nothing: stage 1 is solved without search
             values["offload_ns"] = 0
             continue
-        left = time_limit_s - (time.perf_counter() - start)
-        if left < 0.02 and assignment is not None:  # out of time: keep the answer of the stages before
+        left = time_limit_s - spent
+        if left < 0.02 and assignment is not None:  # out of budget: keep the answer of the stages before
             status, unproven = "feasible", unproven or terms[0][0]
             break
         pm.model.minimize(expr)
-        solver = _solver(0.85 * left)  # presolve and the model copy run past CP-SAT's own clock
+        solver = deterministic_solver(left)
         code = solver.solve(pm.model)
+        spent += solver.response_proto.deterministic_time
         if code == cp_model.INFEASIBLE or (code == cp_model.UNKNOWN and assignment is None):
             if code == cp_model.UNKNOWN and hint_valid and k > 0:
                 assignment, status, unproven = hint, "feasible", terms[0][0]
@@ -119,7 +129,7 @@ def feasible(problem: Problem, time_limit_s: float = 0.5) -> bool | None:
 
     from planner.solve.cpsat import PlacementModel
 
-    code = _solver(time_limit_s).solve(PlacementModel(problem).model)
+    code = deterministic_solver(time_limit_s).solve(PlacementModel(problem).model)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return True
     return False if code == cp_model.INFEASIBLE else None
@@ -135,7 +145,7 @@ def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int | 
 
     pm = PlacementModel(problem, slack=True)
     pm.model.minimize(pm.shortfall())
-    solver = _solver(time_limit_s)
+    solver = deterministic_solver(time_limit_s)
     if solver.solve(pm.model) != cp_model.OPTIMAL:
         return None, {}
     over = {d: solver.value(v) * pm.unit for d, v in pm.over.items() if solver.value(v) > 0}
