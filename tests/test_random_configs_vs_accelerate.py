@@ -63,9 +63,9 @@ def configs(draw):
 @given(configs())
 def test_random_config_matches_accelerate(hf, cfg):
     spec = spec_from_config(cfg)
-    model = build_meta(cfg)
+    model = build_meta(cfg, "bf16")
     assert spec.parameters == sum(p.numel() for p in model.parameters())
-    sizes = module_sizes(model, "bf16")
+    sizes = module_sizes(model)
     for unit in spec.units:
         assert unit_weight_bytes(unit, 16) == sizes.get(unit.name, 0), (cfg, unit.name)
     assert sum(unit_weight_bytes(u, 16) for u in spec.units) == sizes[""]

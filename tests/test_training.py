@@ -7,6 +7,7 @@ import pytest
 
 from planner import estimate
 from planner.costs.training import TrainingSetup, training_cost
+from planner.costs.weights import tensor_bytes
 from planner.errors import InputError
 
 GiB = 2**30
@@ -17,7 +18,7 @@ CASES = [  # (zero, gpus, offload optimizer, offload params)
 
 
 def states(cost) -> int:
-    buffers = sum(t.numel * 2 for u in cost_profile().spec.units for t in u.tensors if t.kind == "buffer" and not t.fixed_bits)
+    buffers = sum(tensor_bytes(t, 16) for u in cost_profile().spec.units for t in u.tensors if t.kind == "buffer")
     return (cost.total("weights_bytes") + cost.total("gradients_bytes") + cost.total("optimizer_bytes") + cost.gather_bytes
             - buffers)
 

@@ -32,7 +32,8 @@ def test_seed_answers_in_the_examples():
     assert gpus[("none", "H100")] == 2 and gpus[("int8", "RTX4090")] == 4 and gpus[("awq", "A100-80GB")] == 1
     rows = run(load_whatif(ROOT / "examples" / "whatif" / "70b-fp32-vs-bf16.yaml"), jobs=1, progress=False)
     fp32, bf16 = (r["results"]["weights_bytes"] for r in rows)
-    assert fp32 == 2 * bf16
+    # every parameter doubles; the two 64-entry rotary buffers are fp32 in both (4 bytes each)
+    assert fp32 - bf16 == 2 * 70_553_706_496 and fp32 == 4 * 70_553_706_496 + 2 * 64 * 4
 
 
 def test_outputs_and_plots(tmp_path):

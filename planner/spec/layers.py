@@ -50,11 +50,17 @@ def float_buffer(name: str, shape: tuple[int, ...]) -> TensorSpec:
     return TensorSpec(name, shape, "buffer", max_bits=FLOAT)
 
 
+def fp32_buffer(name: str, shape: tuple[int, ...]) -> TensorSpec:
+    """A buffer created in fp32 explicitly: it stays 4 bytes an element in a bf16/fp16 model."""
+    return TensorSpec(name, shape, "buffer", fixed_bits=32)
+
+
 def int64_buffer(name: str, shape: tuple[int, ...]) -> TensorSpec:
     return TensorSpec(name, shape, "buffer", fixed_bits=64)
 
 
 def rotary(name: str, rotary_dim: int) -> list[TensorSpec]:
-    """Rotary embedding buffers: inv_freq and original_inv_freq, rotary_dim / 2 each."""
+    """Rotary embedding buffers: inv_freq and original_inv_freq, rotary_dim / 2 each, computed in
+    fp32 (``.float()``) and left fp32 by ``from_pretrained`` whatever the model dtype."""
     half = rotary_dim // 2
-    return [float_buffer(f"{name}.inv_freq", (half,)), float_buffer(f"{name}.original_inv_freq", (half,))]
+    return [fp32_buffer(f"{name}.inv_freq", (half,)), fp32_buffer(f"{name}.original_inv_freq", (half,))]

@@ -105,7 +105,7 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         units.append(Unit(p, "decoder_layer", tuple(tensors), "FalconDecoderLayer", h, "text", AttentionSpec(heads, kv, hd, hd),
                           MlpSpec(ffn, gated=False), i, "falcon"))
     units.append(Unit("transformer.ln_f", "norm", tuple(L.norm("transformer.ln_f", h, True)), hidden_size=h))
-    if not cfg.bool("alibi", False):
-        rot = int(hd * cfg.float("partial_rotary_factor", 1.0))
-        units.append(Unit("transformer.rotary_emb", "rotary", tuple(L.rotary("transformer.rotary_emb", rot)), hidden_size=h))
+    # transformers 5 registers the rotary module (and its buffers) even when alibi replaces it
+    rot = int(hd * cfg.float("partial_rotary_factor", 1.0))
+    units.append(Unit("transformer.rotary_emb", "rotary", tuple(L.rotary("transformer.rotary_emb", rot)), hidden_size=h))
     return units, vocab, h, True

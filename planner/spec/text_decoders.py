@@ -7,7 +7,7 @@ ones the transformers config class uses, so a sparse config.json sizes like the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.spec import layers as L
 from planner.spec.config_view import ConfigView
@@ -175,8 +175,10 @@ def _mlp(cfg: ConfigView, fam: Family, p: str, i: int, hidden: int, n_layers: in
         k = cfg.int("num_experts_per_tok", default=8)
         moe_inter = cfg.int("moe_intermediate_size", default=2048)
         shared = moe_inter * cfg.int("n_shared_experts", default=1, minimum=0)
-        tensors = _moe_experts(p, n, hidden, moe_inter) + _router(f"{p}.gate", n, hidden)
-        tensors.append(L.float_buffer(f"{p}.gate.e_score_correction_bias", (n,)))
+        # the router and its bias are _keep_in_fp32_modules_strict: 4 bytes an element in any model dtype
+        router = [replace(t, fixed_bits=32) for t in _router(f"{p}.gate", n, hidden)]
+        tensors = _moe_experts(p, n, hidden, moe_inter) + router
+        tensors.append(L.fp32_buffer(f"{p}.gate.e_score_correction_bias", (n,)))
         if shared:
             tensors += _gated(f"{p}.shared_experts", hidden, shared)
         return tensors, MlpSpec(moe_inter, True, n, k, shared)
