@@ -47,7 +47,7 @@ def test_catalog_listings():
 def _bad_files(tmp_path):
     (tmp_path / "malformed.json").write_text('{"model_type": "llama", "hidden_size": }')
     (tmp_path / "truncated.json").write_text('{"model_type": "llama", "hidden_size": 4096, "num_hid')
-    (tmp_path / "unknown.json").write_text('{"model_type": "mamba2", "hidden_size": 10}')
+    (tmp_path / "unknown.json").write_text('{"model_type": "no-such-arch", "hidden_size": 10}')
     (tmp_path / "wrongtype.json").write_text('{"model_type": "llama", "hidden_size": "big"}')
     (tmp_path / "bad.safetensors").write_bytes(struct.pack("<Q", 10**9) + b"{}")
     return tmp_path
@@ -58,7 +58,7 @@ def _bad_files(tmp_path):
     [
         (["{d}/malformed.json"], "not valid JSON"),
         (["{d}/truncated.json"], "truncated"),
-        (["{d}/unknown.json"], "safetensors"),
+        (["{d}/unknown.json"], "no-such-arch"),
         (["{d}/wrongtype.json"], "hidden_size"),
         (["{d}/bad.safetensors"], "corrupt header"),
         (["{d}/missing/config.json"], "not found"),

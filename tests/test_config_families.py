@@ -19,11 +19,16 @@ def test_lmms_lab_flat_llava_config_reads_as_onevision():
     assert spec.parameters == reference.parameters
 
 
-def test_unknown_family_names_the_supported_ones_and_the_safetensors_route():
+def test_other_families_go_to_transformers_and_unknown_types_are_refused(hf, monkeypatch, tmp_path):
+    monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path))
+    assert len(SUPPORTED) == 18 and "mamba2" not in SUPPORTED
+    spec = spec_from_config({"model_type": "mamba2", "hidden_size": 64, "num_hidden_layers": 2, "num_heads": 4, "head_dim": 32,
+                             "state_size": 16, "n_groups": 1, "vocab_size": 100, "expand": 2})
+    layers = [u for u in spec.units if u.kind == "decoder_layer"]
+    assert len(layers) == 2 and all(u.attention is None and u.state_elements > 0 for u in layers)
     with pytest.raises(ConfigError) as err:
-        spec_from_config({"model_type": "mamba2"})
-    assert "llama" in str(err.value) and "safetensors" in str(err.value)
-    assert len(SUPPORTED) == 18
+        spec_from_config({"model_type": "no-such-model"})
+    assert "no-such-model" in str(err.value) and "transformers" in str(err.value)
 
 
 def test_sliding_window_layers_follow_transformers():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.costs.activations import unit_activation_bytes
-from planner.costs.kv_cache import kv_layer_bytes
+from planner.costs.kv_cache import kv_layer_bytes, state_bytes
 from planner.costs.quant import QuantScheme, make_scheme, scheme_from_quantization_config
 from planner.costs.weights import unit_weight_bytes
 from planner.spec.types import ModelSpec
@@ -79,7 +79,7 @@ def profile(spec: ModelSpec, w: Workload) -> Profile:
         params = sum(t.numel for t in u.tensors if t.kind != "buffer" and t.tied_to is None)
         costs.append(
             UnitCost(
-                u.name, u.kind, params, unit_weight_bytes(u, bits, scheme), kv_layer_bytes(u.attention, w, kv_bits),
+                u.name, u.kind, params, unit_weight_bytes(u, bits, scheme), kv_layer_bytes(u.attention, w, kv_bits) + state_bytes(u, w, bits),
                 unit_activation_bytes(u, w, bits, spec.vocab_size),
             )
         )

@@ -136,10 +136,14 @@ def spec_from_config(data: Any, name: str = "model", where: str = "config.json")
     if not isinstance(model_type, str):
         raise ConfigError(f"{where}: missing field 'model_type'; a Hugging Face config.json names its family there")
     if model_type not in SUPPORTED:
-        raise ConfigError(
-            f"{where}: model_type {model_type!r} is not supported from config.json (supported: {', '.join(SUPPORTED)}); "
-            "point MODEL at a folder of .safetensors files instead, which works for any architecture"
-        )
+        from planner.spec.meta_build import meta_route_available, spec_from_meta
+
+        if not meta_route_available():
+            raise ConfigError(
+                f"{where}: model_type {model_type!r} is not a hand-written family ({', '.join(SUPPORTED)}); any other "
+                "architecture is read by transformers on the meta device: pip install 'planner[hf]'"
+            )
+        return spec_from_meta(cfg.data, name, where)
     spec = _vlm(name, cfg, model_type) if model_type in VLM_FAMILIES else _text_model(name, cfg, model_type)
     if notes:
         spec = replace(spec, notes=notes)

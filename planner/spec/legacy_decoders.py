@@ -91,6 +91,9 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         kv = 1 if multi_query else heads
     qkv_out = (heads + 2 * kv) * hd if (new_arch or multi_query) else 3 * h
     units = [Unit("transformer.word_embeddings", "embedding", tuple(L.embedding("transformer.word_embeddings", vocab, h)), hidden_size=h)]
+    # the new decoder architecture expands K/V to every head before transformers caches them
+    hf_values = 2 * heads * hd if new_arch and kv != heads else None
+    attention = AttentionSpec(heads, kv, hd, hd, hf_values_per_token=hf_values)
     for i in range(n_layers):
         p = f"transformer.h.{i}"
         tensors = L.linear(f"{p}.self_attention.query_key_value", h, qkv_out, bias)
@@ -102,7 +105,7 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
             tensors += L.norm(f"{p}.ln_attn", h, True) + L.norm(f"{p}.ln_mlp", h, True)
         else:
             tensors += L.norm(f"{p}.input_layernorm", h, True)
-        units.append(Unit(p, "decoder_layer", tuple(tensors), "FalconDecoderLayer", h, "text", AttentionSpec(heads, kv, hd, hd),
+        units.append(Unit(p, "decoder_layer", tuple(tensors), "FalconDecoderLayer", h, "text", attention,
                           MlpSpec(ffn, gated=False), i, "falcon"))
     units.append(Unit("transformer.ln_f", "norm", tuple(L.norm("transformer.ln_f", h, True)), hidden_size=h))
     # transformers 5 registers the rotary module (and its buffers) even when alibi replaces it

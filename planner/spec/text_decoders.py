@@ -26,7 +26,11 @@ class Family:
     embed_scale: bool = False
     tie_default: bool = False
     sliding: str = "none"
-    """none | all (mistral-style) | max_window (qwen-style) | alternate (gemma2)"""
+    """Which layers slide, as each transformers config class builds its layer_types: none |
+    all (mistral, mixtral, phi3: every layer once sliding_window is set) | max_window (qwen2,
+    qwen3: layers from max_window_layers on, with use_sliding_window) | odd_below_max (qwen2_moe:
+    even indices below max_window_layers, with use_sliding_window) | all_if_enabled (qwen3_moe:
+    every layer, with use_sliding_window) | alternate (gemma2)"""
     moe: str = ""
     """'' | mixtral | qwen2_moe | qwen3_moe | deepseek"""
 
@@ -56,12 +60,12 @@ FAMILIES: dict[str, Family] = {
         "Qwen2Moe", dict(_LLAMA, vocab_size=151936, hidden_size=2048, intermediate_size=5632, num_hidden_layers=24,
                          num_attention_heads=16, num_experts=60, num_experts_per_tok=4, moe_intermediate_size=1408,
                          shared_expert_intermediate_size=5632),
-        qkv_bias=True, sliding="max_window", moe="qwen2_moe",
+        qkv_bias=True, sliding="odd_below_max", moe="qwen2_moe",
     ),
     "qwen3_moe": Family(
         "Qwen3Moe", dict(_LLAMA, vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=24,
                          num_key_value_heads=4, num_experts=128, num_experts_per_tok=8, moe_intermediate_size=768),
-        qk_norm=True, sliding="max_window", moe="qwen3_moe",
+        qk_norm=True, sliding="all_if_enabled", moe="qwen3_moe",
     ),
     "deepseek_v3": Family(
         "DeepseekV3", dict(vocab_size=129280, hidden_size=7168, intermediate_size=18432, num_hidden_layers=61,
@@ -85,9 +89,14 @@ def sliding_windows(cfg: ConfigView, fam: Family, n_layers: int) -> list[int | N
         return [window] * n_layers
     if fam.sliding == "alternate":
         return [window if i % 2 == 0 else None for i in range(n_layers)]
-    if fam.sliding == "max_window" and cfg.bool("use_sliding_window", False) and window:
-        start = cfg.int("max_window_layers", default=28, minimum=0)
-        return [window if i >= start else None for i in range(n_layers)]
+    enabled = cfg.bool("use_sliding_window", False) and window
+    limit = cfg.int("max_window_layers", default=28, minimum=0)
+    if fam.sliding == "max_window" and enabled:
+        return [window if i >= limit else None for i in range(n_layers)]
+    if fam.sliding == "odd_below_max" and enabled:
+        return [window if (i + 1) % 2 and i < limit else None for i in range(n_layers)]
+    if fam.sliding == "all_if_enabled" and enabled:
+        return [window] * n_layers
     return [None] * n_layers
 
 

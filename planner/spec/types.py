@@ -52,6 +52,10 @@ class AttentionSpec:
     """MLA (DeepSeek): serving engines cache kv_lora_rank + qk_rope_head_dim per token."""
     qk_rope_head_dim: int | None = None
     causal: bool = True
+    hf_values_per_token: int | None = None
+    """Values per token transformers' own cache holds when that differs from the heads (Falcon's new
+    decoder architecture caches K/V expanded to every head; DSA layers add indexer keys; a layer
+    that reuses an earlier layer's KV holds 0). Measured on the meta device; None: from the heads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,12 @@ class Unit:
     layer_index: int | None = None
     family: str = ""
     """model_type of the block, for activation constants that differ by implementation."""
+    state_elements: int = 0
+    """Fixed-size recurrent state one sequence keeps in this layer's cache (Mamba conv + SSM
+    states, gated delta-net states), independent of the context length."""
+    state_fixed_bytes: int = 0
+    """Bytes per sequence of state tensors kept at a width of their own (a Mamba SSM state stays
+    fp32 in a bf16 model); ``state_elements`` follow the model dtype."""
 
 
 @dataclass(frozen=True, slots=True)
