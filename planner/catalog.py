@@ -36,11 +36,20 @@ def model_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in (catalog_root() / "models").glob("*.json")))
 
 
+@cache
+def hub_ids() -> dict[str, str]:
+    """Catalog name -> the Hugging Face Hub repo id its config.json comes from."""
+    import yaml
+
+    return {str(k): str(v) for k, v in (yaml.safe_load((catalog_root() / "hub_ids.yaml").read_text()) or {}).items()}
+
+
 def find_model(name: str) -> str | None:
-    """Catalog name matching ``name`` (case-insensitive, org prefix such as meta-llama/ ignored)."""
-    key = name.strip().split("/")[-1].lower()
+    """Catalog name matching ``name``: the catalog name itself (case-insensitive), or the Hub repo
+    id it records (``meta-llama/Llama-3.1-70B``). Another org's repo of the same name is not it."""
+    key = name.strip().lower()
     for candidate in model_names():
-        if candidate.lower() == key:
+        if candidate.lower() == key or hub_ids().get(candidate, "").lower() == key:
             return candidate
     return None
 

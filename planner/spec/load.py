@@ -1,22 +1,37 @@
-"""Resolve what the user typed as MODEL (catalog name, config.json, safetensors file or folder)."""
+"""Resolve what the user typed as MODEL: a path (config.json, .safetensors file, checkpoint folder),
+a bundled catalog name, or a Hugging Face Hub repo id (``org/name[@revision]``, also found
+offline in the local HF cache).
+
+A checkpoint folder with a config.json is read through its config, so unit names are the real
+module names (a VLM's ``model.language_model.*``, a tied ``lm_head``) whatever the checkpoint's
+own tensor names; only a folder without a config falls back to the safetensors headers alone.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from planner.catalog import find_model, model_config_path
-from planner.errors import ConfigError, InputError, PlannerError
+from planner.catalog import find_model, hub_ids, model_config_path
+from planner.errors import ConfigError, InputError
 from planner.spec.hf_config import spec_from_config
 from planner.spec.safetensors import spec_from_safetensors
 from planner.spec.types import ModelSpec
 
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_MODEL_ARG = 1024
+
 
 def read_config_json(path: Path) -> dict:
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: over {MAX_CONFIG_BYTES // 2**20} MiB; not a Hugging Face config.json")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"model: file not found: {path}") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied; make the file readable") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read ({e})") from None
     if not text.strip():
@@ -31,30 +46,55 @@ def read_config_json(path: Path) -> dict:
     return data
 
 
-def load_model(model: str) -> ModelSpec:
-    """A ModelSpec for a catalog name, a config.json, a .safetensors file or a checkpoint folder."""
-    path = Path(model).expanduser()
-    if path.is_file():
-        if path.suffix == ".safetensors":
-            return spec_from_safetensors(path, path.stem)
-        return spec_from_config(read_config_json(path), path.parent.name or path.stem, str(path))
-    if path.is_dir():
-        config = path / "config.json"
-        has_weights = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file()
-        config_spec = None
-        if config.is_file():
-            try:
-                config_spec = spec_from_config(read_config_json(config), path.name, str(config))
-            except PlannerError:
-                if not has_weights:
-                    raise
-        if has_weights:
-            return spec_from_safetensors(path, path.name, config_spec)
-        if config_spec is not None:
-            return config_spec
-        raise InputError(f"model: folder {path} has neither config.json nor .safetensors files")
+def _folder(path: Path) -> ModelSpec:
+    config = path / "config.json"
+    has_weights = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file()
+    if config.is_file():
+        return spec_from_config(read_config_json(config), path.name, str(config))
+    if has_weights:
+        return spec_from_safetensors(path, path.name)
+    raise InputError(f"model: folder {path} has neither config.json nor .safetensors files")
+
+
+def _as_path(model: str) -> Path | None:
+    try:
+        path = Path(model).expanduser()
+        return path if path.exists() else None
+    except (RuntimeError, OSError, ValueError):  # ~nouser, a name too long for the file system
+        return None
+
+
+def load_model(model: str, revision: str | None = None) -> ModelSpec:
+    """A ModelSpec for a path, a catalog name or a Hub repo id (``revision`` for the last)."""
+    from planner.spec.hub import looks_like_repo_id, resolve_hub_model, split_revision
+
+    if not isinstance(model, str) or not model.strip():
+        raise InputError("model: empty; give a catalog name, a Hub repo id (org/name) or a path")
+    if len(model) > MAX_MODEL_ARG:
+        raise InputError(f"model: {len(model)} characters; a catalog name, repo id or path is at most {MAX_MODEL_ARG}")
+    path = _as_path(model)
+    if path is not None and revision is None:
+        if path.is_file():
+            if path.suffix == ".safetensors":
+                return spec_from_safetensors(path, path.stem)
+            return spec_from_config(read_config_json(path), path.parent.name or path.stem, str(path))
+        if path.is_dir():
+            return _folder(path)
+    name, rev = split_revision(model, revision)
+    found = find_model(name)
+    if found is not None and rev is None:
+        cfg_path = model_config_path(found)
+        spec = spec_from_config(json.loads(cfg_path.read_text()), cfg_path.stem, cfg_path.name)
+        return replace(spec, repo_id=hub_ids().get(found))
+    if looks_like_repo_id(model):
+        hub = resolve_hub_model(name, rev)
+        spec = spec_from_config(hub.config, name.split("/")[-1], f"{name}/config.json")
+        notes = spec.notes
+        if hub.checkpoint_bytes is not None:
+            notes += (f"checkpoint on the Hub: {hub.checkpoint_bytes:,} bytes of safetensors ({', '.join(hub.checkpoint_dtypes)})",)
+        return replace(spec, repo_id=name, revision=hub.commit or rev, notes=notes)
     looks_like_path = model.endswith((".json", ".safetensors")) or model.startswith((".", "/", "~")) or model.count("/") > 1
-    if looks_like_path and find_model(model) is None:
+    if looks_like_path:
         raise InputError(f"model: file not found: {model}")
-    cfg_path = model_config_path(model)
-    return spec_from_config(json.loads(cfg_path.read_text()), cfg_path.stem, cfg_path.name)
+    model_config_path(model)  # raises the catalog's "did you mean"
+    raise InputError(f"model: {model!r} is not a catalog name, a Hub repo id or a path")

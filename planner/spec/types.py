@@ -112,6 +112,9 @@ class ModelSpec:
     quantization_config: dict | None = None
     """The checkpoint's own quantization_config (e.g. DeepSeek-R1's fp8 blocks), if any."""
     notes: tuple[str, ...] = field(default=())
+    repo_id: str | None = None
+    """The Hugging Face Hub repo the model is named by there (exports use it, not a catalog alias)."""
+    revision: str | None = None
 
     def unit(self, name: str) -> Unit:
         for unit in self.units:
