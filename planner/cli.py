@@ -10,7 +10,14 @@ import sys
 
 import click
 
-from planner.cli_options import make_workload, training_options, training_setup, workload_fields, workload_options
+from planner.cli_options import (
+    make_workload,
+    revision_option,
+    training_options,
+    training_setup,
+    workload_fields,
+    workload_options,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,9 +43,11 @@ def cli() -> None:
 @click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, which "
               "compression settings fit it, or how many it takes to train (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@revision_option
 def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu, gpus, as_json,
-             **kwargs):
-    """Exact memory of MODEL (catalog name, config.json, or safetensors file/folder) for inference, training or compression."""
+             revision, **kwargs):
+    """Exact memory of MODEL (catalog name, Hub repo id, config.json, or safetensors file/folder) for inference, training
+    or compression."""
     from planner.catalog import find_gpu
     from planner.costs.overhead import gpus_needed, reserve_bytes
     from planner.costs.profile import profile
@@ -48,7 +57,7 @@ def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offlo
 
     w = make_workload(mode=mode, **workload_fields(kwargs))
     gpu_types = [find_gpu(g) for g in gpus]
-    prof = profile(load_model(model), w)
+    prof = profile(load_model(model, revision), w)
     if mode == "training":
         _training(prof, training_setup(kwargs, w.batch, seq_len), gpu_types, as_json)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-QUANT_CHOICES = ["auto", "none", "int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq"]
+QUANT_CHOICES = ["auto", "none", "int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq", "mxfp4"]
 
 # (flag, Workload field, click keyword arguments)
 WORKLOAD_OPTIONS = [
@@ -33,6 +33,10 @@ def workload_options(func):
     for flag, field, kwargs in reversed(WORKLOAD_OPTIONS):
         func = click.option(flag, field, **kwargs)(func)
     return func
+
+
+revision_option = click.option(
+    "--revision", default=None, help="Hub branch, tag or commit when MODEL is a repo id (same as MODEL@REVISION).")
 
 
 def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.cli_options import make_workload, workload_fields, workload_options
+from planner.cli_options import make_workload, revision_option, workload_fields, workload_options
 
 
 def _pins(values: tuple[str, ...]) -> dict[str, str]:
@@ -40,9 +40,10 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--device-map-out", type=click.Path(dir_okay=False), help="Also write device_map, max_memory and offload_folder "
               "to this JSON file (atomically; same plan, same bytes).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@revision_option
 @click.pass_context
 def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_gbps, prices, objective, pins, weights_only, time_limit,
-         offload_folder, device_map_out, as_json, **kwargs):
+         offload_folder, device_map_out, as_json, revision, **kwargs):
     """Place MODEL's layers on GPUs, CPU and disk: the optimal device_map, proven, with the memory per device."""
     import json
 
@@ -76,7 +77,7 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
     if time_limit is not None and not 0 < time_limit <= 600:
         raise InputError(f"time-limit: must be between 0 and 600 seconds, got {time_limit}")
     result = make_plan(
-        profile(load_model(model or sc.model), workload), inventory, objective or sc.objective,
+        profile(load_model(model or sc.model, revision), workload), inventory, objective or sc.objective,
         _pins(pins) if pins else sc.pins, weights_only if weights_only is not None else sc.weights_only,
         time_limit or sc.time_limit_s, offload_folder or sc.offload_folder)
     if device_map_out and result.status in ("optimal", "feasible"):

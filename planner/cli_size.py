@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from planner.cli_options import make_workload, training_options, training_setup, workload_fields, workload_options
+from planner.cli_options import (
+    make_workload,
+    revision_option,
+    training_options,
+    training_setup,
+    workload_fields,
+    workload_options,
+)
 
 
 @click.command("size")
@@ -34,9 +41,10 @@ from planner.cli_options import make_workload, training_options, training_setup,
 @click.option("--cluster", "cluster_file", type=click.Path(dir_okay=False), default=None,
               help="YAML of machines you have (network, GPUs per machine): the best vLLM pipeline over them.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@revision_option
 @click.pass_context
 def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
-         time_limit, have, cluster_file, as_json, **kwargs):
+         time_limit, have, cluster_file, as_json, revision, **kwargs):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
     from planner.catalog import find_gpu
     from planner.catalog import gpu_types as catalog_types
@@ -63,7 +71,7 @@ def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gp
         raise InputError(f"max-latency-ms: must be positive, got {max_latency_ms}")
     shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
     w = make_workload(w, **shape)
-    spec = load_model(model)
+    spec = load_model(model, revision)
     if mode != "inference":
         from planner.export import workload_sizing as ws
 

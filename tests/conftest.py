@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# meta-built specs are cached on disk; the suite keeps its own cache, never the user's
+os.environ.setdefault("PLANNER_CACHE_DIR", tempfile.mkdtemp(prefix="planner-specs-"))
 CATALOG_MODELS = sorted(p.stem for p in (ROOT / "catalogs" / "models").glob("*.json"))
 
 

@@ -17,7 +17,8 @@ def tensor_bytes(t: TensorSpec, dtype_bits: int, scheme: QuantScheme | None = No
         return 0
     if t.fixed_bits is not None:
         return elements_bytes(t.numel, t.fixed_bits)
-    if scheme is not None and t.quantizable and (not vision or scheme.quantizes_vision):
+    if (scheme is not None and t.quantizable and (not vision or scheme.quantizes_vision)
+            and (t.kind == "expert_linear" or not scheme.experts_only)):
         return quantized_linear_bytes(scheme, t.in_features, t.out_features, t.experts)
     bits = min(dtype_bits, t.max_bits) if t.max_bits else dtype_bits
     return elements_bytes(t.numel, bits)
