@@ -106,7 +106,7 @@ def test_size_cli_json_contract():
     d = doc["devices"][0]
     assert {"name", "capacity_bytes", "weights_bytes", "kv_bytes", "activation_bytes", "reserve_bytes"} <= set(d)
     assert all(x["weights_bytes"] + x["kv_bytes"] + x["activation_bytes"] <= x["capacity_bytes"] for x in doc["devices"])
-    assert "vllm serve Llama-3.1-70B" in doc["replicas"][0]["vllm"]["command"]
+    assert doc["replicas"][0]["vllm"]["command"].startswith("vllm serve meta-llama/Llama-3.1-70B ")  # the repo id, not the alias
     types = [a["type"] for a in doc["alternatives"]]
     assert len(types) == len(set(types)) >= 10
 

@@ -16,8 +16,17 @@ def vllm_dtype(dtype: str, gpus) -> str:
     return "float16" if dtype == "bf16" and not all(g.bf16_supported for g in gpus) else _DTYPE[dtype]
 
 
+def model_reference(model: str, profile: Profile) -> str:
+    """What a tool is given to load the model: its Hub repo id (a catalog alias names none), else
+    the path the user typed."""
+    return profile.spec.repo_id or model
+
+
 def serve_args(model: str, profile: Profile, c: Candidate, context: int) -> list[str]:
-    args = ["vllm", "serve", model, "--tensor-parallel-size", str(c.layout.tp), "--pipeline-parallel-size", str(c.layout.pp),
+    args = ["vllm", "serve", model_reference(model, profile)]
+    if profile.spec.revision:
+        args += ["--revision", profile.spec.revision]
+    args += ["--tensor-parallel-size", str(c.layout.tp), "--pipeline-parallel-size", str(c.layout.pp),
             "--max-model-len", str(context), "--gpu-memory-utilization", f"{c.layout.utilization:g}",
             "--max-num-seqs", str(c.seqs), "--dtype", vllm_dtype(profile.dtype, [c.gpu])]
     if profile.kv_dtype == "fp8":

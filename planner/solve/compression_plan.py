@@ -81,7 +81,7 @@ def oneshot_args(model: str, profile: Profile, cost: CompressionCost) -> dict:
         options["scheme"] = "W4A16"
     if cost.algorithm in ("gptq", "sparsegpt"):
         options["offload_hessians"] = cost.offload_hessians
-    args = {"model": model, "recipe": {modifier: options}, "sequential_targets": targets}
+    args = {"model": profile.spec.repo_id or model, "recipe": {modifier: options}, "sequential_targets": targets}
     if cost.algorithm != "rtn":
         args.update(num_calibration_samples=cost.samples, max_seq_length=cost.seq_len)
     if cost.cache_on_gpu:
