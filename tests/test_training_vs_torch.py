@@ -56,6 +56,7 @@ def measure(hf, cfg: dict, batch: int, seq: int, checkpointing: str, attn: str =
 
 
 @pytest.mark.hf
+@pytest.mark.slow
 @pytest.mark.parametrize("family, batch, seq, checkpointing", CASES)
 def test_training_step_within_10_percent(hf, family, batch, seq, checkpointing):
     measured = measure(hf, MODELS[family], batch, seq, checkpointing)
@@ -69,6 +70,7 @@ def test_training_step_within_10_percent(hf, family, batch, seq, checkpointing):
 
 
 @pytest.mark.hf
+@pytest.mark.slow
 @pytest.mark.parametrize("family, batch, seq", [("llama", 1, 512), ("llama", 2, 1024), ("qwen2", 2, 512)])
 def test_eager_attention_step_within_10_percent(hf, family, batch, seq):
     """Eager attention keeps batch x heads x s^2 probabilities per layer (fp32 softmax output and

@@ -86,6 +86,16 @@ def _block_peak(u: Unit, w: Workload, d: int, batch: int, s: int, resident_input
     return int(resident + max(phases))
 
 
+def _measured_peak(u: Unit, w: Workload, d: int, batch: int, s: int, resident: int) -> int:
+    """A measured layer (spec/meta_activations.py): its fused-attention peak scaled to the tokens
+    and dtype, plus what eager attention adds by the closed form (the scores and the mask)."""
+    peak = (u.activation_per_token * batch * s + u.activation_base) * d / 2
+    if w.attn_implementation == "eager" and u.attention is not None:
+        fused = w.model_copy(update={"attn_implementation": "sdpa"})
+        peak += _block_peak(u, w, d, batch, s, resident) - _block_peak(u, fused, d, batch, s, resident)
+    return int(peak)
+
+
 def vision_tokens(w: Workload) -> int:
     return w.batch * w.images * (w.image_patches or DEFAULT_IMAGE_PATCHES)
 
@@ -104,7 +114,10 @@ def unit_activation_bytes(u: Unit, w: Workload, compute_bits: int, vocab: int) -
             return _block_peak(u, w, d, 1, tv, 1)
         return int(2 * tv * h * d)
     if u.kind == "decoder_layer":
-        return _block_peak(u, w, d, b, s, 1 if u.layer_index == 0 else 2)
+        resident = 1 if u.layer_index == 0 else 2
+        if u.activation_per_token:
+            return _measured_peak(u, w, d, b, s, resident)
+        return _block_peak(u, w, d, b, s, resident)
     if u.kind == "embedding":
         return t * h * d + t * 8
     if u.kind == "rotary":

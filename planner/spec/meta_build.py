@@ -11,17 +11,21 @@ the meta device, so no storage is allocated), then every tensor is read where it
   integer buffers their own width; non-persistent buffers are counted too;
 - a tensor shared by several modules (tied embeddings) is owned by the first module that
   registers it; the others hold it as ``tied_to`` and their units share a device.
-KV cache and activation shapes come from the (text) config: heads, KV heads, head_dim, MLA ranks,
-and per-layer attention kinds from ``layer_types``.
+KV cache and activation shapes come from the attention modules and the (text) config, then two
+meta-device forwards measure what transformers' cache really holds per layer (meta_cache.py) and,
+for families without hand-written constants, each layer's activation peak (meta_activations.py).
+``PLANNER_META_FORWARD=off`` skips those forwards (the spec then says so in its notes).
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import replace
 from typing import Any
 
 from planner.errors import ConfigError
+from planner.spec.meta_activations import measure_activations
 from planner.spec.meta_cache import measure_cache
 from planner.spec.meta_layers import (
     attention_for_layer,
@@ -294,12 +298,21 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
     ctx = dict(torch=torch, text=text, no_split=no_split, multimodal=multimodal, decoder=decoder or "", head_name=head_name,
                reader=_Reader(torch, model, float_dtype), hidden=hidden, vision_hidden=vision_hidden or hidden)
     units = [_unit(uname, obj, is_tensor, ctx) for uname, obj, is_tensor in _walk(model, no_split)]
-    measured = measure_cache(model, float_dtype)
+    forwards = os.environ.get("PLANNER_META_FORWARD", "on").lower() not in ("off", "0", "no")
+    measured = measure_cache(model, float_dtype) if forwards else None
     notes = ["built by transformers on the meta device"]
     if measured is None:
         notes.append("KV cache from the config (the model's forward does not run on the meta device)")
     else:
         units = [_with_cache(u, measured) for u in units]
+    from planner.spec.hf_config import SUPPORTED
+
+    if forwards and not {hf_config.model_type, text.model_type} & set(SUPPORTED):  # closed forms measured for those
+        layers = [u.name for u in units if u.kind == "decoder_layer"]
+        peaks = measure_activations(model, layers) if layers else None
+        if peaks:
+            units = [_with_activations(u, peaks[u.name]) if u.name in peaks else u for u in units]
+            notes.append("activation peaks measured on the meta device (MemTracker)")
     return ModelSpec(
         name=name, model_type=hf_config.model_type, architecture=type(model).__name__, units=tuple(units),
         no_split_modules=tuple(sorted(no_split)), tied_groups=_tied_groups(units), default_dtype=_config_dtype(data),
@@ -324,6 +337,10 @@ def _with_cache(u: Unit, measured: list) -> Unit:
         if kv_values_per_token(attn, "hf") != m.values_per_token:
             attn = replace(attn, hf_values_per_token=m.values_per_token)
     return replace(u, attention=attn, state_elements=m.state_elements, state_fixed_bytes=m.state_fixed_bytes)
+
+
+def _with_activations(u: Unit, fit: tuple[float, float]) -> Unit:
+    return replace(u, activation_per_token=fit[0], activation_base=fit[1])
 
 
 def _tied_groups(units: list[Unit]) -> tuple[tuple[str, ...], ...]:

@@ -21,7 +21,7 @@ from typing import Any
 from planner.errors import PlannerError
 from planner.spec.types import AttentionSpec, MlpSpec, ModelSpec, TensorSpec, Unit
 
-FORMAT = 1
+FORMAT = 2  # bump whenever a ModelSpec field changes, so no cached spec lacks it
 
 
 def cache_dir() -> Path | None:
@@ -41,7 +41,8 @@ def cache_key(data: dict[str, Any]) -> str:
         hf_version = version("transformers")
     except PackageNotFoundError:
         hf_version = "none"
-    text = json.dumps({"config": data, "transformers": hf_version, "format": FORMAT},
+    forwards = os.environ.get("PLANNER_META_FORWARD", "on").lower()
+    text = json.dumps({"config": data, "transformers": hf_version, "format": FORMAT, "forwards": forwards},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

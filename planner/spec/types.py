@@ -88,6 +88,11 @@ class Unit:
     state_elements: int = 0
     """Fixed-size recurrent state one sequence keeps in this layer's cache (Mamba conv + SSM
     states, gated delta-net states), independent of the context length."""
+    activation_per_token: float = 0.0
+    """Measured forward peak of this layer, bytes per prompt token in a 16-bit model (meta-device
+    MemTracker, fused attention); 0 when the closed form in costs/activations.py applies."""
+    activation_base: float = 0.0
+    """The measured peak's constant part, bytes."""
     state_fixed_bytes: int = 0
     """Bytes per sequence of state tensors kept at a width of their own (a Mamba SSM state stays
     fp32 in a bf16 model); ``state_elements`` follow the model dtype."""

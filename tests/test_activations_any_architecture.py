@@ -1,0 +1,56 @@
+"""Activation peaks of families the planner has no hand-written constants for, measured by the
+meta route (MemTracker on a meta-device forward, spec/meta_activations.py), against MemTracker
+on real CPU forward passes of the same tiny random models: every decoder layer within 10% under
+SDPA, and within 15% under eager attention (whose score term is the closed form's)."""
+
+from __future__ import annotations
+
+import pytest
+from test_activations_vs_torch import measure
+
+from planner.costs.profile import profile
+from planner.spec.hf_config import SUPPORTED, spec_from_config
+from planner.workload import Workload
+
+pytestmark = [pytest.mark.hf, pytest.mark.slow]
+BASE = dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2,
+            vocab_size=8000, pad_token_id=0, bos_token_id=0, eos_token_id=0)
+FAMILIES = {
+    "gemma3_text": dict(BASE, head_dim=64, sliding_window=4096),
+    "olmo2": BASE,
+    "granite": BASE,
+    "cohere2": dict(BASE, sliding_window=4096),
+    "starcoder2": BASE,
+    "glm4": BASE,
+    "phi": dict(BASE, num_key_value_heads=8),
+    "stablelm": BASE,
+    "jamba": dict(BASE, attn_layer_period=2, attn_layer_offset=1, expert_layer_period=2, num_experts=2),
+    "qwen3_next": dict(BASE, num_hidden_layers=4, head_dim=64, num_experts=8, moe_intermediate_size=192, num_experts_per_tok=2),
+}
+EAGER = ("gemma3_text", "granite", "jamba")
+
+
+def check(hf, family: str, attn: str, shapes, tolerance: float) -> None:
+    cfg = dict(FAMILIES[family], model_type=family)
+    assert family not in SUPPORTED
+    spec = spec_from_config(cfg)
+    assert any("measured on the meta device" in n for n in spec.notes)
+    for batch, seq in shapes:
+        peaks = measure(hf, cfg, batch, seq, attn)
+        prof = profile(spec, Workload(dtype="bf16", batch=batch, prompt_tokens=seq, attn_implementation=attn))
+        kv_alive = 0
+        for unit in prof.units:
+            kv_alive += unit.kv_bytes
+            if unit.kind == "decoder_layer":
+                measured = peaks[unit.name] - kv_alive
+                assert abs(unit.activation_peak_bytes / measured - 1) <= tolerance, (family, attn, batch, seq, unit.name)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_sdpa_peaks_within_10_percent(hf, family):
+    check(hf, family, "sdpa", [(1, 512), (4, 512), (1, 2048)], 0.10)
+
+
+@pytest.mark.parametrize("family", EAGER)
+def test_eager_peaks_within_15_percent(hf, family):
+    check(hf, family, "eager", [(1, 512), (1, 2048)], 0.15)
