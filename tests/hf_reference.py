@@ -50,3 +50,49 @@ def module_sizes(model) -> dict[str, int]:
     from accelerate.utils import compute_module_sizes
 
     return dict(compute_module_sizes(model))
+
+
+def cache_held_bytes(cache) -> int:
+    """Bytes of every tensor a transformers cache holds (keys, values, indexer keys, conv and
+    recurrent states), each storage counted once; private bookkeeping scalars (a sliding layer's
+    int64 ``_sliding_window_tensor``, 8 bytes) are left out."""
+    import torch
+
+    seen, total = set(), 0
+
+    def visit(value):
+        nonlocal total
+        if isinstance(value, torch.Tensor):
+            storage = value.untyped_storage()
+            if storage.data_ptr() not in seen and storage.nbytes():
+                seen.add(storage.data_ptr())
+                total += storage.nbytes()
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                visit(v)
+
+    for layer in cache.layers:
+        visit({k: v for k, v in vars(layer).items() if not k.startswith("_")})
+    return total
+
+
+def transformers_cache_bytes(cfg: dict, batch: int, prompt: int, new_tokens: int, vocab: int) -> int:
+    """The most a tiny random bf16 model's own cache holds after a prefill of ``prompt`` tokens and
+    after generating ``new_tokens`` more, run for real on CPU."""
+    import torch
+    import transformers
+
+    config = transformers.AutoConfig.for_model(**cfg)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
+    ids = torch.randint(1, vocab, (batch, prompt))
+    with torch.no_grad():
+        held = cache_held_bytes(model(ids, use_cache=True).past_key_values)
+        if new_tokens:
+            out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                                 return_dict_in_generate=True)
+            held = max(held, cache_held_bytes(out.past_key_values))
+    return held

@@ -7,6 +7,7 @@ and hybrid recurrent layers (Mamba, gated delta nets)."""
 from __future__ import annotations
 
 import pytest
+from hf_reference import transformers_cache_bytes
 
 from planner.costs.profile import profile
 from planner.spec.hf_config import SUPPORTED, spec_from_config
@@ -41,51 +42,11 @@ CASES = {
 }
 
 
-def held_bytes(cache) -> int:
-    """Bytes of every tensor the cache holds (keys, values, indexer keys, conv and recurrent
-    states), each storage counted once; private bookkeeping scalars (a sliding layer's int64
-    ``_sliding_window_tensor``, 8 bytes) are left out."""
-    import torch
-
-    seen, total = set(), 0
-
-    def visit(value):
-        nonlocal total
-        if isinstance(value, torch.Tensor):
-            storage = value.untyped_storage()
-            if storage.data_ptr() not in seen and storage.nbytes():
-                seen.add(storage.data_ptr())
-                total += storage.nbytes()
-        elif isinstance(value, dict):
-            for v in value.values():
-                visit(v)
-        elif isinstance(value, list | tuple):
-            for v in value:
-                visit(v)
-
-    for layer in cache.layers:
-        visit({k: v for k, v in vars(layer).items() if not k.startswith("_")})
-    return total
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("new_tokens", [0, 12])
-def test_cache_bytes_match_transformers(hf, name, new_tokens, monkeypatch, tmp_path):
-    transformers, _, torch = hf
-    monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path))
+def test_cache_bytes_match_transformers(hf, name, new_tokens):
     cfg = dict(CASES[name], pad_token_id=0, bos_token_id=0, eos_token_id=0)
     assert cfg["model_type"] not in SUPPORTED or cfg["model_type"] == "falcon"
-    config = transformers.AutoConfig.for_model(**cfg)
-    torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
-    batch, prompt = 2, 20
-    ids = torch.randint(1, 300, (batch, prompt))
-    with torch.no_grad():
-        measured = held_bytes(model(ids, use_cache=True).past_key_values)
-        if new_tokens:
-            out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                                 return_dict_in_generate=True)
-            measured = max(measured, held_bytes(out.past_key_values))
-    spec = spec_from_config(cfg)
-    w = Workload(dtype="bf16", batch=batch, prompt_tokens=prompt, new_tokens=new_tokens)
-    assert profile(spec, w).kv_bytes == measured
+    measured = transformers_cache_bytes(cfg, 2, 20, new_tokens, 300)
+    w = Workload(dtype="bf16", batch=2, prompt_tokens=20, new_tokens=new_tokens)
+    assert profile(spec_from_config(cfg), w).kv_bytes == measured

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hf_reference import transformers_cache_bytes
 
 from planner.costs.profile import profile
 from planner.spec.hf_config import spec_from_config
@@ -24,40 +25,14 @@ TINY = {
 }
 
 
-def _cache_bytes(cache) -> int:
-    seen, total = set(), 0
-    for layer in cache.layers:
-        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
-            if t is None or not hasattr(t, "untyped_storage"):
-                continue
-            storage = t.untyped_storage()
-            if storage.data_ptr() not in seen:
-                seen.add(storage.data_ptr())
-                total += storage.nbytes()
-    return total
-
-
 @pytest.mark.hf
 @pytest.mark.parametrize("name", sorted(TINY))
 @pytest.mark.parametrize("new_tokens", [0, 12])
 def test_kv_bytes_match_dynamic_cache(hf, name, new_tokens):
-    transformers, _, torch = hf
     cfg = dict(TINY[name], pad_token_id=0)
-    config = transformers.AutoConfig.for_model(**cfg)
-    torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
-    batch, prompt = 2, 20
-    ids = torch.randint(1, 500, (batch, prompt))
-    with torch.no_grad():
-        prefill = model(ids, use_cache=True).past_key_values
-        measured = _cache_bytes(prefill)
-        if new_tokens:
-            out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                                 return_dict_in_generate=True)
-            measured = max(measured, _cache_bytes(out.past_key_values))
-    spec = spec_from_config(cfg)
-    w = Workload(dtype="bf16", batch=batch, prompt_tokens=prompt, new_tokens=new_tokens)
-    assert profile(spec, w).kv_bytes == measured
+    measured = transformers_cache_bytes(cfg, 2, 20, new_tokens, 500)
+    w = Workload(dtype="bf16", batch=2, prompt_tokens=20, new_tokens=new_tokens)
+    assert profile(spec_from_config(cfg), w).kv_bytes == measured
 
 
 def test_mla_caches_the_latent():
