@@ -133,8 +133,9 @@ def _apply_dtype_plan(model, torch_dtype) -> None:
                 module._buffers[bname] = buf.to(torch.float32)
 
 
-def _bits(torch, t) -> int:
-    return t.element_size() * 8 if t.dtype not in (torch.bool,) else 8
+def _bits(t) -> int:
+    """Bits per element as torch stores it (a bool is a byte)."""
+    return t.element_size() * 8
 
 
 def _walk(model, no_split: set[str]) -> list[tuple[str, Any, bool]]:
@@ -205,10 +206,10 @@ class _Reader:
         shape = tuple(int(d) for d in t.shape)
         is_buffer = name in self.buffer_names
         if not t.is_floating_point():
-            return TensorSpec(name, shape, "buffer" if is_buffer else "other", fixed_bits=_bits(torch, t), tied_to=tied)
+            return TensorSpec(name, shape, "buffer" if is_buffer else "other", fixed_bits=_bits(t), tied_to=tied)
         fixed = 32 if t.dtype == torch.float32 and self.float_dtype != torch.float32 else None
         if fixed is None and t.dtype != self.float_dtype:
-            fixed = _bits(torch, t)
+            fixed = _bits(t)
         if is_buffer:
             return TensorSpec(name, shape, "buffer", fixed_bits=fixed, max_bits=32, tied_to=tied)
         module = self.module_of.get(name)
