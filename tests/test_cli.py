@@ -49,6 +49,9 @@ def _bad_files(tmp_path):
     (tmp_path / "truncated.json").write_text('{"model_type": "llama", "hidden_size": 4096, "num_hid')
     (tmp_path / "unknown.json").write_text('{"model_type": "no-such-arch", "hidden_size": 10}')
     (tmp_path / "wrongtype.json").write_text('{"model_type": "llama", "hidden_size": "big"}')
+    (tmp_path / "nan.json").write_text('{"model_type": "llama", "hidden_size": NaN}')
+    (tmp_path / "huge.json").write_text('{"model_type": "llama", "num_hidden_layers": 1e400}')
+    (tmp_path / "inf-factor.json").write_text('{"model_type": "llama", "partial_rotary_factor": Infinity}')
     (tmp_path / "bad.safetensors").write_bytes(struct.pack("<Q", 10**9) + b"{}")
     return tmp_path
 
@@ -60,6 +63,9 @@ def _bad_files(tmp_path):
         (["{d}/truncated.json"], "truncated"),
         (["{d}/unknown.json"], "no-such-arch"),
         (["{d}/wrongtype.json"], "hidden_size"),
+        (["{d}/nan.json"], "hidden_size"),
+        (["{d}/huge.json"], "num_hidden_layers"),
+        (["{d}/inf-factor.json"], "partial_rotary_factor"),
         (["{d}/bad.safetensors"], "corrupt header"),
         (["{d}/missing/config.json"], "not found"),
         (["Meta-Llama-3-8B", "--dtype", "fp7"], "dtype"),

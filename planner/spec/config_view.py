@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from planner.errors import ConfigError
@@ -32,7 +33,8 @@ class ConfigView:
             value = self.data.get(key)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or (isinstance(value, float) and not math.isfinite(value)) or int(value) != value):
                 raise ConfigError(f"{self.where}: field '{key}' must be an integer, got {value!r}")
             if value < minimum:
                 raise ConfigError(f"{self.where}: field '{key}' must be >= {minimum}, got {value!r}")
@@ -56,8 +58,8 @@ class ConfigView:
         value = self.data.get(key)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{self.where}: field '{key}' must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{self.where}: field '{key}' must be a finite number, got {value!r}")
         return float(value)
 
     def int_list(self, key: str) -> list[int] | None:
