@@ -93,6 +93,9 @@ def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gp
         if doc["status"] != "optimal":
             ctx.exit(3)
         return
+    from planner.costs.vllm import check_context
+
+    check_context(spec, context)
     if cluster_file:
         from planner.export.cluster_report import cluster_json, cluster_table
         from planner.hardware.topology import load_cluster

@@ -126,7 +126,15 @@ def _from_lmms_llava(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def spec_from_config(data: Any, name: str = "model", where: str = "config.json") -> ModelSpec:
-    """Build the ModelSpec of a Hugging Face config.json (already parsed)."""
+    """Build the ModelSpec of a Hugging Face config.json (already parsed), with its context limit."""
+    from planner.spec.context_limit import max_model_len
+
+    spec = _spec_from_config(data, name, where)
+    limit, source = max_model_len(data)
+    return replace(spec, max_model_len=limit, max_model_len_source=source)
+
+
+def _spec_from_config(data: Any, name: str, where: str) -> ModelSpec:
     cfg = ConfigView(data, where)
     notes: tuple[str, ...] = ()
     if "mm_vision_tower" in cfg.data:

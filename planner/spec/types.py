@@ -120,6 +120,9 @@ class ModelSpec:
     repo_id: str | None = None
     """The Hugging Face Hub repo the model is named by there (exports use it, not a catalog alias)."""
     revision: str | None = None
+    max_model_len: int | None = None
+    """Longest context a serving engine accepts (vLLM's rule, spec/context_limit.py); None unknown."""
+    max_model_len_source: str = ""
 
     def unit(self, name: str) -> Unit:
         for unit in self.units:

@@ -8,7 +8,7 @@ import os
 import sys
 from functools import lru_cache
 
-from planner.errors import PlannerError
+from planner.errors import InfeasibleError, PlannerError
 from planner.whatif.schema import Point, WhatIf
 
 
@@ -75,10 +75,12 @@ def _plan_row(sc: WhatIf, prof) -> dict:
 
 def _size_row(sc: WhatIf, prof) -> dict:
     from planner.catalog import find_gpu, gpu_types
+    from planner.costs.vllm import check_context
     from planner.hardware.prices import parse_prices, priced
     from planner.solve.sizing import size
 
     s = sc.size
+    check_context(prof.spec, s.context or prof.workload.total_tokens)
     if s.cluster:
         return _cluster_row(sc, prof)
     prices = parse_prices(s.prices)
@@ -162,6 +164,8 @@ def evaluate(point: Point) -> dict:
                 raise PlannerError(f"workload.mode {sc.workload.mode}: task plan places inference; use task {sc.workload.mode}"
                                    if sc.workload.mode == "training" else "task plan places inference")
             result = _plan_row(sc, prof)
+    except InfeasibleError as e:  # a valid point that cannot be met
+        result = {"status": "infeasible", "fits": False, "reason": str(e)}
     except PlannerError as e:
         result = {"status": "error", "fits": False, "reason": str(e)}
     except Exception as e:  # a bug in one point must not lose the others
