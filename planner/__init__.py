@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Inventory", "ModelSpec", "Plan", "Profile", "Workload", "build_inventory", "estimate", "load_model", "plan"]
+__all__ = ["Inventory", "ModelSpec", "Plan", "Profile", "Workload", "build_inventory", "estimate", "load_device_map", "load_model",
+           "plan"]
 
 
-def load_model(model: str):
-    """ModelSpec of a catalog name, a config.json path, or a safetensors file or folder."""
+def load_model(model: str, revision: str | None = None):
+    """ModelSpec of a catalog name, a Hub repo id, a config.json path, or a safetensors file or folder."""
     from planner.spec.load import load_model as _load
 
-    return _load(model)
+    return _load(model, revision)
+
+
+def load_device_map(path) -> dict:
+    """A written device-map document as ``from_pretrained(**doc)`` keyword arguments (int GPU keys)."""
+    from planner.export.device_map import load_device_map as _load
+
+    return _load(path)
 
 
 def estimate(model, workload=None, **workload_fields):

@@ -13,6 +13,8 @@ import pytest
 from conftest import ROOT
 from hub_server import fake_hub
 
+from planner import load_device_map
+
 pytestmark = pytest.mark.hf
 TINY = dict(model_type="qwen2", hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
             num_key_value_heads=2, vocab_size=300, tie_word_embeddings=True, torch_dtype="bfloat16")
@@ -97,8 +99,9 @@ def test_plan_by_repo_id_gives_a_map_that_loads(hub, saved, tmp_path, hf):
     assert r.returncode == 0, r.stderr
     doc = json.loads(out.read_text())
     assert set(doc["device_map"].values()) == {"cpu", "disk"} and "lm_head" in doc["device_map"]
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        saved / "single", dtype=torch.bfloat16, device_map=doc["device_map"], offload_folder=str(tmp_path / "off"))
+    kwargs = load_device_map(out)  # the document's own loading instructions
+    kwargs["offload_folder"] = str(tmp_path / "off")
+    model = transformers.AutoModelForCausalLM.from_pretrained(saved / "single", dtype=torch.bfloat16, **kwargs)
     assert model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=2, do_sample=False).shape == (1, 5)
 
 

@@ -91,7 +91,7 @@ def test_device_map_file_is_deterministic(tmp_path):
         out.append(path.read_bytes())
     assert out[0] == out[1]
     doc = json.loads(out[0])
-    assert set(doc) == {"device_map", "max_memory", "offload_folder"}
+    assert set(doc) == {"device_map", "max_memory", "offload_folder", "load_with"}
 
 
 @pytest.mark.parametrize("example", ["plan-homelab.yaml", "plan-vlm-pinned.yaml"])
@@ -192,3 +192,19 @@ def test_large_coefficients_do_not_fool_the_solver():
     assert verify(problem, by_hand) == []
     plan = make_plan(prof, inventory, "balance", diagnose=False)
     assert plan.status in ("optimal", "feasible") and verify(problem, plan.assignment) == []
+
+
+def test_written_map_loads_into_accelerate_with_int_gpu_keys(tmp_path, hf):
+    from accelerate.utils import get_max_memory
+
+    from planner import load_device_map
+
+    path = tmp_path / "map.json"
+    r = run_cli("plan", "Meta-Llama-3-8B", "--max-memory", "0=12GiB,1=12GiB,cpu=64GiB", "--device-map-out", str(path))
+    assert r.returncode == 0, r.stderr
+    raw = json.loads(path.read_text())
+    with pytest.raises(ValueError):  # why the loader exists: JSON object keys are strings
+        get_max_memory(raw["max_memory"])
+    doc = load_device_map(path)
+    assert set(doc["max_memory"]) == {0, 1, "cpu"} and set(doc["device_map"].values()) <= {0, 1, "cpu"}
+    assert get_max_memory(doc["max_memory"]) == doc["max_memory"]

@@ -85,6 +85,7 @@ def device_map_document(plan: Plan) -> dict:
         "device_map": plan.device_map,
         "max_memory": {str(k): v for k, v in plan.max_memory.items()},
         "offload_folder": plan.offload_folder,
+        "load_with": "from_pretrained(path, **planner.load_device_map(this_file)): JSON keys are strings, it makes GPU keys ints",
     }
 
 
