@@ -117,6 +117,8 @@ def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gp
         rows = [c for c in precisions(spec, w, gpu, count, context, concurrency, gpus_per_node, utilization)]
         click.echo(capacity_json(rows, gpu, count, context, concurrency) if as_json else
                    capacity_table(rows, gpu, count, context, concurrency), nl=not as_json)
+        if not any(r.longest or r.most for r in rows):  # no precision serves even one sequence: does not fit
+            ctx.exit(3)
         return
     from planner.hardware.prices import parse_prices, priced
 

@@ -166,3 +166,9 @@ def test_single_node_answers_carry_an_accelerate_device_map():
     hf = replica["accelerate"]
     assert hf["status"] == "optimal" and hf["sequences"] == 8
     assert set(hf["device_map"].values()) <= set(range(replica["gpus_per_replica"]))
+
+
+def test_have_where_nothing_fits_exits_3():
+    r = run_cli("size", "Llama-3.1-405B", "--have", "1xRTX4090", "--context", "4096", "--concurrency", "1")
+    assert r.returncode == 3 and r.stdout  # the table says what was tried; the status says it does not fit
+    assert run_cli("size", "Meta-Llama-3-8B", "--have", "1xH100", "--context", "4096", "--concurrency", "1").returncode == 0
