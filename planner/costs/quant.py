@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.errors import InputError
+from planner.spec.config_view import ConfigView
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,22 +103,14 @@ def quantized_linear_bytes(scheme: QuantScheme, k: int, n: int, experts: int = 1
 
 
 def _qc_int(qc: dict, key: str, default: int, allowed: tuple[int, ...] | None = None) -> int:
-    value = qc.get(key, default)
-    if value is None:
-        value = default
-    if isinstance(value, bool) or not isinstance(value, int) or (allowed is not None and value not in allowed):
-        want = f"one of {', '.join(map(str, allowed))}" if allowed else "an integer"
-        raise InputError(f"quantization_config: field '{key}' must be {want}, got {value!r}")
+    value = ConfigView(qc, "quantization_config").int(key, default=default, minimum=-1)
+    if allowed is not None and value not in allowed:
+        raise InputError(f"quantization_config: field '{key}' must be one of {', '.join(map(str, allowed))}, got {value!r}")
     return value
 
 
 def _qc_bool(qc: dict, key: str, default: bool) -> bool:
-    value = qc.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise InputError(f"quantization_config: field '{key}' must be true or false, got {value!r}")
-    return value
+    return ConfigView(qc, "quantization_config").bool(key, default)
 
 
 def _group(qc: dict, key: str = "group_size") -> int:

@@ -10,15 +10,14 @@ what the checkpoint stores. No weights are downloaded. Every Hub failure becomes
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 
 from planner.errors import InputError
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,18 +84,6 @@ def _hub_error(e: Exception, repo: str, revision: str | None) -> InputError:
     return InputError(f"model: cannot reach the Hub at {_endpoint()} for {where} ({type(e).__name__}); check the network")
 
 
-def _read_config(path: Path, where: str) -> dict:
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise InputError(f"model: {where}'s config.json is over {MAX_CONFIG_BYTES // 2**20} MiB; not a model config")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"model: {where}'s config.json is not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"model: {where}'s config.json is not a JSON object")
-    return data
-
-
 def _checkpoint(repo: str, revision: str | None) -> tuple[int | None, tuple[str, ...]]:
     """Stored bytes and dtypes of the checkpoint from its safetensors headers (range requests)."""
     from huggingface_hub import HfApi, constants
@@ -117,10 +104,7 @@ def _checkpoint(repo: str, revision: str | None) -> tuple[int | None, tuple[str,
             bits = SAFETENSORS_BITS.get(info.dtype)
             if bits is None:
                 continue
-            count = 1
-            for d in info.shape:
-                count *= d
-            total += (count * bits + 7) // 8
+            total += (prod(info.shape) * bits + 7) // 8
             dtypes.add(info.dtype)
     return total, tuple(sorted(dtypes))
 
@@ -138,7 +122,9 @@ def resolve_hub_model(model: str, revision: str | None = None) -> HubModel:
         path = Path(hf_hub_download(repo, "config.json", revision=rev))
     except Exception as e:  # noqa: BLE001 - every Hub or network failure is turned into one line
         raise _hub_error(e, repo, rev) from None
+    from planner.spec.load import read_config_json
+
     commit = path.parent.name if path.parent.parent.name == "snapshots" else None
-    config = _read_config(path, repo)
+    config = read_config_json(path)
     stored, dtypes = _checkpoint(repo, rev)
     return HubModel(repo, rev, commit, config, path, stored, dtypes)

@@ -22,6 +22,8 @@ NO_KV = {"linear_attention", "conv", "moe", "mamba", "recurrent", "linear", "mlp
 
 
 def _int(cfg: Any, *names: str, index: int | None = None) -> int | None:
+    """The first of ``names`` that is a positive int on a config or a module (a per-layer list
+    read at ``index``)."""
     for name in names:
         value = getattr(cfg, name, None)
         if isinstance(value, list | tuple) and index is not None and index < len(value):
@@ -54,14 +56,6 @@ def attention_module(module):
                  and "Linear" not in type(m).__name__), None)
 
 
-def _attr(module, *names: str) -> int | None:
-    for name in names:
-        value = getattr(module, name, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
-
-
 def attention_for_layer(text: Any, index: int, module) -> AttentionSpec | None:
     """What the KV cache of layer ``index`` holds per token; None for a layer without KV.
 
@@ -73,23 +67,23 @@ def attention_for_layer(text: Any, index: int, module) -> AttentionSpec | None:
         return None
     attn = attn if attn is not None else module
     hidden = text_dims(text)[1]
-    heads = _attr(attn, "num_heads", "num_attention_heads") or _int(text, "num_attention_heads", "n_head", "num_heads", index=index) or 1
-    groups = _attr(attn, "num_key_value_groups")
-    kv = _attr(attn, "num_key_value_heads", "num_kv_heads") or (heads // groups if groups else None) or \
+    heads = _int(attn, "num_heads", "num_attention_heads") or _int(text, "num_attention_heads", "n_head", "num_heads", index=index) or 1
+    groups = _int(attn, "num_key_value_groups")
+    kv = _int(attn, "num_key_value_heads", "num_kv_heads") or (heads // groups if groups else None) or \
         _int(text, "num_key_value_heads", "num_kv_heads", "n_head_kv", index=index) or heads
     if hasattr(attn, "sliding_window"):
-        window = _attr(attn, "sliding_window")
+        window = _int(attn, "sliding_window")
     elif kind in SLIDING or (kind is None and getattr(text, "use_sliding_window", True) is not False):
         window = _int(text, "sliding_window", "sliding_window_size")
     else:
         window = _int(text, "attention_chunk_size") if kind in CHUNKED else None
-    kv_lora = _attr(attn, "kv_lora_rank") or _int(text, "kv_lora_rank")
+    kv_lora = _int(attn, "kv_lora_rank") or _int(text, "kv_lora_rank")
     if kv_lora:
-        rope = _attr(attn, "qk_rope_head_dim") or _int(text, "qk_rope_head_dim") or 0
-        nope = _attr(attn, "qk_nope_head_dim") or _int(text, "qk_nope_head_dim") or 0
-        v_dim = _attr(attn, "v_head_dim") or _int(text, "v_head_dim") or nope
+        rope = _int(attn, "qk_rope_head_dim") or _int(text, "qk_rope_head_dim") or 0
+        nope = _int(attn, "qk_nope_head_dim") or _int(text, "qk_nope_head_dim") or 0
+        v_dim = _int(attn, "v_head_dim") or _int(text, "v_head_dim") or nope
         return AttentionSpec(heads, heads, rope + nope, v_dim, window, kv_lora, rope)
-    head_dim = _attr(attn, "head_dim") or _int(text, "head_dim", "attention_head_dim") or (hidden // heads if heads else 0)
+    head_dim = _int(attn, "head_dim") or _int(text, "head_dim", "attention_head_dim") or (hidden // heads if heads else 0)
     return AttentionSpec(heads, kv, head_dim, _int(text, "v_head_dim") or head_dim, window)
 
 
@@ -98,8 +92,8 @@ def vision_attention(module) -> AttentionSpec | None:
     attn = attention_module(module)
     if attn is None:
         return None
-    heads = _attr(attn, "num_heads", "num_attention_heads") or 1
-    head_dim = _attr(attn, "head_dim") or (_attr(attn, "embed_dim", "dim") or 0) // heads
+    heads = _int(attn, "num_heads", "num_attention_heads") or 1
+    head_dim = _int(attn, "head_dim") or (_int(attn, "embed_dim", "dim") or 0) // heads
     return AttentionSpec(heads, heads, head_dim, head_dim, causal=False)
 
 
