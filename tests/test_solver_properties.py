@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.hardware.inventory import Device
-from planner.solve.cpsat import UTIL_SCALE
 from planner.solve.loads import device_loads, offload_ns
-from planner.solve.problem import Item, Problem
+from planner.solve.problem import UTIL_SCALE, Item, Problem
 from planner.solve.solver import least_shortfall, solve
 from planner.solve.verify import verify
 
@@ -71,7 +70,8 @@ def objectives(problem: Problem, a: tuple[int, ...]) -> tuple[int, ...]:
     if problem.objective == "gpus":
         stages.append(len(used))
     elif problem.objective == "cost":
-        stages.append(sum(round(problem.devices[g].price_usd_per_hour or 0) * 10_000 if problem.devices[g].price_usd_per_hour
+        hourly = all(problem.devices[g].price_usd_per_hour is not None for g in problem.gpu_indices)
+        stages.append(sum(round(problem.devices[g].price_usd_per_hour * 10_000) if hourly
                           else round(problem.devices[g].price_usd) for g in used))
     if problem.gpu_indices:
         stages.append(max(-(-loads[g].total_bytes * UTIL_SCALE // problem.devices[g].capacity_bytes) for g in problem.gpu_indices))

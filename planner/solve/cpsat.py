@@ -32,10 +32,8 @@ from dataclasses import replace
 
 from ortools.sat.python import cp_model
 
-from planner.solve.problem import Problem
+from planner.solve.problem import UTIL_SCALE, Problem
 
-UTIL_SCALE = 10_000
-"""Utilisation is minimised in units of 0.01%."""
 MAX_COEFFICIENT = 2**28
 """CP-SAT 9.15's presolve wrongly proved a feasible placement infeasible when a byte count above
 2^32 was a coefficient (a 4.7 GB fp32 embedding); coefficients are kept below this bound."""
@@ -200,11 +198,9 @@ class PlacementModel:
         return sum(self.used.values())
 
     def price(self):
-        """Hourly price in 1/10000 USD where every GPU has one, else purchase price in USD."""
-        devs = self.problem.devices
-        hourly = all(devs[g].price_usd_per_hour is not None for g in self.gpus)
-        return sum(round(devs[g].price_usd_per_hour * 10_000) * self.used[g] if hourly
-                   else round(devs[g].price_usd or 0) * self.used[g] for g in self.gpus)
+        """Total price of the GPUs in use, in ``Problem.gpu_prices`` units."""
+        prices = self.problem.gpu_prices()
+        return sum(prices[g] * self.used[g] for g in self.gpus)
 
     def max_utilisation(self):
         """A variable bounded below by every GPU's load / capacity, in 1/UTIL_SCALE. The load is
@@ -223,9 +219,7 @@ class PlacementModel:
         return u
 
     def price_bound(self) -> int:
-        devs = self.problem.devices
-        hourly = all(devs[g].price_usd_per_hour is not None for g in self.gpus)
-        return sum(round(devs[g].price_usd_per_hour * 10_000) if hourly else round(devs[g].price_usd or 0) for g in self.gpus)
+        return sum(self.problem.gpu_prices().values())
 
     def runs_bound(self) -> int:
         return len(self.gpus) + len(self.away) * len(self.blocks)

@@ -87,3 +87,26 @@ def offload_ns(problem: Problem, assignment: tuple[int, ...]) -> int:
         problem.offload_ns[i][d] for i, d in enumerate(assignment)
         if d == problem.disk or (d == problem.cpu and exec_dev != problem.cpu)
     )
+
+
+def objective_values(problem: Problem, assignment: tuple[int, ...]) -> dict[str, int]:
+    """The solver's objectives (solver.py stages) measured on any assignment: offload time,
+    GPUs in use or their price, the fullest GPU in 1/UTIL_SCALE, and runs (GPUs in use plus,
+    per offload tier, the blocks with items there)."""
+    from planner.solve.problem import UTIL_SCALE
+
+    loads = device_loads(problem, assignment)
+    used = [g for g in problem.gpu_indices if loads[g].total_bytes]
+    out = {"offload_ns": offload_ns(problem, assignment)}
+    if problem.objective == "gpus":
+        out["gpus"] = len(used)
+    elif problem.objective == "cost":
+        prices = problem.gpu_prices()
+        out["price"] = sum(prices[g] for g in used)
+    if problem.gpu_indices:
+        out["max_utilisation"] = max(-(-loads[g].total_bytes * UTIL_SCALE // problem.devices[g].capacity_bytes)
+                                     for g in problem.gpu_indices)
+    away = [d for d in (problem.cpu, problem.disk) if d is not None] if problem.gpu_indices else [problem.disk]
+    out["runs"] = len(used) + sum(1 for first, size in problem.blocks() for d in away
+                                  if d is not None and any(assignment[i] == d for i in range(first, first + size)))
+    return out

@@ -20,6 +20,8 @@ from planner.errors import InputError
 from planner.hardware.inventory import Device, Inventory
 
 OBJECTIVES = ("gpus", "cost", "balance")
+UTIL_SCALE = 10_000
+"""Utilisation is measured and minimised in units of 0.01%."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,14 @@ class Problem:
             else:
                 out.append((i, 1))
         return out
+
+    def gpu_prices(self) -> dict[int, int]:
+        """Integer price of each GPU for the ``cost`` objective: the hourly price in 1/10000 USD
+        when every GPU has one, else the purchase price in whole USD (0 when unknown)."""
+        gpus = [self.devices[g] for g in self.gpu_indices]
+        hourly = all(dev.price_usd_per_hour is not None for dev in gpus)
+        return {g: round(dev.price_usd_per_hour * 10_000) if hourly else round(dev.price_usd or 0)
+                for g, dev in zip(self.gpu_indices, gpus, strict=True)}
 
     def symmetric_pairs(self) -> list[tuple[int, int]]:
         """Consecutive GPUs that are interchangeable (same capacity, reserve, link and price)."""

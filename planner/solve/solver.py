@@ -1,5 +1,8 @@
 """Solve a placement problem: objectives one after another, each fixed before the next.
 
+Most problems that fit on their GPUs are solved exactly by the segment search (segments.py);
+the rest (offloading needed, or a search past its work budget) go to CP-SAT as below.
+
 Stages: (1) least offload time; (2) fewest GPUs or lowest price (skipped for ``balance``);
 (3) lowest maximum GPU utilisation; (4) fewest runs (device changes along the layers). Each
 stage starts from the previous answer (or the greedy's) as a hint and must not worsen the stages
@@ -73,13 +76,33 @@ def _weighted(terms: list[tuple[str, object, int]]):
 
 
 def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Solution:
+    """The lexicographic optimum: by the segment search (segments.py) when the model fits on
+    the GPUs and that search finishes within its work budget, else by CP-SAT."""
+    from planner.solve.segments import solve_segments
+
+    start = time.perf_counter()
+    result = solve_segments(problem, time_limit_s)
+    direct = result.plan
+    if direct is not None:
+        return Solution(direct.status, direct.assignment, direct.objectives, direct.gap, time.perf_counter() - start,
+                        None if direct.status == "optimal" else "max_utilisation")
+    if result.no_gpu_plan and not _has_offload_device(problem):
+        return Solution("infeasible", None, {}, 0.0, time.perf_counter() - start, "offload_ns")
+    return _solve_cpsat(problem, hint, max(time_limit_s - result.spent_s, 0.05), start)
+
+
+def _has_offload_device(problem: Problem) -> bool:
+    away = {d for d, dev in enumerate(problem.devices) if dev.kind != "gpu"}
+    return any(away.intersection(it.allowed) for it in problem.items)
+
+
+def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: float, start: float) -> Solution:
     from ortools.sat.python import cp_model
 
     from planner.solve.cpsat import PlacementModel
-    from planner.solve.loads import offload_ns
+    from planner.solve.loads import objective_values, offload_ns
     from planner.solve.verify import verify
 
-    start = time.perf_counter()
     pm = PlacementModel(problem)
     if hint is not None:
         pm.hint(hint)
@@ -103,8 +126,9 @@ def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: f
         code = solver.solve(pm.model)
         spent += solver.response_proto.deterministic_time
         if code == cp_model.INFEASIBLE or (code == cp_model.UNKNOWN and assignment is None):
-            if code == cp_model.UNKNOWN and hint_valid and k > 0:
+            if code == cp_model.UNKNOWN and hint_valid:  # never worse than the greedy plan
                 assignment, status, unproven = hint, "feasible", terms[0][0]
+                values = objective_values(problem, hint)
                 break
             return Solution("infeasible" if code == cp_model.INFEASIBLE else "unknown", None, {}, 0.0,
                             time.perf_counter() - start, terms[0][0])

@@ -1,0 +1,363 @@
+"""Exact placement when the whole model fits on its GPUs: a search over contiguous segments.
+
+Why: the CP-SAT model (cpsat.py) needs a proof over every GPU's variables, which stops scaling
+at a few dozen mixed GPUs. When some plan offloads nothing, the first objective (offload time)
+is 0 and the rest of the problem has a structure a direct search solves exactly:
+
+- Every GPU holds one contiguous run (a *segment*) of the sequence items s_0 .. s_{N-1}; pinned
+  items add a fixed base to their GPU. A GPU's load is base + sum of (weights + KV) of its
+  segment + the largest activation peak among all it holds + its reserve (loads.py's rule).
+- Whatever the order of GPUs along the sequence, a GPU that starts at item i should take as many
+  items as fit (the *reach*): the rest of the sequence from a later item is a suffix of the rest
+  from an earlier one, and every segment of a suffix weighs no more. So a set S of GPUs covers
+  the sequence iff f(S) = N, with f(empty) = 0 and f(S) = max over g in S of reach(f(S - g), g).
+- GPUs with the same room (capacity limit less reserve, no pinned base) and the same price are
+  one *type*; S is a count per type, so 128 GPUs of five types are vectors of five counts.
+- A uniform-cost search over those vectors, cheapest first (count or price, then count), finds
+  the least-cost cover; a state is dropped when its remaining GPUs cannot hold the remaining
+  bytes, or the remaining items at the longest segment each GPU type takes anywhere.
+- For a count, k GPUs cover only if the k with the most room do (swap any GPU for one with at
+  least its room and every reach stays or grows), so the count search tries the top k only,
+  from the k that the bytes alone require upwards: a handful of types, few states.
+- The utilisation stage is a binary search over the threshold u (in 1/UTIL_SCALE): a GPU may
+  hold at most floor(u * capacity / UTIL_SCALE) bytes; the least u whose search stays within
+  the stage-2 optimum is the optimum of stage 3. Runs (stage 4) equal the GPUs in use when
+  nothing is offloaded, which the last search minimises.
+
+Every answer is therefore proven optimal for the lexicographic objectives of solver.py. The
+search stops after a fixed number of expanded states (work, not time) and then returns None, as
+it does when the problem needs offloading or has no GPU: CP-SAT takes over.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+from planner.solve.loads import objective_values
+from planner.solve.problem import UTIL_SCALE, Problem
+
+EXPANSIONS_PER_SECOND = 100_000
+"""Work budget: states expanded per second of the caller's time limit (about 0.7 s of one
+current core), a count, so the answer never depends on machine load."""
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    assignment: tuple[int, ...]
+    objectives: dict[str, int]
+    status: str = "optimal"
+    gap: float = 0.0
+    """Certified relative gap of the utilisation stage (0.0 when optimal)."""
+
+
+def applies(problem: Problem) -> bool:
+    """Whether "nothing offloaded" is the same as "every item on a GPU": every item may go to
+    some GPU, and sending any item elsewhere costs transfer time (items pinned off the GPUs or
+    zero-cost offloads leave the first stage to CP-SAT)."""
+    gpus = set(problem.gpu_indices)
+    if not gpus:
+        return False
+    for it, row in zip(problem.items, problem.offload_ns, strict=True):
+        if not gpus.intersection(it.allowed):
+            return False
+        if any(row[d] == 0 for d in it.allowed if d not in gpus):
+            return False
+    return True
+
+
+class _Sequence:
+    """Prefix sums and a range-maximum table over the sequence items, plus each GPU's base."""
+
+    def __init__(self, problem: Problem):
+        items = problem.items
+        self.order = [i for i, it in enumerate(items) if it.in_sequence]
+        self.n = len(self.order)
+        self.prefix = [0]
+        for i in self.order:
+            self.prefix.append(self.prefix[-1] + items[i].weights_bytes + items[i].kv_bytes)
+        acts = [items[i].activation_bytes for i in self.order]
+        self.table = [acts]
+        span = 1
+        while 2 * span <= len(acts):
+            prev = self.table[-1]
+            self.table.append([max(prev[k], prev[k + span]) for k in range(len(prev) - span)])
+            span *= 2
+        self.base: dict[int, tuple[int, int]] = {}
+        for it in items:
+            if not it.in_sequence:
+                g = it.allowed[0]
+                w, a = self.base.get(g, (0, 0))
+                self.base[g] = (w + it.weights_bytes + it.kv_bytes, max(a, it.activation_bytes))
+
+    def peak(self, i: int, j: int) -> int:
+        if j <= i:
+            return 0
+        k = (j - i).bit_length() - 1
+        return max(self.table[k][i], self.table[k][j - (1 << k)])
+
+    def load(self, i: int, j: int, g: int, reserve: int) -> int:
+        """Bytes on GPU g holding items i..j-1 of the sequence (and its pinned base)."""
+        base_w, base_a = self.base.get(g, (0, 0))
+        if j <= i and g not in self.base:
+            return 0
+        return base_w + self.prefix[j] - self.prefix[i] + max(base_a, self.peak(i, j)) + reserve
+
+
+@dataclass(frozen=True)
+class _Type:
+    members: tuple[int, ...]
+    """Device indices, in CUDA order."""
+    room: int
+    """Largest load one of them may hold at the current threshold."""
+    cost: tuple[int, ...]
+    pinned: bool
+
+
+class _Search:
+    def __init__(self, problem: Problem, seq: _Sequence, max_work: int):
+        self.problem, self.seq = problem, seq
+        self.work, self.max_work = 0, max_work
+        self.free = [g for g in problem.gpu_indices if g not in seq.base]
+        self.pinned = [g for g in problem.gpu_indices if g in seq.base]
+        self.prices = problem.gpu_prices()
+
+    def room(self, g: int, u: int) -> int:
+        cap = self.problem.devices[g].capacity_bytes
+        return min(cap, u * cap // UTIL_SCALE)
+
+    def types(self, gpus: list[int], u: int, priced: bool) -> list[_Type]:
+        """The given free GPUs grouped by room and cost, then each pinned GPU on its own."""
+        groups: dict[tuple, list[int]] = {}
+        for g in gpus:
+            cost = (self.prices[g], 1) if priced else (1,)
+            groups.setdefault((self.room(g, u) - self.problem.devices[g].reserve_bytes, cost), []).append(g)
+        out = [_Type(tuple(m), self.room(m[0], u), key[1], False) for key, m in groups.items()]
+        out.sort(key=lambda t: (-t.room + self.problem.devices[t.members[0]].reserve_bytes, t.cost, t.members))
+        zero = (0, 0) if priced else (0,)
+        return out + [_Type((g,), self.room(g, u), zero, True) for g in self.pinned]
+
+    def by_room(self, u: int) -> list[int]:
+        """Free GPUs, most room first: the k best for any count k are the first k."""
+        devs = self.problem.devices
+        return sorted(self.free, key=lambda g: (-(self.room(g, u) - devs[g].reserve_bytes), self.prices[g], g))
+
+    def fewest(self, u: int, at_most: int | None = None):
+        """Least-count cover at threshold u using at most ``at_most`` free GPUs. k GPUs cover
+        only if the k with the most room do, so the search over the top ``at_most`` finds the
+        least count; the top k for the k the bytes alone require (and one more) are tried
+        first, as their far smaller searches usually succeed."""
+        order = self.by_room(u)
+        devs = self.problem.devices
+        need = self.seq.prefix[-1] - sum(max(0, self.room(g, u) - devs[g].reserve_bytes - self.seq.base[g][0])
+                                         for g in self.pinned)
+        have, k = 0, 0
+        while k < len(order) and have < need:
+            have += max(0, self.room(order[k], u) - devs[order[k]].reserve_bytes)
+            k += 1
+        last = len(order) if at_most is None else min(at_most, len(order))
+        for count in sorted({min(k, last), min(k + 1, last), last}):
+            found = self.cover(self.types(order[:count], u, False))
+            if found is not None:
+                return found
+        return None
+
+    def reach(self, i: int, t: _Type) -> int:
+        """Largest j with items i..j-1 on a GPU of type t within its room; i - 1 when even the
+        pinned base alone does not fit."""
+        g = t.members[0]
+        reserve = self.problem.devices[g].reserve_bytes
+        if self.seq.load(i, i, g, reserve) > t.room:
+            return i - 1
+        lo, hi = i, self.seq.n
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.seq.load(i, mid, g, reserve) <= t.room:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def cover(self, types: list[_Type], bound: int | None = None):
+        """Least-cost cover: (cost, [(type, start), ...] in sequence order), or None when none
+        has a first cost term of at most ``bound``; raises _OutOfWork past the work budget.
+        A state is dropped when its remaining GPUs cannot hold the remaining bytes (activations
+        ignored) or the remaining items (each GPU at most the longest segment it takes anywhere)."""
+        n, prefix, devs = self.seq.n, self.seq.prefix, self.problem.devices
+        for t in types:  # a pinned GPU holds its base whatever else it takes
+            if t.pinned and self.seq.load(0, 0, t.members[0], devs[t.members[0]].reserve_bytes) > t.room:
+                return None
+        spare = [max(0, t.room - devs[t.members[0]].reserve_bytes - self.seq.base.get(t.members[0], (0, 0))[0])
+                 for t in types]
+        start = (0,) * len(types)
+        heap = [((0,), (0,) * len(types[0].cost) if types else (0,), 0, start)]
+        best: dict[tuple[int, ...], int] = {start: 0}
+        parent: dict[tuple[int, ...], tuple[tuple[int, ...], int, int]] = {}
+        room_left = {start: sum(s * len(t.members) for s, t in zip(spare, types, strict=True))}
+        longest = [max((self.reach(i, t) - i for i in range(n)), default=0) for t in types]
+        items_left = {start: sum(m * len(t.members) for m, t in zip(longest, types, strict=True))}
+        counting = all(t.cost == ((0,) if t.pinned else (1,)) for t in types)
+        memo: dict[tuple[int, int], int] = {}
+        while heap:
+            _, cost, neg_p, state = heapq.heappop(heap)
+            p = -neg_p
+            if best.get(state, -1) > p:
+                continue
+            if p == n:  # pinned GPUs left out hold their base, checked above
+                return cost, self._path(parent, state, types)
+            self.work += 1
+            if self.work > self.max_work:
+                raise _OutOfWork
+            for k, t in enumerate(types):
+                if state[k] >= len(t.members):
+                    continue
+                r = memo.get((p, k))
+                if r is None:
+                    r = memo[p, k] = self.reach(p, t)
+                if r <= p and not t.pinned:
+                    continue
+                nxt = state[:k] + (state[k] + 1,) + state[k + 1:]
+                left, count_left = room_left[state] - spare[k], items_left[state] - longest[k]
+                if best.get(nxt, -1) >= r or left < prefix[n] - prefix[r] or count_left < n - r:
+                    continue
+                best[nxt], room_left[nxt], items_left[nxt] = r, left, count_left
+                parent[nxt] = (state, k, p)
+                step = tuple(a + b for a, b in zip(cost, t.cost, strict=True))
+                guess = (step[0] + self._more_needed(types, longest, nxt, n - r),) if counting else step
+                if bound is None or guess[0] <= bound:
+                    heapq.heappush(heap, (guess, step, -r, nxt))
+        return None
+
+    @staticmethod
+    def _more_needed(types: list[_Type], longest: list[int], state: tuple[int, ...], items: int) -> int:
+        """Fewest more GPUs that could hold ``items`` more items (A*'s estimate: never above
+        the truth, and it drops by at most one per GPU taken, so the first cover popped is
+        a least-count one). Pinned GPUs are free; free types are taken longest first."""
+        for k, t in enumerate(types):
+            if t.pinned and not state[k]:
+                items -= longest[k]
+        count = 0
+        for k, t in enumerate(types):  # free types come first, most room first
+            if items <= 0 or t.pinned:
+                break
+            left = len(t.members) - state[k]
+            if longest[k] <= 0 or not left:
+                continue
+            take = min(left, -(-items // longest[k]))
+            count += take
+            items -= take * longest[k]
+        return count
+
+    @staticmethod
+    def _path(parent, state, types):
+        out = []
+        while state in parent:
+            prev, k, i = parent[state]
+            out.append((types[k], i))
+            state = prev
+        out.reverse()
+        return out
+
+
+class _OutOfWork(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    plan: SegmentPlan | None
+    spent_s: float
+    """Share of the time limit the search's work used."""
+    no_gpu_plan: bool = False
+    """Proven: no plan puts every item on a GPU (so the problem needs offloading)."""
+
+
+def solve_segments(problem: Problem, time_limit_s: float = 1.0) -> SegmentResult:
+    """The lexicographic optimum when nothing needs offloading. No plan when this search does
+    not apply, proves that everything cannot sit on GPUs, or ran out of work before a plan with
+    proven offload and GPU count (or price); a plan whose utilisation stage ran out of work
+    carries the certified gap between its utilisation and the least one not ruled out."""
+    if not applies(problem):
+        return SegmentResult(None, 0.0)
+    seq = _Sequence(problem)
+    search = _Search(problem, seq, max(1, int(time_limit_s * EXPANSIONS_PER_SECOND)))
+    stages = _Stages(problem, search)
+    finished = True
+    try:
+        stages.run()
+    except _OutOfWork:
+        finished = False
+    used = search.work / EXPANSIONS_PER_SECOND
+    if stages.best is None:
+        return SegmentResult(None, used, finished)
+    assignment = _assignment(problem, seq, stages.best[1])
+    values = objective_values(problem, assignment)
+    if stages.lo >= stages.hi:
+        return SegmentResult(SegmentPlan(assignment, values), used)
+    gap = (values["max_utilisation"] - stages.lo) / max(values["max_utilisation"], 1)
+    return SegmentResult(SegmentPlan(assignment, values, "feasible", gap), used)
+
+
+class _Stages:
+    """Stage 2 (count or price) exactly, then a binary search on the utilisation threshold that
+    keeps its best plan and bounds, so running out of work still leaves a plan and a gap."""
+
+    def __init__(self, problem: Problem, search: _Search):
+        self.problem, self.search = problem, search
+        self.best = None
+        self.lo, self.hi = 0, UTIL_SCALE
+
+    def _solve_at(self, u: int):
+        s = self.search
+        if self.problem.objective == "cost":
+            return s.cover(s.types(s.free, u, True), self.bound)
+        return s.fewest(u, self.bound)
+
+    def run(self) -> None:
+        self.bound = None
+        first = self._solve_at(UTIL_SCALE)
+        if first is None:
+            return
+        if self.problem.objective in ("gpus", "cost"):
+            self.bound = first[0][0]
+        self.best = first
+        self.hi = self._max_utilisation(first)
+        self.lo = self._lower_bound()
+        while self.lo < self.hi:
+            mid = (self.lo + self.hi) // 2
+            found = self._solve_at(mid)
+            if found is None:
+                self.lo = mid + 1
+            else:
+                self.best, self.hi = found, min(mid, self._max_utilisation(found))
+
+    def _max_utilisation(self, cover) -> int:
+        assignment = _assignment(self.problem, self.search.seq, cover[1])
+        return objective_values(self.problem, assignment)["max_utilisation"]
+
+    def _lower_bound(self) -> int:
+        """No plan's fullest GPU is below the bytes over all GPU capacity, nor below the largest
+        item on the largest GPU."""
+        devs, seq = self.problem.devices, self.search.seq
+        caps = [devs[g].capacity_bytes for g in self.problem.gpu_indices]
+        total = seq.prefix[-1] + sum(w for w, _ in seq.base.values())
+        bound = total * UTIL_SCALE // sum(caps)
+        smallest_reserve = min(devs[g].reserve_bytes for g in self.problem.gpu_indices)
+        largest = max((seq.prefix[k + 1] - seq.prefix[k] + seq.peak(k, k + 1) for k in range(seq.n)), default=0)
+        return max(bound, (largest + smallest_reserve) * UTIL_SCALE // max(caps))
+
+
+def _assignment(problem: Problem, seq: _Sequence, path) -> tuple[int, ...]:
+    """Concrete GPUs for the segments: within a type, lowest CUDA index first."""
+    out = [-1] * len(problem.items)
+    for it_index, it in enumerate(problem.items):
+        if not it.in_sequence:
+            out[it_index] = it.allowed[0]
+    taken: dict[int, int] = {}
+    for k, (t, i) in enumerate(path):
+        g = t.members[taken.get(id(t), 0)]
+        taken[id(t)] = taken.get(id(t), 0) + 1
+        j = path[k + 1][1] if k + 1 < len(path) else seq.n
+        for pos in range(i, j):
+            out[seq.order[pos]] = g
+    return tuple(out)
