@@ -86,12 +86,11 @@ def unit_keys(problem: Problem, assignment: tuple[int, ...]) -> tuple[list[str],
     return [name for _, name, _ in pairs], [key for _, _, key in pairs]
 
 
-def _baseline(problem: Problem, profile: Profile) -> Baseline:
-    from planner.solve.greedy import accelerate_greedy
+def _baseline(problem: Problem, keys: list[int | str]) -> Baseline:
+    """accelerate's answer (``keys``, one per item) judged by the planner's accounting."""
     from planner.solve.loads import offloaded_items
     from planner.solve.verify import verify
 
-    keys = accelerate_greedy(problem, profile)
     index = {dev.key: d for d, dev in enumerate(problem.devices)}
     sizes = [it.weights_bytes for it in problem.items]
     disk = sum(s for s, k in zip(sizes, keys, strict=True) if k == "disk")
@@ -136,15 +135,17 @@ def make_plan(
     from planner.solve.verify import verify
 
     problem = build_problem(profile, inventory, objective, pins, weights_only)
-    hint = keys_to_assignment(problem, accelerate_greedy(problem, profile)) if not pins else None
+    greedy = accelerate_greedy(problem, profile)  # once: the solver's hint and the baseline
+    hint = keys_to_assignment(problem, greedy) if not pins else None
     solution = solve(problem, hint, time_limit_s)
-    baseline = _baseline(problem, profile)
+    baseline = _baseline(problem, greedy)
     if solution.assignment is None:
         diagnosis = None
         if diagnose:
             from planner.solve.diagnose import diagnose as run_diagnosis
 
-            diagnosis = run_diagnosis(problem, profile, inventory, objective, pins, weights_only)
+            diagnosis = run_diagnosis(problem, profile, inventory, objective, pins, weights_only,
+                                      time_limit_s=time_limit_s)
         status = "infeasible" if solution.status == "infeasible" else "unknown"
         return Plan(status, profile, problem, None, solve_seconds=solution.solve_seconds, baseline=baseline,
                     diagnosis=diagnosis)

@@ -1,5 +1,9 @@
 """Why nothing fits, by how much, and what would make it fit: each suggestion is checked by
-re-planning with the change, so every number it prints is one that works."""
+re-planning with the change, so every number it prints is one that works.
+
+The whole diagnosis spends at most the caller's time limit, as solver work (the segment
+search's expansions, CP-SAT's deterministic seconds) shared out between its checks, so it
+obeys ``--time-limit`` and gives the same suggestions on any machine load."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from planner.solve.problem import Problem, build_problem
 from planner.solve.solver import feasible, least_shortfall
 from planner.units import GiB
 
-MAX_EXTRA_GPUS = 16
+MAX_EXTRA_GPUS = 256
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,41 @@ class Diagnosis:
         if self.shortfall_bytes:
             head += f"; {self.shortfall_bytes / GiB:.2f} GiB short ({short}) with units kept whole"
         elif self.shortfall_bytes is None:
-            head += "; the least shortfall was not found within the time limit"
+            at_least = total - self.capacity_bytes
+            head += (f"; at least {at_least / GiB:.2f} GiB short" if at_least > 0 else "") + (
+                " (the least shortfall with units kept whole was not proven within the time limit)")
         return head
 
 
-def _fits(spec_profile: Profile, inventory: Inventory, objective, pins, weights_only) -> bool:
-    return bool(feasible(build_problem(spec_profile, inventory, objective, pins, weights_only), 0.3))
+class Budget:
+    """Solver seconds left for the diagnosis; each check takes a slice of at most ``SLICE``."""
+
+    SLICE = 0.3
+
+    def __init__(self, seconds: float):
+        self.left = seconds
+
+    def take(self, want: float = SLICE) -> float | None:
+        if self.left < 0.01:
+            return None
+        got = min(want, self.left)
+        self.left -= got
+        return got
+
+
+def _fits(spec_profile: Profile, inventory: Inventory, objective, pins, weights_only, budget: Budget) -> bool:
+    """Whether a plan exists; False also when the budget left cannot tell."""
+    from planner.solve.segments import solve_segments
+
+    seconds = budget.take()
+    if seconds is None:
+        return False
+    problem = build_problem(spec_profile, inventory, objective, pins, weights_only)
+    result = solve_segments(problem, seconds)
+    if result.plan is not None or (result.no_gpu_plan and inventory.cpu is None and inventory.disk is None):
+        budget.left += max(0.0, seconds - result.spent_s)  # answered exactly: the rest of the slice is not spent
+        return result.plan is not None
+    return bool(feasible(problem, max(seconds - result.spent_s, 0.01)))
 
 
 def _largest_unit(problem: Problem) -> tuple[str, int]:
@@ -73,10 +106,17 @@ def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None
     templates += [d for d in bigger if d.usable_bytes > need and (not templates or d.usable_bytes > templates[0].usable_bytes)][:1]
     next_key = max((int(g.key) for g in inventory.gpus), default=-1) + 1
     for template in templates:
-        for k in range(1, MAX_EXTRA_GPUS + 1):
+        def fits(k: int, template=template) -> bool:
             extra = tuple(replace(template, key=next_key + j) for j in range(k))
-            if _fits(prof, replace(inventory, gpus=inventory.gpus + extra), *args):
-                return f"{k} more {template.label} ({template.capacity_bytes / GiB:.2f} GiB each)"
+            return _fits(prof, replace(inventory, gpus=inventory.gpus + extra), *args)
+
+        if not fits(MAX_EXTRA_GPUS):
+            continue
+        lo, hi = 1, MAX_EXTRA_GPUS  # more GPUs never hurt: the fewest that fit, by bisection
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
+        return f"{lo} more {template.label} ({template.capacity_bytes / GiB:.2f} GiB each)"
     return None
 
 
@@ -95,9 +135,10 @@ def _largest_that_fits(prof: Profile, inventory: Inventory, args, field: str, hi
 
 
 def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: str,
-             pins: Mapping | None, weights_only: bool) -> Diagnosis:
-    args = (objective, pins, weights_only)
-    shortfall, over = least_shortfall(problem)
+             pins: Mapping | None, weights_only: bool, time_limit_s: float = 2.0) -> Diagnosis:
+    budget = Budget(time_limit_s)
+    args = (objective, pins, weights_only, budget)
+    shortfall, over = least_shortfall(problem, budget.take(time_limit_s / 3) or 0.01)
     need = {
         "weights": sum(i.weights_bytes for i in problem.items),
         "kv_cache": sum(i.kv_bytes for i in problem.items),
@@ -134,6 +175,9 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
         disk = Device("disk", "disk", "disk", size, 0, 2.0)
         if _fits(prof, replace(inventory, disk=disk), *args):
             tips.append(f"offload to disk with --disk {size // GiB}GiB (much slower)")
+    if not tips and budget.left < 0.01:
+        tips.append(f"give the search more time with --time-limit {max(2.0, 4 * time_limit_s):g} "
+                    "(no fix was found within this one)")
     keys = {d: problem.devices[d].key for d in over}
     return Diagnosis(shortfall, {keys[d]: v for d, v in sorted(over.items())}, need,
                      sum(d.capacity_bytes for d in problem.devices), _largest_unit(problem), tuple(tips))

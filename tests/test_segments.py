@@ -1,0 +1,122 @@
+"""The segment search (solve/segments.py) against exhaustive search, a hand-counted instance at
+128 GPUs, and the rules around it: never worse than the greedy, the same plan on every run, a
+diagnosis whose suggestions are exact."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_solver_properties import candidates, objectives
+
+from planner.hardware.inventory import Device, build_inventory
+from planner.solve.problem import Item, Problem
+from planner.solve.segments import solve_segments
+from planner.solve.solver import solve
+from planner.solve.verify import verify
+
+
+@st.composite
+def gpu_only_problems(draw):
+    """Up to five GPUs of two or three sizes (so several are interchangeable), no host devices:
+    the case the segment search claims; some items pinned to a GPU."""
+    sizes = draw(st.lists(st.integers(30, 160), min_size=1, max_size=3))
+    n_gpus = draw(st.integers(1, 5))
+    devices = tuple(Device(g, "gpu", "g", sizes[g % len(sizes)], draw(st.sampled_from([0, 5])), 10.0,
+                           price_usd=float(draw(st.sampled_from([1, 3])))) for g in range(n_gpus))
+    items = []
+    for i in range(draw(st.integers(1, 6 if n_gpus <= 3 else 5))):
+        if items and draw(st.booleans()):
+            items.append(replace(items[-1], units=(i,), names=(f"u{i}",)))
+            continue
+        pinned = draw(st.integers(0, 7)) == 0
+        allowed = (draw(st.integers(0, n_gpus - 1)),) if pinned else tuple(range(n_gpus))
+        items.append(Item((i,), (f"u{i}",), draw(st.integers(1, 60)), draw(st.integers(0, 10)), draw(st.integers(0, 20)),
+                          allowed, not pinned))
+    objective = draw(st.sampled_from(["gpus", "cost", "balance"]))
+    return Problem(tuple(items), devices, objective, tuple((0,) * n_gpus for _ in items))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gpu_only_problems())
+def test_segment_search_equals_exhaustive_search(problem):
+    feasible = [a for a in candidates(problem) if not verify(problem, a)]
+    result = solve_segments(problem, time_limit_s=5.0)
+    if not feasible:
+        assert result.plan is None and result.no_gpu_plan
+        return
+    assert result.plan is not None and result.plan.status == "optimal"
+    assert verify(problem, result.plan.assignment) == []
+    best = min(objectives(problem, a) for a in feasible)
+    assert objectives(problem, result.plan.assignment) == best
+    assert tuple(result.plan.objectives.values()) == best
+
+
+def _layers_problem(objective: str) -> Problem:
+    """126 layers of 10 bytes on 128 GPUs of 24/12/40/48/80 bytes cycled: a GPU of c bytes
+    holds c // 10 layers (8, 4, 4, 2, 1), so the fewest GPUs are ceil(126 / 8) = 16 of the
+    80-byte ones, and then the fullest is full (15 x 8 = 120 < 126 at 7 layers each)."""
+    cycle = [24, 12, 40, 48, 80]
+    devices = tuple(Device(g, "gpu", "g", cycle[g % 5], 0, 10.0) for g in range(128))
+    items = tuple(Item((i,), (f"layers.{i}",), 10, 0, 0, tuple(range(128))) for i in range(126))
+    return Problem(items, devices, objective, tuple((0,) * 128 for _ in items))
+
+
+def test_hand_counted_instance_at_128_gpus():
+    solution = solve(_layers_problem("gpus"), time_limit_s=1.0)
+    assert solution.status == "optimal"
+    assert solution.objectives == {"offload_ns": 0, "gpus": 16, "max_utilisation": 10_000, "runs": 16}
+    used = sorted(set(solution.assignment))
+    assert used == [g for g in range(128) if g % 5 == 4][:16]  # the first sixteen 80-byte GPUs
+
+
+def test_balance_at_128_gpus_is_hand_counted():
+    """Even load on the same 128 GPUs (26 of 24, 26 of 12, 26 of 40, 25 of 48, 25 of 80 bytes):
+    at 37.5% an 80-byte GPU holds 3 layers, a 48- or 40-byte one 1, a 24- or 12-byte one none:
+    75 + 25 + 26 = 126, exactly enough; below it the 80-byte ones hold 2 and 101 < 126. So the
+    fullest GPU is at 3750 / 10000 and all 76 GPUs of 40 bytes or more are needed."""
+    problem = _layers_problem("balance")
+    solution = solve(problem, time_limit_s=2.0)
+    assert solution.status == "optimal"
+    assert solution.objectives == {"offload_ns": 0, "max_utilisation": 3750, "runs": 76}
+    assert verify(problem, solution.assignment) == []
+
+
+def test_same_plan_every_run_also_when_work_runs_out():
+    problem = _layers_problem("balance")
+    runs = {repr((s.status, s.assignment, s.objectives, s.gap)) for s in (solve(problem, time_limit_s=0.02) for _ in range(3))}
+    assert len(runs) == 1
+
+
+def test_never_worse_than_the_greedy_when_the_search_cannot_finish():
+    """With offloading needed (CP-SAT's part) and almost no time, the answer is still a plan."""
+    from planner import estimate
+    from planner.placement import make_plan
+
+    prof = estimate("Meta-Llama-3-8B", dtype="bf16", quant="none")
+    mm = {g: [4, 2, 3][g % 3] * 2**30 for g in range(24)} | {"cpu": 64 * 2**30}
+    plan = make_plan(prof, build_inventory(max_memory=mm), time_limit_s=0.001, diagnose=False)
+    assert plan.status in ("optimal", "feasible")
+    assert plan.assignment is not None and verify(plan.problem, plan.assignment) == []
+
+
+def test_more_gpus_suggestion_is_the_fewest_that_fit():
+    """The diagnosis says N more GPUs: N fit and N - 1 do not (checked by the search itself)."""
+    from planner import estimate
+    from planner.placement import make_plan
+    from planner.solve.problem import build_problem
+
+    prof = estimate("Llama-3.1-70B", dtype="bf16", quant="none", batch=8, prompt_tokens=4096)
+    inventory = build_inventory(gpus=["2x24GiB"])
+    plan = make_plan(prof, inventory, time_limit_s=0.5)
+    assert plan.status == "infeasible"
+    tip = next(t for t in plan.diagnosis.suggestions if t.startswith("add "))
+    extra = int(tip.split()[1])
+    gpu = inventory.gpus[0]
+
+    def fits(k: int) -> bool:
+        more = tuple(replace(gpu, key=2 + j) for j in range(k))
+        return solve_segments(build_problem(prof, replace(inventory, gpus=inventory.gpus + more))).plan is not None
+
+    assert fits(extra) and not fits(extra - 1)
