@@ -1,0 +1,84 @@
+"""Placement at cluster scale against accelerate, in the same run.
+
+Mixed GPUs (24/12/40/48/80 GiB cycled, as CUDA numbers them) plus 1 TiB of CPU RAM and 4 TiB of
+disk, from 1 to 128 GPUs; Llama-3.1-405B, DeepSeek-R1 and Mixtral-8x22B in bf16, with no
+workload and generating (batch 4, 2048 + 256 tokens); objectives ``gpus`` (the default) and
+``balance``. Per case it prints the planner's status, its certified gap, GPUs in use, the
+fullest GPU, the whole ``make_plan`` call in ms, and accelerate's ``get_balanced_memory`` +
+``infer_auto_device_map`` on the model built by transformers on the meta device, in ms, with
+the ratio. A gap is the relative distance between the plan's fullest GPU and the least value
+not ruled out; "optimal" means every stage was proven.
+
+Usage: python benchmarks/cluster_placement.py [MODEL ...]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+GiB = 2**30
+CYCLE = [24, 12, 40, 48, 80]
+SIZES = [1, 2, 4, 8, 16, 32, 64, 128]
+MODELS = ["Llama-3.1-405B", "DeepSeek-R1", "Mixtral-8x22B-v0.1"]
+WORKLOADS = {"none": {}, "generate": {"batch": 4, "prompt_tokens": 2048, "new_tokens": 256}}
+
+
+def accelerate_ms(meta, budget: dict) -> float:
+    import torch
+    from accelerate import infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+
+    nsm = meta._no_split_modules
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        caps = get_balanced_memory(meta, max_memory=dict(budget), no_split_module_classes=nsm, dtype=torch.bfloat16)
+        infer_auto_device_map(meta, max_memory=caps, no_split_module_classes=nsm, dtype=torch.bfloat16)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def main(models: list[str]) -> int:
+    from hf_reference import build_meta
+
+    from planner import estimate
+    from planner.catalog import load_model_config
+    from planner.hardware.inventory import build_inventory
+    from planner.placement import make_plan
+
+    print(f"{'model':<20}{'GPUs':>5}  {'workload':<9}{'objective':<9}{'status':<10}{'gap':>7}{'used':>6}{'fullest':>9}"
+          f"{'planner ms':>11}{'accel. ms':>10}{'ratio':>7}")
+    slow, unproven = [], []
+    for name in models:
+        meta = build_meta(load_model_config(name))
+        for wl_name, wl in WORKLOADS.items():
+            prof = estimate(name, dtype="bf16", quant="none", **wl)
+            for n in SIZES:
+                budget = {i: CYCLE[i % 5] * GiB for i in range(n)} | {"cpu": 1024 * GiB}
+                acc = accelerate_ms(meta, budget)  # accelerate always adds an unlimited disk
+                inventory = build_inventory(max_memory=budget, disk="4TiB")
+                for objective in ("gpus", "balance"):
+                    t0 = time.perf_counter()
+                    plan = make_plan(prof, inventory, objective=objective)
+                    ms = (time.perf_counter() - t0) * 1e3
+                    used = sum(1 for d in plan.devices if d.kind == "gpu" and d.units)
+                    fullest = max((d.utilisation for d in plan.devices if d.kind == "gpu"), default=0.0)
+                    print(f"{name:<20}{n:>5}  {wl_name:<9}{objective:<9}{plan.status:<10}{plan.gap:>7.2%}{used:>6}"
+                          f"{fullest:>9.1%}{ms:>11.1f}{acc:>10.1f}{ms / acc:>7.2f}", flush=True)
+                    if ms > 1000:
+                        slow.append(f"{name} {n} {wl_name} {objective}: {ms:.0f} ms")
+                    if plan.status != "optimal" and plan.gap >= 0.01:
+                        unproven.append(f"{name} {n} {wl_name} {objective}: {plan.status}, gap {plan.gap:.2%}")
+    for line in slow:
+        print("over 1 s:", line)
+    for line in unproven:
+        print("gap of 1% or more:", line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or MODELS))
