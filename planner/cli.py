@@ -6,6 +6,7 @@ bad input); nothing prints a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -175,9 +176,16 @@ def main() -> None:
 
     try:
         code = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
+    except (KeyboardInterrupt, click.exceptions.Abort) as e:
+        interrupted = isinstance(e, KeyboardInterrupt) or isinstance(e.__cause__, KeyboardInterrupt)
+        click.echo("Interrupted; nothing was written." if interrupted else "Aborted.", err=True)
+        sys.exit(130 if interrupted else 1)  # 130 = 128 + SIGINT, as shells report it
+    except BrokenPipeError:  # the reader went away (planner ... | head): stop quietly
+        try:  # keep Python's exit-time flush of stdout from failing again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file descriptor (captured, replaced)
+            pass
+        sys.exit(141)  # 128 + SIGPIPE
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

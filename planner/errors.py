@@ -8,7 +8,14 @@
     +-- InfeasibleError       (exit 3) the request is valid but cannot be met
 
 The CLI prints ``Error: <message>`` on one line and exits with ``exit_code``; nothing
-below the CLI prints.
+below the CLI prints. Exit statuses of ``planner``:
+
+    0    the answer was printed (and any file written)
+    1    aborted at a prompt
+    2    bad input: the message names the field and the fix
+    3    valid, but nothing fits (plan infeasible, size with no GPU count that serves)
+    130  interrupted (Ctrl-C); files are written atomically, so none is left half written
+    141  the reader of standard output went away (``planner ... | head``)
 """
 
 from __future__ import annotations
