@@ -6,6 +6,7 @@ bad input); nothing prints a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -181,10 +182,9 @@ def main() -> None:
         click.echo("Interrupted; nothing was written." if interrupted else "Aborted.", err=True)
         sys.exit(130 if interrupted else 1)  # 130 = 128 + SIGINT, as shells report it
     except BrokenPipeError:  # the reader went away (planner ... | head): stop quietly
-        try:  # keep Python's exit-time flush of stdout from failing again
+        # keep Python's exit-time flush of stdout from failing again (unless stdout has no descriptor)
+        with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):  # stdout is not a file descriptor (captured, replaced)
-            pass
         sys.exit(141)  # 128 + SIGPIPE
     except click.ClickException as e:
         e.show()

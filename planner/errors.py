@@ -8,14 +8,7 @@
     +-- InfeasibleError       (exit 3) the request is valid but cannot be met
 
 The CLI prints ``Error: <message>`` on one line and exits with ``exit_code``; nothing
-below the CLI prints. Exit statuses of ``planner``:
-
-    0    the answer was printed (and any file written)
-    1    aborted at a prompt
-    2    bad input: the message names the field and the fix
-    3    valid, but nothing fits (plan infeasible, size with no GPU count that serves)
-    130  interrupted (Ctrl-C); files are written atomically, so none is left half written
-    141  the reader of standard output went away (``planner ... | head``)
+below the CLI prints. ``EXIT_STATUSES`` lists every status ``planner`` exits with.
 """
 
 from __future__ import annotations
@@ -47,3 +40,14 @@ class InfeasibleError(PlannerError):
     """The request is well formed but no plan satisfies it."""
 
     exit_code = 3
+
+
+EXIT_STATUSES: tuple[tuple[int, str], ...] = (
+    (0, "the answer was printed, and every file asked for written"),
+    (1, "aborted at a prompt"),
+    (2, "bad input: one line `Error: ...` names the field and the fix, no traceback"),
+    (3, "valid input, but nothing fits: `plan` infeasible (with the shortfall and a fix), "
+        "`size` with no count that serves"),
+    (130, "interrupted with Ctrl-C (128 + SIGINT); files are written atomically, so none is left half written"),
+    (141, "the reader of standard output went away, as in `planner ... | head` (128 + SIGPIPE)"),
+)

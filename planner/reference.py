@@ -43,6 +43,11 @@ def cli_reference() -> str:
                 out += _command_doc(f"{name} {sub}", cmd.get_command(ctx, sub))
         else:
             out += _command_doc(name, cmd)
+    from planner.errors import EXIT_STATUSES
+
+    out += ["## Exit status", "", "| status | meaning |", "|---|---|"]
+    pipe = "\\|"  # a literal | inside a Markdown table cell
+    out += [f"| {code} | {text.replace('|', pipe)} |" for code, text in EXIT_STATUSES]
     return "\n".join(out).rstrip() + "\n"
 
 
