@@ -83,6 +83,17 @@ class _Sequence:
             prev = self.table[-1]
             self.table.append([max(prev[k], prev[k + span]) for k in range(len(prev) - span)])
             span *= 2
+        keys = [(items[i].weights_bytes + items[i].kv_bytes, items[i].activation_bytes) for i in self.order]
+        self.runs: list[tuple[int, int]] = []
+        """(start, end) of each run of two or more identical consecutive sequence items."""
+        k = 0
+        while k < self.n:
+            end = k + 1
+            while end < self.n and keys[end] == keys[k]:
+                end += 1
+            if end - k > 1:
+                self.runs.append((k, end))
+            k = end
         self.base: dict[int, tuple[int, int]] = {}
         for it in items:
             if not it.in_sequence:
@@ -162,21 +173,18 @@ class _Search:
                 return found
         return None
 
-    def reach(self, i: int, t: _Type) -> int:
-        """Largest j with items i..j-1 on a GPU of type t within its room; i - 1 when even the
-        pinned base alone does not fit."""
+    def reaches(self, t: _Type) -> list[int]:
+        """reach(i, t) for every start i, in one sweep: a reach never moves back as i grows."""
         g = t.members[0]
         reserve = self.problem.devices[g].reserve_bytes
-        if self.seq.load(i, i, g, reserve) > t.room:
-            return i - 1
-        lo, hi = i, self.seq.n
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.seq.load(i, mid, g, reserve) <= t.room:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        n, load = self.seq.n, self.seq.load
+        out, j = [], 0
+        for i in range(n):
+            j = max(j, i)
+            while j < n and load(i, j + 1, g, reserve) <= t.room:
+                j += 1
+            out.append(j)
+        return out
 
     def cover(self, types: list[_Type], bound: int | None = None):
         """Least-cost cover: (cost, [(type, start), ...] in sequence order), or None when none
@@ -194,10 +202,12 @@ class _Search:
         best: dict[tuple[int, ...], int] = {start: 0}
         parent: dict[tuple[int, ...], tuple[tuple[int, ...], int, int]] = {}
         room_left = {start: sum(s * len(t.members) for s, t in zip(spare, types, strict=True))}
-        longest = [max((self.reach(i, t) - i for i in range(n)), default=0) for t in types]
+        reaches = [self.reaches(t) for t in types]
+        longest = [max((r - i for i, r in enumerate(row)), default=0) for row in reaches]
+        per_run = [[max(0, min(row[a], b) - a) for row in reaches] for a, b in self.seq.runs]
+        bounds = [_Bound(types, caps) for caps in [longest, *per_run]]
         items_left = {start: sum(m * len(t.members) for m, t in zip(longest, types, strict=True))}
         counting = all(t.cost == ((0,) if t.pinned else (1,)) for t in types)
-        memo: dict[tuple[int, int], int] = {}
         while heap:
             _, cost, neg_p, state = heapq.heappop(heap)
             p = -neg_p
@@ -211,42 +221,38 @@ class _Search:
             for k, t in enumerate(types):
                 if state[k] >= len(t.members):
                     continue
-                r = memo.get((p, k))
-                if r is None:
-                    r = memo[p, k] = self.reach(p, t)
+                r = reaches[k][p] if p < n else p
                 if r <= p and not t.pinned:
                     continue
                 nxt = state[:k] + (state[k] + 1,) + state[k + 1:]
                 left, count_left = room_left[state] - spare[k], items_left[state] - longest[k]
                 if best.get(nxt, -1) >= r or left < prefix[n] - prefix[r] or count_left < n - r:
                     continue
+                more = self._more_needed(bounds, nxt, r)
+                if more is None:
+                    continue
                 best[nxt], room_left[nxt], items_left[nxt] = r, left, count_left
                 parent[nxt] = (state, k, p)
                 step = tuple(a + b for a, b in zip(cost, t.cost, strict=True))
-                guess = (step[0] + self._more_needed(types, longest, nxt, n - r),) if counting else step
+                guess = (step[0] + more,) if counting else step
                 if bound is None or guess[0] <= bound:
                     heapq.heappush(heap, (guess, step, -r, nxt))
         return None
 
-    @staticmethod
-    def _more_needed(types: list[_Type], longest: list[int], state: tuple[int, ...], items: int) -> int:
-        """Fewest more GPUs that could hold ``items`` more items (A*'s estimate: never above
-        the truth, and it drops by at most one per GPU taken, so the first cover popped is
-        a least-count one). Pinned GPUs are free; free types are taken longest first."""
-        for k, t in enumerate(types):
-            if t.pinned and not state[k]:
-                items -= longest[k]
-        count = 0
-        for k, t in enumerate(types):  # free types come first, most room first
-            if items <= 0 or t.pinned:
-                break
-            left = len(t.members) - state[k]
-            if longest[k] <= 0 or not left:
-                continue
-            take = min(left, -(-items // longest[k]))
-            count += take
-            items -= take * longest[k]
-        return count
+    def _more_needed(self, bounds: list[_Bound], state: tuple[int, ...], r: int) -> int | None:
+        """Fewest more GPUs that could hold what is left after item r, or None when the GPUs
+        left cannot: the items left, each GPU at most its longest segment anywhere; and the
+        items left of each run of identical items, each GPU at most as many of them as it can
+        hold. A lower bound (A*'s estimate) that drops by at most one per GPU taken, so the
+        first cover popped is a least-count one."""
+        need = bounds[0].fewest(state, self.seq.n - r)
+        for (a, b), bound in zip(self.seq.runs, bounds[1:], strict=True):
+            if need is None:
+                return None
+            if b > r:
+                run_need = bound.fewest(state, b - max(a, r))
+                need = None if run_need is None else max(need, run_need)
+        return need
 
     @staticmethod
     def _path(parent, state, types):
@@ -261,6 +267,31 @@ class _Search:
 
 class _OutOfWork(Exception):
     pass
+
+
+class _Bound:
+    """Each type's most items of some kind (``caps``): the fewest free GPUs left whose caps add
+    up to a count, largest first (pinned GPUs left count for nothing)."""
+
+    def __init__(self, types: list[_Type], caps: list[int]):
+        self.caps = caps
+        self.sizes = [len(t.members) for t in types]
+        self.pinned = [k for k, t in enumerate(types) if t.pinned and caps[k] > 0]
+        self.order = sorted((k for k, t in enumerate(types) if not t.pinned and caps[k] > 0), key=lambda k: -caps[k])
+
+    def fewest(self, state: tuple[int, ...], items: int) -> int | None:
+        caps = self.caps
+        for k in self.pinned:
+            if not state[k]:
+                items -= caps[k]
+        count = 0
+        for k in self.order:
+            if items <= 0:
+                break
+            take = min(self.sizes[k] - state[k], -(-items // caps[k]))
+            count += take
+            items -= take * caps[k]
+        return count if items <= 0 else None
 
 
 @dataclass(frozen=True)
