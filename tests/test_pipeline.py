@@ -99,3 +99,15 @@ def test_bad_cluster_files(tmp_path, text, field):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     assert_input_error(run_cli("size", "Llama-3.1-70B", "--cluster", str(path)), field)
+
+
+@pytest.mark.slow
+def test_machine_orders_by_dynamic_program_equal_every_order():
+    """Five machines of three kinds: 120 orders x every split of 16 layers into 5 stages."""
+    machines = (("a", "T4", 1), ("b", "L4", 1), ("c", "T4", 1), ("d", "RTX4090", 1), ("e", "L4", 1))
+    cluster = Cluster(tuple(Node(n, find_gpu(g), c, 25.0) for n, g, c in machines))
+    prof = estimate("Llama-3.2-1B", engine="vllm", dtype="fp16")
+    plan = best_pipeline(prof, cluster, 1)
+    assert plan is not None
+    assert plan.kv_blocks == exhaustive_blocks(prof, cluster, 1)
+    assert sorted(s.machine for s in plan.stages) == ["a", "b", "c", "d", "e"]

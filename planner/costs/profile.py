@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.kv_cache import kv_layer_bytes, state_bytes
@@ -34,13 +35,22 @@ class Profile:
     quant: QuantScheme | None
     units: tuple[UnitCost, ...]
 
-    @property
+    @cached_property
     def parameters(self) -> int:
         return self.spec.parameters
 
-    @property
+    @cached_property
     def weights_bytes(self) -> int:
         return sum(u.weights_bytes for u in self.units)
+
+    @cached_property
+    def routed_expert_bytes(self) -> dict[str, int]:
+        """Per unit name, the bytes of its routed-expert tensors (whole model, before tensor
+        parallelism): the share of the weights a decode step reads only in part."""
+        from planner.costs.weights import tensor_bytes
+
+        bits = DTYPE_BITS[self.dtype]
+        return {u.name: sum(tensor_bytes(t, bits, self.quant) for t in u.tensors if t.experts > 1) for u in self.spec.units}
 
     @property
     def kv_bytes(self) -> int:

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 from planner.costs.profile import Profile
 from planner.costs.vllm import VllmLayout
-from planner.costs.weights import tensor_bytes
-from planner.units import DTYPE_BITS
 
 HBM_EFFICIENCY = 0.8
 COMPUTE_EFFICIENCY = 0.5
@@ -43,13 +41,6 @@ def _expert_share(profile: Profile, batch: int) -> float:
     return min(1.0, batch * max(mlp.experts_per_token, 1) / mlp.experts)
 
 
-def _expert_bytes(profile: Profile, names: set[str]) -> int:
-    """Bytes of routed-expert tensors among the units ``names`` (whole model, before tp)."""
-    bits = DTYPE_BITS[profile.dtype]
-    return sum(tensor_bytes(t, bits, profile.quant) for u in profile.spec.units if u.name in names
-               for t in u.tensors if t.experts > 1)
-
-
 def replica_speed(profile: Profile, layout: VllmLayout, batch: int, context: int) -> Speed:
     """Roofline decode and prefill speed of one replica running ``batch`` sequences of ``context`` tokens."""
     gpu = layout.gpu
@@ -60,7 +51,7 @@ def replica_speed(profile: Profile, layout: VllmLayout, batch: int, context: int
     share = _expert_share(profile, batch)
     stage_times, prefill = [], []
     for st in layout.stages:
-        experts = _expert_bytes(profile, set(st.units)) / layout.tp
+        experts = sum(profile.routed_expert_bytes[name] for name in st.units) / layout.tp
         weights = st.weights_bytes - experts * (1 - share)
         params = weights / bytes_per_param
         read = weights + batch * context * st.kv_bytes_per_token

@@ -106,10 +106,12 @@ def _stage_of_units(profile: Profile, partition: list[int]) -> list[int]:
     for count in partition:
         acc += count
         bounds.append(acc)
-    out, seen = [], 0
+    out, seen, stage = [], 0, 0
     for i, u in enumerate(units):
         if u.kind == "decoder_layer":
-            out.append(next(s for s, b in enumerate(bounds) if seen < b))
+            while seen >= bounds[stage]:
+                stage += 1
+            out.append(stage)
             seen += 1
         elif i < first:
             out.append(0)
@@ -186,9 +188,11 @@ def vllm_layout(profile: Profile, gpu: GpuType, tp: int, pp: int, utilization: f
     act = costs.activation(tp, batched)
     non_torch = gpu.cuda_context_bytes + (NCCL_BYTES if tp * pp > 1 else 0)
     budget = int(gpu.memory_bytes * utilization)
+    members: list[list[int]] = [[] for _ in range(pp)]
+    for i, st in enumerate(stage_of):
+        members[st].append(i)
     stages = []
-    for s in range(pp):
-        idx = [i for i, st in enumerate(stage_of) if st == s]
+    for s, idx in enumerate(members):
         peak = max((act[i] for i in idx), default=0)
         if s == pp - 1:
             peak = max(peak, max_num_seqs * spec.vocab_size * 4)  # the sampler's fp32 logits

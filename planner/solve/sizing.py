@@ -11,7 +11,9 @@ does for cost) so that
     sum_c r_c tokens_per_s_c >= target       when a throughput target is given
     sum_c r_c gpus_c <= max_gpus
 minimising the objective (GPU count, purchase USD or USD per hour), then GPUs, then maximising
-the roofline decode throughput. Exhaustive enumeration on small catalogs gives the same optimum (tests/test_sizing.py).
+the roofline decode throughput. Without a throughput target the same optimum comes from a
+dynamic program over (sequences held, GPUs used) after dropping candidates another one beats on
+every count (``_knapsack``), exact and without a time limit; CP-SAT takes the rest. Exhaustive enumeration on small catalogs gives the same optimum (tests/test_sizing.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from planner.errors import InputError
 
 SIZE_OBJECTIVES = ("gpus", "price", "hourly")
 TP_SIZES = (1, 2, 4, 8, 16)
+DP_WORK = 4_000_000
+"""Largest (concurrency + 1) x (max GPUs + 1) x candidates the exact dynamic program takes on;
+beyond it (or with a throughput target) CP-SAT decides."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,6 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
     of one sequence, at the batch it runs) is at most that many milliseconds."""
     import time
 
-    from ortools.sat.python import cp_model
-
-    from planner.solve.solver import deterministic_solver
-
     if objective not in SIZE_OBJECTIVES:
         raise InputError(f"objective: unknown {objective!r}; choose one of {', '.join(SIZE_OBJECTIVES)}")
     start = time.perf_counter()
@@ -122,6 +123,21 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
         cands = [c for c in cands if c.speed.decode_step_s * 1e3 <= max_step_ms]
     if not cands:
         return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, 0)
+    alternatives = _alternatives(cands, concurrency, objective, target_tokens_per_s, max_gpus)
+    if not target_tokens_per_s:
+        kept = _undominated(cands, concurrency, objective)
+        if (concurrency + 1) * (max_gpus + 1) * len(kept) <= DP_WORK:
+            choice = _knapsack(kept, concurrency, objective, max_gpus)
+            if choice is None:
+                return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start,
+                              len(cands))
+            value = sum(c.cost(objective) * h for c, h in choice)
+            return Sizing("optimal", objective, choice, value, alternatives, context, concurrency,
+                          time.perf_counter() - start, len(cands))
+    from ortools.sat.python import cp_model
+
+    from planner.solve.solver import deterministic_solver
+
     m = cp_model.CpModel()
     bound = [min(max_gpus // c.gpus, -(-concurrency // c.seqs) + (64 if target_tokens_per_s else 0)) for c in cands]
     r = [m.new_int_var(0, b, f"r{i}") for i, b in enumerate(bound)]
@@ -154,8 +170,61 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
             m.add_hint(v, h)
     choice = tuple((c, h) for c, h in zip(cands, hint, strict=True) if h)
     value = sum(c.cost(objective) * h for c, h in choice)
-    return Sizing(status, objective, choice, value, _alternatives(cands, concurrency, objective, target_tokens_per_s, max_gpus),
-                  context, concurrency, time.perf_counter() - start, len(cands))
+    return Sizing(status, objective, choice, value, alternatives, context, concurrency, time.perf_counter() - start,
+                  len(cands))
+
+
+def _undominated(cands: list[Candidate], concurrency: int, objective: str) -> list[Candidate]:
+    """Candidates no other one beats or ties on every count: cost, GPUs, sequences held (up to
+    the concurrency asked) and decode throughput. Swapping a dominated replica for its dominator
+    never worsens an answer, so the optimum is among these. In sorted order a dominator comes
+    first, so each candidate is compared with the kept ones only."""
+    def key(c: Candidate) -> tuple[int, int, int, int]:
+        return (_weight(c, objective), c.gpus, -min(c.seqs, concurrency), -round(c.speed.decode_tokens_per_s))
+
+    kept: list[tuple[tuple[int, int, int, int], Candidate]] = []
+    for c in sorted(cands, key=key):
+        k = key(c)
+        if not any(all(a <= b for a, b in zip(other, k, strict=True)) for other, _ in kept):
+            kept.append((k, c))
+    return [c for _, c in kept]
+
+
+def _knapsack(cands: list[Candidate], concurrency: int, objective: str, max_gpus: int):
+    """The exact lexicographic optimum (cost, then GPUs, then most decode throughput) of replica
+    counts serving ``concurrency`` sequences on at most ``max_gpus`` GPUs: a dynamic program
+    over (sequences held, capped at the concurrency; GPUs used), each state keeping its least
+    (cost, -throughput). Every candidate uses at least one GPU, so states are final in order of
+    GPUs. None when nothing serves."""
+    best: dict[tuple[int, int], tuple[int, int]] = {(0, 0): (0, 0)}
+    parent: dict[tuple[int, int], tuple[tuple[int, int], int]] = {}
+    terms = [(min(c.seqs, concurrency), c.gpus, _weight(c, objective), round(c.speed.decode_tokens_per_s)) for c in cands]
+    by_gpus: dict[int, list[tuple[int, int]]] = {0: [(0, 0)]}
+    for g in range(max_gpus + 1):
+        for state in sorted(by_gpus.pop(g, [])):
+            seqs, _ = state
+            if seqs >= concurrency:
+                continue
+            cost, neg_speed = best[state]
+            for k, (s_c, g_c, w_c, v_c) in enumerate(terms):
+                if g + g_c > max_gpus:
+                    continue
+                nxt = (min(concurrency, seqs + s_c), g + g_c)
+                value = (cost + w_c, neg_speed - v_c)
+                old = best.get(nxt)
+                if old is None or value < old:
+                    if old is None:
+                        by_gpus.setdefault(nxt[1], []).append(nxt)
+                    best[nxt], parent[nxt] = value, (state, k)
+    done = [(best[st][0], st[1], best[st][1], st) for st in best if st[0] >= concurrency]
+    if not done:
+        return None
+    state = min(done)[3]
+    counts: dict[int, int] = {}
+    while state in parent:
+        state, k = parent[state]
+        counts[k] = counts.get(k, 0) + 1
+    return tuple((cands[k], counts[k]) for k in sorted(counts))
 
 
 def _alternatives(cands: list[Candidate], concurrency: int, objective: str, target: float | None, max_gpus: int):
