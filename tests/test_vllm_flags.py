@@ -1,0 +1,74 @@
+"""Every ``vllm serve`` command the planner prints uses only flags vLLM's engine arguments
+define (tests/data/vllm_engine_args.json, recorded from vLLM's source), with values of the
+right type and among the choices, and a --max-model-len within the model's own limit."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+from conftest import ROOT, run_cli
+
+from planner import estimate
+
+ARGS = json.loads((ROOT / "tests" / "data" / "vllm_engine_args.json").read_text())
+
+
+def check_command(line: str, max_model_len: int | None) -> None:
+    words = shlex.split(line)
+    env = []
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        env.append(words.pop(0).split("=", 1)[0])
+    assert set(env) <= set(ARGS["environment"]), env
+    assert words[:2] == ["vllm", "serve"] and not words[2].startswith("-"), line
+    flags = words[3:]
+    assert len(flags) % 2 == 0, f"every flag takes one value: {line}"
+    seen = set()
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
+        rule = ARGS["flags"].get(flag)
+        assert rule is not None, f"{flag} is not one of vLLM's engine arguments"
+        assert flag not in seen, f"{flag} given twice"
+        seen.add(flag)
+        if "choices" in rule:
+            assert value in rule["choices"], f"{flag} {value}: not one of vLLM's choices"
+        elif rule["type"] == "int":
+            assert int(value) >= rule["min"], f"{flag} {value}"
+        elif rule["type"] == "float":
+            assert rule["gt"] < float(value) <= rule["le"], f"{flag} {value}"
+    if max_model_len is not None and "--max-model-len" in seen:
+        assert int(flags[flags.index("--max-model-len") + 1]) <= max_model_len
+
+
+CASES = [
+    ("Meta-Llama-3-8B", ["--context", "8192", "--concurrency", "4"]),
+    ("Meta-Llama-3-8B", ["--context", "8192", "--concurrency", "4", "--kv-dtype", "fp8", "--quant", "fp8"]),
+    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "awq", "--gpu-type", "T4"]),
+    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "nf4"]),
+    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "gptq", "--gpu-type", "L4"]),
+    ("Llama-3.1-405B", ["--context", "32768", "--concurrency", "8", "--gpu-type", "A100-40GB", "--max-gpus", "64"]),
+    ("Mixtral-8x7B-v0.1", ["--context", "16384", "--concurrency", "16"]),
+]
+
+
+@pytest.mark.parametrize("model, options", CASES)
+def test_printed_vllm_commands_use_real_engine_arguments(model, options):
+    r = run_cli("size", model, *options, "--json")
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    limit = estimate(model).spec.max_model_len
+    lines = [ln for part in answer["replicas"] + answer["alternatives"]
+             for ln in [part["vllm"]["command"], *part["vllm"]["launch"]]]
+    commands = [ln for ln in lines if "vllm serve" in ln]
+    assert commands
+    for line in commands:
+        check_command(line, limit)
+
+
+def test_the_check_itself_refuses_an_unknown_flag_and_a_bad_choice():
+    with pytest.raises(AssertionError, match="not one of vLLM's engine arguments"):
+        check_command("vllm serve m --max-context 4096", None)
+    with pytest.raises(AssertionError, match="not one of vLLM's choices"):
+        check_command("vllm serve m --dtype bf16", None)
+    with pytest.raises(AssertionError):
+        check_command("vllm serve m --max-model-len 200000", 131072)
