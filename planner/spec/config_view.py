@@ -8,6 +8,37 @@ from typing import Any
 from planner.errors import ConfigError
 
 _MISSING = object()
+MAX_LAYERS = 4096
+"""Most layers a config may ask for (the largest published models have a few hundred): beyond
+it a config is refused before anything is built, so a typo cannot make the planner build a
+billion modules."""
+MAX_SIZE = 2**31 - 1
+"""Largest width, vocabulary or count a config may give (int32, what the kernels index with)."""
+LAYER_KEYS = frozenset({"num_hidden_layers", "n_layer", "n_layers", "num_layers", "num_decoder_layers",
+                        "encoder_layers", "decoder_layers", "depth"})
+SIZE_KEYS = frozenset({"hidden_size", "n_embd", "d_model", "intermediate_size", "ffn_dim", "n_inner", "vocab_size",
+                       "num_attention_heads", "n_head", "num_key_value_heads", "head_dim", "num_experts",
+                       "n_routed_experts", "num_local_experts", "moe_intermediate_size", "max_position_embeddings",
+                       "n_positions", "image_size", "patch_size"})
+
+
+def check_sizes(data: Any, where: str = "config.json", depth: int = 0) -> None:
+    """Refuse sizes no real model has, and heads that do not divide into KV groups, in a config
+    and every sub-config (text_config, vision_config, ...), before any route reads it."""
+    if depth > 8 or not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            check_sizes(value, f"{where}:{key}", depth + 1)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            limit = MAX_LAYERS if key in LAYER_KEYS else MAX_SIZE if key in SIZE_KEYS else None
+            if limit is not None and value > limit:
+                raise ConfigError(f"{where}: field '{key}' is {value:,}, more than any model has (at most {limit:,})")
+    heads, kv = data.get("num_attention_heads"), data.get("num_key_value_heads")
+    if (isinstance(heads, int) and isinstance(kv, int) and not isinstance(heads, bool) and not isinstance(kv, bool)
+            and heads >= 1 and kv >= 1 and heads % kv):
+        raise ConfigError(f"{where}: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv}); "
+                          "each KV head serves a whole group of query heads")
 
 
 class ConfigView:

@@ -8,7 +8,7 @@ from typing import Any
 from planner.errors import ConfigError, InputError
 from planner.spec import layers as L
 from planner.spec import legacy_decoders, text_decoders, vision
-from planner.spec.config_view import ConfigView
+from planner.spec.config_view import ConfigView, check_sizes
 from planner.spec.types import ModelSpec, Unit
 from planner.units import normalize_dtype
 
@@ -136,6 +136,7 @@ def spec_from_config(data: Any, name: str = "model", where: str = "config.json")
 
 def _spec_from_config(data: Any, name: str, where: str) -> ModelSpec:
     cfg = ConfigView(data, where)
+    check_sizes(data, where)
     notes: tuple[str, ...] = ()
     if "mm_vision_tower" in cfg.data:
         cfg = ConfigView(_from_lmms_llava(cfg.data), where)
