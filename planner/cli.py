@@ -13,6 +13,7 @@ import sys
 import click
 
 from planner.cli_options import (
+    check_mode_flags,
     make_workload,
     revision_option,
     training_options,
@@ -57,6 +58,7 @@ def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offlo
     from planner.spec.load import load_model
     from planner.units import GiB
 
+    check_mode_flags(mode)
     w = make_workload(mode=mode, **workload_fields(kwargs))
     gpu_types = [find_gpu(g) for g in gpus]
     prof = profile(load_model(model, revision), w)

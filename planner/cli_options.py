@@ -49,6 +49,32 @@ def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:
     return {f: kwargs[f] for f in fields if ctx.get_parameter_source(f) == click.core.ParameterSource.COMMANDLINE}
 
 
+MODE_ONLY = {
+    "training": ("precision", "optimizer", "zero", "num_gpus", "offload_optimizer", "offload_params", "grad_accum",
+                 "checkpointing", "lora_rank", "lora_targets", "qlora", "tp", "pp"),
+    "compression": ("algorithm", "samples", "sequential_targets", "offload_hessians", "cache_on_gpu"),
+    "inference": ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file"),
+}
+"""Parameters that mean something in one --mode only (shared ones, such as --seq-len, are not
+listed). Typing one under another mode is an error rather than silently ignored."""
+
+
+def check_mode_flags(mode: str) -> None:
+    """An InputError when a flag of another --mode was typed on the command line."""
+    from planner.errors import InputError
+
+    ctx = click.get_current_context()
+    flags = {p.name: p.opts[0] for p in ctx.command.params if isinstance(p, click.Option)}
+    for other, names in MODE_ONLY.items():
+        if other == mode:
+            continue
+        for name in names:
+            if name in flags and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+                flag = flags[name]
+                raise InputError(f"{flag.lstrip('-')}: {flag} applies to --mode {other} only and this is --mode {mode}; "
+                                 f"drop it, or add --mode {other}")
+
+
 def validation_message(err) -> str:
     first = err.errors()[0]
     field = ".".join(str(x) for x in first.get("loc", ())) or "input"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from planner.cli_options import (
+    check_mode_flags,
     make_workload,
     revision_option,
     training_options,
@@ -54,6 +55,7 @@ def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gp
     from planner.solve.sizing import size as run_size
     from planner.spec.load import load_model
 
+    check_mode_flags(mode)
     fields = workload_fields(kwargs)
     fields["engine"] = "vllm"
     w = make_workload(**fields)
