@@ -1,0 +1,26 @@
+"""A flag of another --mode is refused (exit 2, one line naming the flag and the fix) instead
+of being silently ignored; the same flag under its own mode is accepted."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import assert_input_error, run_cli
+
+
+@pytest.mark.parametrize("args, flag, mode", [
+    (["size", "Meta-Llama-3-8B", "--zero", "3"], "--zero", "training"),
+    (["size", "Meta-Llama-3-8B", "--lora-rank", "8"], "--lora-rank", "training"),
+    (["estimate", "Meta-Llama-3-8B", "--samples", "128"], "--samples", "compression"),
+    (["estimate", "Meta-Llama-3-8B", "--mode", "training", "--algorithm", "awq"], "--algorithm", "compression"),
+    (["size", "Meta-Llama-3-8B", "--mode", "training", "--context", "4096"], "--context", "inference"),
+    (["size", "Meta-Llama-3-8B", "--mode", "compression", "--gpu-memory-utilization", "0.8"],
+     "--gpu-memory-utilization", "inference"),
+])
+def test_flag_of_another_mode_is_an_error(args, flag, mode):
+    assert_input_error(run_cli(*args), flag, f"--mode {mode}")
+
+
+def test_flag_under_its_own_mode_is_accepted():
+    r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "training", "--zero", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert '"stage": 2' in r.stdout
