@@ -25,7 +25,8 @@ def _command_doc(name: str, cmd: click.Command) -> list[str]:
             flags = ", ".join(f"`{f}`" for f in o.opts)
             if isinstance(o.type, click.Choice):
                 flags += " (" + "\\|".join(o.type.choices) + ")"
-            default = "" if o.default in (None, False, ()) or o.is_flag else f"`{o.default}`"
+            unset = o.default is None or type(o.default).__name__ == "Sentinel"  # click 8.2+: no default given
+            default = "" if unset or o.default in (False, ()) or o.is_flag else f"`{o.default}`"
             out.append(f"| {flags} | {default} | {(o.help or '').replace('|', '/')} |")
         out.append("")
     return out

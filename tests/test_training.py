@@ -162,3 +162,20 @@ def test_training_and_compression_bad_flags(args, field):
     from conftest import assert_input_error, run_cli
 
     assert_input_error(run_cli(*args), field)
+
+
+def test_eager_attention_probabilities_follow_the_training_sequence_length():
+    """With eager attention a layer keeps batch x heads x seq x seq probabilities (fp32 softmax
+    output and its bf16 copy: 6 bytes each); seq is --seq-len, whatever --prompt-tokens says."""
+    from planner import estimate
+    from planner.costs.training import TrainingSetup, training_cost
+
+    def layer_activations(prompt_tokens: int, seq_len: int, attn: str) -> int:
+        prof = estimate("Meta-Llama-3-8B", mode="training", attn_implementation=attn, prompt_tokens=prompt_tokens)
+        cost = training_cost(prof, TrainingSetup(seq_len=seq_len, micro_batch=1))
+        return next(u.activation_bytes for u in cost.units if u.name == "model.layers.0")
+
+    at_4096 = layer_activations(512, 4096, "eager")
+    assert at_4096 == layer_activations(4096, 4096, "eager")
+    probabilities = at_4096 - layer_activations(512, 4096, "sdpa")
+    assert probabilities == 4096 * 32 * 4096 * (4 + 2)  # tokens x heads x seq x (fp32 + bf16)

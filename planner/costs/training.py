@@ -164,9 +164,11 @@ def _state_bytes(setup: TrainingSetup, t, numel: int) -> tuple[float, float, flo
     return w, g, master + moments
 
 
-def _saved_activations(profile: Profile, unit, tokens: int, d: int, checkpointing: str, tp: int = 1) -> tuple[int, int]:
+def _saved_activations(profile: Profile, unit, tokens: int, d: int, checkpointing: str, tp: int = 1,
+                       seq_len: int | None = None) -> tuple[int, int]:
     """(bytes kept from forward to backward, bytes of one full layer's saved tensors). Tensor
-    parallelism splits the attention, MLP and vocabulary parts; the norms' inputs are whole."""
+    parallelism splits the attention, MLP and vocabulary parts; the norms' inputs are whole.
+    ``seq_len`` is the training sequence length (eager attention keeps seq x seq probabilities)."""
     h = unit.hidden_size
     if unit.kind == "head":
         return tokens * h * d + tokens * profile.spec.vocab_size * (d + 8) // tp, 0
@@ -177,7 +179,7 @@ def _saved_activations(profile: Profile, unit, tokens: int, d: int, checkpointin
     kv_dim = (a.kv_lora_rank + (a.qk_rope_head_dim or 0)) if a.kv_lora_rank else a.num_kv_heads * a.head_dim
     attention = (3 * q_dim + 2 * kv_dim) * tokens * d + tokens * a.num_heads * 4
     if profile.workload.attn_implementation == "eager":  # the probabilities: softmax's fp32 output and its bf16 copy
-        seq = profile.workload.prompt_tokens
+        seq = seq_len if seq_len is not None else profile.workload.prompt_tokens
         attention += tokens * a.num_heads * seq * (4 + d)
     mlp = unit.mlp
     if mlp is not None and mlp.experts:
@@ -258,7 +260,7 @@ def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTrainin
             trainable += t.numel  # the model's count; the bytes below are one rank's share
             pw, pg, po, pc = _placed(setup, numel, *_state_bytes(setup, t, t.numel))
             weights, grads, opt, cpu = weights + pw, grads + pg, opt + po, cpu + pc
-        kept, full = _saved_activations(profile, unit, tokens, d, setup.checkpointing, setup.tp)
+        kept, full = _saved_activations(profile, unit, tokens, d, setup.checkpointing, setup.tp, setup.seq_len)
         rows.append(UnitTraining(unit.name, int(weights), int(grads), int(opt), int(kept), trainable))
         fulls.append(full)
     return rows, fulls, cpu
