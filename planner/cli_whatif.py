@@ -13,8 +13,10 @@ import click
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write PNG and SVG charts into this folder.")
 @click.option("--jobs", type=int, default=None, help="Processes to run points in [default: CPU cores, at most 8].")
 @click.option("--max-points", type=int, default=10_000, show_default=True, help="Refuse sweeps larger than this.")
+@click.option("--fail-on-misfit", is_flag=True,
+              help="Exit 3 when any point does not fit or failed (for scripts); the rows are still printed and written.")
 @click.pass_context
-def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points):
+def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fail_on_misfit):
     """Run every point of a what-if FILE (a scenario with a sweep) and print one row per point."""
     from planner.errors import InputError
     from planner.export.rows import to_csv, to_json, to_markdown, to_table
@@ -41,6 +43,11 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points):
 
         write_plots(plot_dir, task, rows, points)
     click.echo(to_json(rows) if json_out == "-" else to_table(task, rows), nl=json_out != "-")
+    results = [row.get("results", row) for row in rows]
+    misfits = [k for k, r in enumerate(results) if r.get("fits") is False or r.get("status") in ("error", "unknown")]
+    if fail_on_misfit and misfits:
+        click.echo(f"{len(misfits)} of {len(rows)} points do not fit or failed (first: point {misfits[0]})", err=True)
+        ctx.exit(3)
 
 
 @click.command("schema")

@@ -47,7 +47,7 @@ EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (1, "aborted at a prompt"),
     (2, "bad input: one line `Error: ...` names the field and the fix, no traceback"),
     (3, "valid input, but nothing fits: `plan` infeasible (with the shortfall and a fix), "
-        "`size` with no count that serves"),
+        "`size` with no count that serves, `whatif --fail-on-misfit` with a point that does not fit or failed"),
     (130, "interrupted with Ctrl-C (128 + SIGINT); files are written atomically, so none is left half written"),
     (141, "the reader of standard output went away, as in `planner ... | head` (128 + SIGPIPE)"),
 )

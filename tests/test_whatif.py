@@ -149,3 +149,13 @@ def test_training_sweep_and_sizing_modes(tmp_path):
     scenario = tmp_path / "t.yaml"
     scenario.write_text("model: Meta-Llama-3-8B\nworkload: {mode: training}\ninventory: {gpus: [H100]}\n")
     assert_input_error(run_cli("plan", "--file", str(scenario)), "workload.mode")
+
+
+def test_fail_on_misfit_exits_3_and_still_prints_every_row():
+
+    path = str(ROOT / "examples" / "whatif" / "cluster-context.yaml")
+    strict = run_cli("whatif", path, "--fail-on-misfit")
+    assert strict.returncode == 3
+    assert "3 of 6 points do not fit or failed (first: point 1)" in strict.stderr
+    assert strict.stdout == run_cli("whatif", path).stdout
+    assert run_cli("whatif", path).returncode == 0
