@@ -179,3 +179,49 @@ def test_eager_attention_probabilities_follow_the_training_sequence_length():
     assert at_4096 == layer_activations(4096, 4096, "eager")
     probabilities = at_4096 - layer_activations(512, 4096, "sdpa")
     assert probabilities == 4096 * 32 * 4096 * (4 + 2)  # tokens x heads x seq x (fp32 + bf16)
+
+
+def test_a_larger_answer_names_the_fixes_and_prints_its_own_deepspeed_config(monkeypatch):
+    """--zero 3 over 8 RTX 3090s does not fit; the answer's count gets its own config (which
+    DeepSpeed accepts at that data-parallel size), and each fix it names really fits 8."""
+    import json
+    from dataclasses import replace
+
+    from conftest import run_cli
+
+    from planner.catalog import find_gpu
+    from planner.solve.compression_plan import usable
+
+    r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "training", "--zero", "3", "--num-gpus", "8", "--gpu", "RTX3090",
+                "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    (answer,) = doc["hardware"]
+    assert answer["gpus"] > 8 and answer["fixes_at_asked_gpus"]
+    config = answer["deepspeed_config"]
+    assert config["train_batch_size"] == config["train_micro_batch_size_per_gpu"] * config["gradient_accumulation_steps"] \
+        * answer["gpus"]
+    deepspeed = pytest.importorskip("deepspeed")
+
+    class DataParallel:  # what DeepSpeed asks an mpu for: the data-parallel world size
+        def get_data_parallel_world_size(self):
+            return answer["gpus"]
+
+        def get_data_parallel_rank(self):
+            return 0
+
+        def get_model_parallel_world_size(self):
+            return 1
+
+    # rank 0 of a job of that size: DeepSpeed reads the rank, then the data-parallel size from the mpu
+    monkeypatch.setattr(deepspeed.runtime.config.dist, "get_rank", lambda *a, **k: 0)
+    parsed = deepspeed.runtime.config.DeepSpeedConfig(config, mpu=DataParallel())
+    assert parsed.train_batch_size == answer["gpus"]
+    prof = estimate("Meta-Llama-3-8B", mode="training")
+    base = TrainingSetup(zero=3, gpus=8)
+    changes = {"--checkpointing full": {"checkpointing": "full"}, "--offload-optimizer": {"offload_optimizer": True},
+               "--offload-optimizer --offload-params": {"offload_optimizer": True, "offload_params": True},
+               "--lora-rank 16": {"lora_rank": 16}, "--lora-rank 16 --qlora": {"lora_rank": 16, "qlora": True}}
+    for fix in answer["fixes_at_asked_gpus"]:
+        assert training_cost(prof, replace(base, **changes[fix])).gpu_peak_bytes <= usable(find_gpu("RTX3090")), fix
+    assert training_cost(prof, base).gpu_peak_bytes > usable(find_gpu("RTX3090"))

@@ -152,7 +152,6 @@ def test_training_sweep_and_sizing_modes(tmp_path):
 
 
 def test_fail_on_misfit_exits_3_and_still_prints_every_row():
-
     path = str(ROOT / "examples" / "whatif" / "cluster-context.yaml")
     strict = run_cli("whatif", path, "--fail-on-misfit")
     assert strict.returncode == 3

@@ -73,6 +73,10 @@ def hardware_lines(setup, hardware, asked: bool) -> list[str]:
     for h in rows:
         price = f", {h.price_usd_per_hour:.2f} USD/h" if h.price_usd_per_hour else ""
         out.append(f"  {h.gpus} x {h.gpu.name} ({h.gpu_peak_bytes / GiB:.2f} GiB peak each{price})")
+        if asked and h.fixes:
+            out.append(f"    to stay at {setup.gpus} GPU(s), any one of: {'; '.join(h.fixes)}")
+        if asked and h.cost is not None and h.gpus != setup.gpus:
+            out.append(f"    DeepSpeed config for {h.gpus} x {h.gpu.name}: {json.dumps(deepspeed_config(h.cost))}")
     if not rows:
         out.append("  none: no GPU type holds it at this setup with up to 1024 GPUs; try checkpointing, ZeRO 3, offload or LoRA")
     return out
@@ -90,7 +94,8 @@ def training_doc(profile: Profile, cost: TrainingCost, hardware=()) -> dict:
         "gpu_peak_bytes": cost.gpu_peak_bytes, "cpu_bytes_per_node": cost.cpu_bytes,
         "deepspeed_estimate": deepspeed_estimate(cost), "deepspeed_config": deepspeed_config(cost),
         "hardware": [{"type": h.gpu.name, "gpus": h.gpus, "gpu_peak_bytes": h.gpu_peak_bytes, "price_usd": h.price_usd,
-                      "price_usd_per_hour": h.price_usd_per_hour} for h in hardware],
+                      "price_usd_per_hour": h.price_usd_per_hour, "fixes_at_asked_gpus": list(h.fixes),
+                      "deepspeed_config": deepspeed_config(h.cost) if h.cost is not None else None} for h in hardware],
     }
 
 
@@ -124,5 +129,5 @@ def training_table(profile: Profile, cost: TrainingCost, gpu_lines: list[str]) -
                    f"{states / GiB:.2f}), {ds['cpu_bytes'] / GiB:.2f} GiB CPU per node (its 1.5x buffer factor included)")
 
     out += [""] + gpu_lines
-    out.append("DeepSpeed config: " + json.dumps(deepspeed_config(cost)))
+    out.append(f"DeepSpeed config (the {s.gpus} GPU(s) asked): " + json.dumps(deepspeed_config(cost)))
     return "\n".join(x for x in out if x is not None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from planner.catalog import GpuType, gpu_types
 from planner.costs.profile import Profile
-from planner.costs.training import TrainingSetup, training_cost
+from planner.costs.training import TrainingCost, TrainingSetup, training_cost
 from planner.solve.compression_plan import usable
 
 COUNTS = tuple(2**k for k in range(11))
@@ -22,6 +22,11 @@ class TrainingHardware:
     gpu: GpuType
     gpus: int
     gpu_peak_bytes: int
+    cost: TrainingCost | None = None
+    """The setup at this count (its DeepSpeed config is the one to run)."""
+    fixes: tuple[str, ...] = ()
+    """When ``gpus`` is more than the data-parallel size asked: single changes that make the asked
+    size fit this GPU type, each checked by recomputing."""
 
     @property
     def price_usd(self) -> float | None:
@@ -40,8 +45,35 @@ def training_hardware(profile: Profile, setup: TrainingSetup, types: list[GpuTyp
         for n in COUNTS:
             cost = training_cost(profile, replace(setup, gpus=n, gpus_per_node=min(setup.gpus_per_node, n)))
             if cost.gpu_peak_bytes <= room:
-                out.append(TrainingHardware(gpu, n, cost.gpu_peak_bytes))
+                fixes = fixes_at(profile, setup, gpu) if n > setup.gpus else ()
+                out.append(TrainingHardware(gpu, n, cost.gpu_peak_bytes, cost, fixes))
                 break
             if setup.zero == 0 and not setup.offload_optimizer:
                 break  # nothing is partitioned: more GPUs do not help
     return sorted(out, key=lambda h: (h.price_usd_per_hour or float("inf"), h.gpus, h.gpu.name))
+
+
+def fixes_at(profile: Profile, setup: TrainingSetup, gpu: GpuType) -> tuple[str, ...]:
+    """Single changes of the setup that make it fit ``gpu`` at the data-parallel size asked, as
+    the flags that make them: full checkpointing, a higher ZeRO stage, CPU offload, LoRA."""
+    candidates: list[tuple[str, TrainingSetup]] = []
+    if setup.checkpointing != "full":
+        candidates.append(("--checkpointing full", replace(setup, checkpointing="full")))
+    if setup.zero < 3 and setup.gpus > 1:
+        candidates.append(("--zero 3", replace(setup, zero=3)))
+    if setup.zero >= 1 and not setup.offload_optimizer:
+        candidates.append(("--offload-optimizer", replace(setup, offload_optimizer=True)))
+    if setup.zero == 3 and not setup.offload_params:
+        candidates.append(("--offload-optimizer --offload-params",
+                           replace(setup, offload_optimizer=True, offload_params=True)))
+    if not setup.lora_rank:
+        candidates.append(("--lora-rank 16", replace(setup, lora_rank=16)))
+        candidates.append(("--lora-rank 16 --qlora", replace(setup, lora_rank=16, qlora=True)))
+    room = usable(gpu)
+    found = []
+    for flags, changed in candidates:
+        if any(set(flags.split()) >= set(f.split()) for f in found):
+            continue  # a smaller change of the same kind already fits
+        if training_cost(profile, changed).gpu_peak_bytes <= room:
+            found.append(flags)
+    return tuple(found)
