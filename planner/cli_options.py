@@ -21,7 +21,8 @@ WORKLOAD_OPTIONS = [
     ("--attn", "attn_implementation", dict(type=click.Choice(["sdpa", "eager", "flash_attention_2"]), default="sdpa",
                                            show_default=True, help="Attention implementation.")),
     ("--logits", "logits", dict(type=click.Choice(["auto", "last", "all"]), default="auto", show_default=True,
-                                   help="Logits for the last position (generate) or all positions.")),
+                                   help="Logits of the last position (auto, last: what generate keeps) or of every "
+                                        "position (all: a plain forward).")),
     ("--engine", "engine", dict(type=click.Choice(["hf", "vllm"]), default="hf", show_default=True, help="KV cache layout.")),
     ("--images", "images", dict(type=int, default=0, show_default=True, help="Images per sequence (VLMs).")),
 ]

@@ -38,7 +38,8 @@ class Workload(BaseModel):
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
     """Attention kernel: eager materialises batch x heads x seq x seq scores, sdpa/flash do not."""
     logits: Literal["auto", "last", "all"] = "auto"
-    """Logits kept by the head: all positions (plain forward) or the last (generate); auto picks by new_tokens."""
+    """Logits kept by the head: the last position (auto, last: what generate and serving keep, also
+    for a prompt-only pass) or all positions (all: a plain forward, as in evaluation or training)."""
     images: int = Field(0, ge=0)
     """Images per sequence fed to a VLM's vision tower (0: text only)."""
     image_patches: int | None = Field(None, ge=1)
@@ -80,5 +81,5 @@ class Workload(BaseModel):
 
     @property
     def logits_positions(self) -> int:
-        keep = self.logits if self.logits != "auto" else ("last" if self.new_tokens > 0 else "all")
+        keep = "all" if self.logits == "all" else "last"
         return 1 if keep == "last" else self.prompt_tokens

@@ -41,3 +41,16 @@ def test_deepseek_r1_fp8_on_h100_h200_mi300x():
 def test_llama3_8b_on_consumer_cards():
     answer, alts = per_type("Meta-Llama-3-8B", 8192, 8, ["RTX4090", "RTX3090", "T4"], "price")
     assert alts == {"RTX-3090": (2, 1800), "T4": (2, 2400), "RTX-4090": (2, 3600)}
+
+
+def test_default_inference_keeps_the_last_positions_logits():
+    """A prompt-only estimate keeps one position of logits (what generate and serving keep);
+    --logits all is the plain forward: per extra position the head holds its input row (hidden
+    4096) and a row of logits (vocab 128,256), both bf16 (costs/activations.py)."""
+    from planner import estimate
+
+    last = estimate("Meta-Llama-3-8B", dtype="bf16", batch=8, prompt_tokens=4096)
+    every = estimate("Meta-Llama-3-8B", dtype="bf16", batch=8, prompt_tokens=4096, logits="all")
+    head_last = next(u.activation_peak_bytes for u in last.units if u.name == "lm_head")
+    head_all = next(u.activation_peak_bytes for u in every.units if u.name == "lm_head")
+    assert head_all - head_last == 8 * (4096 - 1) * (128256 + 4096) * 2

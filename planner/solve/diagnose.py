@@ -75,7 +75,10 @@ def _fits(spec_profile: Profile, inventory: Inventory, objective, pins, weights_
     if result.plan is not None or (result.no_gpu_plan and inventory.cpu is None and inventory.disk is None):
         budget.left += max(0.0, seconds - result.spent_s)  # answered exactly: the rest of the slice is not spent
         return result.plan is not None
-    return bool(feasible(problem, max(seconds - result.spent_s, 0.01)))
+    left = max(seconds - result.spent_s, 0.01)
+    found, spent = feasible(problem, left)
+    budget.left += max(0.0, left - spent)  # only the work done is spent
+    return bool(found)
 
 
 def _largest_unit(problem: Problem) -> tuple[str, int]:
@@ -134,6 +137,27 @@ def _largest_that_fits(prof: Profile, inventory: Inventory, args, field: str, hi
     return lo
 
 
+def _least_gib(fits, guess: int, most: int) -> int | None:
+    """The fewest whole GiB for which ``fits`` holds, searched from ``guess`` (units move whole, so
+    the bytes missing are a lower bound, not the answer): doubling up to ``most``, then bisection."""
+    if fits(guess):
+        hi = guess
+        lo = max(1, guess // 2)
+        if fits(lo):
+            return lo if lo == 1 else _least_gib(fits, max(1, lo // 2), lo)
+        lo += 1
+    else:
+        lo, hi = guess + 1, guess * 2
+        while not fits(hi):
+            if hi >= most:
+                return None
+            lo, hi = hi + 1, min(hi * 2, most)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
+    return hi
+
+
 def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: str,
              pins: Mapping | None, weights_only: bool, time_limit_s: float = 2.0) -> Diagnosis:
     budget = Budget(time_limit_s)
@@ -166,10 +190,11 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
             if batch:
                 tips.append(f"run at most {batch} sequences at once (asked {w.batch})")
     if inventory.cpu is None:
-        size = -(-((shortfall or need["weights"]) + max(i.weights_bytes for i in problem.items)) // GiB) * GiB
-        cpu = Device("cpu", "cpu", "cpu", size)
-        if _fits(prof, replace(inventory, cpu=cpu), *args):
-            tips.append(f"offload to CPU RAM with --cpu {size // GiB}GiB (slower: weights cross the host link each pass)")
+        guess = -(-((shortfall or need["weights"]) + max(i.weights_bytes for i in problem.items)) // GiB)
+        gib = _least_gib(lambda n: _fits(prof, replace(inventory, cpu=Device("cpu", "cpu", "cpu", n * GiB)), *args),
+                         guess, -(-need["weights"] // GiB) + guess)
+        if gib is not None:
+            tips.append(f"offload to CPU RAM with --cpu {gib}GiB (slower: weights cross the host link each pass)")
     elif inventory.disk is None:
         size = -(-need["weights"] // GiB) * GiB
         disk = Device("disk", "disk", "disk", size, 0, 2.0)

@@ -147,16 +147,19 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
     return Solution(status, assignment, values, gap, time.perf_counter() - start, unproven)
 
 
-def feasible(problem: Problem, time_limit_s: float = 0.5) -> bool | None:
-    """Whether any plan exists (None when the time limit ran out first)."""
+def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, float]:
+    """Whether any plan exists (None when the time limit ran out first), and the deterministic
+    seconds the search spent."""
     from ortools.sat.python import cp_model
 
     from planner.solve.cpsat import PlacementModel
 
-    code = deterministic_solver(time_limit_s).solve(PlacementModel(problem).model)
+    solver = deterministic_solver(time_limit_s)
+    code = solver.solve(PlacementModel(problem).model)
+    spent = solver.response_proto.deterministic_time
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return True
-    return False if code == cp_model.INFEASIBLE else None
+        return True, spent
+    return (False if code == cp_model.INFEASIBLE else None), spent
 
 
 def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int | None, dict[int, int]]:
