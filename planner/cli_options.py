@@ -54,8 +54,15 @@ MODE_ONLY = {
     "training": ("precision", "optimizer", "zero", "num_gpus", "offload_optimizer", "offload_params", "grad_accum",
                  "checkpointing", "lora_rank", "lora_targets", "qlora", "tp", "pp"),
     "compression": ("algorithm", "samples", "sequential_targets", "offload_hessians", "cache_on_gpu"),
-    "inference": ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file"),
+    "inference": ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
+                  "prompt_tokens", "new_tokens"),
 }
+INSTEAD = {
+    ("prompt_tokens", "training"): "--seq-len", ("new_tokens", "training"): "--seq-len",
+    ("prompt_tokens", "compression"): "--seq-len", ("new_tokens", "compression"): "--seq-len",
+    ("dtype", "training"): "--precision (bf16-mixed, bf16 or fp32)",
+}
+"""What to type instead of a flag that has another meaning in a mode."""
 """Parameters that mean something in one --mode only (shared ones, such as --seq-len, are not
 listed). Typing one under another mode is an error rather than silently ignored."""
 
@@ -66,11 +73,19 @@ def check_mode_flags(mode: str) -> None:
 
     ctx = click.get_current_context()
     flags = {p.name: p.opts[0] for p in ctx.command.params if isinstance(p, click.Option)}
+
+    def typed(name: str) -> bool:
+        return name in flags and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+    for (name, in_mode), instead in INSTEAD.items():
+        if in_mode == mode and typed(name):
+            flag = flags[name]
+            raise InputError(f"{flag.lstrip('-')}: {flag} has no effect in --mode {mode}; use {instead}")
     for other, names in MODE_ONLY.items():
         if other == mode:
             continue
         for name in names:
-            if name in flags and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            if typed(name):
                 flag = flags[name]
                 raise InputError(f"{flag.lstrip('-')}: {flag} applies to --mode {other} only and this is --mode {mode}; "
                                  f"drop it, or add --mode {other}")

@@ -24,3 +24,12 @@ def test_flag_under_its_own_mode_is_accepted():
     r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "training", "--zero", "2", "--json")
     assert r.returncode == 0, r.stderr
     assert '"stage": 2' in r.stdout
+
+
+@pytest.mark.parametrize("args, flag, instead", [
+    (["estimate", "Meta-Llama-3-8B", "--mode", "training", "--dtype", "fp32"], "--dtype", "--precision"),
+    (["estimate", "Meta-Llama-3-8B", "--mode", "training", "--prompt-tokens", "4096"], "--prompt-tokens", "--seq-len"),
+    (["size", "Meta-Llama-3-8B", "--mode", "compression", "--new-tokens", "16"], "--new-tokens", "--seq-len"),
+])
+def test_flag_with_another_meaning_in_a_mode_names_the_flag_to_use(args, flag, instead):
+    assert_input_error(run_cli(*args), flag, f"use {instead}")
