@@ -50,8 +50,8 @@ def test_outputs_and_plots(tmp_path):
     assert int(table[1][table[0].index("weights_bytes")]) == rows[0]["results"]["weights_bytes"]
     assert out["md"].read_text().count("\n") == 11
     pictures = sorted(p.name for p in (tmp_path / "plots").iterdir())
-    assert pictures == ["cost_by_gpu.png", "cost_by_gpu.svg", "memory_vs_context.png", "memory_vs_context.svg",
-                        "plan_devices.png", "plan_devices.svg"]
+    assert pictures == ["memory_vs_context.png", "memory_vs_context.svg", "plan_devices.png", "plan_devices.svg",
+                        "sweep.png", "sweep.svg"]
     for p in (tmp_path / "plots").iterdir():
         data = p.read_bytes()
         assert len(data) > 5000
@@ -158,3 +158,39 @@ def test_fail_on_misfit_exits_3_and_still_prints_every_row():
     assert "3 of 6 points do not fit or failed (first: point 1)" in strict.stderr
     assert strict.stdout == run_cli("whatif", path).stdout
     assert run_cli("whatif", path).returncode == 0
+
+
+def test_sweep_chart_data_is_every_row():
+    """3 GPU types x 2 precisions: two series (one per precision) of three bars (one per GPU
+    type), each bar the row's price; a point that does not fit is a gap, not a zero price."""
+    from planner.export.sweep_chart import sweep_series
+
+    rows = [{"point": k, "axes": {"size.gpu_types": g, "workload.quant": q},
+             "results": {"fits": fits, "price_usd": price}}
+            for k, (g, q, fits, price) in enumerate([("H100", "none", True, 60000), ("A100-80GB", "none", True, 40000),
+                                                     ("L40S", "none", False, None), ("H100", "fp8", True, 30000),
+                                                     ("A100-80GB", "fp8", True, 20000), ("L40S", "fp8", True, 18000)])]
+    series = sweep_series("size", rows)
+    assert series.x_label == "size.gpu_types" and series.x_values == ("H100", "A100-80GB", "L40S")
+    assert series.lines == {"workload.quant=none": (60000, 40000, None), "workload.quant=fp8": (30000, 20000, 18000)}
+    assert series.y_label == "USD to buy"
+
+
+def test_sweep_chart_follows_a_numeric_axis_and_draws_every_point(tmp_path):
+    from planner.export.sweep_chart import sweep_series, value_of
+
+    example = ROOT / "examples" / "whatif" / "long-context-kv.yaml"  # prompt tokens x KV dtype
+    r = run_cli("whatif", str(example), "--json", str(tmp_path / "rows.json"))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    series = sweep_series(load_whatif(example)[0].scenario.task, rows)
+    assert series.x_label == "workload.prompt_tokens" and len(series.lines) == 2
+    assert series.lines["workload.kv_dtype=fp8"][0] < series.lines["workload.kv_dtype=bf16"][0]  # the sweep shows
+    plotted = sum(v is not None for values in series.lines.values() for v in values)
+    assert plotted == sum(1 for row in rows if row["results"].get("fits") is not False)
+    assert len(series.x_values) * len(series.lines) >= len(rows)
+    for row in rows:
+        others = ", ".join(f"{k}={v}" for k, v in row["axes"].items() if k != series.x_label)
+        x = series.x_values.index(row["axes"][series.x_label])
+        value = value_of(row["results"], series.key) if row["results"].get("fits") is not False else None
+        assert series.lines[others][x] == (None if value is None else value / series.scale)

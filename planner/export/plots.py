@@ -4,8 +4,8 @@ and without timestamps so the same input draws the same files:
   onload room / reserve, and the free memory (task plan);
 - ``memory_vs_context``: total memory of the base scenario against context length, one line per
   precision, with the first GPU's capacity drawn across;
-- ``cost_by_gpu``: the cheapest answer per GPU type (task size), or the price of each point's
-  GPUs (task plan).
+- ``sweep``: every point of the sweep, one series per combination of the other swept axes
+  (export/sweep_chart.py), for every task.
 """
 
 from __future__ import annotations
@@ -88,12 +88,14 @@ def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
     sc = point.scenario
     spec = _spec(sc.model)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for (label, change), style in zip(PRECISIONS, ("-", "--", ":", "-."), strict=True):
+    for (label, change), style, marker in zip(PRECISIONS, ("-", "--", ":", "-."), ("o", "s", "^", "D"), strict=True):
         totals = []
         for ctx in CONTEXTS:
             w = sc.workload.model_copy(update={**change, "prompt_tokens": ctx, "new_tokens": 0, "logits": "last"})
             totals.append(profile(spec, w).total_bytes / GiB)
-        ax.plot(CONTEXTS, totals, marker="o", linestyle=style, label=label)
+        same = " (same bytes as int8)" if label == "fp8" else ""  # one byte per weight both: the lines coincide
+        ax.plot(CONTEXTS, totals, marker=marker, markersize=7 if label == "fp8" else 4, linestyle=style,
+                label=label + same)
     if sc.inventory.gpus:
         from planner.whatif.run import _inventory
 
@@ -107,37 +109,6 @@ def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
     return _save(fig, folder, "memory_vs_context")
 
 
-def _cost_by_gpu(plt, folder: Path, task: str, rows: list[dict], point) -> list[Path]:
-    if task == "size":
-        from planner.catalog import find_gpu, gpu_types
-        from planner.costs.profile import profile
-        from planner.solve.sizing import size
-        from planner.whatif.run import _spec
-
-        sc = point.scenario
-        s = sc.size
-        prof = profile(_spec(sc.model), sc.workload.model_copy(update={"engine": "vllm"}))
-        answer = size(prof, [find_gpu(g) for g in s.gpu_types] or list(gpu_types()), s.context or prof.workload.total_tokens,
-                      s.concurrency or prof.workload.batch, s.objective, max_gpus=s.max_gpus)
-        labels = [c.gpu.name for c, _ in answer.alternatives]
-        values = [c.cost(s.objective) * n for c, n in answer.alternatives]
-        unit = {"price": "USD to buy", "hourly": "USD per hour", "gpus": "GPUs"}[s.objective]
-    else:
-        fitting = [r for r in rows if r["results"].get("price_usd_per_hour")]
-        labels = [str(r["point"]) for r in fitting]
-        values = [r["results"]["price_usd_per_hour"] for r in fitting]
-        unit = "USD per hour of the GPUs used"
-    if not values:
-        return []
-    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(values) + 2), 4))
-    ax.bar(labels, values)
-    ax.set_ylabel(unit)
-    ax.set_xlabel("GPU type" if task == "size" else "point")
-    ax.tick_params(axis="x", rotation=60)
-    ax.set_title("cost by GPU type" if task == "size" else "cost by point")
-    return _save(fig, folder, "cost_by_gpu")
-
-
 def write_plots(folder: str | Path, task: str, rows: list[dict], points) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -147,5 +118,8 @@ def write_plots(folder: str | Path, task: str, rows: list[dict], points) -> list
         fitting = next((p for p, r in zip(points, rows, strict=True) if r["results"].get("fits")), None)
         if fitting is not None:
             files += _plan_devices(plt, folder, fitting)
-    files += _cost_by_gpu(plt, folder, task, rows, points[0])
+    from planner.export.sweep_chart import draw, sweep_series
+
+    if rows:
+        files += _save(draw(plt, sweep_series(task, rows), f"{points[0].scenario.model}: {task} sweep"), folder, "sweep")
     return files
