@@ -110,8 +110,3 @@ def parse_size(value: int | str, field: str = "size") -> int:
     if nbytes <= 0:
         raise InputError(f"{field}: size must be at least one byte, got {value!r}")
     return nbytes
-
-
-def format_size(nbytes: int) -> str:
-    """``24.00 GiB (25.77 GB)``: both units, always labelled."""
-    return f"{nbytes / GiB:.2f} GiB ({nbytes / GB:.2f} GB)"

@@ -11,10 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def unit_device_map(names: Sequence[str], keys: Sequence[int | str]) -> dict[str, int | str]:
-    return dict(zip(names, keys, strict=True))
-
-
 def collapse(names: Sequence[str], keys: Sequence[int | str]) -> dict[str, int | str]:
     """Shortest device_map equivalent to placing ``names[i]`` on ``keys[i]``."""
     out: dict[str, int | str] = {}

@@ -69,11 +69,6 @@ class Inventory:
         """The same devices with no reserve, as accelerate plans (weights against max_memory)."""
         return replace(self, gpus=tuple(replace(g, reserve_bytes=0) for g in self.gpus))
 
-    def describe(self) -> str:
-        parts = [f"GPU {g.key} {g.label}" for g in self.gpus]
-        parts += [f"{d.kind} {d.capacity_bytes / 2**30:.2f} GiB" for d in (self.cpu, self.disk) if d is not None]
-        return ", ".join(parts) or "nothing"
-
 
 _COUNT = re.compile(r"^\s*(\d+)\s*[x*]\s*(.+?)\s*$", re.IGNORECASE)
 
