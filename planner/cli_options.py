@@ -95,7 +95,9 @@ def validation_message(err) -> str:
     first = err.errors()[0]
     field = ".".join(str(x) for x in first.get("loc", ())) or "input"
     msg = first.get("msg", "invalid value").removeprefix("Value error, ")
-    return f"{field.replace('_', '-')}: {msg} (got {first.get('input')!r})"
+    from planner.yaml_files import echo
+
+    return f"{field.replace('_', '-')}: {msg} (got {echo(first.get('input'))})"
 
 
 def make_workload(base=None, **fields):

@@ -11,6 +11,37 @@ from pydantic import BaseModel, ValidationError
 from planner.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_YAML_BYTES = 1 << 20
+"""Largest YAML file read (scenarios and sweeps are a few hundred bytes)."""
+MAX_YAML_VALUES = 100_000
+"""Most values a YAML file may expand to, counting every use of an anchor (a "billion laughs"
+file of a few hundred bytes expands to 10^9 and would take minutes and gigabytes)."""
+MAX_ECHO = 120
+"""Longest echo of a bad value in an error line."""
+
+
+def echo(value) -> str:
+    """A bad value as an error line shows it: its repr, cut to MAX_ECHO characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + f"... ({len(text):,} characters)"
+
+
+def _expanded_size(node, memo: dict[int, int], depth: int = 0) -> int:
+    """Values the node stands for once every alias is expanded (aliases share one node object)."""
+    import yaml
+
+    if id(node) in memo:
+        return memo[id(node)]
+    if depth > 100:
+        raise InputError("file: YAML nests more than 100 levels deep")
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
 
 
 def _allowed(model: type[BaseModel] | None, loc: tuple) -> list[str]:
@@ -34,7 +65,7 @@ def validation_where(err: ValidationError, model: type[BaseModel] | None = None)
         close = difflib.get_close_matches(str(loc[-1]), _allowed(model, loc), n=2) if loc else []
         return f"{field}: unknown key" + (f"; did you mean {', '.join(close)}?" if close else "")
     msg = first.get("msg", "invalid value").removeprefix("Value error, ")
-    return f"{field}: {msg} (got {first.get('input')!r})"
+    return f"{field}: {msg} (got {echo(first.get('input'))})"
 
 
 def line_of(text: str, loc: tuple) -> int | None:
@@ -67,7 +98,13 @@ def read_yaml(path: str | Path, expected: str) -> tuple[dict, str]:
 
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
+            raise InputError(f"file: {path} is {path.stat().st_size:,} bytes; a scenario is at most {MAX_YAML_BYTES:,}")
         text = path.read_text()
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise InputError(f"file: {path} expands to more than {MAX_YAML_VALUES:,} values through its anchors (&) "
+                             "and aliases (*); write the values out")
         raw = yaml.safe_load(text)
     except FileNotFoundError:
         raise InputError(f"file: {path} does not exist") from None

@@ -39,3 +39,32 @@ def test_implausible_config_is_refused_in_one_line(tmp_path, change, needles):
 def test_malformed_config_text_is_refused_in_one_line(tmp_path, text, needle):
     (tmp_path / "config.json").write_text(text)
     assert_input_error(run_cli("estimate", str(tmp_path)), needle)
+
+
+LAUGHS = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+                 for p, k in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True))
+
+
+@pytest.mark.parametrize("command", [["plan", "--file"], ["whatif"]])
+def test_billion_laughs_yaml_is_refused_before_it_expands(tmp_path, command):
+    """A few hundred bytes whose aliases expand to 9^8 = 43 million values: refused at once."""
+    path = tmp_path / "laughs.yaml"
+    path.write_text(LAUGHS + "model: Meta-Llama-3-8B\nsweep: {workload.batch: *h}\n")
+    assert_input_error(run_cli(*command, str(path)), "expands to more than 100,000 values")
+
+
+def test_oversized_and_deeply_nested_yaml_are_refused(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("model: " + "a" * (2 << 20) + "\n")
+    assert_input_error(run_cli("plan", "--file", str(big)), "at most 1,048,576")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("model: " + "[" * 500 + "]" * 500 + "\n")
+    assert_input_error(run_cli("plan", "--file", str(deep)), "too deep")
+
+
+def test_a_bad_value_is_echoed_short(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("model: Meta-Llama-3-8B\ninventory: {gpus: [H100]}\nworkload: {batch: " + "x" * 5000 + "}\n")
+    r = run_cli("plan", "--file", str(path))
+    assert_input_error(r, "workload.batch", "characters)")
+    assert len(r.stderr) < 400
