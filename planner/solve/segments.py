@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from planner.solve.loads import objective_values
 from planner.solve.problem import UTIL_SCALE, Problem
+from planner.solve.segment_parts import Bound, Sequence
 
 EXPANSIONS_PER_SECOND = 100_000
 """Work budget: states expanded per second of the caller's time limit (about 0.7 s of one
@@ -66,55 +67,6 @@ def applies(problem: Problem) -> bool:
     return True
 
 
-class _Sequence:
-    """Prefix sums and a range-maximum table over the sequence items, plus each GPU's base."""
-
-    def __init__(self, problem: Problem):
-        items = problem.items
-        self.order = [i for i, it in enumerate(items) if it.in_sequence]
-        self.n = len(self.order)
-        self.prefix = [0]
-        for i in self.order:
-            self.prefix.append(self.prefix[-1] + items[i].weights_bytes + items[i].kv_bytes)
-        acts = [items[i].activation_bytes for i in self.order]
-        self.table = [acts]
-        span = 1
-        while 2 * span <= len(acts):
-            prev = self.table[-1]
-            self.table.append([max(prev[k], prev[k + span]) for k in range(len(prev) - span)])
-            span *= 2
-        keys = [(items[i].weights_bytes + items[i].kv_bytes, items[i].activation_bytes) for i in self.order]
-        self.runs: list[tuple[int, int]] = []
-        """(start, end) of each run of two or more identical consecutive sequence items."""
-        k = 0
-        while k < self.n:
-            end = k + 1
-            while end < self.n and keys[end] == keys[k]:
-                end += 1
-            if end - k > 1:
-                self.runs.append((k, end))
-            k = end
-        self.base: dict[int, tuple[int, int]] = {}
-        for it in items:
-            if not it.in_sequence:
-                g = it.allowed[0]
-                w, a = self.base.get(g, (0, 0))
-                self.base[g] = (w + it.weights_bytes + it.kv_bytes, max(a, it.activation_bytes))
-
-    def peak(self, i: int, j: int) -> int:
-        if j <= i:
-            return 0
-        k = (j - i).bit_length() - 1
-        return max(self.table[k][i], self.table[k][j - (1 << k)])
-
-    def load(self, i: int, j: int, g: int, reserve: int) -> int:
-        """Bytes on GPU g holding items i..j-1 of the sequence (and its pinned base)."""
-        base_w, base_a = self.base.get(g, (0, 0))
-        if j <= i and g not in self.base:
-            return 0
-        return base_w + self.prefix[j] - self.prefix[i] + max(base_a, self.peak(i, j)) + reserve
-
-
 @dataclass(frozen=True)
 class _Type:
     members: tuple[int, ...]
@@ -126,7 +78,7 @@ class _Type:
 
 
 class _Search:
-    def __init__(self, problem: Problem, seq: _Sequence, max_work: int):
+    def __init__(self, problem: Problem, seq: Sequence, max_work: int):
         self.problem, self.seq = problem, seq
         self.work, self.max_work = 0, max_work
         self.free = [g for g in problem.gpu_indices if g not in seq.base]
@@ -153,7 +105,7 @@ class _Search:
         devs = self.problem.devices
         return sorted(self.free, key=lambda g: (-(self.room(g, u) - devs[g].reserve_bytes), self.prices[g], g))
 
-    def fewest(self, u: int, at_most: int | None = None):
+    def fewest(self, u: int, at_most: int | None = None, quick: bool = False):
         """Least-count cover at threshold u using at most ``at_most`` free GPUs. k GPUs cover
         only if the k with the most room do, so the search over the top ``at_most`` finds the
         least count; the top k for the k the bytes alone require (and one more) are tried
@@ -168,7 +120,7 @@ class _Search:
             k += 1
         last = len(order) if at_most is None else min(at_most, len(order))
         for count in sorted({min(k, last), min(k + 1, last), last}):
-            found = self.cover(self.types(order[:count], u, False))
+            found = self.cover(self.types(order[:count], u, False), quick=quick)
             if found is not None:
                 return found
         return None
@@ -186,9 +138,31 @@ class _Search:
             out.append(j)
         return out
 
-    def cover(self, types: list[_Type], bound: int | None = None):
+    def root_passes(self, types: list[_Type]) -> bool:
+        return self.root_count(types) is not None
+
+    def root_count(self, types: list[_Type]) -> int | None:
+        """The checks ``cover`` makes before its first step, alone: a lower bound on the free
+        GPUs any cover takes, or None when its bounds already rule every cover out."""
+        n, devs = self.seq.n, self.problem.devices
+        for t in types:
+            if t.pinned and self.seq.load(0, 0, t.members[0], devs[t.members[0]].reserve_bytes) > t.room:
+                return None
+        spare = sum(max(0, t.room - devs[t.members[0]].reserve_bytes - self.seq.base.get(t.members[0], (0, 0))[0])
+                    * len(t.members) for t in types)
+        if spare < self.seq.prefix[n]:
+            return None
+        reaches = [self.reaches(t) for t in types]
+        longest = [max((r - i for i, r in enumerate(row)), default=0) for row in reaches]
+        per_run = [[max(0, min(row[a], b) - a) for row in reaches] for a, b in self.seq.runs]
+        bounds = [Bound(types, caps) for caps in [longest, *per_run]]
+        return self._more_needed(bounds, (0,) * len(types), 0)
+
+    def cover(self, types: list[_Type], bound: int | None = None, quick: bool = False):
         """Least-cost cover: (cost, [(type, start), ...] in sequence order), or None when none
         has a first cost term of at most ``bound``; raises _OutOfWork past the work budget.
+        ``quick`` answers only whether a cover within ``bound`` exists: farthest reach first, so
+        the first cover found is returned whatever its cost (None still means none exists).
         A state is dropped when its remaining GPUs cannot hold the remaining bytes (activations
         ignored) or the remaining items (each GPU at most the longest segment it takes anywhere)."""
         n, prefix, devs = self.seq.n, self.seq.prefix, self.problem.devices
@@ -205,7 +179,7 @@ class _Search:
         reaches = [self.reaches(t) for t in types]
         longest = [max((r - i for i, r in enumerate(row)), default=0) for row in reaches]
         per_run = [[max(0, min(row[a], b) - a) for row in reaches] for a, b in self.seq.runs]
-        bounds = [_Bound(types, caps) for caps in [longest, *per_run]]
+        bounds = [Bound(types, caps) for caps in [longest, *per_run]]
         items_left = {start: sum(m * len(t.members) for m, t in zip(longest, types, strict=True))}
         counting = all(t.cost == ((0,) if t.pinned else (1,)) for t in types)
         while heap:
@@ -236,10 +210,10 @@ class _Search:
                 step = tuple(a + b for a, b in zip(cost, t.cost, strict=True))
                 guess = (step[0] + more,) if counting else step
                 if bound is None or guess[0] <= bound:
-                    heapq.heappush(heap, (guess, step, -r, nxt))
+                    heapq.heappush(heap, (((-r,) + guess) if quick else guess, step, -r, nxt))
         return None
 
-    def _more_needed(self, bounds: list[_Bound], state: tuple[int, ...], r: int) -> int | None:
+    def _more_needed(self, bounds: list[Bound], state: tuple[int, ...], r: int) -> int | None:
         """Fewest more GPUs that could hold what is left after item r, or None when the GPUs
         left cannot: the items left, each GPU at most its longest segment anywhere; and the
         items left of each run of identical items, each GPU at most as many of them as it can
@@ -269,31 +243,6 @@ class _OutOfWork(Exception):
     pass
 
 
-class _Bound:
-    """Each type's most items of some kind (``caps``): the fewest free GPUs left whose caps add
-    up to a count, largest first (pinned GPUs left count for nothing)."""
-
-    def __init__(self, types: list[_Type], caps: list[int]):
-        self.caps = caps
-        self.sizes = [len(t.members) for t in types]
-        self.pinned = [k for k, t in enumerate(types) if t.pinned and caps[k] > 0]
-        self.order = sorted((k for k, t in enumerate(types) if not t.pinned and caps[k] > 0), key=lambda k: -caps[k])
-
-    def fewest(self, state: tuple[int, ...], items: int) -> int | None:
-        caps = self.caps
-        for k in self.pinned:
-            if not state[k]:
-                items -= caps[k]
-        count = 0
-        for k in self.order:
-            if items <= 0:
-                break
-            take = min(self.sizes[k] - state[k], -(-items // caps[k]))
-            count += take
-            items -= take * caps[k]
-        return count if items <= 0 else None
-
-
 @dataclass(frozen=True)
 class SegmentResult:
     plan: SegmentPlan | None
@@ -310,7 +259,7 @@ def solve_segments(problem: Problem, time_limit_s: float = 1.0) -> SegmentResult
     carries the certified gap between its utilisation and the least one not ruled out."""
     if not applies(problem):
         return SegmentResult(None, 0.0)
-    seq = _Sequence(problem)
+    seq = Sequence(problem)
     search = _Search(problem, seq, max(1, int(time_limit_s * EXPANSIONS_PER_SECOND)))
     stages = _Stages(problem, search)
     finished = True
@@ -323,8 +272,12 @@ def solve_segments(problem: Problem, time_limit_s: float = 1.0) -> SegmentResult
         return SegmentResult(None, used, finished)
     assignment = _assignment(problem, seq, stages.best[1])
     values = objective_values(problem, assignment)
-    if stages.lo >= stages.hi:
+    if stages.lo >= stages.hi and stages.settled:
         return SegmentResult(SegmentPlan(assignment, values), used)
+    if stages.lo >= stages.hi:  # utilisation proven, the GPU count at it not: gap against the root bound
+        fewest = stages.count_bound()
+        gap = (values["runs"] - fewest) / max(values["runs"], 1) if fewest is not None else 1.0
+        return SegmentResult(SegmentPlan(assignment, values, "feasible", gap), used)
     gap = (values["max_utilisation"] - stages.lo) / max(values["max_utilisation"], 1)
     return SegmentResult(SegmentPlan(assignment, values, "feasible", gap), used)
 
@@ -336,13 +289,14 @@ class _Stages:
     def __init__(self, problem: Problem, search: _Search):
         self.problem, self.search = problem, search
         self.best = None
+        self.settled = True
         self.lo, self.hi = 0, UTIL_SCALE
 
-    def _solve_at(self, u: int):
+    def _solve_at(self, u: int, quick: bool = False):
         s = self.search
         if self.problem.objective == "cost":
-            return s.cover(s.types(s.free, u, True), self.bound)
-        return s.fewest(u, self.bound)
+            return s.cover(s.types(s.free, u, True), self.bound, quick)
+        return s.fewest(u, self.bound, quick)
 
     def run(self) -> None:
         self.bound = None
@@ -354,17 +308,42 @@ class _Stages:
         self.best = first
         self.hi = self._max_utilisation(first)
         self.lo = self._lower_bound()
+        lo, hi = self.lo, self.hi  # tighten the bound first by the search's own root estimate, cheap
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if self._may_fit(mid) else (mid + 1, hi)
+        self.lo = lo
+        self.settled = True  # self.best is the least-cost cover at self.hi
         while self.lo < self.hi:
             mid = (self.lo + self.hi) // 2
-            found = self._solve_at(mid)
+            found = self._solve_at(mid, quick=True)
             if found is None:
                 self.lo = mid + 1
             else:
-                self.best, self.hi = found, min(mid, self._max_utilisation(found))
+                self.best, self.hi, self.settled = found, min(mid, self._max_utilisation(found)), False
+        if not self.settled:  # the threshold is proven; now the least count (or price, count) at it
+            self.best = self._solve_at(self.hi)
+            self.settled = True
 
     def _max_utilisation(self, cover) -> int:
         assignment = _assignment(self.problem, self.search.seq, cover[1])
         return objective_values(self.problem, assignment)["max_utilisation"]
+
+    def count_bound(self) -> int | None:
+        """A lower bound on the GPUs in use at the proven threshold (pinned ones included)."""
+        s = self.search
+        gpus = s.by_room(self.hi)[:self.bound] if self.problem.objective == "gpus" else s.free
+        free = s.root_count(s.types(gpus, self.hi, False))
+        return None if free is None else free + len(s.pinned)
+
+    def _may_fit(self, u: int) -> bool:
+        """Whether the root of the search at threshold u passes its bounds (every run of
+        identical items, the items and the bytes, within the GPU count allowed): False proves
+        that no plan has its fullest GPU at u or below."""
+        s = self.search
+        gpus = s.by_room(u)[:self.bound] if self.problem.objective == "gpus" else s.free
+        types = s.types(gpus, u, self.problem.objective == "cost")
+        return s.root_passes(types)
 
     def _lower_bound(self) -> int:
         """No plan's fullest GPU is below the bytes over all GPU capacity, nor below the largest
@@ -378,7 +357,7 @@ class _Stages:
         return max(bound, (largest + smallest_reserve) * UTIL_SCALE // max(caps))
 
 
-def _assignment(problem: Problem, seq: _Sequence, path) -> tuple[int, ...]:
+def _assignment(problem: Problem, seq: Sequence, path) -> tuple[int, ...]:
     """Concrete GPUs for the segments: within a type, lowest CUDA index first."""
     out = [-1] * len(problem.items)
     for it_index, it in enumerate(problem.items):

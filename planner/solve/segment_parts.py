@@ -1,0 +1,81 @@
+"""The data the segment search (segments.py) reads: the sequence items as prefix sums and a
+range-maximum table, each GPU's pinned base, the runs of identical items, and the count bounds
+its A* estimate is made of."""
+
+from __future__ import annotations
+
+from planner.solve.problem import Problem
+
+
+class Sequence:
+    """Prefix sums and a range-maximum table over the sequence items, plus each GPU's base."""
+
+    def __init__(self, problem: Problem):
+        items = problem.items
+        self.order = [i for i, it in enumerate(items) if it.in_sequence]
+        self.n = len(self.order)
+        self.prefix = [0]
+        for i in self.order:
+            self.prefix.append(self.prefix[-1] + items[i].weights_bytes + items[i].kv_bytes)
+        acts = [items[i].activation_bytes for i in self.order]
+        self.table = [acts]
+        span = 1
+        while 2 * span <= len(acts):
+            prev = self.table[-1]
+            self.table.append([max(prev[k], prev[k + span]) for k in range(len(prev) - span)])
+            span *= 2
+        keys = [(items[i].weights_bytes + items[i].kv_bytes, items[i].activation_bytes) for i in self.order]
+        self.runs: list[tuple[int, int]] = []
+        """(start, end) of each run of two or more identical consecutive sequence items."""
+        k = 0
+        while k < self.n:
+            end = k + 1
+            while end < self.n and keys[end] == keys[k]:
+                end += 1
+            if end - k > 1:
+                self.runs.append((k, end))
+            k = end
+        self.base: dict[int, tuple[int, int]] = {}
+        for it in items:
+            if not it.in_sequence:
+                g = it.allowed[0]
+                w, a = self.base.get(g, (0, 0))
+                self.base[g] = (w + it.weights_bytes + it.kv_bytes, max(a, it.activation_bytes))
+
+    def peak(self, i: int, j: int) -> int:
+        if j <= i:
+            return 0
+        k = (j - i).bit_length() - 1
+        return max(self.table[k][i], self.table[k][j - (1 << k)])
+
+    def load(self, i: int, j: int, g: int, reserve: int) -> int:
+        """Bytes on GPU g holding items i..j-1 of the sequence (and its pinned base)."""
+        base_w, base_a = self.base.get(g, (0, 0))
+        if j <= i and g not in self.base:
+            return 0
+        return base_w + self.prefix[j] - self.prefix[i] + max(base_a, self.peak(i, j)) + reserve
+
+
+class Bound:
+    """Each type's most items of some kind (``caps``): the fewest free GPUs left whose caps add
+    up to a count, largest first (pinned GPUs left count for nothing)."""
+
+    def __init__(self, types: list, caps: list[int]):
+        self.caps = caps
+        self.sizes = [len(t.members) for t in types]
+        self.pinned = [k for k, t in enumerate(types) if t.pinned and caps[k] > 0]
+        self.order = sorted((k for k, t in enumerate(types) if not t.pinned and caps[k] > 0), key=lambda k: -caps[k])
+
+    def fewest(self, state: tuple[int, ...], items: int) -> int | None:
+        caps = self.caps
+        for k in self.pinned:
+            if not state[k]:
+                items -= caps[k]
+        count = 0
+        for k in self.order:
+            if items <= 0:
+                break
+            take = min(self.sizes[k] - state[k], -(-items // caps[k]))
+            count += take
+            items -= take * caps[k]
+        return count if items <= 0 else None
