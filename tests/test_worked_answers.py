@@ -54,3 +54,19 @@ def test_default_inference_keeps_the_last_positions_logits():
     head_last = next(u.activation_peak_bytes for u in last.units if u.name == "lm_head")
     head_all = next(u.activation_peak_bytes for u in every.units if u.name == "lm_head")
     assert head_all - head_last == 8 * (4096 - 1) * (128256 + 4096) * 2
+
+
+def test_engine_vllm_estimate_uses_the_chunked_prefill_step_that_size_uses():
+    """With --engine vllm a layer's activation peak is that of one chunked-prefill step (at most
+    8192 batched tokens, flash attention): 8 x 32k tokens cost what 8192 do, and the same figure
+    as the per-rank activation sizing computes at tp 1."""
+    from planner import estimate
+    from planner.costs.vllm import RankCosts
+
+    big = estimate("Llama-3.1-70B", engine="vllm", batch=8, prompt_tokens=32768)
+    chunk = estimate("Llama-3.1-70B", engine="vllm", batch=1, prompt_tokens=8192)
+    hf = estimate("Llama-3.1-70B", engine="hf", batch=8, prompt_tokens=32768)
+    layer = [k for k, u in enumerate(big.units) if u.name == "model.layers.1"][0]
+    assert big.units[layer].activation_peak_bytes == chunk.units[layer].activation_peak_bytes
+    assert big.units[layer].activation_peak_bytes == RankCosts(big).activation(1, 8192)[layer]
+    assert hf.units[layer].activation_peak_bytes > 20 * big.units[layer].activation_peak_bytes

@@ -84,13 +84,33 @@ def profile(spec: ModelSpec, w: Workload) -> Profile:
     kv_dtype = w.kv_dtype or dtype
     kv_bits = DTYPE_BITS[kv_dtype]
     scheme = resolve_scheme(spec, w)
+    act_w = _vllm_step(w) if w.engine == "vllm" else w
     costs = []
     for u in spec.units:
         params = sum(t.numel for t in u.tensors if t.kind != "buffer" and t.tied_to is None)
         costs.append(
             UnitCost(
                 u.name, u.kind, params, unit_weight_bytes(u, bits, scheme), kv_layer_bytes(u.attention, w, kv_bits) + state_bytes(u, w, bits),
-                unit_activation_bytes(u, w, bits, spec.vocab_size),
+                unit_activation_bytes(u, act_w, bits, spec.vocab_size),
             )
         )
     return Profile(spec, w, dtype, kv_dtype, scheme, tuple(costs))
+
+
+VLLM_STEP_TOKENS = 8192
+"""vLLM's default max_num_batched_tokens for ``vllm serve`` on cards of 70 GiB or more (2048 on
+smaller ones, costs/vllm.py): chunked prefill runs at most this many tokens per forward pass."""
+
+
+def _vllm_step(w: Workload) -> Workload:
+    """The forward pass vLLM runs for this workload: all sequences' tokens flattened into one
+    batch, prefilled in chunks of at most VLLM_STEP_TOKENS. Its activation peak is what an
+    engine-vllm estimate reports."""
+    return vllm_step_workload(w, min(w.batch * w.total_tokens, VLLM_STEP_TOKENS))
+
+
+def vllm_step_workload(w: Workload, tokens: int) -> Workload:
+    """One vLLM forward pass of ``tokens`` batched tokens: one flattened sequence, flash
+    attention, the last position's logits (the one rule ``size`` and ``estimate`` share)."""
+    return w.model_copy(update={"batch": 1, "prompt_tokens": max(tokens, 1), "new_tokens": 0, "logits": "last",
+                                "attn_implementation": "flash_attention_2"})

@@ -28,7 +28,7 @@ from planner.catalog import GpuType
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.kv_cache import VLLM_BLOCK
 from planner.costs.parallel import check_tp, kv_bytes_per_token_rank, pp_partition, shard_fraction
-from planner.costs.profile import Profile
+from planner.costs.profile import Profile, vllm_step_workload
 from planner.costs.weights import tensor_bytes
 from planner.units import DTYPE_BITS, MiB
 
@@ -162,8 +162,7 @@ class RankCosts:
         if key not in self._act:
             p = self.profile
             bits = DTYPE_BITS[p.dtype]
-            w = p.workload.model_copy(update={"batch": 1, "prompt_tokens": batched, "new_tokens": 0, "logits": "last",
-                                              "attn_implementation": "flash_attention_2"})
+            w = vllm_step_workload(p.workload, batched)
             out = []
             for unit in p.spec.units:
                 peak = unit_activation_bytes(unit, w, bits, p.spec.vocab_size)
