@@ -27,7 +27,8 @@ from planner.cli_options import (
 @click.option("--seq-len", type=int, default=2048, show_default=True, help="Training or calibration sequence length.")
 @click.option("--context", type=int, default=None, help="max-model-len: tokens per sequence [default: prompt + new tokens].")
 @click.option("--concurrency", type=int, default=None, help="Sequences served at once at full context [default: --batch].")
-@click.option("--gpu-type", "gpu_types", multiple=True, help="Candidate GPU types (repeatable) [default: the whole catalog].")
+@click.option("--gpu-type", "--gpu", "gpu_types", multiple=True,
+              help="Candidate GPU types (repeatable; --gpu as in estimate and plan) [default: the whole catalog].")
 @click.option("--price", "prices", multiple=True, help="Your price for a GPU type: H100=25000 (to buy) or H100=2.10/h (repeatable).")
 @click.option("--objective", type=click.Choice(["price", "hourly", "gpus"]), default="price", show_default=True,
               help="Minimise purchase price, hourly rental price, or GPU count.")
