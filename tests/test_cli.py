@@ -91,3 +91,13 @@ def test_examples_config_route():
     assert doc["tied_groups"] == [["model.embed_tokens", "lm_head"]]
     lm_head = next(u for u in doc["units"] if u["name"] == "lm_head")
     assert lm_head["weights_bytes"] == 0 and lm_head["activation_peak_bytes"] > 0
+
+
+def test_rule_of_thumb_line_uses_the_bytes_of_the_precision_asked():
+    """The rule of thumb is quoted at the precision asked: 0.5 bytes per parameter for a 4-bit
+    model (8,030,261,248 x 0.5 x 1.2 = 4.8 GB), not bf16's 2."""
+    r = run_cli("estimate", "Meta-Llama-3-8B", "--quant", "nf4")
+    assert r.returncode == 0, r.stderr
+    assert "Rule of thumb (parameters x 0.5 bytes x 1.2): 4.8 GB" in r.stdout
+    r = run_cli("estimate", "Meta-Llama-3-8B", "--dtype", "fp32", "--quant", "none")
+    assert "Rule of thumb (parameters x 4 bytes x 1.2): 38.5 GB" in r.stdout

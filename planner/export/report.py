@@ -86,8 +86,10 @@ def estimate_table(p: Profile, gpu_lines: list[str] | None = None) -> str:
         "",
         "1 GiB = 2^30 bytes, 1 GB = 10^9 bytes. The activation peak is the largest single unit's transient need.",
     ]
-    rule = p.parameters * 2 * 1.2
-    out.append(f"Rule of thumb (parameters x 2 bytes x 1.2): {rule / GB:.1f} GB; exact here: {p.total_bytes / GB:.1f} GB.")
+    per_param = _nominal_bytes_per_parameter(p)
+    rule = p.parameters * per_param * 1.2
+    out.append(f"Rule of thumb (parameters x {per_param:g} bytes x 1.2): {rule / GB:.1f} GB; "
+               f"exact here: {p.total_bytes / GB:.1f} GB.")
     for note in p.spec.notes:
         out.append(f"Note: {note}")
     if gpu_lines:
@@ -125,3 +127,17 @@ def estimate_json(p: Profile) -> str:
         ],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _nominal_bytes_per_parameter(p) -> float:
+    """The bytes per parameter the rule of thumb is quoted with for this precision: 2 for bf16
+    and fp16, 4 for fp32, 1 for 8-bit formats, 0.5 for 4-bit ones (scales and exceptions aside)."""
+    from planner.units import DTYPE_BITS
+
+    if p.quant is None:
+        return DTYPE_BITS[p.dtype] / 8
+    if p.quant.name in ("int8", "fp8", "fp8-block"):
+        return 1.0
+    if p.quant.name in ("gptq",):
+        return p.quant.bits / 8
+    return 0.5
