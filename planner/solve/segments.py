@@ -160,7 +160,7 @@ class _Search:
 
     def cover(self, types: list[_Type], bound: int | None = None, quick: bool = False):
         """Least-cost cover: (cost, [(type, start), ...] in sequence order), or None when none
-        has a first cost term of at most ``bound``; raises _OutOfWork past the work budget.
+        has a first cost term of at most ``bound``; raises _OutOfWorkError past the work budget.
         ``quick`` answers only whether a cover within ``bound`` exists: farthest reach first, so
         the first cover found is returned whatever its cost (None still means none exists).
         A state is dropped when its remaining GPUs cannot hold the remaining bytes (activations
@@ -191,7 +191,7 @@ class _Search:
                 return cost, self._path(parent, state, types)
             self.work += 1
             if self.work > self.max_work:
-                raise _OutOfWork
+                raise _OutOfWorkError
             for k, t in enumerate(types):
                 if state[k] >= len(t.members):
                     continue
@@ -239,7 +239,7 @@ class _Search:
         return out
 
 
-class _OutOfWork(Exception):
+class _OutOfWorkError(Exception):
     pass
 
 
@@ -265,7 +265,7 @@ def solve_segments(problem: Problem, time_limit_s: float = 1.0) -> SegmentResult
     finished = True
     try:
         stages.run()
-    except _OutOfWork:
+    except _OutOfWorkError:
         finished = False
     used = search.work / EXPANSIONS_PER_SECOND
     if stages.best is None:

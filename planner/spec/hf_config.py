@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from planner.errors import ConfigError, InputError
-from planner.spec import layers as L
+from planner.spec import layers as spec_layers
 from planner.spec import legacy_decoders, text_decoders, vision
 from planner.spec.config_view import ConfigView, check_sizes
 from planner.spec.types import ModelSpec, Unit
@@ -101,7 +101,7 @@ def _vlm(name: str, cfg: ConfigView, model_type: str) -> ModelSpec:
     vocab, hidden, _ = text_decoders.text_dims(text, family)
     units = []
     if model_type == "llava_onevision":  # a direct parameter of `model`: accelerate takes it before the submodules
-        units.append(Unit("model.image_newline", "other", (L.param("model.image_newline", (hidden,)),), hidden_size=hidden, tower="vision"))
+        units.append(Unit("model.image_newline", "other", (spec_layers.param("model.image_newline", (hidden,)),), hidden_size=hidden, tower="vision"))
     units += vis + [vision.llava_projector(cfg, vis[0].hidden_size, hidden, "model")] + text_units
     return _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens"))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from planner.spec import layers as L
+from planner.spec import layers as spec_layers
 from planner.spec.config_view import ConfigView
 from planner.spec.types import AttentionSpec, MlpSpec, TensorSpec, Unit
 
@@ -105,16 +105,16 @@ def _attention(cfg: ConfigView, fam: Family, p: str, hidden: int, heads: int, kv
         return _mla(cfg, p, hidden, heads)
     bias = cfg.bool("attention_bias", False)
     if fam.fused_qkv:
-        return L.linear(f"{p}.o_proj", heads * hd, hidden, bias) + L.linear(f"{p}.qkv_proj", hidden, (heads + 2 * kv) * hd, bias)
+        return spec_layers.linear(f"{p}.o_proj", heads * hd, hidden, bias) + spec_layers.linear(f"{p}.qkv_proj", hidden, (heads + 2 * kv) * hd, bias)
     qkv_bias = fam.qkv_bias or bias
     out = (
-        L.linear(f"{p}.q_proj", hidden, heads * hd, qkv_bias)
-        + L.linear(f"{p}.k_proj", hidden, kv * hd, qkv_bias)
-        + L.linear(f"{p}.v_proj", hidden, kv * hd, qkv_bias)
-        + L.linear(f"{p}.o_proj", heads * hd, hidden, bias)
+        spec_layers.linear(f"{p}.q_proj", hidden, heads * hd, qkv_bias)
+        + spec_layers.linear(f"{p}.k_proj", hidden, kv * hd, qkv_bias)
+        + spec_layers.linear(f"{p}.v_proj", hidden, kv * hd, qkv_bias)
+        + spec_layers.linear(f"{p}.o_proj", heads * hd, hidden, bias)
     )
     if fam.qk_norm:
-        out += L.norm(f"{p}.q_norm", hd) + L.norm(f"{p}.k_norm", hd)
+        out += spec_layers.norm(f"{p}.q_norm", hd) + spec_layers.norm(f"{p}.k_norm", hd)
     return out
 
 
@@ -128,31 +128,31 @@ def _mla(cfg: ConfigView, p: str, hidden: int, heads: int) -> list[TensorSpec]:
     bias = cfg.bool("attention_bias", False)
     qk = rope + nope
     if q_lora is None:
-        out = L.linear(f"{p}.q_proj", hidden, heads * qk)
+        out = spec_layers.linear(f"{p}.q_proj", hidden, heads * qk)
     else:
-        out = L.linear(f"{p}.q_a_proj", hidden, q_lora, bias) + L.norm(f"{p}.q_a_layernorm", q_lora)
-        out += L.linear(f"{p}.q_b_proj", q_lora, heads * qk)
-    out += L.linear(f"{p}.kv_a_proj_with_mqa", hidden, kv_lora + rope, bias) + L.norm(f"{p}.kv_a_layernorm", kv_lora)
-    out += L.linear(f"{p}.kv_b_proj", kv_lora, heads * (nope + v)) + L.linear(f"{p}.o_proj", heads * v, hidden, bias)
+        out = spec_layers.linear(f"{p}.q_a_proj", hidden, q_lora, bias) + spec_layers.norm(f"{p}.q_a_layernorm", q_lora)
+        out += spec_layers.linear(f"{p}.q_b_proj", q_lora, heads * qk)
+    out += spec_layers.linear(f"{p}.kv_a_proj_with_mqa", hidden, kv_lora + rope, bias) + spec_layers.norm(f"{p}.kv_a_layernorm", kv_lora)
+    out += spec_layers.linear(f"{p}.kv_b_proj", kv_lora, heads * (nope + v)) + spec_layers.linear(f"{p}.o_proj", heads * v, hidden, bias)
     return out
 
 
 def _gated(p: str, hidden: int, inter: int, bias: bool = False, fused: bool = False) -> list[TensorSpec]:
     if fused:
-        return L.linear(f"{p}.gate_up_proj", hidden, 2 * inter, bias) + L.linear(f"{p}.down_proj", inter, hidden, bias)
+        return spec_layers.linear(f"{p}.gate_up_proj", hidden, 2 * inter, bias) + spec_layers.linear(f"{p}.down_proj", inter, hidden, bias)
     return (
-        L.linear(f"{p}.gate_proj", hidden, inter, bias)
-        + L.linear(f"{p}.up_proj", hidden, inter, bias)
-        + L.linear(f"{p}.down_proj", inter, hidden, bias)
+        spec_layers.linear(f"{p}.gate_proj", hidden, inter, bias)
+        + spec_layers.linear(f"{p}.up_proj", hidden, inter, bias)
+        + spec_layers.linear(f"{p}.down_proj", inter, hidden, bias)
     )
 
 
 def _router(name: str, n_experts: int, hidden: int) -> list[TensorSpec]:
-    return L.linear(name, hidden, n_experts, quantizable=False)
+    return spec_layers.linear(name, hidden, n_experts, quantizable=False)
 
 
 def _moe_experts(p: str, n: int, hidden: int, inter: int) -> list[TensorSpec]:
-    return [L.experts(f"{p}.experts.gate_up_proj", n, hidden, 2 * inter), L.experts(f"{p}.experts.down_proj", n, inter, hidden)]
+    return [spec_layers.experts(f"{p}.experts.gate_up_proj", n, hidden, 2 * inter), spec_layers.experts(f"{p}.experts.down_proj", n, inter, hidden)]
 
 
 def _mlp(cfg: ConfigView, fam: Family, p: str, i: int, hidden: int, n_layers: int) -> tuple[list[TensorSpec], MlpSpec]:
@@ -173,7 +173,7 @@ def _mlp(cfg: ConfigView, fam: Family, p: str, i: int, hidden: int, n_layers: in
         shared = 0
         if fam.moe == "qwen2_moe":
             shared = _get(cfg, fam, "shared_expert_intermediate_size")
-            tensors += _gated(f"{p}.shared_expert", hidden, shared) + L.linear(f"{p}.shared_expert_gate", hidden, 1, quantizable=False)
+            tensors += _gated(f"{p}.shared_expert", hidden, shared) + spec_layers.linear(f"{p}.shared_expert_gate", hidden, 1, quantizable=False)
         return tensors, MlpSpec(moe_inter, True, n, k, shared)
     if fam.moe == "deepseek":
         n = cfg.int("n_routed_experts", default=256, minimum=0)
@@ -187,7 +187,7 @@ def _mlp(cfg: ConfigView, fam: Family, p: str, i: int, hidden: int, n_layers: in
         # the router and its bias are _keep_in_fp32_modules_strict: 4 bytes an element in any model dtype
         router = [replace(t, fixed_bits=32) for t in _router(f"{p}.gate", n, hidden)]
         tensors = _moe_experts(p, n, hidden, moe_inter) + router
-        tensors.append(L.fp32_buffer(f"{p}.gate.e_score_correction_bias", (n,)))
+        tensors.append(spec_layers.fp32_buffer(f"{p}.gate.e_score_correction_bias", (n,)))
         if shared:
             tensors += _gated(f"{p}.shared_experts", hidden, shared)
         return tensors, MlpSpec(moe_inter, True, n, k, shared)
@@ -219,9 +219,9 @@ def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str |
         hd = head_dim(cfg, fam.defaults, hidden, heads)
         v_hd = hd
         rope_dim = int(hd * cfg.float("partial_rotary_factor", 1.0))
-    embed = L.embedding(f"{base}.embed_tokens", vocab, hidden)
+    embed = spec_layers.embedding(f"{base}.embed_tokens", vocab, hidden)
     if fam.embed_scale:
-        embed.append(L.float_buffer(f"{base}.embed_tokens.embed_scale", ()))
+        embed.append(spec_layers.float_buffer(f"{base}.embed_tokens.embed_scale", ()))
     units = [Unit(f"{base}.embed_tokens", "embedding", tuple(embed), hidden_size=hidden)]
     windows = sliding_windows(cfg, fam, n_layers)
     mla = fam.moe == "deepseek"
@@ -229,22 +229,22 @@ def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str |
         p = f"{base}.layers.{i}"
         tensors = _attention(cfg, fam, f"{p}.self_attn", hidden, heads, kv, hd)
         mlp_tensors, mlp = _mlp(cfg, fam, f"{p}.mlp", i, hidden, n_layers)
-        tensors += mlp_tensors + L.norm(f"{p}.input_layernorm", hidden) + L.norm(f"{p}.post_attention_layernorm", hidden)
+        tensors += mlp_tensors + spec_layers.norm(f"{p}.input_layernorm", hidden) + spec_layers.norm(f"{p}.post_attention_layernorm", hidden)
         if fam.sandwich_norms:
-            tensors += L.norm(f"{p}.pre_feedforward_layernorm", hidden) + L.norm(f"{p}.post_feedforward_layernorm", hidden)
+            tensors += spec_layers.norm(f"{p}.pre_feedforward_layernorm", hidden) + spec_layers.norm(f"{p}.post_feedforward_layernorm", hidden)
         attn = AttentionSpec(
             heads, heads if mla else kv, hd, v_hd, windows[i] if i < len(windows) else None,
             kv_lora_rank=cfg.int("kv_lora_rank", default=512) if mla else None,
             qk_rope_head_dim=rope_dim if mla else None,
         )
         units.append(Unit(p, "decoder_layer", tuple(tensors), block, hidden, "text", attn, mlp, i, model_type))
-    units.append(Unit(f"{base}.norm", "norm", tuple(L.norm(f"{base}.norm", hidden)), hidden_size=hidden))
-    units.append(Unit(f"{base}.rotary_emb", "rotary", tuple(L.rotary(f"{base}.rotary_emb", rope_dim)), hidden_size=hidden))
+    units.append(Unit(f"{base}.norm", "norm", tuple(spec_layers.norm(f"{base}.norm", hidden)), hidden_size=hidden))
+    units.append(Unit(f"{base}.rotary_emb", "rotary", tuple(spec_layers.rotary(f"{base}.rotary_emb", rope_dim)), hidden_size=hidden))
     return units
 
 
 def lm_head_unit(name: str, vocab: int, hidden: int, tied_to: str | None) -> Unit:
-    tensor = TensorSpec(f"{name}.weight", (vocab, hidden), "linear", max_bits=L.FLOAT, in_features=hidden,
+    tensor = TensorSpec(f"{name}.weight", (vocab, hidden), "linear", max_bits=spec_layers.FLOAT, in_features=hidden,
                         out_features=vocab, tied_to=tied_to)
     return Unit(name, "head", (tensor,), hidden_size=hidden)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.spec import layers as L
+from planner.spec import layers as spec_layers
 from planner.spec.config_view import ConfigView
 from planner.spec.types import AttentionSpec, MlpSpec, Unit
 
@@ -11,8 +11,8 @@ def _vit_layer(p: str, e: int, inter: int) -> list:
     """A CLIP/SigLIP encoder layer (q/k/v/out projections with biases, two LayerNorms, fc1/fc2)."""
     t = []
     for name in ("k_proj", "v_proj", "q_proj", "out_proj"):
-        t += L.linear(f"{p}.self_attn.{name}", e, e, True)
-    return t + L.norm(f"{p}.layer_norm1", e, True) + L.linear(f"{p}.mlp.fc1", e, inter, True) + L.linear(f"{p}.mlp.fc2", inter, e, True) + L.norm(f"{p}.layer_norm2", e, True)
+        t += spec_layers.linear(f"{p}.self_attn.{name}", e, e, True)
+    return t + spec_layers.norm(f"{p}.layer_norm1", e, True) + spec_layers.linear(f"{p}.mlp.fc1", e, inter, True) + spec_layers.linear(f"{p}.mlp.fc2", inter, e, True) + spec_layers.norm(f"{p}.layer_norm2", e, True)
 
 
 def clip_like_tower(v: ConfigView, base: str, kind: str) -> list[Unit]:
@@ -27,27 +27,27 @@ def clip_like_tower(v: ConfigView, base: str, kind: str) -> list[Unit]:
     ch = v.int("num_channels", default=3)
     n_pos = (image // patch) ** 2 + (0 if siglip else 1)
     emb = f"{base}.embeddings"
-    tensors = [] if siglip else [L.param(f"{emb}.class_embedding", (e,))]
-    tensors.append(L.param(f"{emb}.patch_embedding.weight", (e, ch, patch, patch)))
+    tensors = [] if siglip else [spec_layers.param(f"{emb}.class_embedding", (e,))]
+    tensors.append(spec_layers.param(f"{emb}.patch_embedding.weight", (e, ch, patch, patch)))
     if siglip:
-        tensors.append(L.param(f"{emb}.patch_embedding.bias", (e,), "bias"))
-    tensors += L.embedding(f"{emb}.position_embedding", n_pos, e) + [L.int64_buffer(f"{emb}.position_ids", (1, n_pos))]
+        tensors.append(spec_layers.param(f"{emb}.patch_embedding.bias", (e,), "bias"))
+    tensors += spec_layers.embedding(f"{emb}.position_embedding", n_pos, e) + [spec_layers.int64_buffer(f"{emb}.position_ids", (1, n_pos))]
     block = "SiglipEncoderLayer" if siglip else "CLIPEncoderLayer"
     units = [Unit(emb, "vision", tuple(tensors), "SiglipVisionEmbeddings" if siglip else "CLIPVisionEmbeddings", e, "vision")]
     if not siglip:
-        units.append(Unit(f"{base}.pre_layrnorm", "vision", tuple(L.norm(f"{base}.pre_layrnorm", e, True)), hidden_size=e, tower="vision"))
+        units.append(Unit(f"{base}.pre_layrnorm", "vision", tuple(spec_layers.norm(f"{base}.pre_layrnorm", e, True)), hidden_size=e, tower="vision"))
     hd = e // heads
     for i in range(n_layers):
         p = f"{base}.encoder.layers.{i}"
         units.append(Unit(p, "vision_block", tuple(_vit_layer(p, e, inter)), block, e, "vision",
                           AttentionSpec(heads, heads, hd, hd, causal=False), MlpSpec(inter, gated=False), i))
-    units.append(Unit(f"{base}.post_layernorm", "vision", tuple(L.norm(f"{base}.post_layernorm", e, True)), hidden_size=e, tower="vision"))
+    units.append(Unit(f"{base}.post_layernorm", "vision", tuple(spec_layers.norm(f"{base}.post_layernorm", e, True)), hidden_size=e, tower="vision"))
     if siglip and v.bool("vision_use_head", True):
         h = f"{base}.head"
-        t = [L.param(f"{h}.probe", (1, 1, e)), L.param(f"{h}.attention.in_proj_weight", (3 * e, e)),
-             L.param(f"{h}.attention.in_proj_bias", (3 * e,), "bias")]
-        t += L.linear(f"{h}.attention.out_proj", e, e, True) + L.norm(f"{h}.layernorm", e, True)
-        t += L.linear(f"{h}.mlp.fc1", e, inter, True) + L.linear(f"{h}.mlp.fc2", inter, e, True)
+        t = [spec_layers.param(f"{h}.probe", (1, 1, e)), spec_layers.param(f"{h}.attention.in_proj_weight", (3 * e, e)),
+             spec_layers.param(f"{h}.attention.in_proj_bias", (3 * e,), "bias")]
+        t += spec_layers.linear(f"{h}.attention.out_proj", e, e, True) + spec_layers.norm(f"{h}.layernorm", e, True)
+        t += spec_layers.linear(f"{h}.mlp.fc1", e, inter, True) + spec_layers.linear(f"{h}.mlp.fc2", inter, e, True)
         units.append(Unit(h, "vision", tuple(t), "SiglipMultiheadAttentionPoolingHead", e, "vision"))
     return units
 
@@ -57,8 +57,8 @@ def llava_projector(cfg: ConfigView, vision_hidden: int, text_hidden: int, base:
     n_feat = len(layers) if isinstance(layers, list) else 1
     bias = cfg.bool("multimodal_projector_bias", True)
     p = f"{base}.multi_modal_projector"
-    t = L.linear(f"{p}.linear_1", vision_hidden * n_feat, text_hidden, bias, quantizable=False)
-    t += L.linear(f"{p}.linear_2", text_hidden, text_hidden, bias, quantizable=False)
+    t = spec_layers.linear(f"{p}.linear_1", vision_hidden * n_feat, text_hidden, bias, quantizable=False)
+    t += spec_layers.linear(f"{p}.linear_2", text_hidden, text_hidden, bias, quantizable=False)
     return Unit(p, "projector", tuple(t), hidden_size=text_hidden, tower="vision")
 
 
@@ -80,24 +80,24 @@ def qwen_vl_tower(v: ConfigView, base: str, v25: bool, text_hidden: int) -> list
     merge = v.int("spatial_merge_size", default=2)
     hd = e // heads
     units = [
-        Unit(f"{base}.patch_embed", "vision", (L.param(f"{base}.patch_embed.proj.weight", (e, ch, tp, patch, patch)),), hidden_size=e, tower="vision"),
-        Unit(f"{base}.rotary_pos_emb", "rotary", tuple(L.rotary(f"{base}.rotary_pos_emb", hd // 2)), hidden_size=e, tower="vision"),
+        Unit(f"{base}.patch_embed", "vision", (spec_layers.param(f"{base}.patch_embed.proj.weight", (e, ch, tp, patch, patch)),), hidden_size=e, tower="vision"),
+        Unit(f"{base}.rotary_pos_emb", "rotary", tuple(spec_layers.rotary(f"{base}.rotary_pos_emb", hd // 2)), hidden_size=e, tower="vision"),
     ]
     block = "Qwen2_5_VLVisionBlock" if v25 else "Qwen2VLVisionBlock"
     for i in range(depth):
         p = f"{base}.blocks.{i}"
-        t = L.norm(f"{p}.norm1", e, not v25) + L.norm(f"{p}.norm2", e, not v25)
-        t += L.linear(f"{p}.attn.qkv", e, 3 * e, True) + L.linear(f"{p}.attn.proj", e, e, True)
+        t = spec_layers.norm(f"{p}.norm1", e, not v25) + spec_layers.norm(f"{p}.norm2", e, not v25)
+        t += spec_layers.linear(f"{p}.attn.qkv", e, 3 * e, True) + spec_layers.linear(f"{p}.attn.proj", e, e, True)
         if v25:
-            t += (L.linear(f"{p}.mlp.gate_proj", e, inter, True) + L.linear(f"{p}.mlp.up_proj", e, inter, True)
-                  + L.linear(f"{p}.mlp.down_proj", inter, e, True))
+            t += (spec_layers.linear(f"{p}.mlp.gate_proj", e, inter, True) + spec_layers.linear(f"{p}.mlp.up_proj", e, inter, True)
+                  + spec_layers.linear(f"{p}.mlp.down_proj", inter, e, True))
         else:
-            t += L.linear(f"{p}.mlp.fc1", e, inter, True) + L.linear(f"{p}.mlp.fc2", inter, e, True)
+            t += spec_layers.linear(f"{p}.mlp.fc1", e, inter, True) + spec_layers.linear(f"{p}.mlp.fc2", inter, e, True)
         units.append(Unit(p, "vision_block", tuple(t), block, e, "vision", AttentionSpec(heads, heads, hd, hd, causal=False),
                           MlpSpec(inter, gated=v25), i))
     m = f"{base}.merger"
     ctx = e * merge * merge
-    t = L.norm(f"{m}.ln_q", e, not v25) + L.linear(f"{m}.mlp.0", ctx, ctx, True, quantizable=False)
-    t += L.linear(f"{m}.mlp.2", ctx, out, True, quantizable=False)
+    t = spec_layers.norm(f"{m}.ln_q", e, not v25) + spec_layers.linear(f"{m}.mlp.0", ctx, ctx, True, quantizable=False)
+    t += spec_layers.linear(f"{m}.mlp.2", ctx, out, True, quantizable=False)
     units.append(Unit(m, "projector", tuple(t), hidden_size=out, tower="vision"))
     return units
