@@ -13,6 +13,7 @@ from planner.units import DTYPE_BITS
 
 
 @pytest.mark.hf
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CATALOG_MODELS)
 def test_catalog_model_matches_accelerate_to_the_byte(hf, name):
     config = catalog_config(name)

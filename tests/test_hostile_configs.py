@@ -14,6 +14,7 @@ BASE = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_si
 
 CASES = [
     ({"num_hidden_layers": 10**9}, ["num_hidden_layers", "at most 4,096"]),
+    ({"num_hidden_layers": 4951263154.0}, ["num_hidden_layers", "at most 4,096"]),  # found by the fuzzer: a float
     ({"vocab_size": 10**15}, ["vocab_size", "2,147,483,647"]),
     ({"num_key_value_heads": 7}, ["num_attention_heads (32)", "num_key_value_heads (7)"]),
     ({"num_attention_heads": 0}, ["num_attention_heads", ">= 1"]),

@@ -45,6 +45,7 @@ def test_hand_written_families_equal_the_meta_build(hf, cfg):
     assert_same_spec(spec_from_config(cfg), meta_build.spec_from_meta(cfg))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CATALOG_MODELS)
 def test_catalog_models_equal_the_meta_build(hf, name):
     config = catalog_config(name)

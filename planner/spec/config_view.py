@@ -30,10 +30,10 @@ def check_sizes(data: Any, where: str = "config.json", depth: int = 0) -> None:
     for key, value in data.items():
         if isinstance(value, dict):
             check_sizes(value, f"{where}:{key}", depth + 1)
-        elif isinstance(value, int) and not isinstance(value, bool):
+        elif isinstance(value, int | float) and not isinstance(value, bool):
             limit = MAX_LAYERS if key in LAYER_KEYS else MAX_SIZE if key in SIZE_KEYS else None
-            if limit is not None and value > limit:
-                raise ConfigError(f"{where}: field '{key}' is {value:,}, more than any model has (at most {limit:,})")
+            if limit is not None and value > limit:  # also 4.9e9 written as a float
+                raise ConfigError(f"{where}: field '{key}' is {value:,.0f}, more than any model has (at most {limit:,})")
     heads, kv = data.get("num_attention_heads"), data.get("num_key_value_heads")
     if (isinstance(heads, int) and isinstance(kv, int) and not isinstance(heads, bool) and not isinstance(kv, bool)
             and heads >= 1 and kv >= 1 and heads % kv):
@@ -69,6 +69,9 @@ class ConfigView:
                 raise ConfigError(f"{self.where}: field '{key}' must be an integer, got {value!r}")
             if value < minimum:
                 raise ConfigError(f"{self.where}: field '{key}' must be >= {minimum}, got {value!r}")
+            limit = MAX_LAYERS if key in LAYER_KEYS else MAX_SIZE
+            if value > limit:
+                raise ConfigError(f"{self.where}: field '{key}' is {value:,.0f}, more than any model has (at most {limit:,})")
             return int(value)
         if default is _MISSING:
             raise ConfigError(f"{self.where}: missing required field '{keys[0]}'")
