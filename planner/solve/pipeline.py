@@ -25,6 +25,7 @@ from planner.costs.parallel import check_tp
 from planner.costs.profile import Profile
 from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, NCCL_BYTES, RankCosts, default_batched_tokens
 from planner.hardware.topology import Cluster
+from planner.solve.range_max import RangeMax
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class _Fill:
             "pre": (sum(self.w[i] for i in self.pre), sum(kv[i] for i in self.pre)),
             "post": (sum(self.w[i] for i in self.post), sum(kv[i] for i in self.post)),
         }
-        self.acts = {b: _RangeMax([costs.activation(tp, b)[i] for i in self.layers]) for b in batched}
+        self.acts = {b: RangeMax([costs.activation(tp, b)[i] for i in self.layers]) for b in batched}
         all_acts = {b: costs.activation(tp, b) for b in batched}
         self.end_acts = {b: (max((all_acts[b][i] for i in self.pre), default=0),
                              max((all_acts[b][i] for i in self.post), default=0)) for b in batched}
@@ -121,22 +122,6 @@ class _Fill:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if self.fits(st, a, mid, blocks, first, False) else (lo, mid - 1)
         return lo
-
-
-class _RangeMax:
-    def __init__(self, values: list[int]):
-        self.table = [values]
-        span = 1
-        while 2 * span <= len(values):
-            prev = self.table[-1]
-            self.table.append([max(prev[k], prev[k + span]) for k in range(len(prev) - span)])
-            span *= 2
-
-    def peak(self, a: int, b: int) -> int:
-        if b <= a:
-            return 0
-        k = (b - a).bit_length() - 1
-        return max(self.table[k][a], self.table[k][b - (1 << k)])
 
 
 class _Orders:

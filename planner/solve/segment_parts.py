@@ -5,6 +5,7 @@ its A* estimate is made of."""
 from __future__ import annotations
 
 from planner.solve.problem import Problem
+from planner.solve.range_max import RangeMax
 
 
 class Sequence:
@@ -17,13 +18,7 @@ class Sequence:
         self.prefix = [0]
         for i in self.order:
             self.prefix.append(self.prefix[-1] + items[i].weights_bytes + items[i].kv_bytes)
-        acts = [items[i].activation_bytes for i in self.order]
-        self.table = [acts]
-        span = 1
-        while 2 * span <= len(acts):
-            prev = self.table[-1]
-            self.table.append([max(prev[k], prev[k + span]) for k in range(len(prev) - span)])
-            span *= 2
+        self.acts = RangeMax([items[i].activation_bytes for i in self.order])
         keys = [(items[i].weights_bytes + items[i].kv_bytes, items[i].activation_bytes) for i in self.order]
         self.runs: list[tuple[int, int]] = []
         """(start, end) of each run of two or more identical consecutive sequence items."""
@@ -43,10 +38,7 @@ class Sequence:
                 self.base[g] = (w + it.weights_bytes + it.kv_bytes, max(a, it.activation_bytes))
 
     def peak(self, i: int, j: int) -> int:
-        if j <= i:
-            return 0
-        k = (j - i).bit_length() - 1
-        return max(self.table[k][i], self.table[k][j - (1 << k)])
+        return self.acts.peak(i, j)
 
     def load(self, i: int, j: int, g: int, reserve: int) -> int:
         """Bytes on GPU g holding items i..j-1 of the sequence (and its pinned base)."""
