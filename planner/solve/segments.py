@@ -13,20 +13,27 @@ is 0 and the rest of the problem has a structure a direct search solves exactly:
   the sequence iff f(S) = N, with f(empty) = 0 and f(S) = max over g in S of reach(f(S - g), g).
 - GPUs with the same room (capacity limit less reserve, no pinned base) and the same price are
   one *type*; S is a count per type, so 128 GPUs of five types are vectors of five counts.
-- A uniform-cost search over those vectors, cheapest first (count or price, then count), finds
-  the least-cost cover; a state is dropped when its remaining GPUs cannot hold the remaining
-  bytes, or the remaining items at the longest segment each GPU type takes anywhere.
+- The search over those vectors is A*, cheapest first (count, or price then count). Its estimate
+  is the fewest more GPUs that could hold what is left: the items left at each type's longest
+  segment anywhere, and the items left of each run of identical items (126 decoder layers) at
+  the most of them one GPU of the type holds; it never overestimates and drops by at most one
+  per GPU taken, so the first cover popped is a least-count one. States that those bounds, or
+  the bytes left, rule out are dropped.
 - For a count, k GPUs cover only if the k with the most room do (swap any GPU for one with at
-  least its room and every reach stays or grows), so the count search tries the top k only,
-  from the k that the bytes alone require upwards: a handful of types, few states.
-- The utilisation stage is a binary search over the threshold u (in 1/UTIL_SCALE): a GPU may
-  hold at most floor(u * capacity / UTIL_SCALE) bytes; the least u whose search stays within
-  the stage-2 optimum is the optimum of stage 3. Runs (stage 4) equal the GPUs in use when
-  nothing is offloaded, which the last search minimises.
+  least its room and every reach stays or grows), so the count search tries the top k first,
+  from the k that the bytes alone require: a handful of types, few states.
+- The utilisation stage is a bisection over the threshold u (in 1/UTIL_SCALE): a GPU may hold
+  at most floor(u * capacity / UTIL_SCALE) bytes. The lower end starts from the bytes over all
+  capacity, the largest item, and the root of the search's own bounds; each step only asks
+  whether some cover within the stage-2 optimum exists (farthest reach first); at the least
+  such u one least-count search gives the plan. Runs (stage 4) equal the GPUs in use when
+  nothing is offloaded, which that last search minimises.
 
 Every answer is therefore proven optimal for the lexicographic objectives of solver.py. The
-search stops after a fixed number of expanded states (work, not time) and then returns None, as
-it does when the problem needs offloading or has no GPU: CP-SAT takes over.
+search stops after a fixed number of expanded states (work, not time). Out of work before the
+GPU count (or price) is proven, or when the problem needs offloading or has no GPU, it returns
+no plan and CP-SAT takes over; out of work later, it returns its best plan as ``feasible`` with
+the certified gap of the stage it could not finish.
 """
 
 from __future__ import annotations
