@@ -57,14 +57,14 @@ MODE_ONLY = {
     "inference": ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
                   "prompt_tokens", "new_tokens"),
 }
+"""Parameters that mean something in one --mode only (shared ones, such as --seq-len, are not
+listed). Typing one under another mode is an error rather than silently ignored."""
 INSTEAD = {
     ("prompt_tokens", "training"): "--seq-len", ("new_tokens", "training"): "--seq-len",
     ("prompt_tokens", "compression"): "--seq-len", ("new_tokens", "compression"): "--seq-len",
     ("dtype", "training"): "--precision (bf16-mixed, bf16 or fp32)",
 }
 """What to type instead of a flag that has another meaning in a mode."""
-"""Parameters that mean something in one --mode only (shared ones, such as --seq-len, are not
-listed). Typing one under another mode is an error rather than silently ignored."""
 
 
 def check_mode_flags(mode: str) -> None:

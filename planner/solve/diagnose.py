@@ -138,16 +138,12 @@ def _largest_that_fits(prof: Profile, inventory: Inventory, args, field: str, hi
 
 
 def _least_gib(fits, guess: int, most: int) -> int | None:
-    """The fewest whole GiB for which ``fits`` holds, searched from ``guess`` (units move whole, so
-    the bytes missing are a lower bound, not the answer): doubling up to ``most``, then bisection."""
-    if fits(guess):
-        hi = guess
-        lo = max(1, guess // 2)
-        if fits(lo):
-            return lo if lo == 1 else _least_gib(fits, max(1, lo // 2), lo)
-        lo += 1
-    else:
-        lo, hi = guess + 1, guess * 2
+    """The fewest whole GiB for which ``fits`` holds (it is monotone), searched from ``guess``
+    (units move whole, so the bytes missing are a lower bound, not the answer): doubling up to
+    ``most`` when the guess is short, then bisection."""
+    lo, hi = 1, guess
+    if not fits(guess):
+        lo, hi = guess + 1, min(guess * 2, most)
         while not fits(hi):
             if hi >= most:
                 return None

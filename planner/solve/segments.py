@@ -56,7 +56,9 @@ class SegmentPlan:
     objectives: dict[str, int]
     status: str = "optimal"
     gap: float = 0.0
-    """Certified relative gap of the utilisation stage (0.0 when optimal)."""
+    """Certified relative gap of the first stage not proven (0.0 when optimal)."""
+    unproven: str | None = None
+    """That stage: max_utilisation, or runs (the GPU count at the proven utilisation)."""
 
 
 def applies(problem: Problem) -> bool:
@@ -284,9 +286,9 @@ def solve_segments(problem: Problem, time_limit_s: float = 1.0) -> SegmentResult
     if stages.lo >= stages.hi:  # utilisation proven, the GPU count at it not: gap against the root bound
         fewest = stages.count_bound()
         gap = (values["runs"] - fewest) / max(values["runs"], 1) if fewest is not None else 1.0
-        return SegmentResult(SegmentPlan(assignment, values, "feasible", gap), used)
+        return SegmentResult(SegmentPlan(assignment, values, "feasible", gap, "runs"), used)
     gap = (values["max_utilisation"] - stages.lo) / max(values["max_utilisation"], 1)
-    return SegmentResult(SegmentPlan(assignment, values, "feasible", gap), used)
+    return SegmentResult(SegmentPlan(assignment, values, "feasible", gap, "max_utilisation"), used)
 
 
 class _Stages:

@@ -85,7 +85,7 @@ def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: f
     direct = result.plan
     if direct is not None:
         return Solution(direct.status, direct.assignment, direct.objectives, direct.gap, time.perf_counter() - start,
-                        None if direct.status == "optimal" else "max_utilisation")
+                        direct.unproven)
     if result.no_gpu_plan and not _has_offload_device(problem):
         return Solution("infeasible", None, {}, 0.0, time.perf_counter() - start, "offload_ns")
     return _solve_cpsat(problem, hint, max(time_limit_s - result.spent_s, 0.05), start)
