@@ -15,6 +15,8 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
         prefix, sep, device = text.partition("=")
         if not sep or not prefix.strip() or not device.strip():
             raise InputError(f"pin: {text!r} is not MODULE=DEVICE; write e.g. --pin model.visual=0 or --pin lm_head=cpu")
+        if prefix.strip() in out and out[prefix.strip()] != device.strip():
+            raise InputError(f"pin: {prefix.strip()} is pinned twice ({out[prefix.strip()]} and {device.strip()}); keep one")
         out[prefix.strip()] = device.strip()
     return out
 
@@ -50,13 +52,14 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
     from planner.costs.profile import profile
     from planner.errors import InputError
     from planner.export.plan_report import device_map_document, plan_json, plan_table
-    from planner.files import write_atomic
+    from planner.files import check_output, write_atomic
     from planner.hardware.inventory import build_inventory
     from planner.hardware.prices import parse_prices
     from planner.placement import make_plan
     from planner.scenario import InventorySpec, Scenario, load_scenario
     from planner.spec.load import load_model
 
+    check_output(device_map_out, "--device-map-out")
     if scenario_file:
         sc = load_scenario(scenario_file)
         workload = make_workload(sc.workload, **workload_fields(kwargs, only_explicit=True))
@@ -75,13 +78,13 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
         reserve=reserve if reserve is not None else inv.reserve, disk_gbps=disk_gbps if disk_gbps is not None else inv.disk_gbps,
         prices=parse_prices(prices) if prices else parse_prices(inv.prices))
     if time_limit is not None and not 0 < time_limit <= 600:
-        raise InputError(f"time-limit: must be between 0 and 600 seconds, got {time_limit}")
+        raise InputError(f"time-limit: must be more than 0 and at most 600 seconds, got {time_limit}")
     result = make_plan(
         profile(load_model(model or sc.model, revision), workload), inventory, objective or sc.objective,
         _pins(pins) if pins else sc.pins, weights_only if weights_only is not None else sc.weights_only,
         time_limit or sc.time_limit_s, offload_folder or sc.offload_folder)
     if device_map_out and result.status in ("optimal", "feasible"):
-        write_atomic(device_map_out, json.dumps(device_map_document(result), indent=2) + "\n")
+        write_atomic(device_map_out, json.dumps(device_map_document(result), indent=2) + "\n", "--device-map-out")
     click.echo(plan_json(result) if as_json else plan_table(result), nl=not as_json)
     if result.status not in ("optimal", "feasible"):
         ctx.exit(3)

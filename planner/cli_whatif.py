@@ -20,7 +20,7 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fai
     """Run every point of a what-if FILE (a scenario with a sweep) and print one row per point."""
     from planner.errors import InputError
     from planner.export.rows import to_csv, to_json, to_markdown, to_table
-    from planner.files import write_atomic
+    from planner.files import check_output, make_folder, write_atomic
     from planner.whatif.run import run
     from planner.whatif.schema import load_whatif
 
@@ -28,21 +28,28 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fai
         raise InputError(f"jobs: must be between 1 and 256, got {jobs}")
     if not 1 <= max_points <= 1_000_000:
         raise InputError(f"max-points: must be between 1 and 1,000,000, got {max_points}")
+    outputs = (("--csv", csv_out, to_csv), ("--markdown", md_out, to_markdown), ("--json", json_out, None))
+    to_stdout = [flag for flag, path, _ in outputs if path == "-"]
+    if len(to_stdout) > 1:
+        raise InputError(f"{' and '.join(to_stdout)}: only one output can be '-' (standard output)")
+    for flag, path, _ in outputs:
+        check_output(path, flag)
+    if plot_dir:
+        make_folder(plot_dir, "--plot")
     points = load_whatif(file, max_points)
     task = points[0].scenario.task
     if len({p.scenario.task for p in points}) > 1:
         raise InputError(f"{file}: task: a sweep runs one task; sweep the other fields instead")
     rows = run(points, jobs)
-    for path, text in ((csv_out, to_csv(task, rows)), (md_out, to_markdown(task, rows))):
+    for flag, path, render in outputs:
         if path:
-            write_atomic(path, text)
-    if json_out and json_out != "-":
-        write_atomic(json_out, to_json(rows))
+            write_atomic(path, render(task, rows) if render else to_json(rows), flag)
     if plot_dir:
         from planner.export.plots import write_plots
 
         write_plots(plot_dir, task, rows, points)
-    click.echo(to_json(rows) if json_out == "-" else to_table(task, rows), nl=json_out != "-")
+    if not to_stdout:
+        click.echo(to_table(task, rows))
     results = [row.get("results", row) for row in rows]
     misfits = [k for k, r in enumerate(results) if r.get("fits") is False or r.get("status") in ("error", "unknown")]
     if fail_on_misfit and misfits:

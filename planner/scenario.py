@@ -16,7 +16,7 @@ from planner.yaml_files import read_model
 
 
 class InventorySpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 
     gpus: list[str] = []
     """GPUs as catalog types or sizes, with counts: ["2xA100-80GB", "RTX4090", "24GiB"]."""
@@ -35,9 +35,9 @@ class InventorySpec(BaseModel):
 
 
 class Scenario(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 
-    model: str
+    model: str = Field(min_length=1, max_length=1024)
     """Catalog name, config.json path, or safetensors file/folder (paths relative to this file)."""
     workload: Workload = Workload()
     """Precision, quantization, batch, prompt and new tokens, KV dtype, attention, engine."""
@@ -59,6 +59,10 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     scenario = read_model(path, Scenario, "model, workload and inventory")
     local = path.parent / scenario.model
-    if not Path(scenario.model).is_absolute() and local.exists():
+    try:
+        here = not Path(scenario.model).is_absolute() and local.exists()
+    except (OSError, ValueError):  # a name the file system cannot hold is not a path here
+        here = False
+    if here:
         scenario = scenario.model_copy(update={"model": str(local)})
     return scenario

@@ -9,6 +9,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from planner.errors import InputError
+from planner.files import read_text
 
 M = TypeVar("M", bound=BaseModel)
 MAX_YAML_BYTES = 1 << 20
@@ -92,24 +93,39 @@ def line_of(text: str, loc: tuple) -> int | None:
     return line
 
 
+def _unique_key_loader():
+    """PyYAML's SafeLoader, except that a key given twice in one mapping is an error (PyYAML keeps
+    the last silently, so a second ``model:`` would replace the first unseen)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, list | dict):
+                    continue  # unhashable: PyYAML reports it below
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {echo(key)} is given twice in one mapping; keep one", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
+
+
 def read_yaml(path: str | Path, expected: str) -> tuple[dict, str]:
     """The mapping in a YAML file and its text (for line numbers)."""
     import yaml
 
     path = Path(path)
     try:
-        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
-            raise InputError(f"file: {path} is {path.stat().st_size:,} bytes; a scenario is at most {MAX_YAML_BYTES:,}")
-        text = path.read_text()
+        text = read_text(path, MAX_YAML_BYTES, "file")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
             raise InputError(f"file: {path} expands to more than {MAX_YAML_VALUES:,} values through its anchors (&) "
                              "and aliases (*); write the values out")
-        raw = yaml.safe_load(text)
-    except FileNotFoundError:
-        raise InputError(f"file: {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"file: cannot read {path}: {e}") from None
+        raw = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -57,7 +57,7 @@ def test_billion_laughs_yaml_is_refused_before_it_expands(tmp_path, command):
 def test_oversized_and_deeply_nested_yaml_are_refused(tmp_path):
     big = tmp_path / "big.yaml"
     big.write_text("model: " + "a" * (2 << 20) + "\n")
-    assert_input_error(run_cli("plan", "--file", str(big)), "at most 1,048,576")
+    assert_input_error(run_cli("plan", "--file", str(big)), "limit of 1,048,576 bytes")
     deep = tmp_path / "deep.yaml"
     deep.write_text("model: " + "[" * 500 + "]" * 500 + "\n")
     assert_input_error(run_cli("plan", "--file", str(deep)), "too deep")

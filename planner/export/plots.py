@@ -10,12 +10,10 @@ and without timestamps so the same input draws the same files:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from planner.errors import InputError
-from planner.files import default_mode
+from planner.files import make_folder
 from planner.units import GiB
 
 CONTEXTS = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
@@ -36,23 +34,23 @@ def _pyplot():
 
 
 def _save(fig, folder: Path, stem: str) -> list[Path]:
-    """Write the figure as PNG and SVG, atomically, then free it."""
+    """Write the figure as PNG and SVG, each whole or not at all, then free it."""
+    import io
+
     import matplotlib.pyplot as plt
 
+    from planner.files import write_bytes_atomic
+
     out = []
-    for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
-        target = folder / f"{stem}.{ext}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{ext}", dir=folder)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=ext, metadata=meta, dpi=110, bbox_inches="tight")
-            os.chmod(tmp, default_mode())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        out.append(target)
-    plt.close(fig)
+    try:
+        for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, metadata=meta, dpi=110, bbox_inches="tight")
+            target = folder / f"{stem}.{ext}"
+            write_bytes_atomic(target, buf.getvalue(), "plot")
+            out.append(target)
+    finally:
+        plt.close(fig)
     return out
 
 
@@ -110,8 +108,7 @@ def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
 
 
 def write_plots(folder: str | Path, task: str, rows: list[dict], points) -> list[Path]:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder, "plot")
     plt = _pyplot()
     files = _memory_vs_context(plt, folder, points[0])
     if task == "plan":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from planner.catalog import find_model, hub_ids, model_config_path
 from planner.errors import ConfigError, InputError
+from planner.files import read_text
 from planner.spec.hf_config import spec_from_config
 from planner.spec.safetensors import spec_from_safetensors
 from planner.spec.types import ModelSpec
@@ -24,16 +25,7 @@ MAX_MODEL_ARG = 1024
 
 
 def read_config_json(path: Path) -> dict:
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: over {MAX_CONFIG_BYTES // 2**20} MiB; not a Hugging Face config.json")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"model: file not found: {path}") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: permission denied; make the file readable") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read ({e})") from None
+    text = read_text(path, MAX_CONFIG_BYTES, "model", ConfigError)
     if not text.strip():
         raise ConfigError(f"{path}: empty file; expected a Hugging Face config.json")
     try:
@@ -74,12 +66,11 @@ def load_model(model: str, revision: str | None = None) -> ModelSpec:
         raise InputError(f"model: {len(model)} characters; a catalog name, repo id or path is at most {MAX_MODEL_ARG}")
     path = _as_path(model)
     if path is not None and revision is None:
-        if path.is_file():
-            if path.suffix == ".safetensors":
-                return spec_from_safetensors(path, path.stem)
-            return spec_from_config(read_config_json(path), path.parent.name or path.stem, str(path))
         if path.is_dir():
             return _folder(path)
+        if path.suffix == ".safetensors":
+            return spec_from_safetensors(path, path.stem)
+        return spec_from_config(read_config_json(path), path.parent.name or path.stem, str(path))  # refuses non-files
     name, rev = split_revision(model, revision)
     found = find_model(name)
     if found is not None and rev is None:

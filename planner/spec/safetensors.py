@@ -17,6 +17,7 @@ from math import prod
 from pathlib import Path
 
 from planner.errors import SafetensorsError
+from planner.files import read_text
 from planner.spec.types import ModelSpec, TensorSpec, Unit
 from planner.units import SAFETENSORS_BITS
 
@@ -25,30 +26,55 @@ _FLOATS = {"F32": "fp32", "F16": "fp16", "BF16": "bf16"}
 _ROUTER = re.compile(r"(\.gate|\.router|shared_expert_gate)\.weight$")
 
 
-def read_header(path: Path) -> dict[str, dict]:
-    """The tensor table of one .safetensors file, validated against the file's size."""
+def _header_bytes(path: Path) -> tuple[bytes, int]:
+    """The JSON header of one file and the length of its data section, read through a descriptor
+    that refuses anything but a regular file without blocking."""
+    import os
+    import stat
+
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise SafetensorsError(f"{path}: file not found") from None
+    except OSError as e:
+        raise SafetensorsError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SafetensorsError(f"{path}: not a regular file")
+        size = info.st_size
+        with os.fdopen(os.dup(fd), "rb") as f:
             head = f.read(8)
             if len(head) < 8:
                 raise SafetensorsError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
             (n,) = struct.unpack("<Q", head)
             if n > _MAX_HEADER or 8 + n > size:
                 raise SafetensorsError(f"{path}: corrupt header (declares {n} header bytes in a {size}-byte file)")
-            raw = f.read(n)
-    except FileNotFoundError:
-        raise SafetensorsError(f"{path}: file not found") from None
+            return f.read(n), size - 8 - n
     except OSError as e:
         raise SafetensorsError(f"{path}: cannot read ({e.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _is_count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def read_header(path: Path) -> dict[str, dict]:
+    """The tensor table of one .safetensors file, checked as the safetensors library checks it:
+    known dtypes, non-negative integer shapes, and data offsets that tile the data section
+    exactly (no overlap, no gap, nothing past its end)."""
+    raw, data_len = _header_bytes(path)
     try:
         table = json.loads(raw.decode("utf-8").rstrip(" "))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise SafetensorsError(f"{path}: corrupt header (not valid JSON: {e})") from None
+    except RecursionError:
+        raise SafetensorsError(f"{path}: corrupt header (nests too deeply)") from None
     if not isinstance(table, dict):
         raise SafetensorsError(f"{path}: corrupt header (expected a JSON object)")
-    data_len = size - 8 - n
-    out = {}
+    out, spans = {}, []
     for name, info in table.items():
         if name == "__metadata__":
             continue
@@ -56,33 +82,87 @@ def read_header(path: Path) -> dict[str, dict]:
             dtype, shape, (start, end) = info["dtype"], info["shape"], info["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise SafetensorsError(f"{path}: corrupt header entry for {name!r} (needs dtype, shape, data_offsets)") from None
-        if dtype not in SAFETENSORS_BITS:
-            raise SafetensorsError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise SafetensorsError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_BITS:
+            raise SafetensorsError(f"{path}: tensor {name!r} has unknown dtype {str(dtype)[:40]!r}")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise SafetensorsError(f"{path}: tensor {name!r} has an invalid shape {str(shape)[:60]}")
         nbytes = (prod(shape) * SAFETENSORS_BITS[dtype] + 7) // 8
-        if not (isinstance(start, int) and isinstance(end, int)) or end - start != nbytes or start < 0 or end > data_len:
+        if not (_is_count(start) and _is_count(end)) or end - start != nbytes or end > data_len:
             raise SafetensorsError(f"{path}: corrupt header: tensor {name!r} offsets {start}..{end} do not hold {nbytes} bytes of {dtype}{shape}")
         out[name] = {"dtype": dtype, "shape": tuple(shape)}
+        spans.append((start, end, name))
+    reached = 0
+    for start, end, name in sorted(spans):
+        if start != reached:
+            what = "overlaps the tensor before it" if start < reached else f"leaves bytes {reached}..{start} unused"
+            raise SafetensorsError(f"{path}: corrupt header: tensor {name!r} at {start}..{end} {what}")
+        reached = end
+    if reached != data_len:
+        raise SafetensorsError(f"{path}: corrupt header: tensors end at byte {reached} of a {data_len}-byte data section")
     return out
 
 
-def checkpoint_files(folder: Path) -> list[Path]:
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+
+
+def _shard_path(folder: Path, index: Path, name) -> Path:
+    """A shard named by the index, which must be a file name inside the checkpoint folder (links
+    inside it are followed: the Hugging Face cache links snapshot files to its blob store)."""
+    import os
+
+    if not isinstance(name, str) or not name:
+        raise SafetensorsError(f"{index}: weight_map values must be shard file names, got {str(name)[:40]!r}")
+    parts = Path(name).parts
+    if Path(name).is_absolute() or ".." in parts or "\\" in name or "\x00" in name:
+        raise SafetensorsError(f"{index}: shard {name[:80]!r} is outside the checkpoint folder; "
+                               "an index names files in its own folder")
+    return folder / os.path.normpath(name)
+
+
+def checkpoint_files(folder: Path) -> tuple[list[Path], dict[str, Path] | None]:
+    """The shards of a checkpoint folder, and the index's map of tensor name -> shard (None
+    without an index)."""
     index = folder / "model.safetensors.index.json"
     if index.is_file():
+        text = read_text(index, MAX_INDEX_BYTES, "index", SafetensorsError)
         try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-            files = sorted(set(weight_map.values()))
+            weight_map = json.loads(text)["weight_map"]
+            items = weight_map.items()
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             raise SafetensorsError(f"{index}: not a valid index (needs a weight_map object)") from None
-        missing = [f for f in files if not (folder / f).is_file()]
+        except RecursionError:
+            raise SafetensorsError(f"{index}: not a valid index (nests too deeply)") from None
+        where = {tensor: _shard_path(folder, index, shard) for tensor, shard in items}
+        if not where:
+            raise SafetensorsError(f"{index}: the weight_map lists no tensors")
+        files = sorted(set(where.values()))
+        missing = [f for f in files if not f.is_file()]
         if missing:
-            raise SafetensorsError(f"{index}: lists {len(missing)} missing shard(s), first {missing[0]!r}")
-        return [folder / f for f in files]
+            raise SafetensorsError(f"{index}: lists {len(missing)} missing shard(s), first {missing[0].name!r}")
+        return files, where
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         raise SafetensorsError(f"{folder}: no .safetensors files and no model.safetensors.index.json")
-    return files
+    return files, None
+
+
+def read_checkpoint(path: Path) -> dict[str, dict]:
+    """Every tensor of a file or checkpoint folder; a tensor in two shards, or one the index
+    places in a shard that does not hold it, is refused (loaders would pick one silently)."""
+    files, where = ([path], None) if not path.is_dir() else checkpoint_files(path)
+    tensors: dict[str, dict] = {}
+    home: dict[str, Path] = {}
+    for f in files:
+        for name, info in read_header(f).items():
+            if name in home:
+                raise SafetensorsError(f"{path}: tensor {name!r} is in two shards, {home[name].name} and {f.name}")
+            tensors[name], home[name] = info, f
+    if where is not None:
+        for name, shard in where.items():
+            if home.get(name) != shard:
+                found = f"is in {home[name].name}" if name in home else "is in no shard"
+                raise SafetensorsError(f"{path}: the index puts {name!r} in {shard.name}, but it {found}")
+    return tensors
 
 
 def unit_of(name: str) -> str:
@@ -134,10 +214,7 @@ def _tensor(name: str, dtype: str, shape: tuple[int, ...], in_layer: bool) -> Te
 
 def spec_from_safetensors(path: Path, name: str, config_spec: ModelSpec | None = None) -> ModelSpec:
     """Units from the headers; attention/MLP shapes from ``config_spec`` when a config.json sits beside them."""
-    files = [path] if path.is_file() else checkpoint_files(path)
-    tensors: dict[str, dict] = {}
-    for f in files:
-        tensors.update(read_header(f))
+    tensors = read_checkpoint(path)
     if not tensors:
         raise SafetensorsError(f"{path}: the checkpoint holds no tensors")
     groups: OrderedDict[str, list[TensorSpec]] = OrderedDict()
