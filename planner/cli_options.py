@@ -67,6 +67,21 @@ INSTEAD = {
 """What to type instead of a flag that has another meaning in a mode."""
 
 
+def check_range(name: str, value: float | None, low: float, high: float, low_open: bool = False) -> None:
+    """Refuse a numeric flag outside [low, high] (or (low, high]), NaN and infinities included,
+    naming the flag."""
+    import math
+
+    from planner.errors import InputError
+
+    if value is None:
+        return
+    inside = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
+    if not inside:
+        bound = f"more than {low:,g}" if low_open else f"at least {low:,g}"
+        raise InputError(f"{name}: must be {bound} and at most {high:,g}, got {value}")
+
+
 def check_mode_flags(mode: str) -> None:
     """An InputError when a flag of another --mode was typed on the command line."""
     from planner.errors import InputError

@@ -6,6 +6,7 @@ import click
 
 from planner.cli_options import (
     check_mode_flags,
+    check_range,
     make_workload,
     revision_option,
     training_options,
@@ -55,6 +56,7 @@ def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gp
     from planner.export.size_report import size_json, size_table
     from planner.solve.sizing import size as run_size
     from planner.spec.load import load_model
+    from planner.workload import MAX_BATCH, MAX_TOKENS
 
     check_mode_flags(mode)
     fields = workload_fields(kwargs)
@@ -62,16 +64,12 @@ def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gp
     w = make_workload(**fields)
     context = context if context is not None else w.total_tokens
     concurrency = concurrency if concurrency is not None else w.batch
-    for name, value, low in (("context", context, 1), ("concurrency", concurrency, 1), ("gpus-per-node", gpus_per_node, 1),
-                             ("max-gpus", max_gpus, 1)):
-        if value < low:
-            raise InputError(f"{name}: must be at least {low}, got {value}")
-    if not 0 < utilization <= 1:
-        raise InputError(f"gpu-memory-utilization: must be in (0, 1], got {utilization}")
-    if target_tokens_per_s is not None and target_tokens_per_s <= 0:
-        raise InputError(f"target-tokens-per-s: must be positive, got {target_tokens_per_s}")
-    if max_latency_ms is not None and max_latency_ms <= 0:
-        raise InputError(f"max-latency-ms: must be positive, got {max_latency_ms}")
+    for name, value, low, high, low_open in (
+            ("context", context, 1, MAX_TOKENS, False), ("concurrency", concurrency, 1, MAX_BATCH, False),
+            ("gpus-per-node", gpus_per_node, 1, 1024, False), ("max-gpus", max_gpus, 1, 1_000_000, False),
+            ("gpu-memory-utilization", utilization, 0, 1, True), ("target-tokens-per-s", target_tokens_per_s, 0, 1e12, True),
+            ("max-latency-ms", max_latency_ms, 0, 1e9, True)):
+        check_range(name, value, low, high, low_open)
     shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
     w = make_workload(w, **shape)
     spec = load_model(model, revision)

@@ -13,9 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from planner.costs.quant import SCHEMES
 from planner.units import normalize_dtype
 
+MAX_BATCH = 1_000_000
+"""Most concurrent sequences a workload may ask for (serving engines cap theirs at a few thousand);
+beyond it the arithmetic and the solvers' integers would grow without a real question behind them."""
+MAX_TOKENS = 2**31 - 1
+"""Most tokens per sequence (int32 positions, what every engine indexes with)."""
+
 
 class Workload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 
     mode: Literal["inference", "training", "compression"] = "inference"
     """What runs: inference (forward passes and generate), training, or one-shot compression (llm-compressor)."""
@@ -27,11 +33,11 @@ class Workload(BaseModel):
     """Group size of group-wise int4 schemes (int4, gptq, awq); -1 for one group per output row."""
     double_quant: bool = False
     """bitsandbytes 4-bit double quantization of the absmax (QLoRA's setting)."""
-    batch: int = Field(1, ge=1)
+    batch: int = Field(1, ge=1, le=MAX_BATCH)
     """Concurrent sequences."""
-    prompt_tokens: int = Field(512, ge=1)
+    prompt_tokens: int = Field(512, ge=1, le=MAX_TOKENS)
     """Tokens in each prompt (the prefill length)."""
-    new_tokens: int = Field(0, ge=0)
+    new_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
     """Tokens generated after the prompt; 0 means one plain forward pass."""
     kv_dtype: str | None = None
     """Dtype of the KV cache (default: the compute dtype); fp8 halves it."""
@@ -40,9 +46,9 @@ class Workload(BaseModel):
     logits: Literal["auto", "last", "all"] = "auto"
     """Logits kept by the head: the last position (auto, last: what generate and serving keep, also
     for a prompt-only pass) or all positions (all: a plain forward, as in evaluation or training)."""
-    images: int = Field(0, ge=0)
+    images: int = Field(0, ge=0, le=100_000)
     """Images per sequence fed to a VLM's vision tower (0: text only)."""
-    image_patches: int | None = Field(None, ge=1)
+    image_patches: int | None = Field(None, ge=1, le=10_000_000)
     """Vision patches per image (default 1024, a 448x448 image at patch 14)."""
     engine: Literal["hf", "vllm"] = "hf"
     """Whose KV cache layout: transformers (full K/V, even for MLA) or vLLM (MLA latent, 16-token blocks)."""

@@ -128,6 +128,10 @@ def _compressed_tensors(qc: dict) -> QuantScheme | None:
     for group_cfg in groups.values():
         if not isinstance(group_cfg, dict):
             raise InputError("quantization_config: each entry of 'config_groups' must be an object")
+        targets = group_cfg.get("targets", [])
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise InputError("quantization_config: 'config_groups.*.targets' must be a list of module names or "
+                             f"classes (as compressed-tensors writes it), got {str(targets)[:60]}")
         weights = group_cfg.get("weights") or {}
         if not isinstance(weights, dict):
             raise InputError("quantization_config: 'config_groups.*.weights' must be an object")

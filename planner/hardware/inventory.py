@@ -101,6 +101,10 @@ def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: floa
             for i in range(count)]
 
 
+MAX_GPU_INDEX = 4095
+"""Highest GPU index ``max_memory`` may name (CUDA numbers one machine's GPUs from 0)."""
+
+
 def parse_max_memory(value: str | Mapping) -> dict[int | str, int]:
     """``0=24GiB,1=12GiB,cpu=200GiB`` (or accelerate's dict) -> {0: bytes, 1: bytes, "cpu": bytes}."""
     if isinstance(value, str):
@@ -109,17 +113,24 @@ def parse_max_memory(value: str | Mapping) -> dict[int | str, int]:
             key, sep, size = part.partition("=")
             if not sep:
                 raise InputError(f"max-memory: {part!r} is not KEY=SIZE; write e.g. 0=24GiB,1=12GiB,cpu=200GiB")
+            if key.strip() in entries:
+                raise InputError(f"max-memory: device {key.strip()} is given twice; give each device once")
             entries[key.strip()] = size.strip()
         value = entries
     out: dict[int | str, int] = {}
     for key, size in value.items():
         name = str(key).strip().lower()
+        if isinstance(key, bool) or not (name.isdigit() or name in ("cpu", "disk")):
+            raise InputError(f"max-memory: unknown device {str(key)[:40]!r}; use GPU indices (0, 1, ...), cpu or disk")
+        device: int | str = name
         if name.isdigit():
-            out[int(name)] = parse_size(size, f"max-memory[{key}]")
-        elif name in ("cpu", "disk"):
-            out[name] = parse_size(size, f"max-memory[{key}]")
-        else:
-            raise InputError(f"max-memory: unknown device {key!r}; use GPU indices (0, 1, ...), cpu or disk")
+            if len(name) > 5 or int(name) > MAX_GPU_INDEX:
+                raise InputError(f"max-memory: GPU index {name[:24]} is above {MAX_GPU_INDEX:,}; "
+                                 "indices count the GPUs of one machine from 0")
+            device = int(name)
+        if device in out:
+            raise InputError(f"max-memory: device {device} is given twice; give each device once")
+        out[device] = parse_size(size, f"max-memory[{key}]")
     if not out:
         raise InputError("max-memory: no devices given; write e.g. 0=24GiB,cpu=64GiB")
     return out

@@ -34,11 +34,23 @@ def check_sizes(data: Any, where: str = "config.json", depth: int = 0) -> None:
             limit = MAX_LAYERS if key in LAYER_KEYS else MAX_SIZE if key in SIZE_KEYS else None
             if limit is not None and value > limit:  # also 4.9e9 written as a float
                 raise ConfigError(f"{where}: field '{key}' is {value:,.0f}, more than any model has (at most {limit:,})")
-    heads, kv = data.get("num_attention_heads"), data.get("num_key_value_heads")
-    if (isinstance(heads, int) and isinstance(kv, int) and not isinstance(heads, bool) and not isinstance(kv, bool)
-            and heads >= 1 and kv >= 1 and heads % kv):
+    heads, kv, hidden = (_count(data.get(k)) for k in ("num_attention_heads", "num_key_value_heads", "hidden_size"))
+    if heads and kv and heads % kv:
         raise ConfigError(f"{where}: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv}); "
                           "each KV head serves a whole group of query heads")
+    if heads and hidden and data.get("head_dim") is None and hidden < heads:
+        raise ConfigError(f"{where}: hidden_size ({hidden}) is smaller than num_attention_heads ({heads}), so each head "
+                          "would have 0 dimensions; give head_dim or fewer heads")
+    factor = data.get("partial_rotary_factor")
+    if (factor is not None and not isinstance(factor, bool) and isinstance(factor, int | float)
+            and not 0 < factor <= 1):
+        raise ConfigError(f"{where}: field 'partial_rotary_factor' must be in (0, 1] (the share of each head that "
+                          f"is rotated), got {factor!r}")
+
+
+def _count(value: Any) -> int | None:
+    """``value`` when it is a positive integer (bools excluded), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
 class ConfigView:

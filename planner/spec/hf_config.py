@@ -74,7 +74,7 @@ def _text_model(name: str, cfg: ConfigView, model_type: str) -> ModelSpec:
 
 def _text_family(text: ConfigView, default: str) -> str:
     mt = text.raw("model_type", default=default)
-    if mt not in text_decoders.FAMILIES:
+    if not isinstance(mt, str) or mt not in text_decoders.FAMILIES:
         raise ConfigError(f"{text.where}: text model_type {mt!r} is not supported inside a VLM; "
                           f"supported: {', '.join(text_decoders.FAMILIES)}")
     return mt

@@ -31,7 +31,7 @@ DEFAULT_MAX_POINTS = 10_000
 
 
 class SizeSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 
     context: int | None = Field(None, ge=1)
     """max-model-len in tokens (default: the workload's prompt + new tokens)."""
@@ -57,7 +57,7 @@ class SizeSpec(BaseModel):
 
 
 class TrainingSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 
     precision: Literal["bf16-mixed", "fp32", "bf16"] = "bf16-mixed"
     """Weights/gradients/optimizer precision (bf16-mixed keeps fp32 master weights)."""
