@@ -7,6 +7,7 @@ bad input); nothing prints a traceback.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 
@@ -22,11 +23,15 @@ from planner.cli_options import (
     workload_options,
 )
 
+_DEBUG = {"on": bool(os.environ.get("PLANNER_DEBUG"))}
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="planner")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an internal error (or set PLANNER_DEBUG=1).")
+def cli(debug: bool) -> None:
     """Fit big neural networks onto GPUs: exact memory per layer, optimal device_maps, GPUs to buy, what-if sweeps."""
+    _DEBUG["on"] = _DEBUG["on"] or debug
 
 
 @cli.command()
@@ -174,29 +179,58 @@ def _register() -> None:
 _register()
 
 
+_WRITE_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EIO)
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null so Python's exit-time flush cannot fail a second time."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def _run() -> int | None:
+    code = cli.main(standalone_mode=False)
+    sys.stdout.flush()  # a full disk or closed pipe on stdout fails here, inside the handlers
+    return code
+
+
 def main() -> None:
+    """Run the CLI; every way it can end is one line on stderr and a status from ``EXIT_STATUSES``."""
     from planner.errors import PlannerError
 
     try:
-        code = cli.main(standalone_mode=False)
+        code = _run()
     except (KeyboardInterrupt, click.exceptions.Abort) as e:
         interrupted = isinstance(e, KeyboardInterrupt) or isinstance(e.__cause__, KeyboardInterrupt)
-        click.echo("Interrupted; nothing was written." if interrupted else "Aborted.", err=True)
-        sys.exit(130 if interrupted else 1)  # 130 = 128 + SIGINT, as shells report it
+        _fail("Interrupted; nothing was written." if interrupted else "Aborted.", 130 if interrupted else 1)
     except BrokenPipeError:  # the reader went away (planner ... | head): stop quietly
-        # keep Python's exit-time flush of stdout from failing again (unless stdout has no descriptor)
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         sys.exit(141)  # 128 + SIGPIPE
+    except click.exceptions.UsageError as e:
+        hint = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
+        _fail(f"Error: {e.format_message()}{hint}", e.exit_code)
     except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+        _fail(f"Error: {e.format_message()}", e.exit_code)
     except PlannerError as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(e.exit_code)
+        _fail(f"Error: {e}", e.exit_code)
     except RecursionError:
-        click.echo("Error: input nests too deeply to read", err=True)
-        sys.exit(2)
+        _fail("Error: input nests too deeply to read", 2)
+    except MemoryError:
+        _fail("Error: out of memory; the request is too large for this machine (fewer sweep points or a smaller model)", 2)
+    except OSError as e:  # outside the files planner writes itself: standard output, mostly
+        _quiet_stdout()
+        where = f"{str(e.filename)[:200]}: " if e.filename else "standard output: " if e.errno in _WRITE_ERRORS else ""
+        _fail(f"Error: {where}{e.strerror or e}", 2)
+    except Exception as e:  # a bug: one line to report, the traceback only when asked for
+        if _DEBUG["on"]:
+            raise
+        _fail(f"Error: internal error ({type(e).__name__}: {str(e)[:200]}); this is a bug in planner, please report it "
+              "with the command that caused it (rerun with --debug for the traceback)", 70)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -45,9 +45,11 @@ class InfeasibleError(PlannerError):
 EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (0, "the answer was printed, and every file asked for written"),
     (1, "aborted at a prompt"),
-    (2, "bad input: one line `Error: ...` names the field and the fix, no traceback"),
+    (2, "bad input, or a file or standard output that cannot be read or written (disk full, permission): one line "
+        "`Error: ...` names the field or file and the fix, no traceback"),
     (3, "valid input, but nothing fits: `plan` infeasible (with the shortfall and a fix), "
         "`size` with no count that serves, `whatif --fail-on-misfit` with a point that does not fit or failed"),
     (130, "interrupted with Ctrl-C (128 + SIGINT); files are written atomically, so none is left half written"),
+    (70, "internal error (a bug in planner): one line to report; `planner --debug ...` shows the traceback"),
     (141, "the reader of standard output went away, as in `planner ... | head` (128 + SIGPIPE)"),
 )

@@ -136,7 +136,7 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
                           time.perf_counter() - start, len(cands))
     from ortools.sat.python import cp_model
 
-    from planner.solve.solver import deterministic_solver
+    from planner.solve.cpsat_run import deterministic_solver, run_search
 
     m = cp_model.CpModel()
     bound = [min(max_gpus // c.gpus, -(-concurrency // c.seqs) + (64 if target_tokens_per_s else 0)) for c in cands]
@@ -152,7 +152,7 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
     for expr, sense in ((primary, 1), (gpus, 1), (speed, -1)):
         m.minimize(expr) if sense > 0 else m.maximize(expr)
         solver = deterministic_solver(max(time_limit_s - spent, 0.05))
-        code = solver.solve(m)
+        code = run_search(solver, m)
         spent += solver.response_proto.deterministic_time
         if code == cp_model.INFEASIBLE:
             return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, len(cands))

@@ -9,11 +9,8 @@ stage starts from the previous answer (or the greedy's) as a hint and must not w
 before it. The status is "optimal" only when every stage was proven optimal; otherwise the plan
 is "feasible" and carries the gap of the first unproven stage.
 
-Determinism: one search worker, a fixed seed, and a budget in CP-SAT's *deterministic* time
-(a count of work, not of seconds), so the plan is the same on every run and every machine load,
-also when the budget is what stops the search. ``time_limit_s`` sets that budget (one
-deterministic second is roughly one wall second on a current core); a wall-clock backstop of
-``WALL_BACKSTOP`` times the limit only guards against a pathological presolve.
+Determinism and Ctrl-C: every search runs through ``cpsat_run`` (deterministic time budget,
+one worker, fixed seed; interruptible). ``time_limit_s`` sets the budget.
 """
 
 from __future__ import annotations
@@ -21,10 +18,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from planner.solve.cpsat_run import deterministic_solver, run_search
 from planner.solve.problem import Problem
 
 DEFAULT_TIME_LIMIT_S = 1.0
-WALL_BACKSTOP = 4.0
 
 
 @dataclass(frozen=True)
@@ -37,19 +34,6 @@ class Solution:
     """Relative gap of the first stage not proven optimal (0.0 when optimal)."""
     solve_seconds: float
     unproven_stage: str | None = None
-
-
-def deterministic_solver(seconds: float):
-    """A single-worker CP-SAT solver stopped by ``seconds`` of deterministic time."""
-    from ortools.sat.python import cp_model
-
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = 0
-    solver.parameters.linearization_level = 0  # measured fastest on these models (benchmarks/)
-    solver.parameters.max_deterministic_time = max(seconds, 0.01)
-    solver.parameters.max_time_in_seconds = WALL_BACKSTOP * max(seconds, 0.01) + 1.0
-    return solver
 
 
 def _stages(pm) -> list[list[tuple[str, object, int]]]:
@@ -123,7 +107,7 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
             break
         pm.model.minimize(expr)
         solver = deterministic_solver(left)
-        code = solver.solve(pm.model)
+        code = run_search(solver, pm.model)
         spent += solver.response_proto.deterministic_time
         if code == cp_model.INFEASIBLE or (code == cp_model.UNKNOWN and assignment is None):
             if code == cp_model.UNKNOWN and hint_valid:  # never worse than the greedy plan
@@ -155,7 +139,7 @@ def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, 
     from planner.solve.cpsat import PlacementModel
 
     solver = deterministic_solver(time_limit_s)
-    code = solver.solve(PlacementModel(problem).model)
+    code = run_search(solver, PlacementModel(problem).model)
     spent = solver.response_proto.deterministic_time
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return True, spent
@@ -173,7 +157,7 @@ def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int | 
     pm = PlacementModel(problem, slack=True)
     pm.model.minimize(pm.shortfall())
     solver = deterministic_solver(time_limit_s)
-    if solver.solve(pm.model) != cp_model.OPTIMAL:
+    if run_search(solver, pm.model) != cp_model.OPTIMAL:
         return None, {}
     over = {d: solver.value(v) * pm.unit for d, v in pm.over.items() if solver.value(v) > 0}
     return sum(over.values()), over

@@ -173,6 +173,12 @@ def evaluate(point: Point) -> dict:
     return {"point": point.index, "axes": point.axes, "results": result}
 
 
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
@@ -194,12 +200,20 @@ def run(points: list[Point], jobs: int | None = None, progress: bool | None = No
             rows.append(evaluate(p))
             tick()
     else:
-        from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for row in pool.map(evaluate, points, chunksize=max(1, len(points) // (jobs * 16))):
+        # Workers ignore SIGINT: Ctrl-C reaches the parent, which stops them all at once.
+        pool = multiprocessing.get_context().Pool(jobs, initializer=_ignore_sigint)
+        try:
+            for row in pool.imap(evaluate, points, chunksize=max(1, len(points) // (jobs * 16))):
                 rows.append(row)
                 tick()
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     if show:
         sys.stderr.write("\n")
     return rows
