@@ -1,0 +1,148 @@
+"""Faults from outside the input: ``kill -9`` in the middle of a write, a file-size limit (what a
+full disk looks like to a writer), standard output on a full device, and Ctrl-C during a CP-SAT
+search and during a sweep with worker processes. Each runs the real ``planner`` process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and resource limits")
+PLANNER = [sys.executable, "-m", "planner"]
+HOMELAB = str(ROOT / "examples" / "whatif" / "homelab.yaml")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.02, 0.1, 0.3])
+def test_kill_9_during_a_write_leaves_the_old_file_or_the_new_one(tmp_path, delay_s):
+    target = tmp_path / "map.json"
+    target.write_text("old\n")
+    new = "x" * (200 << 20)
+    writer = ("import sys; from planner.files import write_atomic\n"
+              "print('ready', flush=True)\n"
+              f"write_atomic({str(target)!r}, 'x' * (200 << 20))\n")
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(delay_s)
+    proc.kill()
+    proc.wait()
+    text = target.read_text()
+    assert text in ("old\n", new), f"a half-written file of {len(text):,} bytes"
+
+
+def test_a_file_size_limit_while_writing_csv_is_one_line_and_keeps_the_old_file(tmp_path):
+    """RLIMIT_FSIZE makes the write fail with EFBIG, as a full disk fails it with ENOSPC."""
+    out = tmp_path / "rows.csv"
+    out.write_text("old\n")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+    r = subprocess.run([*PLANNER, "whatif", HOMELAB, "--jobs", "1", "--csv", str(out)], capture_output=True, text=True,
+                       preexec_fn=limit, cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2, r.stderr
+    assert len(lines) == 1 and lines[0].startswith("Error: --csv: cannot write") and "File too large" in lines[0], r.stderr
+    assert out.read_text() == "old\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".planner-")], "temporary file left behind"
+
+
+def test_standard_output_on_a_full_device_is_one_line(tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([*PLANNER, "catalog", "gpus"], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "Error: standard output: No space left on device"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited
+
+
+def _interrupt(proc: subprocess.Popen) -> tuple[float, str, str]:
+    """SIGINT to the whole process group, as a terminal sends Ctrl-C; seconds until exit."""
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    return time.monotonic() - sent, out, err
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_ctrl_c_during_a_sweep_with_workers_stops_them_all(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("model: Llama-3.1-405B\nworkload: {batch: 1, prompt_tokens: 4096, new_tokens: 256}\n"
+                     "inventory: {gpus: [4xRTX4090, 2xA100-40GB, 2xL40S], cpu: 1TiB}\nobjective: balance\n"
+                     "sweep:\n  workload.batch: [" + ", ".join(map(str, range(1, 33))) + "]\n"
+                     "  workload.prompt_tokens: [1024, 2048, 4096, 8192]\n")
+    out = tmp_path / "rows.csv"
+    proc = subprocess.Popen([*PLANNER, "whatif", str(sweep), "--jobs", "2", "--csv", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while len(_children(proc.pid)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, "the sweep did not start its workers"
+    time.sleep(1.0)  # mid-sweep
+    assert proc.poll() is None, "the sweep finished before it could be interrupted"
+    took, stdout, stderr = _interrupt(proc)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip() == "Interrupted; nothing was written.", stderr
+    assert stdout == "", "a partial table was printed"
+    assert not out.exists(), "a CSV was written for an interrupted sweep"
+    assert took < 2.0, f"took {took:.2f} s to stop"
+    time.sleep(0.2)
+    assert not [w for w in workers if _alive(w)], "orphaned worker processes"
+
+
+def test_ctrl_c_during_a_cp_sat_search_exits_130_at_once(tmp_path):
+    """A CP-SAT search with a 60 s budget, run the way every planner search is run
+    (``cpsat_run``), from the real entry point: Ctrl-C ends it within a second, prints no result."""
+    script = tmp_path / "search.py"
+    script.write_text(
+        "from ortools.sat.python import cp_model\n"
+        "import planner.cli as c\n"
+        "from planner.solve.cpsat_run import deterministic_solver, run_search\n"
+        "def search(*a, **k):\n"
+        "    m = cp_model.CpModel()\n"
+        "    xs = [m.new_int_var(0, 1000, f'x{i}') for i in range(80)]\n"
+        "    for i in range(79):\n"
+        "        m.add(xs[i] * 7 + xs[i + 1] * 13 != 500)\n"
+        "    m.add(sum(x * (i % 7 + 3) for i, x in enumerate(xs)) == 77777)\n"
+        "    m.maximize(sum(xs[i] * ((i * 37) % 11) for i in range(80)))\n"
+        "    print('ready', flush=True)\n"
+        "    print('status', run_search(deterministic_solver(60), m), flush=True)\n"
+        "c.cli.main = search\n"
+        "c.main()\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    took, stdout, stderr = _interrupt(proc)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip() == "Interrupted; nothing was written."
+    assert "status" not in stdout, "the stopped search was reported as a result"
+    assert took < 1.0, f"took {took:.2f} s to stop"
