@@ -40,7 +40,7 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--time-limit", type=float, default=None, help="Solver time limit in seconds [default: 1].")
 @click.option("--offload-folder", default=None, help="Folder for disk-offloaded weights [default: offload].")
 @click.option("--device-map-out", type=click.Path(dir_okay=False), help="Also write device_map, max_memory and offload_folder "
-              "to this JSON file (atomically; same plan, same bytes).")
+              "to this JSON file (atomically; same plan, same bytes; '-' prints it alone on stdout).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @revision_option
 @click.pass_context
@@ -85,6 +85,7 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
         time_limit or sc.time_limit_s, offload_folder or sc.offload_folder)
     if device_map_out and result.status in ("optimal", "feasible"):
         write_atomic(device_map_out, json.dumps(device_map_document(result), indent=2) + "\n", "--device-map-out")
-    click.echo(plan_json(result) if as_json else plan_table(result), nl=not as_json)
+    if device_map_out != "-":  # '-': the document alone is the output
+        click.echo(plan_json(result) if as_json else plan_table(result), nl=not as_json)
     if result.status not in ("optimal", "feasible"):
         ctx.exit(3)

@@ -290,6 +290,8 @@ def _output_cases() -> list[Case]:
         Case("--device-map-out through a symbolic link", lambda d: [*plan, _linked(d)], expect="ok", check=_check_link),
         Case("--plot under a file", lambda d: ["whatif", homelab, "--jobs", "1", "--plot", str(file_in(d) / "p")], needles=("--plot",)),
         Case("--csv under a file", lambda d: ["whatif", homelab, "--jobs", "1", "--csv", str(file_in(d) / "r.csv")], needles=("--csv",)),
+        Case("--device-map-out - prints the document, writes no file", lambda d: [*plan, "-"], expect="ok",
+             check=_check_no_dash),
         Case("--csv and --json both '-'", lambda d: ["whatif", homelab, "--csv", "-", "--json", "-"], needles=("only one",)),
         Case("--csv - writes to stdout, not a file named '-'", lambda d: ["whatif", homelab, "--jobs", "1", "--csv", "-"],
              expect="ok", check=_check_no_dash),
