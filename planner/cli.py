@@ -89,14 +89,15 @@ def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offlo
 def _training(prof, setup, gpu_types, as_json) -> None:
     from planner.costs.training import training_cost
     from planner.export.training_report import hardware_lines, training_json, training_table
-    from planner.solve.training_hardware import training_hardware
+    from planner.solve.training_hardware import peak_reducers, training_hardware
 
     cost = training_cost(prof, setup)
     hardware = training_hardware(prof, setup, gpu_types or None)
+    reducers = peak_reducers(prof, cost)
     if as_json:
-        click.echo(training_json(prof, cost, hardware), nl=False)
+        click.echo(training_json(prof, cost, hardware, reducers), nl=False)
         return
-    click.echo(training_table(prof, cost, hardware_lines(setup, hardware, bool(gpu_types))))
+    click.echo(training_table(prof, cost, hardware_lines(setup, hardware, bool(gpu_types)), reducers))
 
 
 def _compression(model, prof, gpu_types, algorithm, samples, seq_len, targets, offload, on_gpu, as_json) -> None:

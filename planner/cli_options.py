@@ -51,7 +51,7 @@ def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:
 
 
 MODE_ONLY = {
-    "training": ("precision", "optimizer", "zero", "num_gpus", "offload_optimizer", "offload_params", "grad_accum",
+    "training": ("precision", "optimizer", "optimizer_impl", "zero", "num_gpus", "offload_optimizer", "offload_params", "grad_accum",
                  "checkpointing", "lora_rank", "lora_targets", "qlora", "tp", "pp"),
     "compression": ("algorithm", "samples", "sequential_targets", "offload_hessians", "cache_on_gpu"),
     "inference": ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
@@ -147,6 +147,10 @@ _TRAINING = [
                  help="Training precision (--mode training).")),
     ("--optimizer", click.option("--optimizer", type=click.Choice(["adamw", "adamw8bit", "sgd", "adafactor"]), default="adamw", show_default=True,
                  help="Optimizer (--mode training).")),
+    ("--optimizer-impl", click.option("--optimizer-impl", type=click.Choice(["auto", "fused", "foreach", "forloop"]),
+                 default="auto", show_default=True,
+                 help="How the optimizer steps: auto is what runs by default (HF Trainer: fused AdamW; DeepSpeed: "
+                      "FusedAdam; torch SGD: foreach); foreach adds one parameter-sized set of temporaries (--mode training).")),
     ("--zero", click.option("--zero", type=int, default=0, show_default=True, help="DeepSpeed ZeRO stage 0-3 (--mode training).")),
     ("--num-gpus", click.option("--num-gpus", type=int, default=1, show_default=True, help="Data-parallel GPUs (--mode training).")),
     ("--gpus-per-node", click.option("--gpus-per-node", type=int, default=8, show_default=True, help="GPUs per machine (--mode training).")),
@@ -169,7 +173,8 @@ def training_setup(kwargs: dict, batch: int, seq_len: int):
     from planner.costs.training import TrainingSetup
 
     return TrainingSetup(
-        precision=kwargs["precision"], optimizer=kwargs["optimizer"], zero=kwargs["zero"],
+        precision=kwargs["precision"], optimizer=kwargs["optimizer"], optimizer_impl=kwargs.get("optimizer_impl", "auto"),
+        zero=kwargs["zero"],
         offload_optimizer=kwargs["offload_optimizer"], offload_params=kwargs["offload_params"], gpus=kwargs["num_gpus"],
         gpus_per_node=kwargs["gpus_per_node"], micro_batch=batch, seq_len=seq_len, grad_accum=kwargs["grad_accum"],
         checkpointing=kwargs["checkpointing"], lora_rank=kwargs["lora_rank"], qlora=kwargs["qlora"], tp=kwargs["tp"],

@@ -103,8 +103,11 @@ def test_reported_deepspeed_estimate_is_deepspeeds(zero, gpus, off_opt, off_para
 
 @pytest.mark.parametrize("args", [["--zero", "1"], ["--zero", "2", "--offload-optimizer"], ["--zero", "3"],
                                   ["--zero", "3", "--offload-optimizer", "--offload-params", "--grad-accum", "4"],
-                                  ["--precision", "fp32", "--optimizer", "sgd"]])
+                                  ["--precision", "fp32", "--optimizer", "sgd"], ["--zero", "2", "--optimizer-impl", "foreach"]])
 def test_deepspeed_accepts_the_config(args):
+    """DeepSpeed's own parser reads the printed config, and the communication buffers counted
+    are those its ZeRO optimizers allocate for the bucket sizes it read (stage_1_and_2.py: one
+    ``reduce_bucket_size`` buffer, two with ``overlap_comm``; stage3.py: one, plus the prefetch)."""
     pytest.importorskip("deepspeed")
     import json
 
@@ -117,9 +120,17 @@ def test_deepspeed_accepts_the_config(args):
     parsed = DeepSpeedConfig(doc["deepspeed_config"])
     assert parsed.zero_config.stage == doc["setup"]["zero"]
     assert parsed.train_micro_batch_size_per_gpu == 2
-    units = doc["units"]
-    for key in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activation_bytes", "hessian_bytes"):
-        assert sum(u[key] for u in units) == doc["total"][key]
+    z = parsed.zero_config
+    width = 4 if doc["setup"]["precision"] == "fp32" else 2
+    buffers = (2 if z.overlap_comm and z.stage < 3 else 1) * z.reduce_bucket_size * width if z.stage else 0
+    if z.stage == 3:  # the prefetch beyond the largest layer is bounded by stage3_prefetch_bucket_size
+        assert buffers < doc["comm_buffer_bytes"] <= buffers + 2 * z.prefetch_bucket_size
+    else:
+        assert doc["comm_buffer_bytes"] == buffers
+    if doc["optimizer_impl"] == "foreach" and doc["setup"]["optimizer"] == "adamw":
+        assert parsed.optimizer_params["torch_adam"] is True
+    else:
+        assert "torch_adam" not in (parsed.optimizer_params or {})
 
 
 def test_tensor_and_pipeline_parallel_split_the_states():
@@ -225,3 +236,22 @@ def test_a_larger_answer_names_the_fixes_and_prints_its_own_deepspeed_config(mon
     for fix in answer["fixes_at_asked_gpus"]:
         assert training_cost(prof, replace(base, **changes[fix])).gpu_peak_bytes <= usable(find_gpu("RTX3090")), fix
     assert training_cost(prof, base).gpu_peak_bytes > usable(find_gpu("RTX3090"))
+
+
+def test_the_peak_phase_and_each_suggested_change_hold_when_run():
+    """The answer names the phase that sets the peak and single changes that lower it; running
+    each suggestion as printed gives the peak it promised, and a lower one."""
+    import json
+    import shlex
+
+    from conftest import run_cli
+
+    base = ["estimate", "Llama-3.2-1B", "--mode", "training", "--precision", "fp32", "--optimizer-impl", "foreach",
+            "--seq-len", "256", "--json"]
+    doc = json.loads(run_cli(*base).stdout)
+    assert doc["peak_phase"] == "optimizer step" and doc["gpu_peak_bytes"] == max(doc["phases_bytes"].values())
+    fixes = doc["lower_peak_with"]
+    assert {f["flags"] for f in fixes} >= {"--optimizer-impl fused", "--optimizer adamw8bit --optimizer-impl auto"}
+    for fix in fixes:  # appended to the command as typed (a flag given twice takes its last value)
+        again = json.loads(run_cli(*base, *shlex.split(fix["flags"])).stdout)
+        assert again["gpu_peak_bytes"] == fix["gpu_peak_bytes"] < doc["gpu_peak_bytes"], fix

@@ -74,8 +74,25 @@ class TrainingSetup:
     """Module names LoRA adapts (default: every Linear of the decoder layers)."""
     pp: int = 1
     """Pipeline stages (1F1B schedule); the figures are those of the fullest stage."""
+    optimizer_impl: str = "auto"
+    """auto (what the framework picks), fused, foreach or forloop: see training_step.py."""
+
+    @property
+    def impl(self) -> str:
+        from planner.costs.training_step import resolved_impl
+
+        return resolved_impl(self.optimizer, self.optimizer_impl, self.zero)
 
     def check(self) -> None:
+        from planner.costs.training_step import OPTIMIZER_IMPLS
+
+        if self.optimizer_impl not in OPTIMIZER_IMPLS:
+            raise InputError(f"optimizer-impl: unknown {self.optimizer_impl!r}; choose one of {', '.join(OPTIMIZER_IMPLS)}")
+        if self.optimizer_impl != "auto" and self.optimizer in ("adamw8bit", "adafactor"):
+            raise InputError(f"optimizer-impl: {self.optimizer} has one implementation; leave --optimizer-impl at auto")
+        if self.optimizer_impl == "forloop" and self.zero >= 1:
+            raise InputError("optimizer-impl: DeepSpeed (ZeRO 1-3) steps with its FusedAdam (fused) or torch's AdamW "
+                             "(foreach, torch_adam); choose one of those")
         for field, value, choices in (("precision", self.precision, PRECISIONS), ("optimizer", self.optimizer, OPTIMIZERS),
                                       ("checkpointing", self.checkpointing, CHECKPOINTING)):
             if value not in choices:
@@ -125,6 +142,12 @@ class TrainingCost:
     largest_layer_parameters: int
     stage: int = 0
     """Which pipeline stage these figures are for (the one with the highest peak)."""
+    step_temp_bytes: int = 0
+    """The optimizer step's temporaries (training_step.py)."""
+    comm_bytes: int = 0
+    """Data-parallel communication buffers and ZeRO-3 prefetched weights (training_step.py)."""
+    hidden_size: int = 0
+    """The model's hidden size, which sets the DeepSpeed bucket sizes printed."""
 
     def total(self, field: str) -> int:
         return sum(getattr(u, field) for u in self.units)
@@ -138,13 +161,26 @@ class TrainingCost:
         return self.total("gradients_bytes") if (s.zero >= 1 or s.grad_accum > 1) else 0
 
     @property
+    def phases(self) -> dict[str, int]:
+        """Bytes on one GPU at the end of forward (every saved activation), at the end of backward
+        (every gradient) and during the optimizer step (its temporaries), each with the buffers
+        that live through the whole step."""
+        states = self.total("weights_bytes") + self.total("optimizer_bytes") + self.comm_bytes
+        return {
+            "forward": states + self.gather_bytes + self.gradients_at_forward_end + self.total("activation_bytes")
+            + self.working_bytes,
+            "backward": states + self.gather_bytes + self.total("gradients_bytes") + self.working_bytes,
+            "optimizer step": states + self.total("gradients_bytes") + self.step_temp_bytes,
+        }
+
+    @property
+    def peak_phase(self) -> str:
+        phases = self.phases
+        return max(phases, key=phases.get)
+
+    @property
     def gpu_peak_bytes(self) -> int:
-        """The larger of the end of the forward pass (every saved activation, the loss's logits)
-        and the end of backward (every gradient), each with one layer's working set."""
-        states = self.total("weights_bytes") + self.total("optimizer_bytes") + self.gather_bytes
-        forward_end = states + self.gradients_at_forward_end + self.total("activation_bytes") + self.working_bytes
-        backward_end = states + self.total("gradients_bytes") + self.working_bytes
-        return max(forward_end, backward_end)
+        return max(self.phases.values())
 
 
 def _state_bytes(setup: TrainingSetup, t, numel: int) -> tuple[float, float, float]:
@@ -220,9 +256,10 @@ def _placed(setup: TrainingSetup, numel: float, w: float, g: float, o: float) ->
     return weights, grads, opt, cpu
 
 
-def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTraining], list[int], float]:
+def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTraining], list[int], float, list[list]]:
     """Per unit: states on one GPU (after tensor parallelism and ZeRO), saved activations, and
-    the full layer working set; plus the CPU bytes of offload."""
+    the full layer working set; the CPU bytes of offload; and per unit the trainable tensors as
+    (elements on one GPU before ZeRO, bytes per element the optimizer updates, of the weight)."""
     from planner.costs.parallel import shard_fraction
 
     spec = profile.spec
@@ -231,10 +268,12 @@ def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTrainin
     tokens = setup.micro_batch * setup.seq_len
     base_scheme = make_scheme("nf4", 64, True, True) if setup.qlora else None
     adapter_states = {"adamw": 8, "adamw8bit": 2 * (1 + 4 / 256), "sgd": 4, "adafactor": 4}[setup.optimizer]
-    rows, fulls, cpu = [], [], 0.0
+    rows, fulls, cpu, updated = [], [], 0.0, []
+    master, width = (4, 4) if setup.precision == "fp32" else (4 if setup.precision == "bf16-mixed" else 2, 2)
     for unit in spec.units:
         weights = grads = opt = 0.0
         trainable = 0
+        mine = []
         for t in unit.tensors:
             if t.tied_to is not None:
                 continue
@@ -253,17 +292,41 @@ def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTrainin
                         and unit.kind == "decoder_layer":
                     params = setup.lora_rank * (t.in_features + t.out_features) * t.experts
                     trainable += params
+                    mine.append((params, 4, 4))
                     pw, pg, po, pc = _placed(setup, params, 4, 4, adapter_states)
                     weights, grads, opt, cpu = weights + pw, grads + pg, opt + po, cpu + pc
                 continue
             numel = t.numel * share
             trainable += t.numel  # the model's count; the bytes below are one rank's share
+            mine.append((int(numel), master, width))
             pw, pg, po, pc = _placed(setup, numel, *_state_bytes(setup, t, t.numel))
             weights, grads, opt, cpu = weights + pw, grads + pg, opt + po, cpu + pc
         kept, full = _saved_activations(profile, unit, tokens, d, setup.checkpointing, setup.tp, setup.seq_len)
         rows.append(UnitTraining(unit.name, int(weights), int(grads), int(opt), int(kept), trainable))
         fulls.append(full)
-    return rows, fulls, cpu
+        updated.append(mine)
+    return rows, fulls, cpu, updated
+
+
+def _step_extras(setup: TrainingSetup, tensors: list[tuple[int, int, int]], stage_largest: int, hidden: int) -> tuple[int, int]:
+    """(optimizer step temporaries, communication buffers) on one GPU for a stage's trainable
+    ``tensors`` (training_step.py)."""
+    from planner.costs.training_step import comm_buffer_bytes, deepspeed_buckets, prefetch_bytes, step_temporaries
+
+    if setup.offload_optimizer:  # DeepSpeedCPUAdam steps on the CPU
+        updated = []
+    elif setup.zero >= 1:  # one flat fp32 partition per parameter group
+        updated = [(-(-sum(n for n, _, _ in tensors) // setup.gpus), max(w for _, w, _ in tensors))] if tensors else []
+    else:
+        updated = [(n, w) for n, w, _ in tensors]
+    temps = step_temporaries(setup.optimizer, setup.impl, updated)
+    buckets = deepspeed_buckets(hidden)
+    grad_copy = sum(n * g for n, _, g in tensors)
+    gradient_width = 4 if setup.precision == "fp32" else 2
+    comm = comm_buffer_bytes(setup.zero, setup.gpus, setup.zero >= 2, grad_copy, gradient_width, buckets)
+    if setup.zero == 3:
+        comm += prefetch_bytes(stage_largest // setup.tp, buckets)
+    return temps, comm
 
 
 def _stages(profile: Profile, pp: int) -> list[list[int]]:
@@ -294,7 +357,7 @@ def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
     problem = next((why for u in layers if u.attention for why in [check_tp(u.attention, setup.tp)] if why), None)
     if problem:
         raise InputError(f"tp: {problem}")
-    rows, fulls, cpu = _unit_rows(profile, setup)
+    rows, fulls, cpu, updated = _unit_rows(profile, setup)
     trainable_total = sum(r.trainable_parameters for r in rows)
     if setup.lora_rank and not trainable_total:
         names = sorted({t.name.split(".")[-2] for u in profile.spec.units if u.kind == "decoder_layer" for t in u.tensors
@@ -311,7 +374,9 @@ def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
         stage_largest = max(sum(t.numel for t in profile.spec.units[i].tensors if t.kind != "buffer" and t.tied_to is None)
                             for i in idx)
         gather = 4 * stage_largest // setup.tp if setup.zero == 3 else 0
-        cost = TrainingCost(setup, units, per_node // setup.pp, gather, max(fulls[i] for i in idx), trainable_total, largest, s)
+        temps, comm = _step_extras(setup, [t for i in idx for t in updated[i]], stage_largest, profile.spec.hidden_size)
+        cost = TrainingCost(setup, units, per_node // setup.pp, gather, max(fulls[i] for i in idx), trainable_total, largest, s,
+                            temps, comm, profile.spec.hidden_size)
         if best is None or cost.gpu_peak_bytes > best.gpu_peak_bytes:
             best = cost
     return best

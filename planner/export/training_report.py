@@ -7,6 +7,7 @@ import json
 
 from planner.costs.profile import Profile
 from planner.costs.training import TrainingCost
+from planner.costs.training_step import deepspeed_buckets
 from planner.export.report import header_lines
 from planner.units import GB, GiB
 
@@ -44,8 +45,13 @@ def deepspeed_config(cost: TrainingCost) -> dict:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
     if s.offload_params:
         zero["offload_param"] = {"device": "cpu", "pin_memory": True}
-    if s.zero >= 2:
-        zero.update({"overlap_comm": True, "contiguous_gradients": True})
+    if s.zero >= 1:  # the buffer sizes the memory figures count (training_step.py)
+        buckets = deepspeed_buckets(cost.hidden_size)
+        zero.update({"overlap_comm": s.zero >= 2, "contiguous_gradients": True,
+                     "reduce_bucket_size": buckets["reduce_bucket_size"]})
+        if s.zero == 3:
+            zero.update({k: buckets[k] for k in ("stage3_prefetch_bucket_size", "stage3_param_persistence_threshold",
+                                                 "stage3_max_live_parameters")})
     config: dict = {
         "train_micro_batch_size_per_gpu": s.micro_batch,
         "gradient_accumulation_steps": s.grad_accum,
@@ -56,8 +62,10 @@ def deepspeed_config(cost: TrainingCost) -> dict:
     if s.precision == "bf16-mixed":
         config["bf16"] = {"enabled": True}
     if s.optimizer in ("adamw", "sgd"):
-        config["optimizer"] = {"type": "AdamW" if s.optimizer == "adamw" else "SGD",
-                               "params": {"lr": 1e-5} | ({"weight_decay": 0.0} if s.optimizer == "adamw" else {"momentum": 0.9})}
+        params = {"lr": 1e-5} | ({"weight_decay": 0.0} if s.optimizer == "adamw" else {"momentum": 0.9})
+        if s.optimizer == "adamw" and s.impl == "foreach":
+            params["torch_adam"] = True  # torch's AdamW (foreach on a GPU) instead of DeepSpeed's FusedAdam
+        config["optimizer"] = {"type": "AdamW" if s.optimizer == "adamw" else "SGD", "params": params}
     return config
 
 
@@ -82,7 +90,7 @@ def hardware_lines(setup, hardware, asked: bool) -> list[str]:
     return out
 
 
-def training_doc(profile: Profile, cost: TrainingCost, hardware=()) -> dict:
+def training_doc(profile: Profile, cost: TrainingCost, hardware=(), reducers=()) -> dict:
     s = cost.setup
     return {
         "mode": "training", "model": profile.spec.name, "setup": s.__dict__ | {},
@@ -92,6 +100,9 @@ def training_doc(profile: Profile, cost: TrainingCost, hardware=()) -> dict:
                    "trainable_parameters": u.trainable_parameters} for u in cost.units],
         "total": _row(cost) | {"hessian_bytes": 0, "gather_bytes": cost.gather_bytes, "working_bytes": cost.working_bytes},
         "gpu_peak_bytes": cost.gpu_peak_bytes, "cpu_bytes_per_node": cost.cpu_bytes,
+        "optimizer_impl": s.impl, "step_temporaries_bytes": cost.step_temp_bytes, "comm_buffer_bytes": cost.comm_bytes,
+        "phases_bytes": cost.phases, "peak_phase": cost.peak_phase,
+        "lower_peak_with": [{"flags": flags, "gpu_peak_bytes": peak} for flags, peak in reducers],
         "deepspeed_estimate": deepspeed_estimate(cost), "deepspeed_config": deepspeed_config(cost),
         "hardware": [{"type": h.gpu.name, "gpus": h.gpus, "gpu_peak_bytes": h.gpu_peak_bytes, "price_usd": h.price_usd,
                       "price_usd_per_hour": h.price_usd_per_hour, "fixes_at_asked_gpus": list(h.fixes),
@@ -99,11 +110,11 @@ def training_doc(profile: Profile, cost: TrainingCost, hardware=()) -> dict:
     }
 
 
-def training_json(profile: Profile, cost: TrainingCost, hardware=()) -> str:
-    return json.dumps(training_doc(profile, cost, hardware), indent=2) + "\n"
+def training_json(profile: Profile, cost: TrainingCost, hardware=(), reducers=()) -> str:
+    return json.dumps(training_doc(profile, cost, hardware, reducers), indent=2) + "\n"
 
 
-def training_table(profile: Profile, cost: TrainingCost, gpu_lines: list[str]) -> str:
+def training_table(profile: Profile, cost: TrainingCost, gpu_lines: list[str], reducers=()) -> str:
     s = cost.setup
     lora = f", LoRA rank {s.lora_rank}{' on an NF4 base (QLoRA)' if s.qlora else ''}" if s.lora_rank else ""
     offload = " + ".join(x for x, on in (("optimizer", s.offload_optimizer), ("parameters", s.offload_params)) if on)
@@ -120,6 +131,15 @@ def training_table(profile: Profile, cost: TrainingCost, gpu_lines: list[str]) -
                          ("backward working set", cost.working_bytes), ("ZeRO-3 gathered layer", cost.gather_bytes),
                          ("peak", cost.gpu_peak_bytes)):
         out.append(f"{label:<30}{value / GiB:>10.2f}{value / GB:>10.2f}")
+    out.append(f"{'optimizer step temporaries':<30}{cost.step_temp_bytes / GiB:>10.2f}{cost.step_temp_bytes / GB:>10.2f}"
+               f"  ({s.optimizer}, {s.impl})")
+    out.append(f"{'communication buffers':<30}{cost.comm_bytes / GiB:>10.2f}{cost.comm_bytes / GB:>10.2f}")
+    phases = cost.phases
+    out.append("Peak by phase: " + ", ".join(f"{name} {value / GiB:.2f} GiB" + (" (the peak)" if name == cost.peak_phase else "")
+                                             for name, value in phases.items()))
+    if reducers:
+        out.append(f"The {cost.peak_phase} sets the peak; lower with any one of: "
+                   + "; ".join(f"{flags} ({peak / GiB:.2f} GiB)" for flags, peak in reducers))
     if cost.cpu_bytes:
         out.append(f"{'CPU RAM per node (offload)':<30}{cost.cpu_bytes / GiB:>10.2f}{cost.cpu_bytes / GB:>10.2f}")
     ds = deepspeed_estimate(cost)

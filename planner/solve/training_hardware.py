@@ -77,3 +77,41 @@ def fixes_at(profile: Profile, setup: TrainingSetup, gpu: GpuType) -> tuple[str,
         if training_cost(profile, changed).gpu_peak_bytes <= room:
             found.append(flags)
     return tuple(found)
+
+
+def peak_reducers(profile: Profile, cost: TrainingCost) -> list[tuple[str, int]]:
+    """Single changes that lower the peak of the phase that sets it, as (flags, new peak bytes),
+    each recomputed; largest saving first."""
+    s, phase = cost.setup, cost.peak_phase
+    candidates: list[tuple[str, TrainingSetup]] = []
+    if phase == "forward":
+        if s.checkpointing != "full":
+            candidates.append(("--checkpointing full", replace(s, checkpointing="full")))
+        if s.checkpointing == "none":
+            candidates.append(("--checkpointing selective", replace(s, checkpointing="selective")))
+        if s.micro_batch > 1:
+            half = s.micro_batch // 2
+            candidates.append((f"--batch {half} --grad-accum {s.grad_accum * s.micro_batch // half}",
+                               replace(s, micro_batch=half, grad_accum=s.grad_accum * s.micro_batch // half)))
+    if phase in ("backward", "optimizer step") and s.zero < 2 and s.gpus > 1:
+        candidates.append(("--zero 2", replace(s, zero=2)))
+    if phase == "optimizer step":
+        if s.optimizer == "adamw" and s.impl != "fused":
+            candidates.append(("--optimizer-impl fused", replace(s, optimizer_impl="fused")))
+        reset = " --optimizer-impl auto" if s.optimizer_impl != "auto" else ""
+        if s.optimizer == "adamw":
+            candidates.append(("--optimizer adamw8bit" + reset, replace(s, optimizer="adamw8bit", optimizer_impl="auto")))
+        if s.zero == 0 and s.gpus > 1:
+            forloop = s.optimizer_impl == "forloop"
+            candidates.append(("--zero 1" + (" --optimizer-impl auto" if forloop else ""),
+                               replace(s, zero=1, optimizer_impl="auto" if forloop else s.optimizer_impl)))
+        if s.zero >= 1 and not s.offload_optimizer:
+            candidates.append(("--offload-optimizer", replace(s, offload_optimizer=True)))
+    if not s.lora_rank:
+        candidates.append(("--lora-rank 16", replace(s, lora_rank=16)))
+    out = []
+    for flags, changed in candidates:
+        peak = training_cost(profile, changed).gpu_peak_bytes
+        if peak < cost.gpu_peak_bytes:
+            out.append((flags, peak))
+    return sorted(out, key=lambda x: (x[1], x[0]))

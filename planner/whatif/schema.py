@@ -63,6 +63,8 @@ class TrainingSpec(BaseModel):
     """Weights/gradients/optimizer precision (bf16-mixed keeps fp32 master weights)."""
     optimizer: Literal["adamw", "adamw8bit", "sgd", "adafactor"] = "adamw"
     """Optimizer whose states are counted."""
+    optimizer_impl: Literal["auto", "fused", "foreach", "forloop"] = "auto"
+    """How the optimizer steps (auto: what the framework runs by default); foreach adds temporaries."""
     zero: int = Field(0, ge=0, le=3)
     """DeepSpeed ZeRO stage."""
     gpus: int = Field(1, ge=1)
@@ -79,6 +81,8 @@ class TrainingSpec(BaseModel):
     """Activation checkpointing."""
     lora_rank: int = Field(0, ge=0)
     """LoRA rank (0: full fine-tuning)."""
+    lora_targets: list[str] = []
+    """Module names LoRA adapts (default: every Linear of the decoder layers)."""
     qlora: bool = False
     """LoRA on an NF4 base with double quantization."""
     tp: int = Field(1, ge=1)
