@@ -167,3 +167,58 @@ def test_ddp_gradient_buckets_are_one_more_copy_of_the_gradients(hf, precision):
     cost = training_cost(prof, TrainingSetup(precision=precision, gpus=2, micro_batch=1, seq_len=128))
     assert cost.total("weights_bytes") + cost.total("gradients_bytes") + cost.comm_bytes == pytest.approx(totals[False], rel=0.01)
     assert cost.comm_bytes == pytest.approx(totals[False] - totals[True], rel=0.01)
+
+
+FAKE_CASES = [  # catalog model, implementation, seq, checkpointing (bf16, batch 1)
+    ("Llama-3.2-1B", "foreach", 512, "none"),
+    ("Llama-3.2-1B", "fused", 4096, "none"),
+    ("Qwen2.5-7B", "forloop", 2048, "full"),
+    ("Mixtral-8x7B-v0.1", "foreach", 512, "none"),
+]
+
+
+def measure_fake(hf, name: str, impl: str, seq: int, checkpointing: str):
+    """One step of the real-size model under FakeTensorMode (shapes and dtypes, no data), tracked
+    by MemTracker: (peak by category, the planner's cost)."""
+    from conftest import catalog_config
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    transformers, _, torch = hf
+    cfg = catalog_config(name)
+    config = transformers.AutoConfig.for_model(**cfg)
+    config._attn_implementation = "sdpa"
+    with FakeTensorMode():
+        model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).train()
+        if checkpointing == "full":
+            model.gradient_checkpointing_enable()
+        opt = _optimizer(torch, model.parameters(), "adamw", impl)
+        ids = torch.randint(1, 1000, (1, seq))
+
+        def step():
+            model(ids, labels=ids, use_cache=False).loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        step()
+        tracker = MemTracker()
+        tracker.track_external(model, opt)
+        with tracker:
+            step()
+        peak = _peak(tracker)
+    prof = profile(spec_from_config(cfg, name), Workload(dtype="bf16", batch=1, prompt_tokens=seq))
+    cost = training_cost(prof, TrainingSetup(precision="bf16", optimizer_impl=impl, micro_batch=1, seq_len=seq,
+                                             checkpointing=checkpointing))
+    return peak, cost
+
+
+@pytest.mark.hf
+@pytest.mark.slow
+@pytest.mark.parametrize("name, impl, seq, checkpointing", FAKE_CASES)
+def test_real_size_step_under_fake_tensors(hf, name, impl, seq, checkpointing):
+    """Real sizes (1B to 47B parameters) without the memory: the states and the optimizer's
+    temporaries exact, the step's peak within 10%."""
+    peak, cost = measure_fake(hf, name, impl, seq, checkpointing)
+    assert cost.total("optimizer_bytes") + cost.step_temp_bytes == pytest.approx(peak["OPT"], rel=0.001)
+    assert cost.total("weights_bytes") == pytest.approx(peak["PARAM"] + peak.get("BUFFER", 0), rel=0.001)
+    assert cost.gpu_peak_bytes == pytest.approx(peak["Total"], rel=0.10)

@@ -29,7 +29,8 @@ gradients in a ``reduce_bucket_size``-element buffer of the gradient dtype, two 
 ``stage3_prefetch_bucket_size`` more parameters (bf16 weights), never more than
 ``stage3_max_live_parameters``. The DeepSpeed config the planner prints sets these sizes by the
 HF integration's ``auto`` rules (hidden^2 and 0.9 hidden^2), so the figures are those of the
-config printed; DeepSpeed's own parser reads them back in the tests.
+config printed; DeepSpeed's own parser reads them back in the tests. ``allgather_bucket_size``
+only shards the all-gather of updated weights over views of the flat buffer: no memory.
 
 Phases: the end of forward (states, every saved activation, the loss's logits), the end of
 backward (states and every gradient), the optimizer step (states, gradients, temporaries). The
@@ -64,6 +65,11 @@ def step_temporaries(optimizer: str, impl: str, tensors: list[tuple[int, int]]) 
     if impl == "foreach":
         return sum(n * width for n, width in tensors)
     return 2 * max(n * width for n, width in tensors)
+
+
+DEEPSPEED_DEFAULTS = {"reduce_bucket_size": 5 * 10**8, "stage3_prefetch_bucket_size": 5 * 10**7,
+                      "stage3_param_persistence_threshold": 10**5, "stage3_max_live_parameters": 10**9}
+"""DeepSpeed 0.19's defaults (runtime/zero/config.py), for a config that does not set them."""
 
 
 def deepspeed_buckets(hidden: int) -> dict[str, int]:

@@ -133,12 +133,19 @@ def training_table(profile: Profile, cost: TrainingCost, gpu_lines: list[str], r
         out.append(f"{label:<30}{value / GiB:>10.2f}{value / GB:>10.2f}")
     out.append(f"{'optimizer step temporaries':<30}{cost.step_temp_bytes / GiB:>10.2f}{cost.step_temp_bytes / GB:>10.2f}"
                f"  ({s.optimizer}, {s.impl})")
-    out.append(f"{'communication buffers':<30}{cost.comm_bytes / GiB:>10.2f}{cost.comm_bytes / GB:>10.2f}")
+    defaults = ""
+    if s.zero >= 1:
+        from planner.costs.training_step import DEEPSPEED_DEFAULTS, comm_buffer_bytes
+
+        width = 4 if s.precision == "fp32" else 2
+        ds = comm_buffer_bytes(s.zero, s.gpus, s.zero >= 2, 0, width, DEEPSPEED_DEFAULTS)
+        defaults = f"  (the config's bucket sizes; DeepSpeed's defaults would take {ds / GiB:.2f} GiB)"
+    out.append(f"{'communication buffers':<30}{cost.comm_bytes / GiB:>10.2f}{cost.comm_bytes / GB:>10.2f}{defaults}")
     phases = cost.phases
     out.append("Peak by phase: " + ", ".join(f"{name} {value / GiB:.2f} GiB" + (" (the peak)" if name == cost.peak_phase else "")
                                              for name, value in phases.items()))
     if reducers:
-        out.append(f"The {cost.peak_phase} sets the peak; lower with any one of: "
+        out.append(f"The {cost.peak_phase} phase sets the peak; lower it with any one of: "
                    + "; ".join(f"{flags} ({peak / GiB:.2f} GiB)" for flags, peak in reducers))
     if cost.cpu_bytes:
         out.append(f"{'CPU RAM per node (offload)':<30}{cost.cpu_bytes / GiB:>10.2f}{cost.cpu_bytes / GB:>10.2f}")
