@@ -1,7 +1,8 @@
 """The training step phase by phase against torch's MemTracker, on CPU, for each optimizer
 implementation: dense (llama), MoE (mixtral), tied embeddings (gpt2, the 2-layer gpt2-xl of the
 training-peak issue; qwen2 with grouped KV heads 7:1). Real torch optimizers (AdamW for-loop,
-foreach and fused; SGD with momentum; transformers' Adafactor), the second step measured (the
+foreach and fused; SGD with momentum; transformers' Adafactor; bitsandbytes' 8-bit AdamW on its
+CPU backend), the second step measured (the
 first creates the states inside ``step()``: the same step peak).
 
 Three trackers per case: the forward pass (with the loss), the optimizer step alone, and the
@@ -36,6 +37,8 @@ CASES = [  # family, precision, optimizer, implementation, batch, seq
     ("llama", "bf16", "sgd", "foreach", 1, 256),
     ("llama", "fp32", "adafactor", "auto", 1, 256),
     ("llama", "bf16", "adafactor", "auto", 1, 256),
+    ("llama", "fp32", "adamw8bit", "auto", 1, 256),
+    ("llama", "bf16", "adamw8bit", "auto", 2, 256),
     ("mixtral", "bf16", "adamw", "foreach", 2, 256),
     ("mixtral", "fp32", "adamw", "fused", 1, 256),
     ("qwen2-tied", "bf16", "adamw", "foreach", 2, 256),
@@ -43,6 +46,10 @@ CASES = [  # family, precision, optimizer, implementation, batch, seq
 
 
 def _optimizer(torch, params, optimizer: str, impl: str):
+    if optimizer == "adamw8bit":
+        import bitsandbytes
+
+        return bitsandbytes.optim.AdamW8bit(params, lr=1e-4, weight_decay=0.0)
     if optimizer == "adafactor":
         from transformers.optimization import Adafactor
 

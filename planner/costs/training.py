@@ -21,7 +21,7 @@ straight into the fp32 partition), with a gathered copy of the largest layer (it
 and gradients: 4 bytes a parameter) on the GPU. Offloading the optimizer
 moves states and fp32 gradients to CPU RAM; offloading parameters (stage 3) the weights too.
 Other optimizers change the moments: 8-bit AdamW 1 + 1 byte and a 4-byte scale per 256-value
-block each; SGD with momentum one; Adafactor factored second moments (rows + columns of each
+block each (fp32 moments for tensors under 4,096 values, as bitsandbytes does); SGD with momentum one; Adafactor factored second moments (rows + columns of each
 matrix) and no first moment. LoRA trains rank x (in + out) adapter parameters per targeted
 Linear, kept in fp32 (PEFT's default upcast): 4 + 4 + 8 bytes each, the base frozen (QLoRA:
 NF4 with double quantization).
@@ -193,7 +193,9 @@ def _state_bytes(setup: TrainingSetup, t, numel: int) -> tuple[float, float, flo
     cols = numel // rows if rows else 0
     moments = {
         "adamw": 2 * state,
-        "adamw8bit": 2 * (1 + 4 / 256),
+        # bitsandbytes: uint8 moments with an fp32 absmax per 256-value block; tensors under
+        # min_8bit_size (4096 values) keep fp32 moments (optim/optimizer.py, init_state)
+        "adamw8bit": 8 if numel < 4096 else 2 + 8 * -(-numel // 256) / numel,
         "sgd": state,
         "adafactor": (rows + cols) * state / numel if len(t.shape) >= 2 else state,
     }[setup.optimizer]

@@ -11,8 +11,7 @@ master weights of bf16-mixed, 2 for pure bf16):
     SGD    any       0                            (momentum updated in place; no weight decay)
     Adafactor        2 x the largest x 4 for fp32 tensors, 4 x the largest x 4 for bf16 ones
                      (transformers' Adafactor loops over tensors; it upcasts grad and weight)
-    AdamW 8-bit      0                            (bitsandbytes' blockwise kernel, in place;
-                                                   read from its source, not measured here)
+    AdamW 8-bit      0                            (bitsandbytes' blockwise kernel, in place)
 
 Under ZeRO (DeepSpeed) the optimizer sees one flat fp32 partition per parameter group, so a
 for-loop or foreach implementation works on the whole partition at once. What runs by default
