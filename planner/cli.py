@@ -17,7 +17,7 @@ from planner.cli_options import (
     check_mode_flags,
     make_workload,
     revision_option,
-    training_options,
+    training_command,
     training_setup,
     workload_fields,
     workload_options,
@@ -34,7 +34,7 @@ def cli(debug: bool) -> None:
     _DEBUG["on"] = _DEBUG["on"] or debug
 
 
-@cli.command()
+@cli.command(cls=training_command())
 @click.argument("model")
 @click.option("--mode", type=click.Choice(["inference", "training", "compression"]), default="inference", show_default=True,
               help="What runs: inference, training (DeepSpeed ZeRO, LoRA), or one-shot compression with llm-compressor.")
@@ -47,7 +47,6 @@ def cli(debug: bool) -> None:
               help="Subgraphs: decoder layers, or attention and MLP separately (--mode compression).")
 @click.option("--offload-hessians", is_flag=True, help="Keep GPTQ/SparseGPT Hessians in CPU RAM (--mode compression).")
 @click.option("--cache-on-gpu", is_flag=True, help="Keep the calibration cache on the GPU (--mode compression).")
-@training_options
 @click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, which "
               "compression settings fit it, or how many it takes to train (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")

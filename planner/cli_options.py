@@ -51,8 +51,7 @@ def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:
 
 
 MODE_ONLY = {
-    "training": ("precision", "optimizer", "optimizer_impl", "zero", "num_gpus", "offload_optimizer", "offload_params", "grad_accum",
-                 "checkpointing", "lora_rank", "lora_targets", "qlora", "tp", "pp"),
+    "training": (),  # every TrainingSetup flag: training_param_names(), filled in by check_mode_flags
     "compression": ("algorithm", "samples", "sequential_targets", "offload_hessians", "cache_on_gpu"),
     "inference": ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
                   "prompt_tokens", "new_tokens"),
@@ -99,6 +98,9 @@ def check_mode_flags(mode: str) -> None:
     for other, names in MODE_ONLY.items():
         if other == mode:
             continue
+        if other == "training":
+            own = {_training_flag_param(f) for f in getattr(ctx.command, "skip", ())}
+            names = tuple(n for n in training_param_names() if n not in own)
         for name in names:
             if typed(name):
                 flag = flags[name]
@@ -130,52 +132,95 @@ def make_workload(base=None, **fields):
         raise InputError(validation_message(e)) from None
 
 
-def training_options(func=None, *, skip: tuple[str, ...] = ()):
-    """The training flags (--mode training of estimate and size); they arrive as keyword arguments.
-    ``skip`` leaves out flags the command already has under the same name."""
-    def wrap(f):
-        for flag, decorator in reversed(_TRAINING):
-            if flag not in skip:
-                f = decorator(f)
-        return f
-
-    return wrap(func) if func is not None else wrap
+TRAINING_FLAGS = {"gpus": ("--num-gpus", "num_gpus")}
+"""Training fields whose flag is not ``--field-name`` (``--gpu`` already names GPU types)."""
+SHARED_FIELDS = ("micro_batch", "seq_len")
+"""Training fields set by flags other modes share: --batch and --seq-len."""
 
 
-_TRAINING = [
-    ("--precision", click.option("--precision", type=click.Choice(["bf16-mixed", "fp32", "bf16"]), default="bf16-mixed", show_default=True,
-                 help="Training precision (--mode training).")),
-    ("--optimizer", click.option("--optimizer", type=click.Choice(["adamw", "adamw8bit", "sgd", "adafactor"]), default="adamw", show_default=True,
-                 help="Optimizer (--mode training).")),
-    ("--optimizer-impl", click.option("--optimizer-impl", type=click.Choice(["auto", "fused", "foreach", "forloop"]),
-                 default="auto", show_default=True,
-                 help="How the optimizer steps: auto is what runs by default (HF Trainer: fused AdamW; DeepSpeed: "
-                      "FusedAdam; torch SGD: foreach); foreach adds one parameter-sized set of temporaries (--mode training).")),
-    ("--zero", click.option("--zero", type=int, default=0, show_default=True, help="DeepSpeed ZeRO stage 0-3 (--mode training).")),
-    ("--num-gpus", click.option("--num-gpus", type=int, default=1, show_default=True, help="Data-parallel GPUs (--mode training).")),
-    ("--gpus-per-node", click.option("--gpus-per-node", type=int, default=8, show_default=True, help="GPUs per machine (--mode training).")),
-    ("--offload-optimizer", click.option("--offload-optimizer", is_flag=True, help="ZeRO optimizer offload to CPU (--mode training).")),
-    ("--offload-params", click.option("--offload-params", is_flag=True, help="ZeRO-3 parameter offload to CPU (--mode training).")),
-    ("--grad-accum", click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation steps (--mode training).")),
-    ("--checkpointing", click.option("--checkpointing", type=click.Choice(["none", "full", "selective"]), default="none", show_default=True,
-                 help="Activation checkpointing (--mode training).")),
-    ("--lora-rank", click.option("--lora-rank", type=int, default=0, show_default=True, help="Train LoRA adapters of this rank (--mode training).")),
-    ("--lora-targets", click.option("--lora-targets", default=None,
-                                    help="Comma-separated module names LoRA adapts [default: every Linear of the layers].")),
-    ("--qlora", click.option("--qlora", is_flag=True, help="LoRA on an NF4 base with double quantization (--mode training).")),
-    ("--tp", click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel size (--mode training).")),
-    ("--pp", click.option("--pp", type=int, default=1, show_default=True, help="Pipeline stages, 1F1B (--mode training).")),
-]
+def _training_flag(name: str) -> tuple[str, str]:
+    return TRAINING_FLAGS.get(name, ("--" + name.replace("_", "-"), name))
+
+
+def _training_flag_param(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def training_params(skip: tuple[str, ...] = ()) -> list[click.Option]:
+    """One click option per field of ``TrainingSetup`` (its type, default and docstring), so the
+    flags cannot drift from the settings the costs and the what-if files use."""
+    from typing import Literal, get_args, get_origin
+
+    from planner.costs.training import TrainingSetup
+
+    out = []
+    for name, info in TrainingSetup.__pydantic_fields__.items():
+        flag, param = _training_flag(name)
+        if name in SHARED_FIELDS or flag in skip:
+            continue
+        help_text = " ".join((info.description or "").split()) + " (--mode training)."
+        kind = info.annotation
+        if get_origin(kind) is Literal:
+            out.append(click.Option([flag, param], type=click.Choice(get_args(kind)), default=info.default,
+                                    show_default=True, help=help_text))
+        elif kind is bool:
+            out.append(click.Option([flag, param], is_flag=True, help=help_text))
+        elif kind is int:
+            out.append(click.Option([flag, param], type=int, default=info.default, show_default=True, help=help_text))
+        else:  # a tuple of names
+            out.append(click.Option([flag, param], default=None, help=help_text.replace("Module names", "Comma-separated "
+                                                                                            "module names")))
+    return out
+
+
+class TrainingCommand(click.Command):
+    """A command that also takes every training flag. They are added on first use (parsing or
+    help), so ``planner --help`` does not import the settings model."""
+
+    skip: tuple[str, ...] = ()
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not getattr(self, "_training_added", False):
+            self._training_added = True
+            self.params.extend(training_params(self.skip))
+        return super().get_params(ctx)
+
+
+def training_command(skip: tuple[str, ...] = ()) -> type[TrainingCommand]:
+    """A TrainingCommand class leaving out the flags in ``skip`` (the command has its own)."""
+    return type("TrainingCommand", (TrainingCommand,), {"skip": skip})
+
+
+def training_param_names() -> tuple[str, ...]:
+    """The parameter names of the training flags (for the mode checks)."""
+    from planner.costs.training import TrainingSetup
+
+    return tuple(_training_flag(n)[1] for n in TrainingSetup.__pydantic_fields__ if n not in SHARED_FIELDS)
 
 
 def training_setup(kwargs: dict, batch: int, seq_len: int):
-    """A TrainingSetup from the training flags."""
-    from planner.costs.training import TrainingSetup
+    """A TrainingSetup from the training flags, or an InputError naming the flag."""
+    from dataclasses import fields
 
-    return TrainingSetup(
-        precision=kwargs["precision"], optimizer=kwargs["optimizer"], optimizer_impl=kwargs.get("optimizer_impl", "auto"),
-        zero=kwargs["zero"],
-        offload_optimizer=kwargs["offload_optimizer"], offload_params=kwargs["offload_params"], gpus=kwargs["num_gpus"],
-        gpus_per_node=kwargs["gpus_per_node"], micro_batch=batch, seq_len=seq_len, grad_accum=kwargs["grad_accum"],
-        checkpointing=kwargs["checkpointing"], lora_rank=kwargs["lora_rank"], qlora=kwargs["qlora"], tp=kwargs["tp"],
-        pp=kwargs["pp"], lora_targets=tuple(x.strip() for x in (kwargs.get("lora_targets") or "").split(",") if x.strip()))
+    from pydantic import ValidationError
+
+    from planner.costs.training import TrainingSetup
+    from planner.errors import InputError
+    from planner.yaml_files import echo
+
+    values = {}
+    for f in fields(TrainingSetup):
+        param = _training_flag(f.name)[1]
+        if param in kwargs and kwargs[param] is not None:
+            values[f.name] = kwargs[param]
+    if isinstance(values.get("lora_targets"), str):
+        values["lora_targets"] = tuple(x.strip() for x in values["lora_targets"].split(",") if x.strip())
+    values.update(micro_batch=batch, seq_len=seq_len)
+    try:
+        return TrainingSetup(**values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = str(first.get("loc", ("input",))[0])
+        flag = {"micro_batch": "--batch", "seq_len": "--seq-len"}.get(name, _training_flag(name)[0])
+        msg = first.get("msg", "invalid value").removeprefix("Value error, ")
+        raise InputError(f"{flag.lstrip('-')}: {msg} (got {echo(first.get('input'))})") from None

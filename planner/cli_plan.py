@@ -33,8 +33,10 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--reserve", default=None, help="Per-GPU reserve [default: CUDA context + 2% fragmentation].")
 @click.option("--disk-gbps", type=float, default=None, help="Disk read bandwidth in GB/s [default: 2].")
 @click.option("--price", "prices", multiple=True, help="Your price for a GPU type: RTX4090=1600 or H100=2.10/h (repeatable).")
-@click.option("--objective", type=click.Choice(["gpus", "cost", "balance"]), default=None,
-              help="After least offload: fewest GPUs, lowest price, or even load on all GPUs [default: gpus].")
+@click.option("--objective", type=click.Choice(["gpus", "price", "hourly", "balance", "cost"]), default=None,
+              help="After least offload: fewest GPUs, lowest purchase price, lowest hourly price (the names size "
+                   "uses), or even load on all GPUs; cost is the hourly price when every GPU has one, else the "
+                   "purchase price [default: gpus].")
 @click.option("--pin", "pins", multiple=True, help="Keep a module on a device: model.visual=0, lm_head=cpu (repeatable).")
 @click.option("--weights-only", is_flag=True, default=None, help="Count weights only, no KV/activations/reserve (as accelerate).")
 @click.option("--time-limit", type=float, default=None, help="Solver time limit in seconds [default: 1].")

@@ -9,19 +9,18 @@ from planner.cli_options import (
     check_range,
     make_workload,
     revision_option,
-    training_options,
+    training_command,
     training_setup,
     workload_fields,
     workload_options,
 )
 
 
-@click.command("size")
+@click.command("size", cls=training_command(skip=("--gpus-per-node",)))
 @click.argument("model")
 @click.option("--mode", type=click.Choice(["inference", "training", "compression"]), default="inference", show_default=True,
               help="Size for serving (vLLM), training (DeepSpeed) or one-shot compression (llm-compressor).")
 @workload_options
-@training_options(skip=("--gpus-per-node",))
 @click.option("--algorithm", type=click.Choice(["gptq", "sparsegpt", "awq", "rtn"]), default="gptq", show_default=True,
               help="Compression algorithm (--mode compression).")
 @click.option("--samples", type=int, default=512, show_default=True, help="Calibration samples (--mode compression).")

@@ -14,11 +14,12 @@ import click
 
 def _command_doc(name: str, cmd: click.Command) -> list[str]:
     out = [f"## `planner {name}`", "", (cmd.help or "").strip(), ""]
-    args = [p for p in cmd.params if isinstance(p, click.Argument)]
+    params = [p for p in cmd.get_params(click.Context(cmd)) if p.name != "help"]
+    args = [p for p in params if isinstance(p, click.Argument)]
     if args:
         out.append("Arguments: " + ", ".join(f"`{a.name.upper()}`" for a in args))
         out.append("")
-    opts = [p for p in cmd.params if isinstance(p, click.Option)]
+    opts = [p for p in params if isinstance(p, click.Option)]
     if opts:
         out += ["| option | default | meaning |", "|---|---|---|"]
         for o in opts:
@@ -53,11 +54,11 @@ def cli_reference() -> str:
 
 
 def _fields(model, prefix: str, out: list[str]) -> None:
-    from pydantic import BaseModel
+    from planner.whatif.schema import fields_of
 
-    for name, info in model.model_fields.items():
+    for name, info in fields_of(model).items():
         kind = info.annotation
-        nested = isinstance(kind, type) and issubclass(kind, BaseModel)
+        nested = fields_of(kind) is not None
         type_name = "mapping" if nested else str(kind).replace("typing.", "").replace("<class '", "").replace("'>", "")
         type_name = type_name.replace("|", "or")
         default = "" if info.is_required() else ("" if nested else f"`{info.default!r}`")

@@ -43,8 +43,9 @@ class Scenario(BaseModel):
     """Precision, quantization, batch, prompt and new tokens, KV dtype, attention, engine."""
     inventory: InventorySpec
     """GPUs, CPU RAM and disk the model may use."""
-    objective: Literal["gpus", "cost", "balance"] = "gpus"
-    """After least offload: fewest GPUs, lowest price, or even load across all GPUs."""
+    objective: Literal["gpus", "price", "hourly", "balance", "cost"] = "gpus"
+    """After least offload: fewest GPUs, lowest purchase price, lowest hourly price, or even load
+    across all GPUs (cost: hourly when every GPU has an hourly price, else purchase)."""
     pins: dict[str, int | str] = {}
     """Module prefix -> device, e.g. {model.visual: 0}."""
     weights_only: bool = False

@@ -82,13 +82,22 @@ def test_checkpointing_and_optimizers_order():
 
 
 @pytest.mark.parametrize("setup, field", [
-    (TrainingSetup(zero=4), "zero"), (TrainingSetup(offload_params=True, zero=2), "offload-params"),
-    (TrainingSetup(offload_optimizer=True), "offload-optimizer"), (TrainingSetup(qlora=True), "qlora"),
-    (TrainingSetup(optimizer="lion"), "optimizer"), (TrainingSetup(gpus=0), "num-gpus"),
+    (dict(offload_params=True, zero=2), "offload-params"), (dict(offload_optimizer=True), "offload-optimizer"),
+    (dict(qlora=True), "qlora"), (dict(tp=3), "tp"), (dict(optimizer="adafactor", optimizer_impl="foreach"), "optimizer-impl"),
+    (dict(zero=1, optimizer_impl="forloop"), "optimizer-impl"),
 ])
-def test_bad_setups(setup, field):
+def test_bad_combinations_are_refused_naming_the_flag(setup, field):
     with pytest.raises(InputError, match=field):
-        training_cost(cost_profile(), setup)
+        training_cost(cost_profile(), TrainingSetup(**setup))
+
+
+@pytest.mark.parametrize("setup, field", [(dict(zero=4), "zero"), (dict(optimizer="lion"), "optimizer"),
+                                          (dict(gpus=0), "gpus"), (dict(zero=True), "zero"), (dict(lora_rank="8"), "lora_rank")])
+def test_bad_values_are_refused_on_construction(setup, field):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        TrainingSetup(**setup)
 
 
 @pytest.mark.parametrize("zero, gpus, off_opt, off_params", CASES)
@@ -255,3 +264,48 @@ def test_the_peak_phase_and_each_suggested_change_hold_when_run():
     for fix in fixes:  # appended to the command as typed (a flag given twice takes its last value)
         again = json.loads(run_cli(*base, *shlex.split(fix["flags"])).stdout)
         assert again["gpu_peak_bytes"] == fix["gpu_peak_bytes"] < doc["gpu_peak_bytes"], fix
+
+
+FLAG_VALUES = {"precision": "fp32", "optimizer": "sgd", "optimizer_impl": "foreach", "zero": 3, "gpus": 8,
+               "gpus_per_node": 4, "offload_optimizer": True, "offload_params": True, "grad_accum": 4,
+               "checkpointing": "full", "lora_rank": 8, "lora_targets": ("q_proj", "v_proj"), "qlora": True, "tp": 2, "pp": 2}
+NEEDS = {"offload_optimizer": {"zero": 1}, "offload_params": {"zero": 3, "offload_optimizer": True}, "qlora": {"lora_rank": 8}}
+"""Settings another one needs (offload needs a ZeRO stage, QLoRA a rank)."""
+
+
+def _as_flags(settings: dict) -> list[str]:
+    from planner.cli_options import _training_flag
+
+    out = []
+    for name, value in settings.items():
+        out.append(_training_flag(name)[0])
+        if value is not True:
+            out.append(",".join(value) if isinstance(value, tuple) else str(value))
+    return out
+
+
+@pytest.mark.parametrize("field", sorted(FLAG_VALUES))
+def test_every_training_setting_is_one_flag_and_one_yaml_key(field, tmp_path, monkeypatch, capsys):
+    """The flags are generated from TrainingSetup and the what-if ``training:`` section is that
+    same model: each setting typed as a flag lands in the setup the costs use, and the same
+    setting in a what-if file gives the same memory."""
+    import dataclasses
+    import json
+
+    from test_hostile_corpus import run_in_process
+
+    assert {f.name for f in dataclasses.fields(TrainingSetup)} == set(FLAG_VALUES) | {"micro_batch", "seq_len"}
+    value = FLAG_VALUES[field]
+    settings = {**NEEDS.get(field, {}), field: value}
+    code, out, err = run_in_process(["estimate", "Llama-3.2-1B", "--mode", "training", "--seq-len", "512",
+                                     *_as_flags(settings), "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["setup"][field] == (list(value) if isinstance(value, tuple) else value)
+    training = {"seq_len": 512, **{k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}}
+    path = tmp_path / "t.yaml"
+    path.write_text(json.dumps({"model": "Llama-3.2-1B", "task": "training", "training": training}))
+    code, out, err = run_in_process(["whatif", str(path), "--json", "-"], monkeypatch, capsys)
+    assert code == 0, err
+    row = json.loads(out)[0]["results"]
+    assert row["optimizer_bytes"] == doc["total"]["optimizer_bytes"] and row["gradients_bytes"] == doc["total"]["gradients_bytes"]

@@ -39,43 +39,66 @@ keeps bf16 logits and, for the loss, an fp32 copy and its log-softmax (T V (2 + 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from planner.costs.profile import Profile
 from planner.costs.quant import make_scheme
 from planner.costs.weights import tensor_bytes
 from planner.errors import InputError
 from planner.units import DTYPE_BITS
+from planner.workload import MAX_BATCH, MAX_TOKENS
 
-PRECISIONS = ("bf16-mixed", "fp32", "bf16")
-OPTIMIZERS = ("adamw", "adamw8bit", "sgd", "adafactor")
-CHECKPOINTING = ("none", "full", "selective")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "qkv_proj", "gate_up_proj")
+Precision = Literal["bf16-mixed", "fp32", "bf16"]
+Optimizer = Literal["adamw", "adamw8bit", "sgd", "adafactor"]
+OptimizerImpl = Literal["auto", "fused", "foreach", "forloop"]
+Checkpointing = Literal["none", "full", "selective"]
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True))
 class TrainingSetup:
-    precision: str = "bf16-mixed"
-    optimizer: str = "adamw"
-    zero: int = 0
-    offload_optimizer: bool = False
-    offload_params: bool = False
-    gpus: int = 1
+    """Every training setting, defined once: the costs read it, ``--mode training``'s flags are
+    generated from it (cli_options.training_params), and what-if files validate ``training:``
+    against it."""
+
+    precision: Precision = "bf16-mixed"
+    """Weights/gradients/optimizer precision (bf16-mixed keeps fp32 master weights)."""
+    optimizer: Optimizer = "adamw"
+    """Optimizer whose states are counted."""
+    optimizer_impl: OptimizerImpl = "auto"
+    """How the optimizer steps: auto is what runs by default (HF Trainer: fused AdamW; DeepSpeed:
+    FusedAdam; torch SGD: foreach); foreach adds one parameter-sized set of temporaries."""
+    zero: int = Field(0, ge=0, le=3)
+    """DeepSpeed ZeRO stage 0-3."""
+    gpus: int = Field(1, ge=1, le=1_000_000)
     """Data-parallel GPUs in all (the ZeRO group)."""
-    gpus_per_node: int = 8
-    micro_batch: int = 1
-    seq_len: int = 2048
-    grad_accum: int = 1
-    checkpointing: str = "none"
-    lora_rank: int = 0
-    qlora: bool = False
-    tp: int = 1
-    """Tensor-parallel size (Megatron-style column/row splits inside each layer)."""
-    lora_targets: tuple[str, ...] = ()
+    gpus_per_node: int = Field(8, ge=1, le=1024)
+    """GPUs per machine."""
+    offload_optimizer: bool = False
+    """ZeRO optimizer offload to CPU."""
+    offload_params: bool = False
+    """ZeRO-3 parameter offload to CPU."""
+    micro_batch: int = Field(1, ge=1, le=MAX_BATCH)
+    """Sequences per GPU per step: the workload's batch (--batch, workload.batch)."""
+    seq_len: int = Field(2048, ge=1, le=MAX_TOKENS)
+    """Tokens per training sequence."""
+    grad_accum: int = Field(1, ge=1, le=1_000_000)
+    """Gradient accumulation steps."""
+    checkpointing: Checkpointing = "none"
+    """Activation checkpointing."""
+    lora_rank: int = Field(0, ge=0, le=65_536)
+    """Train LoRA adapters of this rank (0: full fine-tuning)."""
+    lora_targets: tuple[str, ...] = Field((), strict=False)
     """Module names LoRA adapts (default: every Linear of the decoder layers)."""
-    pp: int = 1
+    qlora: bool = False
+    """LoRA on an NF4 base with double quantization."""
+    tp: int = Field(1, ge=1, le=1024)
+    """Tensor-parallel size (Megatron-style column/row splits inside each layer)."""
+    pp: int = Field(1, ge=1, le=1024)
     """Pipeline stages (1F1B schedule); the figures are those of the fullest stage."""
-    optimizer_impl: str = "auto"
-    """auto (what the framework picks), fused, foreach or forloop: see training_step.py."""
 
     @property
     def impl(self) -> str:
@@ -84,37 +107,20 @@ class TrainingSetup:
         return resolved_impl(self.optimizer, self.optimizer_impl, self.zero)
 
     def check(self) -> None:
-        from planner.costs.training_step import OPTIMIZER_IMPLS
-
-        if self.optimizer_impl not in OPTIMIZER_IMPLS:
-            raise InputError(f"optimizer-impl: unknown {self.optimizer_impl!r}; choose one of {', '.join(OPTIMIZER_IMPLS)}")
+        """The rules between fields (each field's own type and range is checked on construction)."""
         if self.optimizer_impl != "auto" and self.optimizer in ("adamw8bit", "adafactor"):
             raise InputError(f"optimizer-impl: {self.optimizer} has one implementation; leave --optimizer-impl at auto")
         if self.optimizer_impl == "forloop" and self.zero >= 1:
             raise InputError("optimizer-impl: DeepSpeed (ZeRO 1-3) steps with its FusedAdam (fused) or torch's AdamW "
                              "(foreach, torch_adam); choose one of those")
-        for field, value, choices in (("precision", self.precision, PRECISIONS), ("optimizer", self.optimizer, OPTIMIZERS),
-                                      ("checkpointing", self.checkpointing, CHECKPOINTING)):
-            if value not in choices:
-                raise InputError(f"{field}: unknown {value!r}; choose one of {', '.join(choices)}")
-        if self.zero not in (0, 1, 2, 3):
-            raise InputError(f"zero: stage must be 0, 1, 2 or 3, got {self.zero}")
         if self.offload_params and self.zero != 3:
             raise InputError("offload-params: parameter offload needs ZeRO stage 3 (--zero 3)")
         if self.offload_optimizer and self.zero == 0:
             raise InputError("offload-optimizer: optimizer offload needs ZeRO stage 1, 2 or 3")
         if self.qlora and not self.lora_rank:
             raise InputError("qlora: QLoRA trains LoRA adapters; give --lora-rank (e.g. 16)")
-        for field, value in (("num-gpus", self.gpus), ("gpus-per-node", self.gpus_per_node), ("batch", self.micro_batch),
-                             ("seq-len", self.seq_len), ("grad-accum", self.grad_accum)):
-            if value < 1:
-                raise InputError(f"{field}: must be at least 1, got {value}")
-        if self.lora_rank < 0:
-            raise InputError(f"lora-rank: must be positive, got {self.lora_rank}")
-        if self.tp < 1 or self.tp & (self.tp - 1):
+        if self.tp & (self.tp - 1):
             raise InputError(f"tp: tensor-parallel size must be a power of two, got {self.tp}")
-        if self.pp < 1:
-            raise InputError(f"pp: pipeline stages must be at least 1, got {self.pp}")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from planner.placement import Plan
 from planner.units import GB, GiB
 
 _OBJECTIVE_WORDS = {"gpus": "fewest GPUs", "cost": "lowest price", "balance": "even load"}
+_PRICE_WORDS = {"purchase": "lowest purchase price", "hourly": "lowest hourly price", "auto": "lowest price"}
 
 
 def _status_line(plan: Plan) -> str:
-    obj = _OBJECTIVE_WORDS[plan.problem.objective]
+    obj = _PRICE_WORDS[plan.problem.price_basis] if plan.problem.objective == "cost" else _OBJECTIVE_WORDS[plan.problem.objective]
     mode = "weights only, as accelerate plans" if plan.problem.weights_only else "weights + KV cache + activations + reserve"
     if plan.status == "optimal":
         state = "optimal (proven)"
@@ -95,6 +96,7 @@ def plan_json(plan: Plan) -> str:
         "status": plan.status,
         "model": p.spec.name,
         "objective": plan.problem.objective,
+        "price_basis": plan.problem.price_basis if plan.problem.objective == "cost" else None,
         "weights_only": plan.problem.weights_only,
         "dtype": p.dtype,
         "quant": p.quant.name if p.quant else None,

@@ -19,7 +19,11 @@ from planner.costs.profile import Profile
 from planner.errors import InputError
 from planner.hardware.inventory import Device, Inventory
 
-OBJECTIVES = ("gpus", "cost", "balance")
+OBJECTIVES = ("gpus", "price", "hourly", "balance", "cost")
+"""What ``plan`` minimises after offload, named as ``size`` names them: fewest GPUs, purchase
+price, hourly price, or even load; ``cost`` (the older name) is the hourly price when every GPU
+has one, else the purchase price. Inside the solver all three prices are the ``cost`` stage."""
+PRICE_BASIS = {"price": "purchase", "hourly": "hourly", "cost": "auto"}
 UTIL_SCALE = 10_000
 """Utilisation is measured and minimised in units of 0.01%."""
 
@@ -44,9 +48,12 @@ class Problem:
     devices: tuple[Device, ...]
     """GPUs (in CUDA order), then CPU, then disk."""
     objective: str
+    """gpus, cost (a price: see ``price_basis``) or balance."""
     offload_ns: tuple[tuple[int, ...], ...]
     """offload_ns[i][d]: transfer time per forward pass if item i lives on device d (0 on a GPU)."""
     weights_only: bool = False
+    price_basis: str = "auto"
+    """For the cost objective: purchase, hourly, or auto (hourly when every GPU has an hourly price)."""
 
     @property
     def gpu_indices(self) -> tuple[int, ...]:
@@ -76,7 +83,8 @@ class Problem:
         """Integer price of each GPU for the ``cost`` objective: the hourly price in 1/10000 USD
         when every GPU has one, else the purchase price in whole USD (0 when unknown)."""
         gpus = [self.devices[g] for g in self.gpu_indices]
-        hourly = all(dev.price_usd_per_hour is not None for dev in gpus)
+        hourly = self.price_basis == "hourly" or (
+            self.price_basis == "auto" and all(dev.price_usd_per_hour is not None for dev in gpus))
         return {g: round(dev.price_usd_per_hour * 10_000) if hourly else round(dev.price_usd or 0)
                 for g, dev in zip(self.gpu_indices, gpus, strict=True)}
 
@@ -142,10 +150,14 @@ def build_problem(
     if weights_only:
         inventory = inventory.weights_only()
     devices = inventory.devices
-    if objective == "cost":
+    basis = PRICE_BASIS.get(objective)
+    if basis is not None:
         for dev in inventory.gpus:
-            if dev.price_usd_per_hour is None and dev.price_usd is None:
-                raise InputError(f"objective: cost needs a price for GPU {dev.key} ({dev.label}); name a catalog GPU type")
+            price = {"purchase": dev.price_usd, "hourly": dev.price_usd_per_hour}.get(basis, dev.price_usd_per_hour or dev.price_usd)
+            if price is None:
+                raise InputError(f"objective: {objective} needs a {'purchase' if basis == 'purchase' else basis} price for GPU "
+                                 f"{dev.key} ({dev.label}); name a catalog GPU type or give --price")
+        objective = "cost"
     pinned = _pins(profile, pins or {}, devices)
     names = [u.name for u in profile.units]
     index = {n: i for i, n in enumerate(names)}
@@ -181,4 +193,4 @@ def build_problem(
             else:
                 row.append(_ns(it.weights_bytes, dev.link_gbps) + (_ns(it.weights_bytes, link) if link else 0))
         offload.append(tuple(row))
-    return Problem(tuple(items), devices, objective, tuple(offload), weights_only)
+    return Problem(tuple(items), devices, objective, tuple(offload), weights_only, basis or "auto")

@@ -122,15 +122,12 @@ def _cluster_row(sc: WhatIf, prof) -> dict:
 
 
 def _training_row(sc: WhatIf, prof) -> dict:
-    from planner.costs.training import TrainingSetup, training_cost
+    from dataclasses import replace
+
+    from planner.costs.training import training_cost
     from planner.solve.compression_plan import usable
 
-    t = sc.training
-    setup = TrainingSetup(
-        precision=t.precision, optimizer=t.optimizer, optimizer_impl=t.optimizer_impl, zero=t.zero, offload_optimizer=t.offload_optimizer,
-        offload_params=t.offload_params, gpus=t.gpus, micro_batch=prof.workload.batch, seq_len=t.seq_len,
-        grad_accum=t.grad_accum, checkpointing=t.checkpointing, lora_rank=t.lora_rank, qlora=t.qlora, tp=t.tp, pp=t.pp,
-        lora_targets=tuple(t.lora_targets))
+    setup = replace(sc.training, micro_batch=prof.workload.batch)
     cost = training_cost(prof, setup)
     row = {"status": "ok", "weights_bytes": cost.total("weights_bytes"), "gradients_bytes": cost.total("gradients_bytes"),
            "optimizer_bytes": cost.total("optimizer_bytes"), "activation_bytes": cost.total("activation_bytes"),

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from planner.costs.training import TrainingSetup
 from planner.errors import InputError
 from planner.scenario import InventorySpec, Scenario
-from planner.yaml_files import line_of, read_yaml, validate
+from planner.yaml_files import echo, line_of, read_yaml, validate
 
 DEFAULT_MAX_POINTS = 10_000
 
@@ -56,47 +57,12 @@ class SizeSpec(BaseModel):
     to buy, find the best vLLM pipeline over those machines."""
 
 
-class TrainingSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
-
-    precision: Literal["bf16-mixed", "fp32", "bf16"] = "bf16-mixed"
-    """Weights/gradients/optimizer precision (bf16-mixed keeps fp32 master weights)."""
-    optimizer: Literal["adamw", "adamw8bit", "sgd", "adafactor"] = "adamw"
-    """Optimizer whose states are counted."""
-    optimizer_impl: Literal["auto", "fused", "foreach", "forloop"] = "auto"
-    """How the optimizer steps (auto: what the framework runs by default); foreach adds temporaries."""
-    zero: int = Field(0, ge=0, le=3)
-    """DeepSpeed ZeRO stage."""
-    gpus: int = Field(1, ge=1)
-    """Data-parallel GPUs (the ZeRO group)."""
-    offload_optimizer: bool = False
-    """ZeRO optimizer offload to CPU."""
-    offload_params: bool = False
-    """ZeRO-3 parameter offload to CPU."""
-    seq_len: int = Field(2048, ge=1)
-    """Tokens per training sequence (the micro-batch is workload.batch)."""
-    grad_accum: int = Field(1, ge=1)
-    """Gradient accumulation steps."""
-    checkpointing: Literal["none", "full", "selective"] = "none"
-    """Activation checkpointing."""
-    lora_rank: int = Field(0, ge=0)
-    """LoRA rank (0: full fine-tuning)."""
-    lora_targets: list[str] = []
-    """Module names LoRA adapts (default: every Linear of the decoder layers)."""
-    qlora: bool = False
-    """LoRA on an NF4 base with double quantization."""
-    tp: int = Field(1, ge=1)
-    """Tensor-parallel size."""
-    pp: int = Field(1, ge=1)
-    """Pipeline stages."""
-
-
 class WhatIf(Scenario):
     task: Literal["plan", "size", "estimate", "training"] = "plan"
     """What each point computes: a placement on the inventory, GPUs to buy, the inference memory
     alone, or training memory per GPU (fits against the inventory's first GPU)."""
-    training: TrainingSpec = TrainingSpec()
-    """Settings of task: training."""
+    training: TrainingSetup = TrainingSetup()
+    """Settings of task: training (the micro-batch is workload.batch)."""
     inventory: InventorySpec = InventorySpec()
     """GPUs, CPU RAM and disk the model may use (task plan)."""
     size: SizeSpec = SizeSpec()
@@ -107,6 +73,24 @@ class WhatIf(Scenario):
     """Extra points: field path -> value, applied to the base scenario."""
     exclude: list[dict[str, Any]] = []
     """Points matching every field path -> value of an entry are dropped."""
+
+    @field_validator("training", mode="before")
+    @classmethod
+    def _training_from_mapping(cls, value: Any) -> Any:
+        """A ``training:`` mapping as a TrainingSetup (strict mode takes only instances of a
+        dataclass field); its fields are checked strictly by the dataclass itself."""
+        if not isinstance(value, dict):
+            return value
+        if "micro_batch" in value:
+            raise ValueError("micro_batch is workload.batch; set that instead")
+        try:
+            return TrainingSetup(**value)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first.get("loc", ()))
+            raise ValueError(f"{where}: {first.get('msg', 'invalid value')}, got {echo(first.get('input'))}") from None
+        except TypeError as e:
+            raise ValueError(str(e)) from None
 
 
 SWEEP_KEYS = ("sweep", "include", "exclude")
@@ -119,17 +103,23 @@ class Point:
     scenario: WhatIf
 
 
+def fields_of(kind) -> dict | None:
+    """The pydantic fields of a model or pydantic dataclass, None for any other type."""
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return kind.model_fields
+    return getattr(kind, "__pydantic_fields__", None) if isinstance(kind, type) else None
+
+
 def field_paths(model: type[BaseModel] = WhatIf, prefix: str = "") -> list[str]:
     """Every dotted path a sweep may set."""
     out = []
-    for name, info in model.model_fields.items():
+    for name, info in fields_of(model).items():
         if name in SWEEP_KEYS:
             continue
         path = f"{prefix}{name}"
         out.append(path)
-        kind = info.annotation
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            out += field_paths(kind, f"{path}.")
+        if fields_of(info.annotation) is not None:
+            out += field_paths(info.annotation, f"{path}.")
     return out
 
 
