@@ -17,11 +17,10 @@ from planner.cli_options import (
     check_mode_flags,
     make_workload,
     revision_option,
-    training_command,
-    training_setup,
     workload_fields,
     workload_options,
 )
+from planner.cli_settings import settings_command, settings_from_flags
 
 _DEBUG = {"on": bool(os.environ.get("PLANNER_DEBUG"))}
 
@@ -34,25 +33,18 @@ def cli(debug: bool) -> None:
     _DEBUG["on"] = _DEBUG["on"] or debug
 
 
-@cli.command(cls=training_command())
+@cli.command(cls=settings_command())
 @click.argument("model")
 @click.option("--mode", type=click.Choice(["inference", "training", "compression"]), default="inference", show_default=True,
               help="What runs: inference, training (DeepSpeed ZeRO, LoRA), or one-shot compression with llm-compressor.")
 @workload_options
-@click.option("--algorithm", type=click.Choice(["gptq", "sparsegpt", "awq", "rtn"]), default="gptq", show_default=True,
-              help="Compression algorithm (--mode compression).")
-@click.option("--samples", type=int, default=512, show_default=True, help="Calibration samples (--mode compression).")
-@click.option("--seq-len", type=int, default=2048, show_default=True, help="Calibration sequence length (--mode compression).")
-@click.option("--sequential-targets", type=click.Choice(["layer", "sublayer"]), default="layer", show_default=True,
-              help="Subgraphs: decoder layers, or attention and MLP separately (--mode compression).")
-@click.option("--offload-hessians", is_flag=True, help="Keep GPTQ/SparseGPT Hessians in CPU RAM (--mode compression).")
-@click.option("--cache-on-gpu", is_flag=True, help="Keep the calibration cache on the GPU (--mode compression).")
+@click.option("--seq-len", type=int, default=2048, show_default=True,
+              help="Tokens per sequence: the training sequence or each calibration sample (--mode training, compression).")
 @click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, which "
               "compression settings fit it, or how many it takes to train (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @revision_option
-def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu, gpus, as_json,
-             revision, **kwargs):
+def estimate(model, mode, seq_len, gpus, as_json, revision, **kwargs):
     """Exact memory of MODEL (catalog name, Hub repo id, config.json, or safetensors file/folder) for inference, training
     or compression."""
     from planner.catalog import find_gpu
@@ -67,11 +59,10 @@ def estimate(model, mode, algorithm, samples, seq_len, sequential_targets, offlo
     gpu_types = [find_gpu(g) for g in gpus]
     prof = profile(load_model(model, revision), w)
     if mode == "training":
-        _training(prof, training_setup(kwargs, w.batch, seq_len), gpu_types, as_json)
+        _training(prof, settings_from_flags("training", kwargs, micro_batch=w.batch, seq_len=seq_len), gpu_types, as_json)
         return
     if mode == "compression":
-        _compression(model, prof, gpu_types, algorithm, samples, seq_len, sequential_targets, offload_hessians, cache_on_gpu,
-                     as_json)
+        _compression(model, prof, gpu_types, settings_from_flags("compression", kwargs, seq_len=seq_len), as_json)
         return
     if as_json:
         click.echo(estimate_json(prof), nl=False)
@@ -99,17 +90,13 @@ def _training(prof, setup, gpu_types, as_json) -> None:
     click.echo(training_table(prof, cost, hardware_lines(setup, hardware, bool(gpu_types)), reducers))
 
 
-def _compression(model, prof, gpu_types, algorithm, samples, seq_len, targets, offload, on_gpu, as_json) -> None:
+def _compression(model, prof, gpu_types, setup, as_json) -> None:
     from planner.costs.compression import compression_cost
-    from planner.errors import InputError
     from planner.export.compression_report import compression_json, compression_table
     from planner.solve.compression_plan import recommend
 
-    for name, value in (("samples", samples), ("seq-len", seq_len)):
-        if not 1 <= value <= 10**7:
-            raise InputError(f"{name}: must be between 1 and 10,000,000, got {value}")
-    cost = compression_cost(prof, algorithm, samples, seq_len, targets, offload, on_gpu)
-    recs = [recommend(prof, g, algorithm, samples, seq_len) for g in gpu_types]
+    cost = compression_cost(prof, setup)
+    recs = [recommend(prof, g, setup) for g in gpu_types]
     click.echo(compression_json(model, prof, cost, recs) if as_json else compression_table(model, prof, cost, recs),
                nl=not as_json)
 

@@ -51,8 +51,8 @@ def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:
 
 
 MODE_ONLY = {
-    "training": (),  # every TrainingSetup flag: training_param_names(), filled in by check_mode_flags
-    "compression": ("algorithm", "samples", "sequential_targets", "offload_hessians", "cache_on_gpu"),
+    "training": (),  # the flags of TrainingSetup and CompressionSetup: mode_param_names(), in check_mode_flags
+    "compression": (),
     "inference": ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
                   "prompt_tokens", "new_tokens"),
 }
@@ -83,6 +83,7 @@ def check_range(name: str, value: float | None, low: float, high: float, low_ope
 
 def check_mode_flags(mode: str) -> None:
     """An InputError when a flag of another --mode was typed on the command line."""
+    from planner.cli_settings import SETTINGS, mode_param_names
     from planner.errors import InputError
 
     ctx = click.get_current_context()
@@ -98,9 +99,9 @@ def check_mode_flags(mode: str) -> None:
     for other, names in MODE_ONLY.items():
         if other == mode:
             continue
-        if other == "training":
-            own = {_training_flag_param(f) for f in getattr(ctx.command, "skip", ())}
-            names = tuple(n for n in training_param_names() if n not in own)
+        if other in SETTINGS:
+            own = {f.lstrip("-").replace("-", "_") for f in getattr(ctx.command, "skip", ())}
+            names = tuple(n for n in mode_param_names(other) if n not in own)
         for name in names:
             if typed(name):
                 flag = flags[name]
@@ -130,97 +131,3 @@ def make_workload(base=None, **fields):
         return Workload(**fields)
     except ValidationError as e:
         raise InputError(validation_message(e)) from None
-
-
-TRAINING_FLAGS = {"gpus": ("--num-gpus", "num_gpus")}
-"""Training fields whose flag is not ``--field-name`` (``--gpu`` already names GPU types)."""
-SHARED_FIELDS = ("micro_batch", "seq_len")
-"""Training fields set by flags other modes share: --batch and --seq-len."""
-
-
-def _training_flag(name: str) -> tuple[str, str]:
-    return TRAINING_FLAGS.get(name, ("--" + name.replace("_", "-"), name))
-
-
-def _training_flag_param(flag: str) -> str:
-    return flag.lstrip("-").replace("-", "_")
-
-
-def training_params(skip: tuple[str, ...] = ()) -> list[click.Option]:
-    """One click option per field of ``TrainingSetup`` (its type, default and docstring), so the
-    flags cannot drift from the settings the costs and the what-if files use."""
-    from typing import Literal, get_args, get_origin
-
-    from planner.costs.training import TrainingSetup
-
-    out = []
-    for name, info in TrainingSetup.__pydantic_fields__.items():
-        flag, param = _training_flag(name)
-        if name in SHARED_FIELDS or flag in skip:
-            continue
-        help_text = " ".join((info.description or "").split()) + " (--mode training)."
-        kind = info.annotation
-        if get_origin(kind) is Literal:
-            out.append(click.Option([flag, param], type=click.Choice(get_args(kind)), default=info.default,
-                                    show_default=True, help=help_text))
-        elif kind is bool:
-            out.append(click.Option([flag, param], is_flag=True, help=help_text))
-        elif kind is int:
-            out.append(click.Option([flag, param], type=int, default=info.default, show_default=True, help=help_text))
-        else:  # a tuple of names
-            out.append(click.Option([flag, param], default=None, help=help_text.replace("Module names", "Comma-separated "
-                                                                                            "module names")))
-    return out
-
-
-class TrainingCommand(click.Command):
-    """A command that also takes every training flag. They are added on first use (parsing or
-    help), so ``planner --help`` does not import the settings model."""
-
-    skip: tuple[str, ...] = ()
-
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        if not getattr(self, "_training_added", False):
-            self._training_added = True
-            self.params.extend(training_params(self.skip))
-        return super().get_params(ctx)
-
-
-def training_command(skip: tuple[str, ...] = ()) -> type[TrainingCommand]:
-    """A TrainingCommand class leaving out the flags in ``skip`` (the command has its own)."""
-    return type("TrainingCommand", (TrainingCommand,), {"skip": skip})
-
-
-def training_param_names() -> tuple[str, ...]:
-    """The parameter names of the training flags (for the mode checks)."""
-    from planner.costs.training import TrainingSetup
-
-    return tuple(_training_flag(n)[1] for n in TrainingSetup.__pydantic_fields__ if n not in SHARED_FIELDS)
-
-
-def training_setup(kwargs: dict, batch: int, seq_len: int):
-    """A TrainingSetup from the training flags, or an InputError naming the flag."""
-    from dataclasses import fields
-
-    from pydantic import ValidationError
-
-    from planner.costs.training import TrainingSetup
-    from planner.errors import InputError
-    from planner.yaml_files import echo
-
-    values = {}
-    for f in fields(TrainingSetup):
-        param = _training_flag(f.name)[1]
-        if param in kwargs and kwargs[param] is not None:
-            values[f.name] = kwargs[param]
-    if isinstance(values.get("lora_targets"), str):
-        values["lora_targets"] = tuple(x.strip() for x in values["lora_targets"].split(",") if x.strip())
-    values.update(micro_batch=batch, seq_len=seq_len)
-    try:
-        return TrainingSetup(**values)
-    except ValidationError as e:
-        first = e.errors()[0]
-        name = str(first.get("loc", ("input",))[0])
-        flag = {"micro_batch": "--batch", "seq_len": "--seq-len"}.get(name, _training_flag(name)[0])
-        msg = first.get("msg", "invalid value").removeprefix("Value error, ")
-        raise InputError(f"{flag.lstrip('-')}: {msg} (got {echo(first.get('input'))})") from None

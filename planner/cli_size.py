@@ -9,22 +9,20 @@ from planner.cli_options import (
     check_range,
     make_workload,
     revision_option,
-    training_command,
-    training_setup,
     workload_fields,
     workload_options,
 )
+from planner.cli_settings import settings_command, settings_from_flags
 
 
-@click.command("size", cls=training_command(skip=("--gpus-per-node",)))
+@click.command("size", cls=settings_command(skip=("--gpus-per-node", "--sequential-targets", "--offload-hessians",
+                                                 "--cache-on-gpu")))
 @click.argument("model")
 @click.option("--mode", type=click.Choice(["inference", "training", "compression"]), default="inference", show_default=True,
               help="Size for serving (vLLM), training (DeepSpeed) or one-shot compression (llm-compressor).")
 @workload_options
-@click.option("--algorithm", type=click.Choice(["gptq", "sparsegpt", "awq", "rtn"]), default="gptq", show_default=True,
-              help="Compression algorithm (--mode compression).")
-@click.option("--samples", type=int, default=512, show_default=True, help="Calibration samples (--mode compression).")
-@click.option("--seq-len", type=int, default=2048, show_default=True, help="Training or calibration sequence length.")
+@click.option("--seq-len", type=int, default=2048, show_default=True,
+              help="Tokens per sequence: the training sequence or each calibration sample (--mode training, compression).")
 @click.option("--context", type=int, default=None, help="max-model-len: tokens per sequence [default: prompt + new tokens].")
 @click.option("--concurrency", type=int, default=None, help="Sequences served at once at full context [default: --batch].")
 @click.option("--gpu-type", "--gpu", "gpu_types", multiple=True,
@@ -45,13 +43,12 @@ from planner.cli_options import (
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @revision_option
 @click.pass_context
-def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
+def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
          time_limit, have, cluster_file, as_json, revision, **kwargs):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
     from planner.catalog import find_gpu
     from planner.catalog import gpu_types as catalog_types
     from planner.costs.profile import profile
-    from planner.errors import InputError
     from planner.export.size_report import size_json, size_table
     from planner.solve.sizing import size as run_size
     from planner.spec.load import load_model
@@ -74,20 +71,17 @@ def size(ctx, model, mode, algorithm, samples, seq_len, context, concurrency, gp
     spec = load_model(model, revision)
     if mode != "inference":
         from planner.export import workload_sizing as ws
-
-        for name, value in (("samples", samples), ("seq-len", seq_len)):
-            if not 1 <= value <= 10**7:
-                raise InputError(f"{name}: must be between 1 and 10,000,000, got {value}")
         from planner.hardware.prices import parse_prices, priced
 
         own = parse_prices(prices)
         types = [priced(g, own) for g in ([find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types()))]
         prof = profile(spec, w.model_copy(update={"engine": "hf", "mode": mode}))
         if mode == "training":
-            setup = training_setup(kwargs | {"gpus_per_node": gpus_per_node}, w.batch, seq_len)
+            setup = settings_from_flags("training", kwargs | {"gpus_per_node": gpus_per_node}, micro_batch=w.batch,
+                                        seq_len=seq_len)
             rows = ws.training_rows(prof, setup, types)
         else:
-            rows = ws.compression_rows(model, prof, algorithm, samples, seq_len, types)
+            rows = ws.compression_rows(model, prof, settings_from_flags("compression", kwargs, seq_len=seq_len), types)
         doc = ws.answer(rows, objective)
         click.echo(ws.to_json(doc) if as_json else ws.to_table(mode, doc), nl=not as_json)
         if doc["status"] != "optimal":

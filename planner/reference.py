@@ -14,7 +14,8 @@ import click
 
 def _command_doc(name: str, cmd: click.Command) -> list[str]:
     out = [f"## `planner {name}`", "", (cmd.help or "").strip(), ""]
-    params = [p for p in cmd.get_params(click.Context(cmd)) if p.name != "help"]
+    cmd.get_params(click.Context(cmd))  # adds a settings command's generated flags (cli_settings)
+    params = cmd.params
     args = [p for p in params if isinstance(p, click.Argument)]
     if args:
         out.append("Arguments: " + ", ".join(f"`{a.name.upper()}`" for a in args))

@@ -11,14 +11,14 @@ from hf_reference import build_meta
 
 from planner import estimate
 from planner.catalog import find_gpu
-from planner.costs.compression import compression_cost
+from planner.costs.compression import CompressionSetup, compression_cost
 from planner.solve.compression_plan import recommend, smallest_gpu
 
 GiB = 2**30
 
 
 def test_llama3_8b_layer_and_hessians():
-    cost = compression_cost(estimate("Meta-Llama-3-8B", dtype="bf16"), "gptq", 512, 2048)
+    cost = compression_cost(estimate("Meta-Llama-3-8B", dtype="bf16"), CompressionSetup("gptq", 512, 2048))
     layer = next(u for u in cost.units if u.name == "model.layers.0")
     assert layer.weights_bytes == 218_103_808 * 2 + 2 * 4096 * 2  # 0.41 GiB: the Linears and two norms, bf16
     assert layer.hessian_bytes == (6 * 4096**2 + 14336**2) * 4  # q, k, v, o, gate, up at 4096 in; down at 14336
@@ -26,7 +26,7 @@ def test_llama3_8b_layer_and_hessians():
 
 
 def test_deepseek_r1_expert_hessians_are_about_100_gib():
-    cost = compression_cost(estimate("DeepSeek-R1", dtype="bf16", quant="none"), "gptq", 512, 2048)
+    cost = compression_cost(estimate("DeepSeek-R1", dtype="bf16", quant="none"), CompressionSetup("gptq", 512, 2048))
     moe = next(u for u in cost.units if u.name == "model.layers.3")
     experts = 256 * (2 * 7168**2 + 2048**2) * 4
     assert moe.hessian_bytes > experts and experts / GiB > 100  # the guide's "about the size of the weights" is 44.8 GB
@@ -49,18 +49,18 @@ def test_hessians_match_the_real_modules(hf, name):
             if p.dim() == 3:  # fused experts (E, out, in): one Linear per expert, gate_up split in two
                 e, out, inp = p.shape
                 total += e * (2 if pname == "gate_up_proj" else 1) * inp * inp * 4
-    cost = compression_cost(estimate(name, dtype="bf16", quant="none"), "gptq", 16, 256)
+    cost = compression_cost(estimate(name, dtype="bf16", quant="none"), CompressionSetup("gptq", 16, 256))
     assert next(u for u in cost.units if u.name == "model.layers.0").hessian_bytes == total
 
 
 def test_leaner_settings_use_less_gpu():
     prof = estimate("Qwen3-30B-A3B", dtype="bf16")
-    peaks = [compression_cost(prof, "gptq", 256, 2048, g, off).gpu_peak_bytes
+    peaks = [compression_cost(prof, CompressionSetup("gptq", 256, 2048, g, off)).gpu_peak_bytes
              for g, off in (("layer", False), ("layer", True), ("sublayer", True))]
     assert peaks[0] > peaks[1] > peaks[2]
-    rec = recommend(prof, find_gpu("RTX4090"), "gptq", 256, 2048)
+    rec = recommend(prof, find_gpu("RTX4090"), CompressionSetup("gptq", 256, 2048))
     assert rec.cost is not None and rec.cost.gpu_peak_bytes <= rec.usable_bytes
-    assert smallest_gpu(prof, "rtn", 256, 2048).gpu.memory_bytes <= smallest_gpu(prof, "gptq", 256, 2048).gpu.memory_bytes
+    assert smallest_gpu(prof, CompressionSetup("rtn", 256, 2048)).gpu.memory_bytes <= smallest_gpu(prof, CompressionSetup("gptq", 256, 2048)).gpu.memory_bytes
 
 
 def test_compression_cli_json():
@@ -74,3 +74,24 @@ def test_compression_cli_json():
     rec = doc["recommendations"][0]
     assert rec["fits"] and rec["oneshot"]["num_calibration_samples"] == 256
     assert rec["oneshot"]["sequential_targets"] == ["LlamaDecoderLayer"]
+
+
+@pytest.mark.parametrize("field, value", [("algorithm", "awq"), ("samples", 64), ("seq_len", 512),
+                                          ("sequential_targets", "sublayer"), ("offload_hessians", True), ("cache_on_gpu", True)])
+def test_every_compression_setting_is_one_flag(field, value, monkeypatch, capsys):
+    """The --mode compression flags are generated from CompressionSetup: each one typed lands in
+    the settings the answer reports, and the fields are exactly the flags."""
+    import dataclasses
+
+    from test_hostile_corpus import run_in_process
+
+    from planner.cli_settings import flag_of
+    from planner.costs.compression import CompressionSetup
+
+    assert {f.name for f in dataclasses.fields(CompressionSetup)} == {"algorithm", "samples", "seq_len", "sequential_targets",
+                                                                      "offload_hessians", "cache_on_gpu"}
+    flag = flag_of(field)[0]
+    code, out, err = run_in_process(["estimate", "Llama-3.2-1B", "--mode", "compression", flag,
+                                     *([] if value is True else [str(value)]), "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads(out)[field] == value

@@ -274,11 +274,11 @@ NEEDS = {"offload_optimizer": {"zero": 1}, "offload_params": {"zero": 3, "offloa
 
 
 def _as_flags(settings: dict) -> list[str]:
-    from planner.cli_options import _training_flag
+    from planner.cli_settings import flag_of
 
     out = []
     for name, value in settings.items():
-        out.append(_training_flag(name)[0])
+        out.append(flag_of(name)[0])
         if value is not True:
             out.append(",".join(value) if isinstance(value, tuple) else str(value))
     return out

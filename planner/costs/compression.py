@@ -25,6 +25,10 @@ the vision tower).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.profile import Profile
@@ -32,6 +36,25 @@ from planner.spec.types import TensorSpec, Unit
 from planner.units import DTYPE_BITS
 
 ALGORITHMS = ("gptq", "sparsegpt", "awq", "rtn")
+
+
+@pydantic_dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True))
+class CompressionSetup:
+    """Every one-shot compression setting, defined once: the costs read it and ``--mode
+    compression``'s flags are generated from it (cli_options)."""
+
+    algorithm: Literal["gptq", "sparsegpt", "awq", "rtn"] = "gptq"
+    """Compression algorithm."""
+    samples: int = Field(512, ge=1, le=10_000_000)
+    """Calibration samples."""
+    seq_len: int = Field(2048, ge=1, le=10_000_000)
+    """Tokens per calibration sample."""
+    sequential_targets: Literal["layer", "sublayer"] = "layer"
+    """Subgraphs: decoder layers, or attention and MLP separately."""
+    offload_hessians: bool = False
+    """Keep GPTQ/SparseGPT Hessians in CPU RAM."""
+    cache_on_gpu: bool = False
+    """Keep the calibration cache on the GPU."""
 HESSIAN_BYTES = 4
 
 
@@ -61,16 +84,18 @@ class CompressionUnit:
 
 @dataclass(frozen=True)
 class CompressionCost:
-    algorithm: str
-    samples: int
-    seq_len: int
-    granularity: str
-    offload_hessians: bool
-    cache_on_gpu: bool
+    setup: CompressionSetup
     units: tuple[CompressionUnit, ...]
     model_bytes: int
     cache_bytes: int
     """Cached subgraph inputs and outputs for all samples."""
+
+    algorithm = property(lambda self: self.setup.algorithm)
+    samples = property(lambda self: self.setup.samples)
+    seq_len = property(lambda self: self.setup.seq_len)
+    granularity = property(lambda self: self.setup.sequential_targets)
+    offload_hessians = property(lambda self: self.setup.offload_hessians)
+    cache_on_gpu = property(lambda self: self.setup.cache_on_gpu)
 
     def gpu_bytes(self, u: CompressionUnit) -> int:
         hessians = u.largest_hessian_bytes if self.offload_hessians else u.hessian_bytes
@@ -127,12 +152,12 @@ def _subgraphs(profile: Profile, granularity: str) -> list[tuple[str, list[int],
     return groups
 
 
-def compression_cost(profile: Profile, algorithm: str = "gptq", samples: int = 512, seq_len: int = 2048,
-                     granularity: str = "layer", offload_hessians: bool = False, cache_on_gpu: bool = False) -> CompressionCost:
+def compression_cost(profile: Profile, setup: CompressionSetup) -> CompressionCost:
     from dataclasses import replace
 
     from planner.costs.weights import tensor_bytes
 
+    algorithm, samples, seq_len, granularity = setup.algorithm, setup.samples, setup.seq_len, setup.sequential_targets
     spec = profile.spec
     bits = DTYPE_BITS[profile.dtype]
     d = bits // 8
@@ -162,5 +187,4 @@ def compression_cost(profile: Profile, algorithm: str = "gptq", samples: int = 5
                 awq = samples * seq_len * max(lin.in_features for lin in linears) * d
         out.append(CompressionUnit(name, weights, hess, quant, act, lin_h, awq))
     cache = 2 * samples * seq_len * spec.hidden_size * d if algorithm != "rtn" else 0
-    return CompressionCost(algorithm, samples, seq_len, granularity, offload_hessians, cache_on_gpu, tuple(out),
-                           sum(u.weights_bytes for u in profile.units), cache)
+    return CompressionCost(setup, tuple(out), sum(u.weights_bytes for u in profile.units), cache)

@@ -18,7 +18,9 @@ def _settings(c: CompressionCost) -> str:
 
 
 def compression_doc(model: str, profile: Profile, cost: CompressionCost, recs: list[Recommendation]) -> dict:
-    smallest = {alg: smallest_gpu(profile, alg, cost.samples, cost.seq_len) for alg in ALGORITHMS}
+    from dataclasses import replace
+
+    smallest = {alg: smallest_gpu(profile, replace(cost.setup, algorithm=alg)) for alg in ALGORITHMS}
     return {
         "mode": "compression", "model": profile.spec.name, "algorithm": cost.algorithm, "samples": cost.samples,
         "seq_len": cost.seq_len, "dtype": profile.dtype, "sequential_targets": cost.granularity,

@@ -35,13 +35,13 @@ def training_rows(profile: Profile, setup, types: list[GpuType]) -> list[dict]:
     return rows
 
 
-def compression_rows(model: str, profile: Profile, algorithm: str, samples: int, seq_len: int, types: list[GpuType]) -> list[dict]:
+def compression_rows(model: str, profile: Profile, setup, types: list[GpuType]) -> list[dict]:
     from planner.export.compression_report import _settings
     from planner.solve.compression_plan import oneshot_args, recommend
 
     rows = []
     for gpu in types:
-        rec = recommend(profile, gpu, algorithm, samples, seq_len)
+        rec = recommend(profile, gpu, setup)
         if rec.cost is not None:
             rows.append(_row(gpu, 1, rec.cost.gpu_peak_bytes, {"settings": _settings(rec.cost),
                                                                "oneshot": oneshot_args(model, profile, rec.cost)}))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.catalog import GpuType, gpu_types
-from planner.costs.compression import CompressionCost, compression_cost
+from planner.costs.compression import CompressionCost, CompressionSetup, compression_cost
 from planner.costs.overhead import reserve_bytes
 from planner.costs.profile import Profile
 
@@ -35,15 +35,20 @@ def usable(gpu: GpuType) -> int:
     return gpu.memory_bytes - reserve_bytes(gpu.memory_bytes, gpu.cuda_context_bytes)
 
 
-def recommend(profile: Profile, gpu: GpuType, algorithm: str, samples: int, seq_len: int) -> Recommendation:
+def recommend(profile: Profile, gpu: GpuType, setup: CompressionSetup) -> Recommendation:
+    """The first of ``OPTIONS`` (subgraphs, Hessian offload, cache on the GPU) that fits, keeping
+    the algorithm, samples and length of ``setup``."""
+    from dataclasses import replace
+
     room = usable(gpu)
     leanest = None
     for granularity, offload, on_gpu in OPTIONS:
-        if offload and algorithm not in ("gptq", "sparsegpt"):
+        if offload and setup.algorithm not in ("gptq", "sparsegpt"):
             continue
-        if on_gpu and algorithm == "rtn":
+        if on_gpu and setup.algorithm == "rtn":
             continue
-        cost = compression_cost(profile, algorithm, samples, seq_len, granularity, offload, on_gpu)
+        cost = compression_cost(profile, replace(setup, sequential_targets=granularity, offload_hessians=offload,
+                                                 cache_on_gpu=on_gpu))
         leanest = cost
         if cost.gpu_peak_bytes <= room:
             return Recommendation(gpu, cost, room, cost)
@@ -59,11 +64,11 @@ def samples_cached_on_gpu(cost: CompressionCost, room: int) -> int:
     return max(0, (room - rest) // per_sample)
 
 
-def smallest_gpu(profile: Profile, algorithm: str, samples: int, seq_len: int, types: list[GpuType] | None = None):
+def smallest_gpu(profile: Profile, setup: CompressionSetup, types: list[GpuType] | None = None):
     """The GPU type with the least memory (then the lowest price) on which some setting fits."""
     ordered = sorted(types or gpu_types(), key=lambda g: (g.memory_bytes, g.price_usd or 0, g.name))
     for gpu in ordered:
-        rec = recommend(profile, gpu, algorithm, samples, seq_len)
+        rec = recommend(profile, gpu, setup)
         if rec.cost is not None:
             return rec
     return None

@@ -1,0 +1,104 @@
+"""The flags of ``--mode training`` and ``--mode compression``, generated from the settings
+models (``TrainingSetup``, ``CompressionSetup``): one click option per field, with its type,
+default and docstring, so a flag cannot drift from the setting the costs and the what-if files
+use. Only click is imported here; the models are imported when a command first needs its
+parameters (parsing or its own help), so ``planner --help`` stays instant."""
+
+from __future__ import annotations
+
+import click
+
+SETTINGS = {"training": ("planner.costs.training", "TrainingSetup"),
+            "compression": ("planner.costs.compression", "CompressionSetup")}
+FLAG_NAMES = {"gpus": ("--num-gpus", "num_gpus")}
+"""Fields whose flag is not ``--field-name`` (``--gpu`` already names GPU types)."""
+SHARED_FIELDS = ("micro_batch", "seq_len")
+"""Fields set by flags the modes share: --batch and --seq-len."""
+
+
+def settings_class(mode: str):
+    import importlib
+
+    module, name = SETTINGS[mode]
+    return getattr(importlib.import_module(module), name)
+
+
+def flag_of(name: str) -> tuple[str, str]:
+    """(flag, click parameter name) of a settings field."""
+    return FLAG_NAMES.get(name, ("--" + name.replace("_", "-"), name))
+
+
+def _option(name: str, info, mode: str) -> click.Option:
+    from typing import Literal, get_args, get_origin
+
+    flag, param = flag_of(name)
+    help_text = " ".join((info.description or "").split()) + f" (--mode {mode})."
+    kind = info.annotation
+    if get_origin(kind) is Literal:
+        return click.Option([flag, param], type=click.Choice(get_args(kind)), default=info.default, show_default=True,
+                            help=help_text)
+    if kind is bool:
+        return click.Option([flag, param], is_flag=True, help=help_text)
+    if kind is int:
+        return click.Option([flag, param], type=int, default=info.default, show_default=True, help=help_text)
+    return click.Option([flag, param], default=None, help="Comma-separated: " + help_text)  # a tuple of names
+
+
+def mode_params(mode: str, skip: tuple[str, ...] = ()) -> list[click.Option]:
+    fields = settings_class(mode).__pydantic_fields__
+    return [_option(name, info, mode) for name, info in fields.items()
+            if name not in SHARED_FIELDS and flag_of(name)[0] not in skip]
+
+
+def mode_param_names(mode: str) -> tuple[str, ...]:
+    """The click parameter names of a mode's own flags (for the mode checks)."""
+    return tuple(flag_of(n)[1] for n in settings_class(mode).__pydantic_fields__ if n not in SHARED_FIELDS)
+
+
+class SettingsCommand(click.Command):
+    """A command that also takes the flags of the modes in ``modes``, added on first use."""
+
+    modes: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not getattr(self, "_settings_added", False):
+            self._settings_added = True
+            for mode in self.modes:
+                self.params.extend(mode_params(mode, self.skip))
+        return super().get_params(ctx)
+
+
+def settings_command(modes: tuple[str, ...] = ("training", "compression"), skip: tuple[str, ...] = ()) -> type:
+    """A SettingsCommand class for ``modes``, leaving out the flags in ``skip`` (the command has
+    its own, or chooses them itself)."""
+    return type("SettingsCommand", (SettingsCommand,), {"modes": modes, "skip": skip})
+
+
+def settings_from_flags(mode: str, kwargs: dict, **shared):
+    """The mode's settings from a command's keyword arguments (plus ``shared`` fields such as
+    micro_batch and seq_len), or an InputError naming the flag."""
+    from dataclasses import fields
+
+    from pydantic import ValidationError
+
+    from planner.errors import InputError
+    from planner.yaml_files import echo
+
+    cls = settings_class(mode)
+    values = {}
+    for f in fields(cls):
+        param = flag_of(f.name)[1]
+        if f.name not in SHARED_FIELDS and kwargs.get(param) is not None:
+            values[f.name] = kwargs[param]
+    if isinstance(values.get("lora_targets"), str):
+        values["lora_targets"] = tuple(x.strip() for x in values["lora_targets"].split(",") if x.strip())
+    values.update({k: v for k, v in shared.items() if k in {f.name for f in fields(cls)}})
+    try:
+        return cls(**values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = str(first.get("loc", ("input",))[0])
+        flag = {"micro_batch": "--batch", "seq_len": "--seq-len"}.get(name, flag_of(name)[0])
+        msg = first.get("msg", "invalid value").removeprefix("Value error, ")
+        raise InputError(f"{flag.lstrip('-')}: {msg} (got {echo(first.get('input'))})") from None
