@@ -55,10 +55,10 @@ def test_hessians_match_the_real_modules(hf, name):
 
 def test_leaner_settings_use_less_gpu():
     prof = estimate("Qwen3-30B-A3B", dtype="bf16")
-    peaks = [compression_cost(prof, CompressionSetup("gptq", 256, 2048, g, off)).gpu_peak_bytes
+    peaks = [compression_cost(prof, CompressionSetup("sparsegpt", 256, 2048, g, off)).gpu_peak_bytes
              for g, off in (("layer", False), ("layer", True), ("sublayer", True))]
     assert peaks[0] > peaks[1] > peaks[2]
-    rec = recommend(prof, find_gpu("RTX4090"), CompressionSetup("gptq", 256, 2048))
+    rec = recommend(prof, find_gpu("RTX4090"), CompressionSetup("sparsegpt", 256, 2048))
     assert rec.cost is not None and rec.cost.gpu_peak_bytes <= rec.usable_bytes
     assert smallest_gpu(prof, CompressionSetup("rtn", 256, 2048)).gpu.memory_bytes <= smallest_gpu(prof, CompressionSetup("gptq", 256, 2048)).gpu.memory_bytes
 
@@ -91,7 +91,44 @@ def test_every_compression_setting_is_one_flag(field, value, monkeypatch, capsys
     assert {f.name for f in dataclasses.fields(CompressionSetup)} == {"algorithm", "samples", "seq_len", "sequential_targets",
                                                                       "offload_hessians", "cache_on_gpu"}
     flag = flag_of(field)[0]
-    code, out, err = run_in_process(["estimate", "Llama-3.2-1B", "--mode", "compression", flag,
+    algorithm = ["--algorithm", "sparsegpt"] if field == "offload_hessians" else []  # SparseGPT's option only
+    code, out, err = run_in_process(["estimate", "Llama-3.2-1B", "--mode", "compression", *algorithm, flag,
                                      *([] if value is True else [str(value)]), "--json"], monkeypatch, capsys)
     assert code == 0, err
     assert json.loads(out)[field] == value
+
+
+ONESHOT = json.loads((__import__("conftest").ROOT / "tests" / "data" / "llmcompressor_oneshot.json").read_text())
+
+
+@pytest.mark.parametrize("algorithm", ["gptq", "sparsegpt", "awq", "rtn"])
+@pytest.mark.parametrize("extra", [[], ["--sequential-targets", "sublayer"], ["--cache-on-gpu"]])
+def test_oneshot_arguments_are_llmcompressors(algorithm, extra, monkeypatch, capsys):
+    """Every printed ``oneshot`` keyword is a parameter of llm-compressor 0.14's ``oneshot``; the
+    recipe string parses as its recipes do (stage -> modifiers group -> modifiers), each modifier
+    exists and takes every option given (its models forbid unknown fields), AWQ is followed by a
+    quantization modifier, and the dataset is one it registers."""
+    from test_hostile_corpus import run_in_process
+
+    code, out, err = run_in_process(["estimate", "DeepSeek-R1", "--mode", "compression", "--algorithm", algorithm, *extra,
+                                     "--gpu", "H100", "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    for args in [doc["oneshot"]] + [r["oneshot"] for r in doc["recommendations"] if r["fits"]]:
+        _check_oneshot(args, algorithm)
+
+
+def _check_oneshot(args: dict, algorithm: str) -> None:
+    assert set(args) <= set(ONESHOT["oneshot_parameters"]), set(args) - set(ONESHOT["oneshot_parameters"])
+    assert args["model"] == "deepseek-ai/DeepSeek-R1"
+    recipe = json.loads(args["recipe"])
+    [(stage, groups)] = recipe.items()
+    [(group, modifiers)] = groups.items()
+    assert stage.endswith("_stage") and group.endswith("_modifiers")
+    for name, options in modifiers.items():
+        assert set(options) <= set(ONESHOT["modifier_fields"][name]), (name, set(options) - set(ONESHOT["modifier_fields"][name]))
+    names = list(modifiers)
+    if "AWQModifier" in names:
+        assert names.index("QuantizationModifier") > names.index("AWQModifier")
+    if algorithm != "rtn":
+        assert args["dataset"] in ONESHOT["datasets"] and args["num_calibration_samples"] == 512

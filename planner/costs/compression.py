@@ -32,6 +32,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.profile import Profile
+from planner.errors import InputError
 from planner.spec.types import TensorSpec, Unit
 from planner.units import DTYPE_BITS
 
@@ -52,7 +53,7 @@ class CompressionSetup:
     sequential_targets: Literal["layer", "sublayer"] = "layer"
     """Subgraphs: decoder layers, or attention and MLP separately."""
     offload_hessians: bool = False
-    """Keep GPTQ/SparseGPT Hessians in CPU RAM."""
+    """Keep SparseGPT's Hessians in CPU RAM (llm-compressor 0.14 offers it for SparseGPT only)."""
     cache_on_gpu: bool = False
     """Keep the calibration cache on the GPU."""
 HESSIAN_BYTES = 4
@@ -158,6 +159,9 @@ def compression_cost(profile: Profile, setup: CompressionSetup) -> CompressionCo
     from planner.costs.weights import tensor_bytes
 
     algorithm, samples, seq_len, granularity = setup.algorithm, setup.samples, setup.seq_len, setup.sequential_targets
+    if setup.offload_hessians and algorithm != "sparsegpt":
+        raise InputError(f"offload-hessians: in llm-compressor 0.14 only SparseGPTModifier offloads its Hessians "
+                         f"({algorithm} keeps them on the GPU); drop the flag or use --algorithm sparsegpt")
     spec = profile.spec
     bits = DTYPE_BITS[profile.dtype]
     d = bits // 8

@@ -31,6 +31,10 @@ class Recommendation:
     """The leanest settings, to say by how much they miss."""
 
 
+CALIBRATION_DATASET = "open_platypus"
+"""A calibration set llm-compressor registers by name (its examples use it); any other works too."""
+
+
 def usable(gpu: GpuType) -> int:
     return gpu.memory_bytes - reserve_bytes(gpu.memory_bytes, gpu.cuda_context_bytes)
 
@@ -43,7 +47,7 @@ def recommend(profile: Profile, gpu: GpuType, setup: CompressionSetup) -> Recomm
     room = usable(gpu)
     leanest = None
     for granularity, offload, on_gpu in OPTIONS:
-        if offload and setup.algorithm not in ("gptq", "sparsegpt"):
+        if offload and setup.algorithm != "sparsegpt":
             continue
         if on_gpu and setup.algorithm == "rtn":
             continue
@@ -75,20 +79,29 @@ def smallest_gpu(profile: Profile, setup: CompressionSetup, types: list[GpuType]
 
 
 def oneshot_args(model: str, profile: Profile, cost: CompressionCost) -> dict:
-    """The llm-compressor ``oneshot`` arguments and modifier options for these settings."""
+    """The keyword arguments of llm-compressor's ``oneshot`` for these settings, as llm-compressor
+    0.14 takes them: the recipe as a JSON recipe string (``<name>_stage`` -> ``<group>_modifiers``
+    -> modifiers; AWQ followed by the quantization modifier it needs), a registered calibration
+    dataset, and the sequential targets (tests/test_compression.py checks every name against the
+    recorded release)."""
+    import json
+
     block = next((u.block_class for u in profile.spec.units if u.kind == "decoder_layer"), "")
     family = block.removesuffix("DecoderLayer")
     targets = [block] if cost.granularity == "layer" else [f"{family}Attention", f"{family}MLP"]
-    modifier = {"gptq": "GPTQModifier", "sparsegpt": "SparseGPTModifier", "awq": "AWQModifier",
-                "rtn": "QuantizationModifier"}[cost.algorithm]
-    options: dict = {"targets": "Linear", "ignore": ["lm_head"]}
-    if cost.algorithm in ("gptq", "awq", "rtn"):
-        options["scheme"] = "W4A16"
-    if cost.algorithm in ("gptq", "sparsegpt"):
-        options["offload_hessians"] = cost.offload_hessians
-    args = {"model": profile.spec.repo_id or model, "recipe": {modifier: options}, "sequential_targets": targets}
+    quant = {"targets": ["Linear"], "ignore": ["lm_head"], "scheme": "W4A16"}
+    modifiers = {
+        "gptq": {"GPTQModifier": quant},
+        "sparsegpt": {"SparseGPTModifier": {"sparsity": 0.5, "mask_structure": "2:4", "targets": ["Linear"],
+                                            "ignore": ["re:.*lm_head"], "offload_hessians": cost.offload_hessians}},
+        "awq": {"AWQModifier": {}, "QuantizationModifier": quant},
+        "rtn": {"QuantizationModifier": quant},
+    }[cost.algorithm]
+    args = {"model": profile.spec.repo_id or model,
+            "recipe": json.dumps({f"{cost.algorithm}_stage": {f"{cost.algorithm}_modifiers": modifiers}}),
+            "sequential_targets": targets}
     if cost.algorithm != "rtn":
-        args.update(num_calibration_samples=cost.samples, max_seq_length=cost.seq_len)
+        args.update(dataset=CALIBRATION_DATASET, num_calibration_samples=cost.samples, max_seq_length=cost.seq_len)
     if cost.cache_on_gpu:
         args["sequential_offload_device"] = "cuda"
     return args
