@@ -33,3 +33,21 @@ def test_flag_under_its_own_mode_is_accepted():
 ])
 def test_flag_with_another_meaning_in_a_mode_names_the_flag_to_use(args, flag, instead):
     assert_input_error(run_cli(*args), flag, f"use {instead}")
+
+
+def test_workload_flags_default_to_the_workload_models_defaults():
+    """The inference flags are the fields of Workload: same names, the model's defaults, and
+    choices the model accepts (so a default changed in one place cannot drift from the other)."""
+    from typing import Literal, get_args, get_origin
+
+    from planner.cli_options import WORKLOAD_OPTIONS
+    from planner.workload import Workload
+
+    for flag, field, kwargs in WORKLOAD_OPTIONS:
+        info = Workload.model_fields[field]
+        assert kwargs.get("default", False if kwargs.get("is_flag") else None) == info.default, flag
+        choices = getattr(kwargs.get("type"), "choices", None)
+        if choices and get_origin(info.annotation) is Literal:
+            assert set(choices) <= set(get_args(info.annotation)), flag
+        for choice in choices or ():
+            Workload(**{field: choice})  # every choice offered is a value the model takes
