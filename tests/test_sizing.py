@@ -172,3 +172,19 @@ def test_have_where_nothing_fits_exits_3():
     r = run_cli("size", "Llama-3.1-405B", "--have", "1xRTX4090", "--context", "4096", "--concurrency", "1")
     assert r.returncode == 3 and r.stdout  # the table says what was tried; the status says it does not fit
     assert run_cli("size", "Meta-Llama-3-8B", "--have", "1xH100", "--context", "4096", "--concurrency", "1").returncode == 0
+
+
+def test_a_total_price_is_never_a_partial_sum():
+    """Prices are multiplied and summed in one place (hardware/prices.py): an answer mixing a
+    GPU with a price and one without has no total, rather than the known part alone."""
+    from dataclasses import replace
+
+    from planner.catalog import find_gpu
+    from planner.hardware.prices import price_of, total_price
+
+    h100, l40s = find_gpu("H100"), find_gpu("L40S")
+    assert price_of(h100, 8) == (h100.price_usd * 8, round(h100.price_usd_per_hour * 8, 4))
+    assert total_price([(h100, 8), (l40s, 2)])[0] == h100.price_usd * 8 + l40s.price_usd * 2
+    unpriced = replace(l40s, price_usd=None, price_usd_per_hour=None)
+    assert total_price([(h100, 8), (unpriced, 2)]) == (None, None)
+    assert total_price([]) == (None, None)

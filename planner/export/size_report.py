@@ -7,6 +7,7 @@ import json
 from planner.costs.profile import Profile
 from planner.export.report import header_lines
 from planner.export.vllm import launch_steps, layer_partition_env, serve_args
+from planner.hardware.prices import price_of, total_price
 from planner.solve.sizing import Candidate, Sizing
 from planner.units import GiB
 
@@ -63,8 +64,8 @@ def _candidate_doc(model: str, profile: Profile, c: Candidate, n: int, s: Sizing
         "tensor_parallel_size": c.layout.tp, "pipeline_parallel_size": c.layout.pp,
         "layer_partition": list(c.layout.partition), "kv_cache_tokens": c.layout.kv_tokens,
         "max_concurrency": round(c.layout.concurrency(s.context), 2), "sequences_per_replica": c.seqs,
-        "price_usd": c.gpu.price_usd * c.gpus * n if c.gpu.price_usd else None,
-        "price_usd_per_hour": round(c.gpu.price_usd_per_hour * c.gpus * n, 4) if c.gpu.price_usd_per_hour else None,
+        "price_usd": price_of(c.gpu, c.gpus * n)[0],
+        "price_usd_per_hour": price_of(c.gpu, c.gpus * n)[1],
         "decode_tokens_per_s": round(c.speed.decode_tokens_per_s * n, 1),
         "decode_step_ms": round(c.speed.decode_step_s * 1e3, 3),
         "prefill_tokens_per_s": round(c.speed.prefill_tokens_per_s, 1),
@@ -93,9 +94,8 @@ def size_json(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> st
         c0 = s.choice[0][0]
         doc.update({
             "gpus": gpus,
-            "price_usd": sum((c.gpu.price_usd or 0) * c.gpus * n for c, n in s.choice) if s.objective != "hourly" else None,
-            "price_usd_per_hour": round(sum((c.gpu.price_usd_per_hour or 0) * c.gpus * n for c, n in s.choice), 4)
-            if s.objective != "price" else None,
+            "price_usd": total_price((c.gpu, c.gpus * n) for c, n in s.choice)[0] if s.objective != "hourly" else None,
+            "price_usd_per_hour": total_price((c.gpu, c.gpus * n) for c, n in s.choice)[1] if s.objective != "price" else None,
             "tensor_parallel_size": c0.layout.tp, "pipeline_parallel_size": c0.layout.pp,
             "layer_partition": list(c0.layout.partition),
             "replicas": [_candidate_doc(model, profile, c, n, s, gpus_per_node, with_hf=True) for c, n in s.choice],
@@ -129,7 +129,8 @@ def size_table(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> s
             f"  {'type':<14}{'layout':<34}{'cost':>16}{'KV tokens':>13}{'tokens/s':>10}{'USD/1M tok':>11}"]
     for c, n in s.alternatives:
         cost = _money(c.cost(s.objective) * n, s.objective)
-        per_m = c.speed.usd_per_million_tokens(c.gpu.price_usd_per_hour * c.gpus) if c.gpu.price_usd_per_hour else float("nan")
+        hourly = price_of(c.gpu, c.gpus)[1]
+        per_m = c.speed.usd_per_million_tokens(hourly) if hourly else float("nan")
         out.append(f"  {c.gpu.name:<14}{f'{n} x tp {c.layout.tp} x pp {c.layout.pp} ({n * c.gpus} GPUs)':<34}{cost:>16}"
                    f"{c.layout.kv_tokens:>13,}{c.speed.decode_tokens_per_s * n:>10,.0f}{per_m:>11.2f}")
     out.append("(KV tokens as vLLM reports them per replica; tokens/s is a roofline bound, docs/sizing.md)")

@@ -6,6 +6,7 @@ import json
 
 from planner.catalog import GpuType
 from planner.costs.profile import Profile
+from planner.hardware.prices import price_of
 from planner.units import GiB
 
 _KEY = {"price": lambda h: (h["price_usd"] is None, h["price_usd"] or 0, h["count"]),
@@ -15,8 +16,7 @@ _KEY = {"price": lambda h: (h["price_usd"] is None, h["price_usd"] or 0, h["coun
 
 def _row(gpu: GpuType, count: int, peak: int, extra: dict) -> dict:
     return {"type": gpu.name, "count": count, "node": 0, "gpu_peak_bytes": peak,
-            "price_usd": gpu.price_usd * count if gpu.price_usd else None,
-            "price_usd_per_hour": round(gpu.price_usd_per_hour * count, 4) if gpu.price_usd_per_hour else None, **extra}
+            "price_usd": price_of(gpu, count)[0], "price_usd_per_hour": price_of(gpu, count)[1], **extra}
 
 
 def training_rows(profile: Profile, setup, types: list[GpuType]) -> list[dict]:

@@ -52,3 +52,20 @@ def priced(gpu: GpuType, prices: Prices) -> GpuType:
         return gpu
     return replace(gpu, price_usd=buy if buy is not None else gpu.price_usd,
                    price_usd_per_hour=hour if hour is not None else gpu.price_usd_per_hour)
+
+
+def price_of(gpu: GpuType, count: int) -> tuple[float | None, float | None]:
+    """(purchase USD, USD per hour) of ``count`` GPUs of one type; None where the type has no
+    such price. The one place a price is multiplied by a count."""
+    buy = gpu.price_usd * count if gpu.price_usd else None
+    rent = round(gpu.price_usd_per_hour * count, 4) if gpu.price_usd_per_hour else None
+    return buy, rent
+
+
+def total_price(parts: Iterable[tuple[GpuType, int]]) -> tuple[float | None, float | None]:
+    """(purchase USD, USD per hour) of several (type, count) parts; a total is None when any part
+    lacks that price, never a partial sum."""
+    prices = [price_of(gpu, count) for gpu, count in parts]
+    buy = None if not prices or any(b is None for b, _ in prices) else sum(b for b, _ in prices)
+    rent = None if not prices or any(r is None for _, r in prices) else round(sum(r for _, r in prices), 4)
+    return buy, rent

@@ -25,6 +25,7 @@ from planner.costs.profile import Profile
 from planner.costs.roofline import Speed, replica_speed
 from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, vllm_layout
 from planner.errors import InputError
+from planner.hardware.prices import price_of
 
 SIZE_OBJECTIVES = ("gpus", "price", "hourly")
 TP_SIZES = (1, 2, 4, 8, 16)
@@ -52,8 +53,9 @@ class Candidate:
         g = self.gpu
         if objective == "gpus":
             return self.gpus
-        value = g.price_usd if objective == "price" else g.price_usd_per_hour
-        return float("inf") if value is None else value * self.gpus
+        buy, rent = price_of(g, self.gpus)
+        value = buy if objective == "price" else rent
+        return float("inf") if value is None else value
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from planner.catalog import GpuType, gpu_types
 from planner.costs.profile import Profile
 from planner.costs.training import TrainingCost, TrainingSetup, training_cost
+from planner.hardware.prices import price_of
 from planner.solve.compression_plan import usable
 
 COUNTS = tuple(2**k for k in range(11))
@@ -30,11 +31,11 @@ class TrainingHardware:
 
     @property
     def price_usd(self) -> float | None:
-        return self.gpu.price_usd * self.gpus if self.gpu.price_usd else None
+        return price_of(self.gpu, self.gpus)[0]
 
     @property
     def price_usd_per_hour(self) -> float | None:
-        return self.gpu.price_usd_per_hour * self.gpus if self.gpu.price_usd_per_hour else None
+        return price_of(self.gpu, self.gpus)[1]
 
 
 def training_hardware(profile: Profile, setup: TrainingSetup, types: list[GpuType] | None = None) -> list[TrainingHardware]:

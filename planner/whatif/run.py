@@ -76,7 +76,7 @@ def _plan_row(sc: WhatIf, prof) -> dict:
 def _size_row(sc: WhatIf, prof) -> dict:
     from planner.catalog import find_gpu, gpu_types
     from planner.costs.vllm import check_context
-    from planner.hardware.prices import parse_prices, priced
+    from planner.hardware.prices import parse_prices, priced, total_price
     from planner.solve.sizing import size
 
     s = sc.size
@@ -93,8 +93,8 @@ def _size_row(sc: WhatIf, prof) -> dict:
     return {
         "status": answer.status, "fits": True, "gpus_used": sum(c.gpus * n for c, n in answer.choice),
         "layout": " + ".join(f"{n} x {c.gpu.name} tp{c.layout.tp} pp{c.layout.pp}" for c, n in answer.choice),
-        "price_usd": sum((c.gpu.price_usd or 0) * c.gpus * n for c, n in answer.choice) or None,
-        "price_usd_per_hour": round(sum((c.gpu.price_usd_per_hour or 0) * c.gpus * n for c, n in answer.choice), 4) or None,
+        "price_usd": total_price((c.gpu, c.gpus * n) for c, n in answer.choice)[0],
+        "price_usd_per_hour": total_price((c.gpu, c.gpus * n) for c, n in answer.choice)[1],
         "weights_bytes": prof.weights_bytes, "kv_tokens": min(c.layout.kv_tokens for c, _ in answer.choice),
         "tokens_per_s": round(sum(c.speed.decode_tokens_per_s * n for c, n in answer.choice), 1),
     }
