@@ -95,10 +95,15 @@ def shard_fraction(t: TensorSpec, unit: Unit, tp: int, vocab: int) -> Fraction:
 
 
 def kv_bytes_per_token_rank(attn: AttentionSpec, tp: int, kv_bits: int) -> int:
-    """KV cache bytes one rank stores per token for one layer."""
-    if attn.kv_lora_rank is not None:
-        return (attn.kv_lora_rank + (attn.qk_rope_head_dim or 0)) * kv_bits // 8
-    return kv_heads_per_rank(attn.num_kv_heads, tp) * (attn.head_dim + attn.v_head_dim) * kv_bits // 8
+    """KV cache bytes one rank stores per token for one layer, in vLLM's layout: the MLA latent
+    whole on every rank, K/V heads split (replicated below one head per rank). The values per
+    token are kv_cache.kv_values_per_token's, the one rule for them."""
+    from dataclasses import replace
+
+    from planner.costs.kv_cache import kv_values_per_token
+
+    per_rank = attn if attn.kv_lora_rank is not None else replace(attn, num_kv_heads=kv_heads_per_rank(attn.num_kv_heads, tp))
+    return kv_values_per_token(per_rank, "vllm") * kv_bits // 8
 
 
 def pp_partition(num_layers: int, pp: int, override: list[int] | None = None) -> list[int]:

@@ -87,7 +87,7 @@ def profile(spec: ModelSpec, w: Workload) -> Profile:
     act_w = _vllm_step(w) if w.engine == "vllm" else w
     costs = []
     for u in spec.units:
-        params = sum(t.numel for t in u.tensors if t.kind != "buffer" and t.tied_to is None)
+        params = u.parameters
         costs.append(
             UnitCost(
                 u.name, u.kind, params, unit_weight_bytes(u, bits, scheme), kv_layer_bytes(u.attention, w, kv_bits) + state_bytes(u, w, bits),

@@ -372,15 +372,14 @@ def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
                         if t.kind in ("linear", "expert_linear") and "." in t.name})
         raise InputError(f"lora-targets: {', '.join(setup.lora_targets)} match no Linear of the layers; choose from "
                          f"{', '.join(names)}")
-    largest = max(sum(t.numel for t in u.tensors if t.kind != "buffer" and t.tied_to is None) for u in profile.spec.units)
+    largest = max(u.parameters for u in profile.spec.units)
     per_node = int(cpu * min(setup.gpus, setup.gpus_per_node))
     best = None
     for s, idx in enumerate(_stages(profile, setup.pp)):
         in_flight = min(setup.pp - s, setup.grad_accum) if setup.pp > 1 else 1  # 1F1B keeps this many micro-batches
         units = tuple(rows[i] if in_flight == 1 else UnitTraining(rows[i].name, rows[i].weights_bytes, rows[i].gradients_bytes,
                       rows[i].optimizer_bytes, rows[i].activation_bytes * in_flight, rows[i].trainable_parameters) for i in idx)
-        stage_largest = max(sum(t.numel for t in profile.spec.units[i].tensors if t.kind != "buffer" and t.tied_to is None)
-                            for i in idx)
+        stage_largest = max(profile.spec.units[i].parameters for i in idx)
         gather = 4 * stage_largest // setup.tp if setup.zero == 3 else 0
         temps, comm = _step_extras(setup, [t for i in idx for t in updated[i]], stage_largest, profile.spec.hidden_size)
         cost = TrainingCost(setup, units, per_node // setup.pp, gather, max(fulls[i] for i in idx), trainable_total, largest, s,

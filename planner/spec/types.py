@@ -97,6 +97,12 @@ class Unit:
     """Bytes per sequence of state tensors kept at a width of their own (a Mamba SSM state stays
     fp32 in a bf16 model); ``state_elements`` follow the model dtype."""
 
+    @property
+    def parameters(self) -> int:
+        """Parameters of this unit: buffers excluded, a tensor tied to another unit's not counted
+        again. The one parameter-count rule (ModelSpec.parameters sums it)."""
+        return sum(t.numel for t in self.tensors if t.kind != "buffer" and t.tied_to is None)
+
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
@@ -133,6 +139,4 @@ class ModelSpec:
     @property
     def parameters(self) -> int:
         """Parameter count with tied tensors counted once (buffers excluded)."""
-        return sum(
-            t.numel for u in self.units for t in u.tensors if t.kind != "buffer" and t.tied_to is None
-        )
+        return sum(u.parameters for u in self.units)
