@@ -210,7 +210,7 @@ def test_a_larger_answer_names_the_fixes_and_prints_its_own_deepspeed_config(mon
     from conftest import run_cli
 
     from planner.catalog import find_gpu
-    from planner.solve.compression_plan import usable
+    from planner.costs.overhead import usable_bytes
 
     r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "training", "--zero", "3", "--num-gpus", "8", "--gpu", "RTX3090",
                 "--json")
@@ -243,8 +243,8 @@ def test_a_larger_answer_names_the_fixes_and_prints_its_own_deepspeed_config(mon
                "--offload-optimizer --offload-params": {"offload_optimizer": True, "offload_params": True},
                "--lora-rank 16": {"lora_rank": 16}, "--lora-rank 16 --qlora": {"lora_rank": 16, "qlora": True}}
     for fix in answer["fixes_at_asked_gpus"]:
-        assert training_cost(prof, replace(base, **changes[fix])).gpu_peak_bytes <= usable(find_gpu("RTX3090")), fix
-    assert training_cost(prof, base).gpu_peak_bytes > usable(find_gpu("RTX3090"))
+        assert training_cost(prof, replace(base, **changes[fix])).gpu_peak_bytes <= usable_bytes(find_gpu("RTX3090")), fix
+    assert training_cost(prof, base).gpu_peak_bytes > usable_bytes(find_gpu("RTX3090"))
 
 
 def test_the_peak_phase_and_each_suggested_change_hold_when_run():

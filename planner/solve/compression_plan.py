@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from planner.catalog import GpuType, gpu_types
 from planner.costs.compression import CompressionCost, CompressionSetup, compression_cost
-from planner.costs.overhead import reserve_bytes
+from planner.costs.overhead import usable_bytes
 from planner.costs.profile import Profile
 
 OPTIONS = [  # (granularity, offload_hessians, cache_on_gpu)
@@ -35,16 +35,12 @@ CALIBRATION_DATASET = "open_platypus"
 """A calibration set llm-compressor registers by name (its examples use it); any other works too."""
 
 
-def usable(gpu: GpuType) -> int:
-    return gpu.memory_bytes - reserve_bytes(gpu.memory_bytes, gpu.cuda_context_bytes)
-
-
 def recommend(profile: Profile, gpu: GpuType, setup: CompressionSetup) -> Recommendation:
     """The first of ``OPTIONS`` (subgraphs, Hessian offload, cache on the GPU) that fits, keeping
     the algorithm, samples and length of ``setup``."""
     from dataclasses import replace
 
-    room = usable(gpu)
+    room = usable_bytes(gpu)
     leanest = None
     for granularity, offload, on_gpu in OPTIONS:
         if offload and setup.algorithm != "sparsegpt":

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from planner.catalog import GpuType, gpu_types
+from planner.costs.overhead import usable_bytes
 from planner.costs.profile import Profile
 from planner.costs.training import TrainingCost, TrainingSetup, training_cost
 from planner.hardware.prices import price_of
-from planner.solve.compression_plan import usable
 
 COUNTS = tuple(2**k for k in range(11))
 
@@ -42,7 +42,7 @@ def training_hardware(profile: Profile, setup: TrainingSetup, types: list[GpuTyp
     """Per GPU type that can, its fewest GPUs; sorted by hourly price, then count."""
     out = []
     for gpu in types or gpu_types():
-        room = usable(gpu)
+        room = usable_bytes(gpu)
         for n in COUNTS:
             cost = training_cost(profile, replace(setup, gpus=n, gpus_per_node=min(setup.gpus_per_node, n)))
             if cost.gpu_peak_bytes <= room:
@@ -70,7 +70,7 @@ def fixes_at(profile: Profile, setup: TrainingSetup, gpu: GpuType) -> tuple[str,
     if not setup.lora_rank:
         candidates.append(("--lora-rank 16", replace(setup, lora_rank=16)))
         candidates.append(("--lora-rank 16 --qlora", replace(setup, lora_rank=16, qlora=True)))
-    room = usable(gpu)
+    room = usable_bytes(gpu)
     found = []
     for flags, changed in candidates:
         if any(set(flags.split()) >= set(f.split()) for f in found):

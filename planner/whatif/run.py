@@ -124,8 +124,8 @@ def _cluster_row(sc: WhatIf, prof) -> dict:
 def _training_row(sc: WhatIf, prof) -> dict:
     from dataclasses import replace
 
+    from planner.costs.overhead import usable_bytes
     from planner.costs.training import training_cost
-    from planner.solve.compression_plan import usable
 
     setup = replace(sc.training, micro_batch=prof.workload.batch)
     cost = training_cost(prof, setup)
@@ -136,7 +136,7 @@ def _training_row(sc: WhatIf, prof) -> dict:
     if gpus:
         from planner.catalog import find_gpu
 
-        room = usable(find_gpu(gpus[0].gpu_type)) if gpus[0].gpu_type else gpus[0].usable_bytes
+        room = usable_bytes(find_gpu(gpus[0].gpu_type)) if gpus[0].gpu_type else gpus[0].usable_bytes
         row["fits"] = cost.gpu_peak_bytes <= room
         row["headroom_bytes"] = room - cost.gpu_peak_bytes
         if not row["fits"]:
