@@ -91,10 +91,10 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
 
     check_context(spec, context)
     if cluster_file:
+        from planner.costs.vllm import TP_SIZES
         from planner.export.cluster_report import cluster_json, cluster_table
         from planner.hardware.topology import load_cluster
         from planner.solve.pipeline import best_pipeline
-        from planner.solve.sizing import TP_SIZES
 
         cluster = load_cluster(cluster_file)
         prof = profile(spec, w)

@@ -211,3 +211,28 @@ def check_context(spec, context: int) -> None:
             f"{spec.max_model_len_source} in its config.json), and vLLM refuses --max-model-len above it; "
             f"use --context {limit} or less, or a model with a longer context")
 
+
+
+TP_SIZES = (1, 2, 4, 8, 16)
+"""Tensor-parallel sizes tried: vLLM needs the attention heads divisible by tp (powers of two)."""
+
+
+def tp_pp_layouts(profile: Profile, gpu: GpuType, max_gpus: int, gpus_per_node: int, utilization: float = DEFAULT_UTILIZATION,
+                  max_num_seqs: int = DEFAULT_MAX_NUM_SEQS, costs: RankCosts | None = None):
+    """For each tensor-parallel size (inside one node, up to ``max_gpus``), the layouts of pipeline
+    depth 1, 2, ... while they are valid: the one enumeration of vLLM layouts, shared by sizing
+    and capacity. Each item is an iterator, so a consumer can stop a tp's depths early."""
+    layers = sum(1 for u in profile.spec.units if u.kind == "decoder_layer")
+    costs = costs or RankCosts(profile)
+
+    def depths(tp: int):
+        for pp in range(1, min(layers, max_gpus // tp) + 1):
+            layout = vllm_layout(profile, gpu, tp, pp, utilization, max_num_seqs=max_num_seqs, costs=costs)
+            if layout.problem:
+                return
+            yield layout
+
+    for tp in TP_SIZES:
+        if tp > min(gpus_per_node, max_gpus):
+            return
+        yield depths(tp)

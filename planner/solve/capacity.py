@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from planner.catalog import GpuType
 from planner.costs.profile import Profile
-from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, vllm_layout
-from planner.solve.sizing import TP_SIZES
+from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, VllmLayout, tp_pp_layouts
 
 
 @dataclass(frozen=True)
@@ -30,17 +29,11 @@ class Capacity:
 
 
 def layouts(profile: Profile, gpu: GpuType, count: int, gpus_per_node: int, utilization: float):
-    costs = RankCosts(profile)
-    layers = sum(1 for u in profile.spec.units if u.kind == "decoder_layer")
-    for tp in TP_SIZES:
-        if tp > min(count, gpus_per_node):
-            break
-        for pp in range(1, min(layers, count // tp) + 1):
-            layout = vllm_layout(profile, gpu, tp, pp, utilization, costs=costs)
-            if layout.problem:
-                break
+    """Every valid layout on ``count`` GPUs that holds KV blocks, with its replica count."""
+    for depths in tp_pp_layouts(profile, gpu, count, gpus_per_node, utilization):
+        for layout in depths:
             if layout.kv_blocks:
-                yield layout, count // (tp * pp)
+                yield layout, count // layout.gpus
 
 
 def capacity(label: str, profile: Profile, gpu: GpuType, count: int, context: int, concurrency: int,

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from planner.catalog import GpuType
 from planner.costs.profile import Profile
 from planner.costs.roofline import Speed, replica_speed
-from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, vllm_layout
+from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, tp_pp_layouts
 from planner.errors import InputError
 from planner.hardware.prices import price_of
 
 SIZE_OBJECTIVES = ("gpus", "price", "hourly")
-TP_SIZES = (1, 2, 4, 8, 16)
 DP_WORK = 4_000_000
 """Largest (concurrency + 1) x (max GPUs + 1) x candidates the exact dynamic program takes on;
 beyond it (or with a throughput target) CP-SAT decides."""
@@ -80,17 +79,11 @@ def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, co
     """Every layout that holds at least one full-context sequence, up to the first pipeline depth
     that holds all ``concurrency`` sequences (deeper ones only cost more GPUs). Speed is taken at
     ``speed_batch`` running sequences (default: as many as the replica holds)."""
-    layers = sum(1 for u in profile.spec.units if u.kind == "decoder_layer")
     costs = costs or RankCosts(profile)
     out = []
     for gpu in gpu_types:
-        for tp in TP_SIZES:
-            if tp > min(gpus_per_node, max_gpus):
-                break
-            for pp in range(1, min(layers, max_gpus // tp) + 1):
-                layout = vllm_layout(profile, gpu, tp, pp, utilization, max_num_seqs=max_num_seqs, costs=costs)
-                if layout.problem:
-                    break
+        for depths in tp_pp_layouts(profile, gpu, max_gpus, gpus_per_node, utilization, max_num_seqs, costs):
+            for layout in depths:
                 seqs = min(layout.kv_tokens // context, max_num_seqs)
                 if seqs >= 1:
                     batch = min(seqs, speed_batch or seqs)

@@ -101,9 +101,9 @@ def _size_row(sc: WhatIf, prof) -> dict:
 
 
 def _cluster_row(sc: WhatIf, prof) -> dict:
+    from planner.costs.vllm import TP_SIZES
     from planner.hardware.topology import load_cluster
     from planner.solve.pipeline import best_pipeline
-    from planner.solve.sizing import TP_SIZES
 
     s = sc.size
     cluster = load_cluster(s.cluster)
