@@ -111,3 +111,17 @@ def test_machine_orders_by_dynamic_program_equal_every_order():
     assert plan is not None
     assert plan.kv_blocks == exhaustive_blocks(prof, cluster, 1)
     assert sorted(s.machine for s in plan.stages) == ["a", "b", "c", "d", "e"]
+
+
+def test_one_stage_rule_for_units_around_and_between_layers():
+    """Units before the first layer go to the first stage, after the last to the last, and a unit
+    between two layers goes with the layer before it (hand-worked on a small sequence)."""
+    from types import SimpleNamespace
+
+    from planner.costs.parallel import stage_of_units
+
+    kinds = ["vision", "embedding", "decoder_layer", "other", "decoder_layer", "decoder_layer", "decoder_layer", "norm", "head"]
+    units = [SimpleNamespace(kind=k) for k in kinds]
+    assert stage_of_units(units, [2, 2]) == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    assert stage_of_units(units, [1, 3]) == [0, 0, 0, 0, 1, 1, 1, 1, 1]
+    assert stage_of_units(units, [1, 1, 1, 1]) == [0, 0, 0, 0, 1, 2, 3, 3, 3]

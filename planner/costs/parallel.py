@@ -118,3 +118,22 @@ def pp_partition(num_layers: int, pp: int, override: list[int] | None = None) ->
     for i in range(2, num_layers % pp + 2):
         parts[-i] += 1
     return parts
+
+
+def stage_of_units(units, partition: list[int]) -> list[int]:
+    """The pipeline stage of every unit for a partition of the decoder layers (layers per
+    stage): units before the first layer on the first stage, units after the last on the last,
+    and a unit between two layers with the layer before it. The one stage-assignment rule: vLLM
+    layouts, training stages and the cluster partitioner all follow it."""
+    bounds, acc = [], 0
+    for count in partition:
+        acc += count
+        bounds.append(acc)
+    out, seen, stage = [], 0, 0
+    for u in units:
+        if u.kind == "decoder_layer":
+            while stage < len(bounds) - 1 and seen >= bounds[stage]:
+                stage += 1
+            seen += 1
+        out.append(stage if seen else 0)
+    return out

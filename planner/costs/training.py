@@ -339,21 +339,15 @@ def _step_extras(setup: TrainingSetup, tensors: list[tuple[int, int, int]], stag
 
 def _stages(profile: Profile, pp: int) -> list[list[int]]:
     """Unit indices of each pipeline stage: layers split as vLLM/Megatron do by default, the
-    embedding (and a vision tower) on the first stage, the norm and head on the last."""
-    from planner.costs.parallel import pp_partition
+    rest by the one stage rule (parallel.stage_of_units: the embedding and a vision tower on the
+    first stage, the norm and head on the last)."""
+    from planner.costs.parallel import pp_partition, stage_of_units
 
     units = profile.spec.units
-    layers = [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
-    parts = pp_partition(len(layers), pp)
-    out, start = [], 0
-    for s, count in enumerate(parts):
-        idx = layers[start:start + count]
-        if s == 0:
-            idx = [i for i in range(len(units)) if i < layers[0]] + idx
-        if s == pp - 1:
-            idx = idx + [i for i in range(len(units)) if i > layers[-1]]
-        out.append(idx)
-        start += count
+    layers = sum(1 for u in units if u.kind == "decoder_layer")
+    out: list[list[int]] = [[] for _ in range(pp)]
+    for i, stage in enumerate(stage_of_units(units, pp_partition(layers, pp))):
+        out[stage].append(i)
     return out
 
 

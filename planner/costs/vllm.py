@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from planner.catalog import GpuType
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.kv_cache import VLLM_BLOCK
-from planner.costs.parallel import check_tp, kv_bytes_per_token_rank, pp_partition, shard_fraction
+from planner.costs.parallel import check_tp, kv_bytes_per_token_rank, pp_partition, shard_fraction, stage_of_units
 from planner.costs.profile import Profile, vllm_step_workload
 from planner.costs.weights import tensor_bytes
 from planner.units import DTYPE_BITS, MiB
@@ -98,30 +98,6 @@ class VllmLayout:
         return self.kv_tokens / tokens_per_request
 
 
-def _stage_of_units(profile: Profile, partition: list[int]) -> list[int]:
-    units = profile.spec.units
-    layers = [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
-    first, last = (layers[0], layers[-1]) if layers else (len(units), len(units))
-    bounds, acc = [], 0
-    for count in partition:
-        acc += count
-        bounds.append(acc)
-    out, seen, stage = [], 0, 0
-    for i, u in enumerate(units):
-        if u.kind == "decoder_layer":
-            while seen >= bounds[stage]:
-                stage += 1
-            out.append(stage)
-            seen += 1
-        elif i < first:
-            out.append(0)
-        elif i > last:
-            out.append(len(partition) - 1)
-        else:
-            out.append(0)
-    return out
-
-
 class RankCosts:
     """Per-unit bytes one tensor-parallel rank holds, computed once per (tp, batched tokens) and
     reused by every layout: sizing looks at hundreds of layouts of the same model."""
@@ -181,7 +157,7 @@ def vllm_layout(profile: Profile, gpu: GpuType, tp: int, pp: int, utilization: f
     layers = [u for u in spec.units if u.kind == "decoder_layer"]
     problem = next((why for u in layers if u.attention for why in [check_tp(u.attention, tp)] if why), None)
     parts = pp_partition(len(layers), pp, partition)
-    stage_of = _stage_of_units(profile, parts)
+    stage_of = stage_of_units(spec.units, parts)
     weights = costs.weights(tp, own_head=pp > 1)
     kv = costs.kv_per_token(tp)
     act = costs.activation(tp, batched)

@@ -84,15 +84,22 @@ class _Fill:
         self.pre = [i for i in range(len(units)) if i < first]
         self.post = [i for i in range(len(units)) if i > last]
         self.n = len(self.layers)
+        # each layer carries the units between it and the next layer (parallel.stage_of_units)
+        carried: list[list[int]] = []
+        for i in range(first, last + 1):
+            if units[i].kind == "decoder_layer":
+                carried.append([i])
+            else:
+                carried[-1].append(i)
         self.w_sum, self.kv_sum = [0], [0]
-        for i in self.layers:
-            self.w_sum.append(self.w_sum[-1] + self.w[i])
-            self.kv_sum.append(self.kv_sum[-1] + kv[i])
+        for group in carried:
+            self.w_sum.append(self.w_sum[-1] + sum(self.w[i] for i in group))
+            self.kv_sum.append(self.kv_sum[-1] + sum(kv[i] for i in group))
         self.ends = {  # (weights, kv per token, activation) of the units before / after the layers
             "pre": (sum(self.w[i] for i in self.pre), sum(kv[i] for i in self.pre)),
             "post": (sum(self.w[i] for i in self.post), sum(kv[i] for i in self.post)),
         }
-        self.acts = {b: RangeMax([costs.activation(tp, b)[i] for i in self.layers]) for b in batched}
+        self.acts = {b: RangeMax([max(costs.activation(tp, b)[i] for i in group) for group in carried]) for b in batched}
         all_acts = {b: costs.activation(tp, b) for b in batched}
         self.end_acts = {b: (max((all_acts[b][i] for i in self.pre), default=0),
                              max((all_acts[b][i] for i in self.post), default=0)) for b in batched}
