@@ -74,12 +74,12 @@ class GpuType:
 
     name: str
     memory_bytes: int
-    hbm_bandwidth_gbps: float
+    hbm_gb_per_s: float
     bf16_tflops: float
     fp8_tflops: float | None
     interconnect: str
-    interconnect_gbps: float
-    host_link_gbps: float
+    interconnect_gb_per_s: float
+    host_link_gb_per_s: float
     cuda_context_bytes: int
     price_usd: float | None
     price_usd_per_hour: float | None
@@ -101,9 +101,9 @@ def gpu_types() -> tuple[GpuType, ...]:
         out.append(
             GpuType(
                 name=row["name"], memory_bytes=int(row["memory_mib"]) * MiB,
-                hbm_bandwidth_gbps=float(row["hbm_bandwidth_gbps"]), bf16_tflops=float(row["bf16_tflops"]),
+                hbm_gb_per_s=float(row["hbm_gb_per_s"]), bf16_tflops=float(row["bf16_tflops"]),
                 fp8_tflops=row.get("fp8_tflops"), interconnect=str(link.get("kind", "pcie")),
-                interconnect_gbps=float(link.get("bandwidth_gbps", 32)), host_link_gbps=float(row.get("host_link_gbps", 25)),
+                interconnect_gb_per_s=float(link.get("gb_per_s", 32)), host_link_gb_per_s=float(row.get("host_link_gb_per_s", 25)),
                 cuda_context_bytes=int(row.get("cuda_context_mib", 500)) * MiB, price_usd=row.get("price_usd"),
                 price_usd_per_hour=row.get("price_usd_per_hour"), vendor=row.get("vendor", "nvidia"),
                 bf16_supported=bool(row.get("bf16_supported", True)),

@@ -118,17 +118,17 @@ def catalog_gpus(as_json):
     rows = gpu_types()
     if as_json:
         click.echo(json.dumps([{
-            "name": g.name, "memory_bytes": g.memory_bytes, "hbm_bandwidth_gbps": g.hbm_bandwidth_gbps,
+            "name": g.name, "memory_bytes": g.memory_bytes, "hbm_gb_per_s": g.hbm_gb_per_s,
             "bf16_tflops": g.bf16_tflops, "fp8_tflops": g.fp8_tflops, "interconnect": g.interconnect,
-            "interconnect_gbps": g.interconnect_gbps, "price_usd": g.price_usd, "price_usd_per_hour": g.price_usd_per_hour,
+            "interconnect_gb_per_s": g.interconnect_gb_per_s, "price_usd": g.price_usd, "price_usd_per_hour": g.price_usd_per_hour,
             "aliases": list(g.aliases), "sources": g.sources} for g in rows], indent=2))
         return
     click.echo(f"{'name':<14}{'memory GiB':>11}{'GB':>8}{'HBM GB/s':>10}{'bf16 TF':>9}  {'link':<16}{'buy USD':>9}{'USD/h':>7}")
     for g in rows:
         price = f"{g.price_usd:,.0f}" if g.price_usd else "-"
         hourly = f"{g.price_usd_per_hour:.2f}" if g.price_usd_per_hour else "-"
-        click.echo(f"{g.name:<14}{g.memory_bytes / GiB:>11.2f}{g.memory_bytes / GB:>8.1f}{g.hbm_bandwidth_gbps:>10.0f}"
-                   f"{g.bf16_tflops:>9.0f}  {g.interconnect + ' ' + format(g.interconnect_gbps, '.0f'):<16}{price:>9}{hourly:>7}")
+        click.echo(f"{g.name:<14}{g.memory_bytes / GiB:>11.2f}{g.memory_bytes / GB:>8.1f}{g.hbm_gb_per_s:>10.0f}"
+                   f"{g.bf16_tflops:>9.0f}  {g.interconnect + ' ' + format(g.interconnect_gb_per_s, '.0f'):<16}{price:>9}{hourly:>7}")
 
 
 @catalog.command("models")

@@ -31,7 +31,7 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--disk", default=None, help="Disk space for offloaded weights, e.g. 1TiB (no disk offload unless given).")
 @click.option("--max-memory", default=None, help="accelerate's max_memory: 0=24GiB,1=12GiB,cpu=200GiB (GiB = 2^30, GB = 10^9).")
 @click.option("--reserve", default=None, help="Per-GPU reserve [default: CUDA context + 2% fragmentation].")
-@click.option("--disk-gbps", type=float, default=None, help="Disk read bandwidth in GB/s [default: 2].")
+@click.option("--disk-gb-per-s", "--disk-gbps", "disk_gb_per_s", type=float, default=None, help="Disk read bandwidth in GB/s [default: 2].")
 @click.option("--price", "prices", multiple=True, help="Your price for a GPU type: RTX4090=1600 or H100=2.10/h (repeatable).")
 @click.option("--objective", type=click.Choice(["gpus", "price", "hourly", "balance", "cost"]), default=None,
               help="After least offload: fewest GPUs, lowest purchase price, lowest hourly price (the names size "
@@ -46,7 +46,7 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @revision_option
 @click.pass_context
-def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_gbps, prices, objective, pins, weights_only, time_limit,
+def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_gb_per_s, prices, objective, pins, weights_only, time_limit,
          offload_folder, device_map_out, as_json, revision, **kwargs):
     """Place MODEL's layers on GPUs, CPU and disk: the optimal device_map, proven, with the memory per device."""
     import json
@@ -77,7 +77,7 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
     inventory = build_inventory(
         gpus=list(gpus) or inv.gpus, cpu=cpu if cpu is not None else inv.cpu, disk=disk if disk is not None else inv.disk,
         max_memory=max_memory if max_memory is not None else inv.max_memory,
-        reserve=reserve if reserve is not None else inv.reserve, disk_gbps=disk_gbps if disk_gbps is not None else inv.disk_gbps,
+        reserve=reserve if reserve is not None else inv.reserve, disk_gb_per_s=disk_gb_per_s if disk_gb_per_s is not None else inv.disk_gb_per_s,
         prices=parse_prices(prices) if prices else parse_prices(inv.prices))
     if time_limit is not None and not 0 < time_limit <= 600:
         raise InputError(f"time-limit: must be more than 0 and at most 600 seconds, got {time_limit}")

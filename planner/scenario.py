@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from planner.workload import Workload
 from planner.yaml_files import read_model
@@ -28,7 +28,7 @@ class InventorySpec(BaseModel):
     """accelerate's max_memory: {0: 24GiB, cpu: 200GiB}; defines the GPUs when gpus is empty, caps them otherwise."""
     reserve: str | int | None = None
     """Per-GPU reserve overriding the default (CUDA context + 2% fragmentation)."""
-    disk_gbps: float = Field(2.0, gt=0)
+    disk_gb_per_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("disk_gb_per_s", "disk_gbps"))
     """Disk read bandwidth in GB/s, for offload time."""
     prices: dict[str, str | float] = {}
     """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, RTX4090: 1600}."""

@@ -145,14 +145,14 @@ GOOD = {"--batch": ["1", "4"], "--prompt-tokens": ["128", "4096"], "--new-tokens
         "--mode": ["inference", "training"], "--images": ["0"], "--logits": ["all", "last"], "--group-size": ["64", "-1"],
         "--cpu": ["64GiB"], "--disk": ["1TiB"], "--max-memory": ["0=20GiB,cpu=64GiB"], "--reserve": ["1GiB"],
         "--price": ["H100=2.5/h"], "--objective": ["gpus", "cost", "balance"], "--pin": ["lm_head=0"], "--time-limit": ["0.5"],
-        "--disk-gbps": ["3"], "--offload-folder": ["off"], "--context": ["2048", "32768"], "--concurrency": ["1", "16"],
+        "--disk-gb-per-s": ["3"], "--offload-folder": ["off"], "--context": ["2048", "32768"], "--concurrency": ["1", "16"],
         "--target-tokens-per-s": ["100"], "--max-gpus": ["8"], "--gpus-per-node": ["8"], "--gpu-memory-utilization": ["0.9"],
         "--have": ["4xH100"]}
 FLAGS = {
     "estimate": ["--batch", "--prompt-tokens", "--new-tokens", "--dtype", "--quant", "--kv-dtype", "--gpu", "--mode",
                  "--images", "--logits", "--group-size"],
     "plan": ["--gpu", "--cpu", "--disk", "--max-memory", "--reserve", "--price", "--objective", "--pin", "--time-limit",
-             "--batch", "--new-tokens", "--disk-gbps", "--offload-folder"],
+             "--batch", "--new-tokens", "--disk-gb-per-s", "--offload-folder"],
     "size": ["--context", "--concurrency", "--gpu", "--objective", "--target-tokens-per-s", "--max-gpus", "--gpus-per-node",
              "--gpu-memory-utilization", "--price", "--have"],
 }

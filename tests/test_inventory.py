@@ -65,7 +65,7 @@ def test_weights_only_drops_reserves():
     (dict(max_memory="0"), "max-memory"),
     (dict(gpus=["300x24GiB"]), "gpu"),
     (dict(gpus=["24GiB"], reserve="25GiB"), "reserve"),
-    (dict(gpus=["24GiB"], disk_gbps=0), "disk-gbps"),
+    (dict(gpus=["24GiB"], disk_gb_per_s=0), "disk-gb-per-s"),
     (dict(), "inventory"),
 ])
 def test_inventory_errors_name_the_field(kwargs, field):

@@ -72,7 +72,7 @@ def test_islands_are_machines():
     cluster = Cluster((Node("a", find_gpu("H100"), 8, 50.0), Node("b", find_gpu("L40S"), 4, 25.0)))
     islands = cluster.islands()
     assert [len(i) for i in islands] == [8, 4]
-    assert cluster.link_gbps("a", "b") == 25.0 and cluster.link_gbps("a", "a") == find_gpu("H100").interconnect_gbps
+    assert cluster.link_gb_per_s("a", "b") == 25.0 and cluster.link_gb_per_s("a", "a") == find_gpu("H100").interconnect_gb_per_s
 
 
 def test_cluster_cli_example():
@@ -92,7 +92,7 @@ def test_cluster_cli_example():
     ("nodes:\n  - {name: a, gpus: 8xH1000}\n", "did you mean"),
     ("nodes:\n  - {name: a, gpus: 8xH100}\n  - {name: a, gpus: 2xL4}\n", "unique"),
     ("nodes:\n  - {name: a, gpus: 99xH100}\n", "gpus"),
-    ("network_gbps: -1\nnodes:\n  - {name: a, gpus: 8xH100}\n", "network_gbps"),
+    ("network_gb_per_s: -1\nnodes:\n  - {name: a, gpus: 8xH100}\n", "network_gb_per_s"),
     ("nodes: [\n", "YAML"),
 ])
 def test_bad_cluster_files(tmp_path, text, field):

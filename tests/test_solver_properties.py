@@ -43,7 +43,7 @@ def problems(draw):
     link = 10.0
     offload = tuple(tuple(0 if d.kind == "gpu" or (d.kind == "cpu" and not n_gpus) else
                           math.ceil(it.weights_bytes / link) if d.kind == "cpu" else
-                          math.ceil(it.weights_bytes / d.link_gbps) + (math.ceil(it.weights_bytes / link) if n_gpus else 0)
+                          math.ceil(it.weights_bytes / d.link_gb_per_s) + (math.ceil(it.weights_bytes / link) if n_gpus else 0)
                           for d in devices) for it in items)
     return Problem(tuple(items), tuple(devices), objective, offload)
 

@@ -46,7 +46,7 @@ def replica_speed(profile: Profile, layout: VllmLayout, batch: int, context: int
     gpu = layout.gpu
     fp8 = profile.quant is not None and profile.quant.name.startswith("fp8") and gpu.fp8_tflops
     flops_per_s = (gpu.fp8_tflops if fp8 else gpu.bf16_tflops) * 1e12 * COMPUTE_EFFICIENCY
-    bw = gpu.hbm_bandwidth_gbps * 1e9 * HBM_EFFICIENCY
+    bw = gpu.hbm_gb_per_s * 1e9 * HBM_EFFICIENCY
     bytes_per_param = profile.weights_bytes / max(profile.parameters, 1)
     share = _expert_share(profile, batch)
     stage_times, prefill = [], []
@@ -58,7 +58,7 @@ def replica_speed(profile: Profile, layout: VllmLayout, batch: int, context: int
         comm = 0.0
         if layout.tp > 1:
             volume = 2 * st.layers * 2 * (layout.tp - 1) / layout.tp * batch * profile.spec.hidden_size * 2
-            comm = volume / (gpu.interconnect_gbps * 1e9)
+            comm = volume / (gpu.interconnect_gb_per_s * 1e9)
         stage_times.append(max(read / bw, 2 * params * batch / flops_per_s) + comm)
         prefill.append(2 * (st.weights_bytes / bytes_per_param) / flops_per_s)
     step = sum(stage_times)

@@ -41,7 +41,7 @@ def cluster_doc(model: str, profile: Profile, cluster: Cluster, plans: list[Pipe
         })
     best = max(rows, key=lambda r: (r["kv_cache_tokens"], -r["tensor_parallel_size"] * r["pipeline_parallel_size"]), default=None)
     return {"model": profile.spec.name, "machines": [{"name": n.name, "type": n.gpu.name, "count": n.count,
-                                                      "network_gbps": n.network_gbps} for n in cluster.nodes],
+                                                      "network_gb_per_s": n.network_gb_per_s} for n in cluster.nodes],
             "context": context, "concurrency": concurrency, "status": "feasible" if best else "infeasible",
             "best": best, "by_tensor_parallel_size": rows}
 

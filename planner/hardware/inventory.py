@@ -21,9 +21,9 @@ from planner.units import MiB, parse_size
 
 DEFAULT_CONTEXT_BYTES = 500 * MiB
 """CUDA context of a GPU known only by its size (catalog cards carry their own figure)."""
-DEFAULT_HOST_LINK_GBPS = 25.0
+DEFAULT_HOST_LINK_GB_PER_S = 25.0
 """PCIe 4.0 x16, the host-to-device link of a GPU known only by its size."""
-DEFAULT_DISK_GBPS = 2.0
+DEFAULT_DISK_GB_PER_S = 2.0
 """Sustained read of an NVMe drive through safetensors' memory map, for disk offload."""
 MAX_GPUS = 256
 
@@ -41,8 +41,9 @@ class Device:
     capacity_bytes: int
     reserve_bytes: int = 0
     """Held back on a GPU the plan uses (CUDA context, fragmentation); never holds tensors."""
-    link_gbps: float = 0.0
-    """GPU: host-to-device bandwidth. Disk: read bandwidth. CPU: unused."""
+    link_gb_per_s: float = 0.0
+    """GB/s (10^9 bytes per second) at which offloaded weights cross this device's own link: a
+    GPU's host-to-device link, the disk's read bandwidth; 0 for the CPU, which has none of its own."""
     gpu_type: str | None = None
     price_usd: float | None = None
     price_usd_per_hour: float | None = None
@@ -90,14 +91,14 @@ def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: floa
             raise
         size = parse_size(what, "gpu")
         own = reserve if reserve is not None else reserve_bytes(size, DEFAULT_CONTEXT_BYTES, fragmentation)
-        return [Device(start + i, "gpu", "GPU by size", size, own, DEFAULT_HOST_LINK_GBPS)
+        return [Device(start + i, "gpu", "GPU by size", size, own, DEFAULT_HOST_LINK_GB_PER_S)
                 for i in range(count)]
     if prices:
         from planner.hardware.prices import priced
 
         g = priced(g, prices)
     own = reserve if reserve is not None else reserve_bytes(g.memory_bytes, g.cuda_context_bytes, fragmentation)
-    return [Device(start + i, "gpu", g.name, g.memory_bytes, own, g.host_link_gbps, g.name, g.price_usd, g.price_usd_per_hour)
+    return [Device(start + i, "gpu", g.name, g.memory_bytes, own, g.host_link_gb_per_s, g.name, g.price_usd, g.price_usd_per_hour)
             for i in range(count)]
 
 
@@ -142,7 +143,7 @@ def build_inventory(
     disk: str | int | None = None,
     max_memory: str | Mapping | None = None,
     reserve: str | int | None = None,
-    disk_gbps: float = DEFAULT_DISK_GBPS,
+    disk_gb_per_s: float = DEFAULT_DISK_GB_PER_S,
     fragmentation: float = DEFAULT_FRAGMENTATION,
     prices=None,
 ) -> Inventory:
@@ -151,8 +152,8 @@ def build_inventory(
     ``max_memory`` alone defines the GPUs (their indices and budgets); with ``gpus`` it caps them.
     """
     own_reserve = None if reserve is None else (0 if reserve in (0, "0") else parse_size(reserve, "reserve"))
-    if not disk_gbps > 0:
-        raise InputError(f"disk-gbps: must be positive, got {disk_gbps}")
+    if not disk_gb_per_s > 0:
+        raise InputError(f"disk-gb-per-s: must be positive, got {disk_gb_per_s}")
     devices: list[Device] = []
     for text in gpus:
         devices += _gpu_devices(text, len(devices), own_reserve, fragmentation, prices)
@@ -172,25 +173,25 @@ def build_inventory(
     else:
         for key, budget in sorted(gpu_caps.items()):
             own = own_reserve if own_reserve is not None else int(budget * fragmentation)
-            devices.append(Device(key, "gpu", "max_memory budget", budget, own, DEFAULT_HOST_LINK_GBPS))
+            devices.append(Device(key, "gpu", "max_memory budget", budget, own, DEFAULT_HOST_LINK_GB_PER_S))
     for d in devices:
         if d.reserve_bytes >= d.capacity_bytes:
             raise InputError(f"reserve: {d.reserve_bytes / 2**30:.2f} GiB leaves nothing of GPU {d.key}'s {d.capacity_bytes / 2**30:.2f} GiB")
     cpu_dev = _host_device("cpu", cpu, caps.get("cpu"), 0.0)
-    disk_dev = _host_device("disk", disk, caps.get("disk"), disk_gbps)
+    disk_dev = _host_device("disk", disk, caps.get("disk"), disk_gb_per_s)
     if not devices and cpu_dev is None:
         raise InputError("inventory: no devices; give --gpu (e.g. --gpu 2xA100-80GB), --cpu SIZE or --max-memory")
     return Inventory(tuple(devices), cpu_dev, disk_dev)
 
 
-def _host_device(kind: str, size, budget: int | None, link_gbps: float) -> Device | None:
+def _host_device(kind: str, size, budget: int | None, link_gb_per_s: float) -> Device | None:
     if size is not None and budget is not None:
         raise InputError(f"{kind}: given both as --{kind} and in --max-memory; keep one")
     if size is None and budget is None:
         return None
     nbytes = budget if budget is not None else parse_size(size, kind)
-    label = "host RAM" if kind == "cpu" else f"disk, {link_gbps:g} GB/s"
-    return Device(kind, kind, label, nbytes, 0, link_gbps)
+    label = "host RAM" if kind == "cpu" else f"disk, {link_gb_per_s:g} GB/s"
+    return Device(kind, kind, label, nbytes, 0, link_gb_per_s)
 
 
 def inventory_from_max_memory(max_memory: Mapping, **kw) -> Inventory:

@@ -92,7 +92,7 @@ def _catalog_device(name: str, weights_only: bool) -> Device:
 
     g = find_gpu(name)
     reserve = 0 if weights_only else reserve_bytes(g.memory_bytes, g.cuda_context_bytes)
-    return Device(0, "gpu", g.name, g.memory_bytes, reserve, g.host_link_gbps, g.name, g.price_usd, g.price_usd_per_hour)
+    return Device(0, "gpu", g.name, g.memory_bytes, reserve, g.host_link_gb_per_s, g.name, g.price_usd, g.price_usd_per_hour)
 
 
 def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None:

@@ -100,12 +100,12 @@ def _twin(a: Item, b: Item) -> bool:
 
 
 def _same(a: Device, b: Device) -> bool:
-    return (a.capacity_bytes, a.reserve_bytes, a.link_gbps, a.price_usd, a.price_usd_per_hour) == (
-        b.capacity_bytes, b.reserve_bytes, b.link_gbps, b.price_usd, b.price_usd_per_hour)
+    return (a.capacity_bytes, a.reserve_bytes, a.link_gb_per_s, a.price_usd, a.price_usd_per_hour) == (
+        b.capacity_bytes, b.reserve_bytes, b.link_gb_per_s, b.price_usd, b.price_usd_per_hour)
 
 
-def _ns(nbytes: int, gbps: float) -> int:
-    return -int(-nbytes // gbps) if nbytes else 0
+def _ns(nbytes: int, gb_per_s: float) -> int:
+    return -int(-nbytes // gb_per_s) if nbytes else 0
 
 
 def _pin_device(key: str | int, devices: tuple[Device, ...], prefix: str) -> int:
@@ -166,7 +166,7 @@ def build_problem(
         members = sorted(index[n] for n in group if n in index)
         for i in members:
             group_of[i] = members[0]
-    link = min((dev.link_gbps for dev in inventory.gpus), default=0.0)
+    link = min((dev.link_gb_per_s for dev in inventory.gpus), default=0.0)
     items: list[Item] = []
     for first in sorted(set(group_of)):
         members = tuple(i for i in range(len(names)) if group_of[i] == first)
@@ -191,6 +191,6 @@ def build_problem(
             elif dev.kind == "cpu":
                 row.append(_ns(it.weights_bytes, link))
             else:
-                row.append(_ns(it.weights_bytes, dev.link_gbps) + (_ns(it.weights_bytes, link) if link else 0))
+                row.append(_ns(it.weights_bytes, dev.link_gb_per_s) + (_ns(it.weights_bytes, link) if link else 0))
         offload.append(tuple(row))
     return Problem(tuple(items), devices, objective, tuple(offload), weights_only, basis or "auto")

@@ -24,7 +24,7 @@ def _inventory(sc: WhatIf):
     from planner.hardware.prices import parse_prices
 
     inv = sc.inventory
-    return build_inventory(inv.gpus, inv.cpu, inv.disk, inv.max_memory, inv.reserve, inv.disk_gbps,
+    return build_inventory(inv.gpus, inv.cpu, inv.disk, inv.max_memory, inv.reserve, inv.disk_gb_per_s,
                            prices=parse_prices(inv.prices))
 
 
