@@ -66,7 +66,7 @@ def main(models: list[str]) -> int:
                     plan = make_plan(prof, inventory, objective=objective)
                     ms = (time.perf_counter() - t0) * 1e3
                     used = sum(1 for d in plan.devices if d.kind == "gpu" and d.units)
-                    fullest = max((d.utilisation for d in plan.devices if d.kind == "gpu"), default=0.0)
+                    fullest = max((d.utilization for d in plan.devices if d.kind == "gpu"), default=0.0)
                     print(f"{name:<20}{n:>5}  {wl_name:<9}{objective:<9}{plan.status:<10}{plan.gap:>7.2%}{used:>6}"
                           f"{fullest:>9.1%}{ms:>11.1f}{acc:>10.1f}{ms / acc:>7.2f}", flush=True)
                     if ms > 1000:

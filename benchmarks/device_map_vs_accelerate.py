@@ -4,7 +4,7 @@ infer_auto_device_map, accelerate 1.x, models built by transformers on the meta 
 Both plan weights only against the same max_memory (``--weights-only``: no KV, activations or
 reserve; the onload room for offloaded layers is counted for both). accelerate always adds an
 unlimited disk; the planner is given the same disk so the two solve the same problem. Objective
-``balance`` (least offload, then the lowest maximum GPU utilisation), the one accelerate aims at.
+``balance`` (least offload, then the lowest maximum GPU utilization), the one accelerate aims at.
 
 For every model x budget it prints bytes offloaded (CPU + disk), the fullest GPU and the time of
 each; then the totals and the checks the issue asks for: never more offload, strictly less

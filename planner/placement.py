@@ -31,7 +31,7 @@ class DevicePlan:
         return self.capacity_bytes - self.load.total_bytes
 
     @property
-    def utilisation(self) -> float:
+    def utilization(self) -> float:
         return self.load.total_bytes / self.capacity_bytes
 
 
@@ -41,7 +41,7 @@ class Baseline:
 
     offload_bytes: int
     disk_bytes: int
-    max_utilisation: float
+    max_utilization: float
     violations: tuple[str, ...]
     """Rules its map breaks under the planner's accounting (KV, activations, reserve)."""
 
@@ -69,7 +69,7 @@ class Plan:
         return sum(d.load.weights_bytes for d in self.devices if d.kind != "gpu" and d.key != self.execution_device)
 
     @property
-    def offload_seconds(self) -> float:
+    def offload_seconds_per_pass(self) -> float:
         return offload_ns(self.problem, self.assignment) / 1e9 if self.assignment else 0.0
 
     @property

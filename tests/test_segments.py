@@ -66,7 +66,7 @@ def _layers_problem(objective: str) -> Problem:
 def test_hand_counted_instance_at_128_gpus():
     solution = solve(_layers_problem("gpus"), time_limit_s=1.0)
     assert solution.status == "optimal"
-    assert solution.objectives == {"offload_ns": 0, "gpus": 16, "max_utilisation": 10_000, "runs": 16}
+    assert solution.objectives == {"offload_ns": 0, "gpus": 16, "max_utilization": 10_000, "runs": 16}
     used = sorted(set(solution.assignment))
     assert used == [g for g in range(128) if g % 5 == 4][:16]  # the first sixteen 80-byte GPUs
 
@@ -79,7 +79,7 @@ def test_balance_at_128_gpus_is_hand_counted():
     problem = _layers_problem("balance")
     solution = solve(problem, time_limit_s=2.0)
     assert solution.status == "optimal"
-    assert solution.objectives == {"offload_ns": 0, "max_utilisation": 3750, "runs": 76}
+    assert solution.objectives == {"offload_ns": 0, "max_utilization": 3750, "runs": 76}
     assert verify(problem, solution.assignment) == []
 
 

@@ -154,10 +154,10 @@ def test_latency_and_throughput_targets_are_met():
     loose = size(prof, types, 4096, 8, "hourly")
     fast = size(prof, types, 4096, 8, "hourly", max_step_ms=10)
     assert all(c.speed.decode_step_s * 1e3 <= 10 for c, _ in fast.choice)
-    assert fast.value >= loose.value
+    assert fast.objective_value >= loose.objective_value
     busy = size(prof, types, 4096, 8, "hourly", target_tokens_per_s=20000)
     assert sum(c.speed.decode_tokens_per_s * n for c, n in busy.choice) >= 20000
-    assert busy.value > loose.value
+    assert busy.objective_value > loose.objective_value
 
 
 def test_single_node_answers_carry_an_accelerate_device_map():

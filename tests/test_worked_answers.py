@@ -19,7 +19,7 @@ def per_type(model, context, concurrency, types, objective="gpus", **workload):
 def test_llama_70b_32k_16_sequences_to_rent():
     answer, alts = per_type("Llama-3.1-70B", 32768, 16, ["H100", "A100-80GB", "H200", "MI300X", "L40S"], "hourly", dtype="bf16")
     assert [(c.gpu.name, c.gpus, n) for c, n in answer.choice] == [("MI300X", 2, 1)]
-    assert answer.value == pytest.approx(5.0)
+    assert answer.objective_value == pytest.approx(5.0)
     assert alts == {"MI300X": (2, 5.0), "A100-80GB": (5, 7.0), "L40S": (8, 7.2), "H200": (3, 10.5), "H100-SXM": (5, 12.5)}
 
 

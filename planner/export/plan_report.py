@@ -51,11 +51,11 @@ def plan_table(plan: Plan) -> str:
         name = f"GPU {d.key}" if d.kind == "gpu" else str(d.key)
         out.append(f"{name:<8}{d.label[:17]:<18}{_g(d.capacity_bytes):>9}{_g(d.load.weights_bytes):>9}{d.load.kv_bytes / GiB:>8.2f}"
                    f"{d.load.activation_bytes / GiB:>8.2f}{d.load.buffer_bytes / GiB:>8.2f}{d.load.reserve_bytes / GiB:>8.2f}"
-                   f"{d.free_bytes / GiB:>8.2f}{d.utilisation:>7.1%}  {held}")
+                   f"{d.free_bytes / GiB:>8.2f}{d.utilization:>7.1%}  {held}")
     out.append("(GiB = 2^30 bytes; onload = room to bring in the largest offloaded unit, or to stage a disk unit on the CPU)")
     if plan.offload_bytes:
         out.append(f"Offload: {plan.offload_bytes / GiB:.2f} GiB ({plan.offload_bytes / GB:.2f} GB) cross to GPU "
-                   f"{plan.execution_device} on every forward pass, about {plan.offload_seconds:.2f} s at the links' bandwidth")
+                   f"{plan.execution_device} on every forward pass, about {plan.offload_seconds_per_pass:.2f} s at the links' bandwidth")
     elif not plan.problem.gpu_indices:
         out.append("Offload: none; the CPU runs every unit (no GPU in the inventory)")
     else:
@@ -66,7 +66,7 @@ def plan_table(plan: Plan) -> str:
         if b.disk_bytes:
             line += f" ({b.disk_bytes / GiB:.2f} GiB to disk)"
         if plan.problem.gpu_indices:
-            line += f", fullest GPU {b.max_utilisation:.1%}"
+            line += f", fullest GPU {b.max_utilization:.1%}"
         if b.violations and not plan.problem.weights_only:
             line += f"; with this workload it breaks: {b.violations[0]}"
         out.append(line)
@@ -111,7 +111,7 @@ def plan_json(plan: Plan) -> str:
             for d in plan.devices
         ],
         "offload_bytes": plan.offload_bytes,
-        "offload_seconds_per_pass": round(plan.offload_seconds, 6),
+        "offload_seconds_per_pass": round(plan.offload_seconds_per_pass, 6),
         "objectives": plan.objectives,
         "gap": plan.gap,
         "solve_seconds": round(plan.solve_seconds, 6),
@@ -119,7 +119,7 @@ def plan_json(plan: Plan) -> str:
     if plan.baseline is not None:
         b = plan.baseline
         doc["accelerate"] = {"offload_bytes": b.offload_bytes, "disk_bytes": b.disk_bytes,
-                             "max_gpu_utilisation": round(b.max_utilisation, 6), "violations": list(b.violations)}
+                             "max_gpu_utilization": round(b.max_utilization, 6), "violations": list(b.violations)}
     if plan.diagnosis is not None:
         dg = plan.diagnosis
         doc["diagnosis"] = {"summary": dg.summary(), "shortfall_bytes": dg.shortfall_bytes,

@@ -116,7 +116,7 @@ def size_table(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> s
                    "try a shorter context, fp8/int4 weights (--quant), an fp8 KV cache (--kv-dtype fp8) or more GPUs (--max-gpus)")
         return "\n".join(out)
     state = "optimal (proven)" if s.status == "optimal" else "feasible, not proven optimal"
-    out.append(f"Answer: {_money(s.value, s.objective)}, {state}")
+    out.append(f"Answer: {_money(s.objective_value, s.objective)}, {state}")
     for c, n in s.choice:
         st = c.layout.stages
         out.append(f"  {n} x [{_layout(c)}]: KV cache {c.layout.kv_tokens:,} tokens per replica "

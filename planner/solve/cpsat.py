@@ -21,7 +21,7 @@ Constraints (each mirrors a rule of ``loads.device_loads``):
   (sum of starts <= 1), the blocks strictly inside are wholly its own, and at most one GPU
   crosses each boundary between blocks
   used[g] >= used[g'] for interchangeable neighbours g < g'     symmetry breaking
-Objectives, lexicographic (solver.py): offload time; GPUs or price; max utilisation; runs.
+Objectives, lexicographic (solver.py): offload time; GPUs or price; max utilization; runs.
 With ``slack`` every capacity may be exceeded by over[d] >= 0; the least total over is what an
 infeasible problem falls short by.
 """
@@ -202,7 +202,7 @@ class PlacementModel:
         prices = self.problem.gpu_prices()
         return sum(prices[g] * self.used[g] for g in self.gpus)
 
-    def max_utilisation(self):
+    def max_utilization(self):
         """A variable bounded below by every GPU's load / capacity, in 1/UTIL_SCALE. The load is
         first rounded up to a coarse unit (capacity / 2^17 or finer, below 0.001%) so that no
         coefficient of the ratio constraint is large."""

@@ -104,7 +104,7 @@ def objective_values(problem: Problem, assignment: tuple[int, ...]) -> dict[str,
         prices = problem.gpu_prices()
         out["price"] = sum(prices[g] for g in used)
     if problem.gpu_indices:
-        out["max_utilisation"] = max(-(-loads[g].total_bytes * UTIL_SCALE // problem.devices[g].capacity_bytes)
+        out["max_utilization"] = max(-(-loads[g].total_bytes * UTIL_SCALE // problem.devices[g].capacity_bytes)
                                      for g in problem.gpu_indices)
     away = [d for d in (problem.cpu, problem.disk) if d is not None] if problem.gpu_indices else [problem.disk]
     out["runs"] = len(used) + sum(1 for first, size in problem.blocks() for d in away

@@ -4,7 +4,7 @@ so that every stage keeps the same KV cache room (VLLM_PP_LAYER_PARTITION).
 All stages use one tensor-parallel size (vLLM's rule) and each stage is one TP group inside one
 machine. For a number of KV blocks B every stage must hold B blocks for its layers:
 
-    weights(stage) + activation peak + non-torch + B x 16 x kv_bytes_per_token(stage) <= total x utilisation
+    weights(stage) + activation peak + non-torch + B x 16 x kv_bytes_per_token(stage) <= total x utilization
 
 which is linear in the layers a stage takes, so for a fixed stage order filling each stage with
 as many consecutive layers as fit, in order, decides whether B is reachable (taking more early
@@ -35,7 +35,7 @@ class Stage:
     first_gpu: int
     """Index of the group's first GPU on its machine."""
     budget_bytes: int
-    """total x utilisation - non-torch memory."""
+    """total x utilization - non-torch memory."""
     batched: int
 
 

@@ -25,7 +25,7 @@ price, hourly price, or even load; ``cost`` (the older name) is the hourly price
 has one, else the purchase price. Inside the solver all three prices are the ``cost`` stage."""
 PRICE_BASIS = {"price": "purchase", "hourly": "hourly", "cost": "auto"}
 UTIL_SCALE = 10_000
-"""Utilisation is measured and minimised in units of 0.01%."""
+"""Utilization is measured and minimised in units of 0.01%."""
 
 
 @dataclass(frozen=True, slots=True)

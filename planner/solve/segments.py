@@ -22,7 +22,7 @@ is 0 and the rest of the problem has a structure a direct search solves exactly:
 - For a count, k GPUs cover only if the k with the most room do (swap any GPU for one with at
   least its room and every reach stays or grows), so the count search tries the top k first,
   from the k that the bytes alone require: a handful of types, few states.
-- The utilisation stage is a bisection over the threshold u (in 1/UTIL_SCALE): a GPU may hold
+- The utilization stage is a bisection over the threshold u (in 1/UTIL_SCALE): a GPU may hold
   at most floor(u * capacity / UTIL_SCALE) bytes. The lower end starts from the bytes over all
   capacity, the largest item, and the root of the search's own bounds; each step only asks
   whether some cover within the stage-2 optimum exists (farthest reach first); at the least
@@ -58,7 +58,7 @@ class SegmentPlan:
     gap: float = 0.0
     """Certified relative gap of the first stage not proven (0.0 when optimal)."""
     unproven: str | None = None
-    """That stage: max_utilisation, or runs (the GPU count at the proven utilisation)."""
+    """That stage: max_utilization, or runs (the GPU count at the proven utilization)."""
 
 
 def applies(problem: Problem) -> bool:
@@ -264,8 +264,8 @@ class SegmentResult:
 def solve_segments(problem: Problem, time_limit_s: float = 1.0) -> SegmentResult:
     """The lexicographic optimum when nothing needs offloading. No plan when this search does
     not apply, proves that everything cannot sit on GPUs, or ran out of work before a plan with
-    proven offload and GPU count (or price); a plan whose utilisation stage ran out of work
-    carries the certified gap between its utilisation and the least one not ruled out."""
+    proven offload and GPU count (or price); a plan whose utilization stage ran out of work
+    carries the certified gap between its utilization and the least one not ruled out."""
     if not applies(problem):
         return SegmentResult(None, 0.0)
     seq = Sequence(problem)
@@ -283,16 +283,16 @@ def solve_segments(problem: Problem, time_limit_s: float = 1.0) -> SegmentResult
     values = objective_values(problem, assignment)
     if stages.lo >= stages.hi and stages.settled:
         return SegmentResult(SegmentPlan(assignment, values), used)
-    if stages.lo >= stages.hi:  # utilisation proven, the GPU count at it not: gap against the root bound
+    if stages.lo >= stages.hi:  # utilization proven, the GPU count at it not: gap against the root bound
         fewest = stages.count_bound()
         gap = (values["runs"] - fewest) / max(values["runs"], 1) if fewest is not None else 1.0
         return SegmentResult(SegmentPlan(assignment, values, "feasible", gap, "runs"), used)
-    gap = (values["max_utilisation"] - stages.lo) / max(values["max_utilisation"], 1)
-    return SegmentResult(SegmentPlan(assignment, values, "feasible", gap, "max_utilisation"), used)
+    gap = (values["max_utilization"] - stages.lo) / max(values["max_utilization"], 1)
+    return SegmentResult(SegmentPlan(assignment, values, "feasible", gap, "max_utilization"), used)
 
 
 class _Stages:
-    """Stage 2 (count or price) exactly, then a binary search on the utilisation threshold that
+    """Stage 2 (count or price) exactly, then a binary search on the utilization threshold that
     keeps its best plan and bounds, so running out of work still leaves a plan and a gap."""
 
     def __init__(self, problem: Problem, search: _Search):
@@ -315,7 +315,7 @@ class _Stages:
         if self.problem.objective in ("gpus", "cost"):
             self.bound = first[0][0]
         self.best = first
-        self.hi = self._max_utilisation(first)
+        self.hi = self._max_utilization(first)
         self.lo = self._lower_bound()
         lo, hi = self.lo, self.hi  # tighten the bound first by the search's own root estimate, cheap
         while lo < hi:
@@ -329,14 +329,14 @@ class _Stages:
             if found is None:
                 self.lo = mid + 1
             else:
-                self.best, self.hi, self.settled = found, min(mid, self._max_utilisation(found)), False
+                self.best, self.hi, self.settled = found, min(mid, self._max_utilization(found)), False
         if not self.settled:  # the threshold is proven; now the least count (or price, count) at it
             self.best = self._solve_at(self.hi)
             self.settled = True
 
-    def _max_utilisation(self, cover) -> int:
+    def _max_utilization(self, cover) -> int:
         assignment = _assignment(self.problem, self.search.seq, cover[1])
-        return objective_values(self.problem, assignment)["max_utilisation"]
+        return objective_values(self.problem, assignment)["max_utilization"]
 
     def count_bound(self) -> int | None:
         """A lower bound on the GPUs in use at the proven threshold (pinned ones included)."""

@@ -64,7 +64,8 @@ class Sizing:
     objective: str
     choice: tuple[tuple[Candidate, int], ...]
     """(candidate, replicas) of the answer."""
-    value: float
+    objective_value: float
+    """The answer's value of the objective: GPUs, USD (price) or USD per hour (hourly)."""
     alternatives: tuple[tuple[Candidate, int], ...]
     """Best answer using each GPU type alone, cheapest first."""
     context: int

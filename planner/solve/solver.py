@@ -4,7 +4,7 @@ Most problems that fit on their GPUs are solved exactly by the segment search (s
 the rest (offloading needed, or a search past its work budget) go to CP-SAT as below.
 
 Stages: (1) least offload time; (2) fewest GPUs or lowest price (skipped for ``balance``);
-(3) lowest maximum GPU utilisation; (4) fewest runs (device changes along the layers). Each
+(3) lowest maximum GPU utilization; (4) fewest runs (device changes along the layers). Each
 stage starts from the previous answer (or the greedy's) as a hint and must not worsen the stages
 before it. The status is "optimal" only when every stage was proven optimal; otherwise the plan
 is "feasible" and carries the gap of the first unproven stage.
@@ -46,7 +46,7 @@ def _stages(pm) -> list[list[tuple[str, object, int]]]:
     elif problem.objective == "cost":
         second.append(("price", pm.price(), pm.price_bound()))
     if pm.gpus:
-        second.append(("max_utilisation", pm.max_utilisation(), pm.UTIL_SCALE))
+        second.append(("max_utilization", pm.max_utilization(), pm.UTIL_SCALE))
     second.append(("runs", pm.runs(), pm.runs_bound()))
     return [[("offload_ns", pm.offload_ns(), 0)], second]
 

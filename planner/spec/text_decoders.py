@@ -21,7 +21,8 @@ class Family:
     defaults: dict
     qkv_bias: bool = False
     qk_norm: bool = False
-    fused_qkv: bool = False
+    fused_projections: bool = False
+    """Phi-3's layout: q, k, v in one ``qkv_proj`` and gate, up in one ``gate_up_proj``."""
     sandwich_norms: bool = False
     embed_scale: bool = False
     tie_default: bool = False
@@ -51,7 +52,7 @@ FAMILIES: dict[str, Family] = {
                        num_attention_heads=8, num_key_value_heads=4, head_dim=256, sliding_window=4096),
         embed_scale=True, tie_default=True, sandwich_norms=True, sliding="alternate",
     ),
-    "phi3": Family("Phi3", dict(_LLAMA, vocab_size=32064, hidden_size=3072, intermediate_size=8192), fused_qkv=True, sliding="all"),
+    "phi3": Family("Phi3", dict(_LLAMA, vocab_size=32064, hidden_size=3072, intermediate_size=8192), fused_projections=True, sliding="all"),
     "mixtral": Family(
         "Mixtral", dict(_LLAMA, intermediate_size=14336, num_key_value_heads=8, num_local_experts=8, num_experts_per_tok=2),
         sliding="all", moe="mixtral",
@@ -104,7 +105,7 @@ def _attention(cfg: ConfigView, fam: Family, p: str, hidden: int, heads: int, kv
     if fam.moe == "deepseek":
         return _mla(cfg, p, hidden, heads)
     bias = cfg.bool("attention_bias", False)
-    if fam.fused_qkv:
+    if fam.fused_projections:
         return spec_layers.linear(f"{p}.o_proj", heads * hd, hidden, bias) + spec_layers.linear(f"{p}.qkv_proj", hidden, (heads + 2 * kv) * hd, bias)
     qkv_bias = fam.qkv_bias or bias
     out = (
@@ -157,7 +158,7 @@ def _moe_experts(p: str, n: int, hidden: int, inter: int) -> list[TensorSpec]:
 
 def _mlp(cfg: ConfigView, fam: Family, p: str, i: int, hidden: int, n_layers: int) -> tuple[list[TensorSpec], MlpSpec]:
     inter = _get(cfg, fam, "intermediate_size")
-    dense = (_gated(p, hidden, inter, cfg.bool("mlp_bias", False), fam.fused_qkv), MlpSpec(inter))
+    dense = (_gated(p, hidden, inter, cfg.bool("mlp_bias", False), fam.fused_projections), MlpSpec(inter))
     if fam.moe == "mixtral":
         n = cfg.int("num_local_experts", default=8)
         k = cfg.int("num_experts_per_tok", default=2)
