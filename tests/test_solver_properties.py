@@ -22,7 +22,8 @@ def problems(draw):
     devices = []
     for g in range(n_gpus):
         cap = draw(st.integers(40, 300))
-        devices.append(Device(g, "gpu", "g", cap, draw(st.integers(0, 15)), 10.0, price_usd=draw(st.sampled_from([1.0, 2.0]))))
+        devices.append(Device(g, "gpu", "g", cap, draw(st.integers(0, 15)), 10.0, price_usd=draw(st.sampled_from([1.0, 2.0])),
+                              price_usd_per_hour=draw(st.sampled_from([None, 0.5, 1.25]))))
     if n_gpus == 0 or draw(st.booleans()):
         devices.append(Device("cpu", "cpu", "cpu", draw(st.integers(30, 400))))
     if draw(st.booleans()):
@@ -40,12 +41,14 @@ def problems(draw):
         items.append(Item((i,), (f"u{i}",), draw(st.integers(1, 120)), draw(st.integers(0, 25)), draw(st.integers(0, 25)),
                           allowed, not pinned))
     objective = draw(st.sampled_from(["gpus", "cost", "balance"]))
+    all_hourly = all(d.price_usd_per_hour is not None for d in devices if d.kind == "gpu")
+    basis = draw(st.sampled_from(["auto", "purchase", "hourly"] if all_hourly else ["auto", "purchase"]))
     link = 10.0
     offload = tuple(tuple(0 if d.kind == "gpu" or (d.kind == "cpu" and not n_gpus) else
                           math.ceil(it.weights_bytes / link) if d.kind == "cpu" else
                           math.ceil(it.weights_bytes / d.link_gb_per_s) + (math.ceil(it.weights_bytes / link) if n_gpus else 0)
                           for d in devices) for it in items)
-    return Problem(tuple(items), tuple(devices), objective, offload)
+    return Problem(tuple(items), tuple(devices), objective, offload, price_basis=basis)
 
 
 def contiguous(problem: Problem, a: tuple[int, ...]) -> bool:
@@ -70,7 +73,8 @@ def objectives(problem: Problem, a: tuple[int, ...]) -> tuple[int, ...]:
     if problem.objective == "gpus":
         stages.append(len(used))
     elif problem.objective == "cost":
-        hourly = all(problem.devices[g].price_usd_per_hour is not None for g in problem.gpu_indices)
+        every = all(problem.devices[g].price_usd_per_hour is not None for g in problem.gpu_indices)
+        hourly = problem.price_basis == "hourly" or (problem.price_basis == "auto" and every)
         stages.append(sum(round(problem.devices[g].price_usd_per_hour * 10_000) if hourly
                           else round(problem.devices[g].price_usd) for g in used))
     if problem.gpu_indices:
@@ -82,7 +86,7 @@ def objectives(problem: Problem, a: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(stages)
 
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
