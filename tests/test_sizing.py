@@ -188,3 +188,30 @@ def test_a_total_price_is_never_a_partial_sum():
     unpriced = replace(l40s, price_usd=None, price_usd_per_hour=None)
     assert total_price([(h100, 8), (unpriced, 2)]) == (None, None)
     assert total_price([]) == (None, None)
+
+
+def test_roofline_figures_worked_by_hand():
+    """Llama-3-8B in bf16 on H100 SXM (3.35 TB/s HBM, 989 dense bf16 TFLOPS, 900 GB/s NVLink, as
+    NVIDIA publishes them), 2,048-token sequences, at the stated 80% of bandwidth and 50% of
+    compute. Worked out by hand:
+      weights 8,030,261,248 x 2 B + 512 B of rotary buffer = 16,060,523,008 B per step;
+      KV 32 layers x 8 heads x (128 + 128) x 2 B = 131,072 B per token, x 2,048 = 268,435,456 B;
+      batch 1: (16,060,523,008 + 268,435,456) / 2.68e12 B/s = 6.0929 ms, 164.13 tokens/s;
+      batch 64: (16,060,523,008 + 64 x 268,435,456) / 2.68e12 = 12.4031 ms, 5,159.99 tokens/s;
+      tp 2 halves both per rank and adds 2 all-reduces x 32 layers x 4,096 x 2 B / 900 GB/s;
+      prefill: 2 x 8.03e9 FLOPs per token at 494.5 TFLOPS = 30,790 tokens/s."""
+    from planner.costs.roofline import replica_speed
+
+    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
+    gpu = find_gpu("H100")
+    assert (gpu.hbm_gb_per_s, gpu.bf16_tflops, gpu.interconnect_gb_per_s) == (3350, 989, 900)
+    one = replica_speed(prof, vllm_layout(prof, gpu, 1, 1), 1, 2048)
+    assert one.decode_step_s == pytest.approx(6.0929e-3, rel=1e-4)
+    assert one.decode_tokens_per_s == pytest.approx(164.13, rel=1e-4)
+    assert one.prefill_tokens_per_s == pytest.approx(30_790, rel=1e-3)
+    busy = replica_speed(prof, vllm_layout(prof, gpu, 1, 1), 64, 2048)
+    assert busy.decode_step_s == pytest.approx(12.4031e-3, rel=1e-4)
+    assert busy.decode_tokens_per_s == pytest.approx(5_159.99, rel=1e-4)
+    two = replica_speed(prof, vllm_layout(prof, gpu, 2, 1), 1, 2048)
+    comm = 2 * 32 * 2 * (1 / 2) * 4096 * 2 / 900e9
+    assert two.decode_step_s == pytest.approx((8_030_528_000 + 2048 * 65_536) / 2.68e12 + comm, rel=1e-4)

@@ -128,3 +128,28 @@ def test_two_gpus_never_cross_the_same_block_boundary():
     problem = Problem(tuple(a + b), gpus, "gpus", ((0, 0),) * 4)
     assert len(problem.blocks()) == 2
     assert solve(problem).status == "infeasible"
+
+
+def test_a_device_map_reads_back_as_its_assignment_and_its_faults_are_named():
+    """assignment_from_device_map inverts a plan's collapsed device_map exactly, and names the
+    rules a hand-edited map breaks: a module left out, the tied embedding and head split, a
+    device the inventory does not have."""
+    from planner import estimate
+    from planner.hardware.inventory import build_inventory
+    from planner.placement import make_plan
+    from planner.solve.verify import assignment_from_device_map
+
+    prof = estimate("Llama-3.2-1B", dtype="bf16")
+    result = make_plan(prof, build_inventory(gpus=["2x1GiB"], cpu="8GiB"), "gpus")
+    problem = result.problem
+    assert len(set(result.assignment)) > 1  # a map with several devices, collapsed to prefixes
+    assert assignment_from_device_map(problem, result.device_map) == (result.assignment, [])
+    whole = {name: problem.devices[d].key for it, d in zip(problem.items, result.assignment, strict=True) for name in it.names}
+    missing = {k: v for k, v in whole.items() if k != "model.norm"}
+    _, errors = assignment_from_device_map(problem, missing)
+    assert errors == ["model.norm: not covered by the device_map"]
+    split = {**whole, "model.embed_tokens": 0, "lm_head": "cpu"}
+    _, errors = assignment_from_device_map(problem, split)
+    assert errors == ["model.embed_tokens, lm_head: share a tensor but are mapped to different devices"]
+    _, errors = assignment_from_device_map(problem, {**whole, "model.norm": 7})
+    assert errors == ["model.norm: device 7 is not in the inventory"]
