@@ -70,3 +70,19 @@ def run_search(solver, model):
     if "error" in out:
         raise out["error"]
     return out["status"]
+
+
+def solve_stage(model, expr, seconds: float, maximize: bool = False):
+    """One stage of a lexicographic search, the way every staged CP-SAT search in the planner
+    runs: optimise ``expr`` within ``seconds`` of deterministic time and, when a solution is
+    found, keep every later stage from making it worse (``expr`` bounded by the value found).
+    Returns (status, solver)."""
+    from ortools.sat.python import cp_model
+
+    (model.maximize if maximize else model.minimize)(expr)
+    solver = deterministic_solver(seconds)
+    code = run_search(solver, model)
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        value = round(solver.objective_value)
+        model.add(expr >= value if maximize else expr <= value)
+    return code, solver

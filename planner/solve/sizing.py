@@ -132,7 +132,7 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
                           time.perf_counter() - start, len(cands))
     from ortools.sat.python import cp_model
 
-    from planner.solve.cpsat_run import deterministic_solver, run_search
+    from planner.solve.cpsat_run import solve_stage
 
     m = cp_model.CpModel()
     bound = [min(max_gpus // c.gpus, -(-concurrency // c.seqs) + (64 if target_tokens_per_s else 0)) for c in cands]
@@ -145,10 +145,8 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
     speed = sum(round(c.speed.decode_tokens_per_s) * v for c, v in zip(cands, r, strict=True))
     primary = sum(_weight(c, objective) * v for c, v in zip(cands, r, strict=True))
     status, hint, spent = "optimal", None, 0.0
-    for expr, sense in ((primary, 1), (gpus, 1), (speed, -1)):
-        m.minimize(expr) if sense > 0 else m.maximize(expr)
-        solver = deterministic_solver(max(time_limit_s - spent, 0.05))
-        code = run_search(solver, m)
+    for expr, maximize in ((primary, False), (gpus, False), (speed, True)):
+        code, solver = solve_stage(m, expr, max(time_limit_s - spent, 0.05), maximize)
         spent += solver.response_proto.deterministic_time
         if code == cp_model.INFEASIBLE:
             return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, len(cands))
@@ -160,7 +158,6 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
         if code != cp_model.OPTIMAL:
             status = "feasible"
         hint = [solver.value(v) for v in r]
-        m.add(expr == round(solver.objective_value))
         m.clear_hints()
         for v, h in zip(r, hint, strict=True):
             m.add_hint(v, h)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from planner.solve.cpsat_run import deterministic_solver, run_search
+from planner.solve.cpsat_run import deterministic_solver, run_search, solve_stage
 from planner.solve.problem import Problem
 
 DEFAULT_TIME_LIMIT_S = 1.0
@@ -105,9 +105,7 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
         if left < 0.02 and assignment is not None:  # out of budget: keep the answer of the stages before
             status, unproven = "feasible", unproven or terms[0][0]
             break
-        pm.model.minimize(expr)
-        solver = deterministic_solver(left)
-        code = run_search(solver, pm.model)
+        code, solver = solve_stage(pm.model, expr, left)
         spent += solver.response_proto.deterministic_time
         if code == cp_model.INFEASIBLE or (code == cp_model.UNKNOWN and assignment is None):
             if code == cp_model.UNKNOWN and hint_valid:  # never worse than the greedy plan
@@ -126,7 +124,6 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
             status, unproven = "feasible", terms[0][0]
             value, bound = solver.objective_value, solver.best_objective_bound
             gap = (value - bound) / max(abs(value), 1)
-        pm.model.add(expr <= round(solver.objective_value))
         pm.hint(assignment)
     return Solution(status, assignment, values, gap, time.perf_counter() - start, unproven)
 
