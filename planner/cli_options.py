@@ -50,14 +50,11 @@ def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:
     return {f: kwargs[f] for f in fields if ctx.get_parameter_source(f) == click.core.ParameterSource.COMMANDLINE}
 
 
-MODE_ONLY = {
-    "training": (),  # the flags of TrainingSetup and CompressionSetup: mode_param_names(), in check_mode_flags
-    "compression": (),
-    "inference": ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
-                  "prompt_tokens", "new_tokens"),
-}
-"""Parameters that mean something in one --mode only (shared ones, such as --seq-len, are not
-listed). Typing one under another mode is an error rather than silently ignored."""
+INFERENCE_ONLY = ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
+                  "prompt_tokens", "new_tokens")
+"""Parameters that mean something in --mode inference only. Those of training and compression
+are the fields of their settings models (cli_settings.mode_param_names); shared ones, such as
+--seq-len, are in neither. Typing one under another mode is an error rather than silently ignored."""
 INSTEAD = {
     ("prompt_tokens", "training"): "--seq-len", ("new_tokens", "training"): "--seq-len",
     ("prompt_tokens", "compression"): "--seq-len", ("new_tokens", "compression"): "--seq-len",
@@ -96,12 +93,11 @@ def check_mode_flags(mode: str) -> None:
         if in_mode == mode and typed(name):
             flag = flags[name]
             raise InputError(f"{flag.lstrip('-')}: {flag} has no effect in --mode {mode}; use {instead}")
-    for other, names in MODE_ONLY.items():
+    own = {f.lstrip("-").replace("-", "_") for f in getattr(ctx.command, "skip", ())}  # the command's own flags
+    mode_only = {"inference": INFERENCE_ONLY, **{m: tuple(n for n in mode_param_names(m) if n not in own) for m in SETTINGS}}
+    for other, names in mode_only.items():
         if other == mode:
             continue
-        if other in SETTINGS:
-            own = {f.lstrip("-").replace("-", "_") for f in getattr(ctx.command, "skip", ())}
-            names = tuple(n for n in mode_param_names(other) if n not in own)
         for name in names:
             if typed(name):
                 flag = flags[name]
