@@ -75,25 +75,38 @@ class PlacementModel:
         self.problem = problem
         p, self.unit = scaled(problem)
         self.scaled = p
-        self.model = m = cp_model.CpModel()
-        items, devices = p.items, p.devices
-        self.blocks = blocks = problem.blocks()
-        self.gpus = gpus = p.gpu_indices
-        cpu, disk = p.cpu, p.disk
+        self.model = cp_model.CpModel()
+        self.blocks = problem.blocks()
+        self.gpus = p.gpu_indices
+        self._counts()
+        self.over = {d: self.model.new_int_var(0, _total(p), f"over[{d}]") for d in range(len(p.devices))} if slack else {}
+        self._used_and_first()
+        self._offloaded()
+        self.load = {g: self._gpu_capacity(g) for g in self.gpus}
+        self._host_capacity()
+        self._contiguity()
+        for a, b in p.symmetric_pairs():
+            self.model.add_implication(self.used[b], self.used[a])
+
+    def _counts(self) -> None:
+        """n[b, d] items of block b on device d, y[b, d] = n[b, d] > 0; every item placed once."""
+        m, items = self.model, self.scaled.items
         self.n: dict[tuple[int, int], cp_model.IntVar] = {}
         self.y: dict[tuple[int, int], cp_model.IntVar] = {}
-        for b, (i, size) in enumerate(blocks):
+        for b, (i, size) in enumerate(self.blocks):
             for d in items[i].allowed:
                 n = self.n[b, d] = m.new_int_var(0, size, f"n[{b},{d}]")
                 y = self.y[b, d] = m.new_bool_var(f"y[{b},{d}]")
                 m.add(n >= 1).only_enforce_if(y)
                 m.add(n == 0).only_enforce_if(~y)
             m.add(sum(self.n[b, d] for d in items[i].allowed) == size)
-        self.over = {d: m.new_int_var(0, _total(p), f"over[{d}]") for d in range(len(devices))} if slack else {}
 
+    def _used_and_first(self) -> None:
+        """used[g]: GPU g holds something; first[g]: g is the execution device (the lowest used)."""
+        m, gpus = self.model, self.gpus
         self.used = {g: m.new_bool_var(f"used[{g}]") for g in gpus}
         for g in gpus:
-            on_g = [self.y[b, g] for b in range(len(blocks)) if (b, g) in self.y]
+            on_g = [self.y[b, g] for b in range(len(self.blocks)) if (b, g) in self.y]
             for v in on_g:
                 m.add_implication(v, self.used[g])
             if on_g:
@@ -107,44 +120,63 @@ class PlacementModel:
                 m.add_implication(self.first[g], self.used[g])
                 for lower in gpus[:k]:
                     m.add_implication(self.first[g], ~self.used[lower])
-        self.away = away = [d for d in (cpu, disk) if d is not None] if gpus else ([disk] if disk is not None else [])
+
+    def _offloaded(self) -> None:
+        """off[b]: block b has items on the CPU or disk (with no GPU, on the disk)."""
+        p, m = self.scaled, self.model
+        self.away = [d for d in (p.cpu, p.disk) if d is not None] if self.gpus else ([p.disk] if p.disk is not None else [])
         self.off = {}
-        for b in range(len(blocks)):
-            terms = [self.y[b, d] for d in away if (b, d) in self.y]
+        for b in range(len(self.blocks)):
+            terms = [self.y[b, d] for d in self.away if (b, d) in self.y]
             if terms:
                 off = self.off[b] = m.new_bool_var(f"off[{b}]")
                 m.add_max_equality(off, terms)
 
-        self.load = {}
+    def _gpu_capacity(self, g: int):
+        """GPU g's load (weights + KV of its items, the largest activation it runs, its reserve,
+        and as the execution device the onload buffer and the offloaded layers' KV), bounded by
+        its capacity; returns the load expression."""
+        m, items, blocks, devices = self.model, self.scaled.items, self.blocks, self.scaled.devices
         max_a = max((it.activation_bytes for it in items), default=0)
-        max_w = max((it.weights_bytes for it in items), default=0)
-        kv_off = sum(items[blocks[b][0]].kv_bytes * self.n[b, d] for b in self.off for d in away if (b, d) in self.n)
-        kv_off_max = sum(items[blocks[b][0]].kv_bytes * blocks[b][1] for b in self.off)
-        for g in gpus:
-            act = m.new_int_var(0, max_a, f"act[{g}]")
-            terms = []
-            for b, (i, _) in enumerate(blocks):
-                if (b, g) in self.n:
-                    it = items[i]
-                    terms.append((it.weights_bytes + it.kv_bytes) * self.n[b, g])
-                    if it.activation_bytes:
-                        m.add(act >= it.activation_bytes).only_enforce_if(self.y[b, g])
-            load = sum(terms) + act + devices[g].reserve_bytes * self.used[g]
-            if self.off:
-                buf = m.new_int_var(0, max_w, f"buf[{g}]")
-                for b, off in self.off.items():
-                    it = items[blocks[b][0]]
-                    if it.activation_bytes:
-                        m.add(act >= it.activation_bytes).only_enforce_if([self.first[g], off])
-                    m.add(buf >= it.weights_bytes).only_enforce_if([self.first[g], off])
-                load = load + buf
-                if kv_off_max:
-                    kvx = m.new_int_var(0, kv_off_max, f"kvx[{g}]")
-                    m.add(kvx >= kv_off).only_enforce_if(self.first[g])
-                    load = load + kvx
-            self.load[g] = load
-            m.add(load <= devices[g].capacity_bytes + self.over.get(g, 0))
+        act = m.new_int_var(0, max_a, f"act[{g}]")
+        terms = []
+        for b, (i, _) in enumerate(blocks):
+            if (b, g) in self.n:
+                it = items[i]
+                terms.append((it.weights_bytes + it.kv_bytes) * self.n[b, g])
+                if it.activation_bytes:
+                    m.add(act >= it.activation_bytes).only_enforce_if(self.y[b, g])
+        load = sum(terms) + act + devices[g].reserve_bytes * self.used[g]
+        if self.off:
+            load = load + self._execution_extras(g, act)
+        m.add(load <= devices[g].capacity_bytes + self.over.get(g, 0))
+        return load
 
+    def _execution_extras(self, g: int, act):
+        """What GPU g holds when it executes offloaded blocks: room to onload the largest of them,
+        their activation peaks, and their KV cache."""
+        m, items, blocks = self.model, self.scaled.items, self.blocks
+        buf = m.new_int_var(0, max((it.weights_bytes for it in items), default=0), f"buf[{g}]")
+        for b, off in self.off.items():
+            it = items[blocks[b][0]]
+            if it.activation_bytes:
+                m.add(act >= it.activation_bytes).only_enforce_if([self.first[g], off])
+            m.add(buf >= it.weights_bytes).only_enforce_if([self.first[g], off])
+        extra = buf
+        kv_off_max = sum(items[blocks[b][0]].kv_bytes * blocks[b][1] for b in self.off)
+        if kv_off_max:
+            kv_off = sum(items[blocks[b][0]].kv_bytes * self.n[b, d] for b in self.off for d in self.away if (b, d) in self.n)
+            kvx = m.new_int_var(0, kv_off_max, f"kvx[{g}]")
+            m.add(kvx >= kv_off).only_enforce_if(self.first[g])
+            extra = extra + kvx
+        return extra
+
+    def _host_capacity(self) -> None:
+        """The CPU holds its items' weights and stages one disk item at a time (and, with no GPU,
+        executes everything); the disk holds its items' weights."""
+        m, items, blocks, devices = self.model, self.scaled.items, self.blocks, self.scaled.devices
+        cpu, disk = self.scaled.cpu, self.scaled.disk
+        max_w = max((it.weights_bytes for it in items), default=0)
         if cpu is not None:
             stage = 0
             if disk is not None and any((b, disk) in self.y for b in range(len(blocks))):
@@ -154,15 +186,13 @@ class PlacementModel:
                         m.add(stage >= items[i].weights_bytes).only_enforce_if(self.y[b, disk])
             load = sum(items[i].weights_bytes * self.n[b, cpu] for b, (i, _) in enumerate(blocks) if (b, cpu) in self.n)
             load = load + stage
-            if not gpus:  # the CPU executes everything
-                load = load + sum(it.kv_bytes for it in items) + max_a + devices[cpu].reserve_bytes
+            if not self.gpus:  # the CPU executes everything
+                load = load + sum(it.kv_bytes for it in items) + max((it.activation_bytes for it in items), default=0) \
+                    + devices[cpu].reserve_bytes
             m.add(load <= devices[cpu].capacity_bytes + self.over.get(cpu, 0))
         if disk is not None:
             load = sum(items[i].weights_bytes * self.n[b, disk] for b, (i, _) in enumerate(blocks) if (b, disk) in self.n)
             m.add(load <= devices[disk].capacity_bytes + self.over.get(disk, 0))
-        self._contiguity()
-        for a, b in p.symmetric_pairs():
-            m.add_implication(self.used[b], self.used[a])
 
     def _contiguity(self) -> None:
         m, items = self.model, self.problem.items
