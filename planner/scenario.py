@@ -56,14 +56,21 @@ class Scenario(BaseModel):
     """Folder for disk-offloaded weights (used only when the plan puts something on disk)."""
 
 
+def model_beside(model: str, folder: Path) -> str:
+    """``model`` as a path relative to the YAML file's folder when such a file or folder exists
+    there, else unchanged (a catalog name, a Hub id, an absolute path)."""
+    local = folder / model
+    try:
+        here = not Path(model).is_absolute() and local.exists()
+    except (OSError, ValueError):  # a name the file system cannot hold is not a path here
+        here = False
+    return str(local) if here else model
+
+
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     scenario = read_model(path, Scenario, "model, workload and inventory")
-    local = path.parent / scenario.model
-    try:
-        here = not Path(scenario.model).is_absolute() and local.exists()
-    except (OSError, ValueError):  # a name the file system cannot hold is not a path here
-        here = False
-    if here:
-        scenario = scenario.model_copy(update={"model": str(local)})
+    model = model_beside(scenario.model, path.parent)
+    if model != scenario.model:
+        scenario = scenario.model_copy(update={"model": model})
     return scenario

@@ -101,6 +101,30 @@ def balanced_caps(profile: Profile, caps: dict[int, int]) -> dict[int, int]:
     return out
 
 
+def _caps(problem: Problem, profile: Profile, balanced: bool) -> dict[int | str, int | None]:
+    """accelerate's max_memory for the greedy: GPUs (balanced as get_balanced_memory does), the
+    CPU, and a disk without limit (accelerate can always offload to disk)."""
+    gpu_caps = {dev.key: dev.usable_bytes for dev in problem.devices if dev.kind == "gpu"}
+    if balanced:
+        gpu_caps = balanced_caps(profile, gpu_caps)
+    caps: dict[int | str, int | None] = dict(gpu_caps)
+    if problem.cpu is not None:
+        caps["cpu"] = problem.devices[problem.cpu].capacity_bytes
+    caps["disk"] = None
+    return caps
+
+
+def _tied_holders(node, queue: list, partners: dict[int, list[int]]) -> list:
+    """The queued nodes holding a unit tied to one of ``node``'s (they must land with it)."""
+    inside = set(node.units)
+    out = []
+    for p in sorted({p for u in node.units for p in partners[u] if p not in inside}):
+        holder = next(n for n in queue if p in n.units)
+        if holder not in out:
+            out.append(holder)
+    return out
+
+
 def accelerate_greedy(problem: Problem, profile: Profile, balanced: bool = True) -> list[int | str]:
     """Device key (GPU index, "cpu" or "disk") of each problem item, as accelerate would choose
     with ``max_memory`` = each device's capacity less its reserve. Disk is always available to
@@ -110,13 +134,7 @@ def accelerate_greedy(problem: Problem, profile: Profile, balanced: bool = True)
     layers = _layer_sizes(profile)
     item_of = {u: i for i, it in enumerate(problem.items) for u in it.units}
     partners = {u: [v for v in problem.items[item_of[u]].units if v != u] for u in range(len(names))}
-    gpu_caps = {dev.key: dev.usable_bytes for dev in problem.devices if dev.kind == "gpu"}
-    if balanced:
-        gpu_caps = balanced_caps(profile, gpu_caps)
-    caps: dict[int | str, int | None] = dict(gpu_caps)
-    if problem.cpu is not None:
-        caps["cpu"] = problem.devices[problem.cpu].capacity_bytes
-    caps["disk"] = None
+    caps = _caps(problem, profile, balanced)
     order = list(caps)
     gpu_keys = [k for k in order if k not in ("cpu", "disk")]
     main = {gpu_keys[0], "cpu"} if gpu_keys else {"cpu"}
@@ -141,13 +159,7 @@ def accelerate_greedy(problem: Problem, profile: Profile, balanced: bool = True)
         largest_names = [n for n in largest_names if n != node.name and not n.startswith(node.name + ".")]
         if not largest_names:
             largest, largest_names = max_layer(queue)
-        inside = set(node.units)
-        outside = sorted({p for u in node.units for p in partners[u] if p not in inside})
-        tied_nodes = []
-        for p in outside:
-            holder = next(n for n in queue if p in n.units)
-            if holder not in tied_nodes:
-                tied_nodes.append(holder)
+        tied_nodes = _tied_holders(node, queue, partners)
         size = node.size + sum(n.size for n in tied_nodes)
         dev = order[cur]
         cap = caps[dev]

@@ -151,14 +151,7 @@ def load_whatif(path: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> list[
             raise InputError(f"{file} line {line_of(text, ('matrix',))}: give sweep or matrix, not both")
         raw["sweep"] = raw.pop("matrix")
     base = validate(file, WhatIf, raw, text)
-    for axis, values in base.sweep.items():
-        _check_path(axis, "sweep", text, file, ("sweep", axis))
-        if not values:
-            raise InputError(f"{file} line {line_of(text, ('sweep', axis))}: sweep.{axis}: no values; give at least one")
-    for key in ("include", "exclude"):
-        for k, row in enumerate(getattr(base, key)):
-            for axis in row:
-                _check_path(axis, f"{key}[{k}]", text, file, (key, k, axis))
+    _check_axes(base, file, text)
     count = 1
     for values in base.sweep.values():
         count *= len(values)
@@ -173,29 +166,45 @@ def load_whatif(path: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> list[
     combos += [dict(row) for row in base.include]
     if not combos:
         raise InputError(f"{file}: exclude removes every point of the sweep; nothing to run")
-    points = []
-    for index, axes in enumerate(combos):
-        data = copy.deepcopy(plain)
-        for axis, value in axes.items():
-            _set(data, axis, value)
-        where = next((("sweep", a) for a in axes if a in base.sweep), ("include",))
-        try:
-            scenario = WhatIf.model_validate(data)
-        except Exception as e:  # pydantic ValidationError: name the axis whose value broke it
-            from planner.yaml_files import validation_where
+    return [_point(index, axes, plain, base, file, text) for index, axes in enumerate(combos)]
 
-            line = line_of(text, where)
-            detail = validation_where(e) if hasattr(e, "errors") else str(e)
-            raise InputError(f"{file}{f' line {line}' if line else ''}: point {index} ({_label(axes)}): {detail}") from None
-        local = file.parent / scenario.model
-        if not Path(scenario.model).is_absolute() and local.exists():
-            scenario = scenario.model_copy(update={"model": str(local)})
-        if scenario.size.cluster and not Path(scenario.size.cluster).is_absolute():
-            size = scenario.size.model_copy(update={"cluster": str(file.parent / scenario.size.cluster)})
-            scenario = scenario.model_copy(update={"size": size})
-        _preflight(scenario, file, text, where, index, axes)
-        points.append(Point(index, axes, scenario))
-    return points
+
+def _check_axes(base: WhatIf, file: Path, text: str) -> None:
+    """Every swept, included or excluded path exists, and every sweep axis has values."""
+    for axis, values in base.sweep.items():
+        _check_path(axis, "sweep", text, file, ("sweep", axis))
+        if not values:
+            raise InputError(f"{file} line {line_of(text, ('sweep', axis))}: sweep.{axis}: no values; give at least one")
+    for key in ("include", "exclude"):
+        for k, row in enumerate(getattr(base, key)):
+            for axis in row:
+                _check_path(axis, f"{key}[{k}]", text, file, (key, k, axis))
+
+
+def _point(index: int, axes: dict, plain: dict, base: WhatIf, file: Path, text: str) -> Point:
+    """One point: the base scenario with ``axes`` set, validated, its paths resolved beside the file."""
+    from planner.scenario import model_beside
+
+    data = copy.deepcopy(plain)
+    for axis, value in axes.items():
+        _set(data, axis, value)
+    where = next((("sweep", a) for a in axes if a in base.sweep), ("include",))
+    try:
+        scenario = WhatIf.model_validate(data)
+    except Exception as e:  # pydantic ValidationError: name the axis whose value broke it
+        from planner.yaml_files import validation_where
+
+        line = line_of(text, where)
+        detail = validation_where(e) if hasattr(e, "errors") else str(e)
+        raise InputError(f"{file}{f' line {line}' if line else ''}: point {index} ({_label(axes)}): {detail}") from None
+    model = model_beside(scenario.model, file.parent)
+    if model != scenario.model:
+        scenario = scenario.model_copy(update={"model": model})
+    if scenario.size.cluster and not Path(scenario.size.cluster).is_absolute():
+        size = scenario.size.model_copy(update={"cluster": str(file.parent / scenario.size.cluster)})
+        scenario = scenario.model_copy(update={"size": size})
+    _preflight(scenario, file, text, where, index, axes)
+    return Point(index, axes, scenario)
 
 
 def _preflight(scenario: WhatIf, file: Path, text: str, where: tuple, index: int, axes: dict) -> None:
