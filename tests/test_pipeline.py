@@ -125,3 +125,16 @@ def test_one_stage_rule_for_units_around_and_between_layers():
     assert stage_of_units(units, [2, 2]) == [0, 0, 0, 0, 0, 1, 1, 1, 1]
     assert stage_of_units(units, [1, 3]) == [0, 0, 0, 0, 1, 1, 1, 1, 1]
     assert stage_of_units(units, [1, 1, 1, 1]) == [0, 0, 0, 0, 1, 2, 3, 3, 3]
+
+
+def test_tensor_parallel_groups_come_from_the_graphs_fast_link_islands():
+    """A group never spans the network: the graph's islands are the machines, and each gives
+    len // tp groups of consecutive GPUs; the link between machines is the slower card."""
+    from planner.solve.pipeline import _groups
+
+    cluster = Cluster((Node("big", find_gpu("A100-80GB"), 4, 50.0), Node("small", find_gpu("L40S"), 2, 25.0)))
+    assert [sorted(i) for i in cluster.islands()] == [["big/0", "big/1", "big/2", "big/3"], ["small/0", "small/1"]]
+    assert cluster.link_gb_per_s("big", "small") == 25.0
+    assert {m: [s.first_gpu for s in st] for m, st in _groups(cluster, 2, 0.9).items()} == {"big": [0, 2], "small": [0]}
+    assert {m: [s.first_gpu for s in st] for m, st in _groups(cluster, 4, 0.9).items()} == {"big": [0]}
+    assert _groups(cluster, 8, 0.9) == {}

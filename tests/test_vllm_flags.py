@@ -72,3 +72,23 @@ def test_the_check_itself_refuses_an_unknown_flag_and_a_bad_choice():
         check_command("vllm serve m --dtype bf16", None)
     with pytest.raises(AssertionError):
         check_command("vllm serve m --max-model-len 200000", 131072)
+
+
+def test_cluster_pipeline_commands_use_real_engine_arguments_and_price_their_hops():
+    """The cluster answer's launch lines name the repo id, use only vLLM's flags, and each hop
+    between machines is priced at the graph's link bandwidth (25 GB/s between these machines)."""
+    r = run_cli("size", "Llama-3.1-70B", "--cluster", str(ROOT / "examples" / "cluster-mixed.yaml"), "--context", "8192",
+                "--concurrency", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    limit = estimate("Llama-3.1-70B").spec.max_model_len
+    for row in doc["by_tensor_parallel_size"]:
+        commands = [ln for ln in row["launch"] if "vllm serve" in ln]
+        assert commands and all(" meta-llama/Llama-3.1-70B " in ln for ln in commands)
+        for line in commands:
+            check_command(line, limit)
+        machines = [s["machine"] for s in row["stages"]]
+        assert len(row["hops"]) == sum(a != b for a, b in zip(machines, machines[1:], strict=False))
+        for hop in row["hops"]:
+            assert hop["gb_per_s"] == 25
+            assert hop["seconds_per_decode_step"] == pytest.approx(hop["bytes_per_decode_step"] / 25e9, abs=1e-9)  # 9 decimals

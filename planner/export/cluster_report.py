@@ -15,7 +15,7 @@ def launch(model: str, profile: Profile, plan: PipelinePlan, context: int, utili
     env = "".join(f"{k}={v} " for k, v in partition_env(plan.partition).items())
     machines = list(dict.fromkeys(s.machine for s in plan.stages))
     seqs = min(plan.kv_tokens // context, DEFAULT_MAX_NUM_SEQS)
-    cmd = (f"{env}vllm serve {model} --tensor-parallel-size {plan.tp} --pipeline-parallel-size {len(plan.stages)} "
+    cmd = (f"{env}vllm serve {profile.spec.repo_id or model} --tensor-parallel-size {plan.tp} --pipeline-parallel-size {len(plan.stages)} "
            f"--max-model-len {context} --gpu-memory-utilization {utilization:g} --max-num-seqs {max(seqs, 1)} "
            f"--dtype {vllm_dtype(profile.dtype, [s.gpu for s in plan.stages])}")
     if profile.kv_dtype == "fp8":
@@ -25,6 +25,17 @@ def launch(model: str, profile: Profile, plan: PipelinePlan, context: int, utili
     return [f"# machines in stage order: {', '.join(machines)}; on {machines[0]}: ray start --head --port=6379",
             f"# on {', '.join(machines[1:])}: ray start --address={machines[0]}:6379",
             f"{cmd} --distributed-executor-backend ray"]
+
+
+def _hops(profile: Profile, cluster: Cluster, plan: PipelinePlan, context: int) -> list[dict]:
+    """The pipeline's cross-machine hops, each priced: one decode step sends every running
+    sequence's hidden state (hidden x the compute dtype) to the next stage."""
+    from planner.units import DTYPE_BITS
+
+    seqs = max(min(plan.kv_tokens // context, DEFAULT_MAX_NUM_SEQS), 1)
+    step_bytes = seqs * profile.spec.hidden_size * DTYPE_BITS[profile.dtype] // 8
+    return [{"from": a, "to": b, "gb_per_s": rate, "bytes_per_decode_step": step_bytes, "seconds_per_decode_step": round(t, 9)}
+            for a, b, rate, t in cluster.hops([s.machine for s in plan.stages], step_bytes)]
 
 
 def cluster_doc(model: str, profile: Profile, cluster: Cluster, plans: list[PipelinePlan], context: int, concurrency: int,
@@ -38,6 +49,7 @@ def cluster_doc(model: str, profile: Profile, cluster: Cluster, plans: list[Pipe
                        for s, n, w in zip(p.stages, p.partition, p.weights_bytes, strict=True)],
             "kv_cache_tokens": p.kv_tokens, "max_concurrency": round(p.kv_tokens / context, 2),
             "longest_context": p.kv_tokens // concurrency, "launch": launch(model, profile, p, context, utilization),
+            "hops": _hops(profile, cluster, p, context),
         })
     best = max(rows, key=lambda r: (r["kv_cache_tokens"], -r["tensor_parallel_size"] * r["pipeline_parallel_size"]), default=None)
     return {"model": profile.spec.name, "machines": [{"name": n.name, "type": n.gpu.name, "count": n.count,
@@ -66,5 +78,8 @@ def cluster_table(model: str, profile: Profile, cluster: Cluster, plans: list[Pi
     b = doc["best"]
     out.append(f"Best: tp {b['tensor_parallel_size']} x pp {b['pipeline_parallel_size']}, stages "
                + "; ".join(f"{s['machine']} {s['type']} x{len(s['gpus'])}: {s['layers']} layers" for s in b["stages"]))
+    for h in b["hops"]:
+        out.append(f"  hop {h['from']} -> {h['to']}: {h['gb_per_s']:g} GB/s, {h['bytes_per_decode_step']:,} bytes per decode step, "
+                   f"{h['seconds_per_decode_step'] * 1e6:.1f} us")
     out += [f"  {line}" for line in b["launch"]]
     return "\n".join(out)

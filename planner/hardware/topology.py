@@ -79,12 +79,28 @@ class Cluster:
         local.add_nodes_from(g.nodes)
         return sorted((set(c) for c in nx.connected_components(local)), key=lambda c: sorted(c)[0])
 
+    def hops(self, machines: list[str], bytes_per_step: int) -> list[tuple[str, str, float, float]]:
+        """Each hop of a pipeline whose stages run on ``machines`` in order, between two different
+        machines: (from, to, GB/s of the narrowest link on the graph's widest path, seconds to
+        move ``bytes_per_step`` over it)."""
+        out = []
+        for a, b in zip(machines, machines[1:], strict=False):
+            if a != b:
+                rate = self.link_gb_per_s(a, b)
+                out.append((a, b, rate, bytes_per_step / (rate * 1e9)))
+        return out
+
     def link_gb_per_s(self, a: str, b: str) -> float:
-        """Bandwidth between two machines (the path's narrowest link)."""
+        """Bandwidth between two machines: the narrowest link of the widest path between them in
+        the cluster graph (machines are joined directly, so it is the slower network card)."""
+        import networkx as nx
+
         if a == b:
             return next(n.gpu.interconnect_gb_per_s for n in self.nodes if n.name == a)
         g = self.graph()
-        return g.edges[f"{a}/0", f"{b}/0"]["gb_per_s"]
+        tree = nx.maximum_spanning_tree(g, weight="gb_per_s")
+        path = nx.shortest_path(tree, f"{a}/0", f"{b}/0")
+        return min(tree.edges[u, v]["gb_per_s"] for u, v in zip(path, path[1:], strict=False))
 
 
 def _node(spec: NodeSpec, default_network: float) -> Node:

@@ -58,14 +58,20 @@ class PipelinePlan:
 
 
 def _groups(cluster: Cluster, tp: int, utilization: float) -> dict[str, list[Stage]]:
-    out = {}
-    for node in cluster.nodes:
-        if node.count < tp:
+    """The tensor-parallel groups of size ``tp`` each machine offers: taken inside the cluster
+    graph's fast-link islands (a machine's GPUs joined by NVLink/PCIe, never across the network),
+    ``tp`` consecutive GPUs each."""
+    nodes = {n.name: n for n in cluster.nodes}
+    out: dict[str, list[Stage]] = {}
+    for island in cluster.islands():
+        gpus = sorted(island, key=lambda v: int(v.split("/")[1]))
+        node = nodes[gpus[0].split("/")[0]]
+        if len(gpus) < tp:
             continue
         non_torch = node.gpu.cuda_context_bytes + NCCL_BYTES
         budget = int(node.gpu.memory_bytes * utilization) - non_torch
-        out[node.name] = [Stage(node.name, node.gpu, k * tp, budget, default_batched_tokens(node.gpu.memory_bytes))
-                          for k in range(node.count // tp)]
+        out[node.name] = [Stage(node.name, node.gpu, int(gpus[k * tp].split("/")[1]), budget,
+                                default_batched_tokens(node.gpu.memory_bytes)) for k in range(len(gpus) // tp)]
     return out
 
 
