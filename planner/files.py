@@ -13,6 +13,7 @@ silently split it from them). ``-`` means standard output.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -36,9 +37,11 @@ def default_mode() -> int:
     return 0o666 & ~mask
 
 
-def read_regular(path: str | Path, limit: int, what: str, error: type[InputError] = InputError) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them; ``what`` names the
-    field or flag that gave the path in every error."""
+@contextlib.contextmanager
+def open_regular(path: str | Path, what: str, error: type[InputError] = InputError):
+    """A read-only file object for the regular file ``path``, opened without blocking (a FIFO is
+    refused, not waited on) and checked with ``fstat``; yields (file, size). Every error names
+    ``what`` (the field or flag that gave the path)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
@@ -47,25 +50,25 @@ def read_regular(path: str | Path, limit: int, what: str, error: type[InputError
         raise error(f"{what}: {path}: permission denied; make the file readable") from None
     except OSError as e:
         raise error(f"{what}: cannot open {path} ({e.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise error(f"{what}: {path} is a {_kind(info.st_mode)}, not a regular file")
-        if info.st_size > limit:
-            raise error(f"{what}: {path} is {info.st_size:,} bytes, over the limit of {limit:,} bytes")
-        data = b""
-        while len(data) <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - len(data)))
-            if not chunk:
-                break
-            data += chunk
+    with os.fdopen(fd, "rb") as f:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise error(f"{what}: {path} is a {_kind(info.st_mode)}, not a regular file")
+            yield f, info.st_size
+        except OSError as e:
+            raise error(f"{what}: cannot read {path} ({e.strerror})") from None
+
+
+def read_regular(path: str | Path, limit: int, what: str, error: type[InputError] = InputError) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them."""
+    with open_regular(path, what, error) as (f, size):
+        if size > limit:
+            raise error(f"{what}: {path} is {size:,} bytes, over the limit of {limit:,} bytes")
+        data = f.read(limit + 1)
         if len(data) > limit:
             raise error(f"{what}: {path} grew past {limit:,} bytes while it was read")
         return data
-    except OSError as e:
-        raise error(f"{what}: cannot read {path} ({e.strerror})") from None
-    finally:
-        os.close(fd)
 
 
 def read_text(path: str | Path, limit: int, what: str, error: type[InputError] = InputError) -> str:

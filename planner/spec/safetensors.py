@@ -17,7 +17,7 @@ from math import prod
 from pathlib import Path
 
 from planner.errors import SafetensorsError
-from planner.files import read_text
+from planner.files import open_regular, read_text
 from planner.spec.types import ModelSpec, TensorSpec, Unit
 from planner.units import SAFETENSORS_BITS
 
@@ -27,34 +27,16 @@ _ROUTER = re.compile(r"(\.gate|\.router|shared_expert_gate)\.weight$")
 
 
 def _header_bytes(path: Path) -> tuple[bytes, int]:
-    """The JSON header of one file and the length of its data section, read through a descriptor
-    that refuses anything but a regular file without blocking."""
-    import os
-    import stat
-
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise SafetensorsError(f"{path}: file not found") from None
-    except OSError as e:
-        raise SafetensorsError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SafetensorsError(f"{path}: not a regular file")
-        size = info.st_size
-        with os.fdopen(os.dup(fd), "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise SafetensorsError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
-            (n,) = struct.unpack("<Q", head)
-            if n > _MAX_HEADER or 8 + n > size:
-                raise SafetensorsError(f"{path}: corrupt header (declares {n} header bytes in a {size}-byte file)")
-            return f.read(n), size - 8 - n
-    except OSError as e:
-        raise SafetensorsError(f"{path}: cannot read ({e.strerror})") from None
-    finally:
-        os.close(fd)
+    """The JSON header of one file and the length of its data section (the file is opened as
+    every input is: a regular file only, without blocking)."""
+    with open_regular(path, "safetensors", SafetensorsError) as (f, size):
+        head = f.read(8)
+        if len(head) < 8:
+            raise SafetensorsError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
+        (n,) = struct.unpack("<Q", head)
+        if n > _MAX_HEADER or 8 + n > size:
+            raise SafetensorsError(f"{path}: corrupt header (declares {n} header bytes in a {size}-byte file)")
+        return f.read(n), size - 8 - n
 
 
 def _is_count(x) -> bool:
