@@ -65,6 +65,24 @@ def _peak(tracker) -> dict[str, int]:
     return {str(k).split(".")[-1]: v for k, v in next(iter(snapshot.values())).items()}
 
 
+def tracked_step(model, opt, ids) -> dict[str, int]:
+    """Peak memory by MemTracker category of the second training step (forward with the loss,
+    backward, optimizer step, gradients freed); the first one creates the optimizer states."""
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    def step():
+        model(ids, labels=ids, use_cache=False).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()
+    tracker = MemTracker()
+    tracker.track_external(model, opt)
+    with tracker:
+        step()
+    return _peak(tracker)
+
+
 def measure(hf, family: str, precision: str, optimizer: str, impl: str, batch: int, seq: int) -> dict[str, dict[str, int]]:
     transformers, _, torch = hf
     from torch.distributed._tools.mem_tracker import MemTracker
@@ -190,7 +208,6 @@ def measure_fake(hf, name: str, impl: str, seq: int, checkpointing: str):
     by MemTracker: (peak by category, the planner's cost)."""
     from conftest import catalog_config
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.distributed._tools.mem_tracker import MemTracker
 
     transformers, _, torch = hf
     model_name, _, part = name.partition(":")
@@ -203,19 +220,7 @@ def measure_fake(hf, name: str, impl: str, seq: int, checkpointing: str):
         if checkpointing == "full":
             model.gradient_checkpointing_enable()
         opt = _optimizer(torch, model.parameters(), "adamw", impl)
-        ids = torch.randint(1, 1000, (1, seq))
-
-        def step():
-            model(ids, labels=ids, use_cache=False).loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
-        step()
-        tracker = MemTracker()
-        tracker.track_external(model, opt)
-        with tracker:
-            step()
-        peak = _peak(tracker)
+        peak = tracked_step(model, opt, torch.randint(1, 1000, (1, seq)))
     prof = profile(spec_from_config(cfg, name), Workload(dtype="bf16", batch=1, prompt_tokens=seq))
     cost = training_cost(prof, TrainingSetup(precision="bf16", optimizer_impl=impl, micro_batch=1, seq_len=seq,
                                              checkpointing=checkpointing))

@@ -30,7 +30,7 @@ CASES = [("llama", 1, 512, "none"), ("llama", 4, 512, "full"), ("qwen2", 2, 1024
 
 def measure(hf, cfg: dict, batch: int, seq: int, checkpointing: str, attn: str = "sdpa") -> dict[str, int]:
     transformers, _, torch = hf
-    from torch.distributed._tools.mem_tracker import MemTracker
+    from test_training_step_vs_torch import tracked_step
 
     config = transformers.AutoConfig.for_model(**cfg)
     config._attn_implementation = attn
@@ -39,20 +39,7 @@ def measure(hf, cfg: dict, batch: int, seq: int, checkpointing: str, attn: str =
     if checkpointing == "full":
         model.gradient_checkpointing_enable()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=False)
-    ids = torch.randint(1, cfg["vocab_size"], (batch, seq))
-
-    def step():
-        model(ids, labels=ids, use_cache=False).loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    step()
-    tracker = MemTracker()
-    tracker.track_external(model, opt)
-    with tracker:
-        step()
-    peak = tracker.get_tracker_snapshot("peak")
-    return {str(k).split(".")[-1]: v for k, v in next(iter(peak.values())).items()}
+    return tracked_step(model, opt, torch.randint(1, cfg["vocab_size"], (batch, seq)))
 
 
 @pytest.mark.hf
