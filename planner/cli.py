@@ -15,7 +15,9 @@ import click
 
 from planner.cli_options import (
     check_mode_flags,
+    format_options,
     make_workload,
+    output_format,
     revision_option,
     workload_fields,
     workload_options,
@@ -42,63 +44,38 @@ def cli(debug: bool) -> None:
               help="Tokens per sequence: the training sequence or each calibration sample (--mode training, compression).")
 @click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, which "
               "compression settings fit it, or how many it takes to train (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@format_options
 @revision_option
-def estimate(model, mode, seq_len, gpus, as_json, revision, **kwargs):
+def estimate(model, mode, seq_len, gpus, fmt, as_json, revision, **kwargs):
     """Exact memory of MODEL (catalog name, Hub repo id, config.json, or safetensors file/folder) for inference, training
     or compression."""
     from planner.catalog import find_gpu
-    from planner.costs.overhead import gpus_needed, reserve_bytes
+    from planner.commands.inputs import model_spec
     from planner.costs.profile import profile
-    from planner.export.report import estimate_json, estimate_table
-    from planner.spec.load import load_model
-    from planner.units import GiB
 
     check_mode_flags(mode)
+    fmt = output_format(fmt, as_json)
     w = make_workload(mode=mode, **workload_fields(kwargs))
     gpu_types = [find_gpu(g) for g in gpus]
-    prof = profile(load_model(model, revision), w)
+    prof = profile(model_spec(model, revision), w)
     if mode == "training":
-        _training(prof, settings_from_flags("training", kwargs, micro_batch=w.batch, seq_len=seq_len), gpu_types, as_json)
-        return
-    if mode == "compression":
-        _compression(model, prof, gpu_types, settings_from_flags("compression", kwargs, seq_len=seq_len), as_json)
-        return
-    if as_json:
-        click.echo(estimate_json(prof), nl=False)
-        return
-    lines = []
-    for g in gpu_types:
-        reserve = reserve_bytes(g.memory_bytes, g.cuda_context_bytes)
-        n = gpus_needed(prof.weights_bytes + prof.kv_bytes, prof.activation_peak_bytes, g.memory_bytes, reserve)
-        need = "cannot hold the activation peak" if n is None else f"needs at least {n} (weights and KV spread, each GPU keeping the activation peak)"
-        lines.append(f"On {g.name} ({g.memory_bytes / GiB:.2f} GiB, reserve {reserve / GiB:.2f} GiB): {need}")
-    click.echo(estimate_table(prof, lines))
+        from planner.commands.train import train
+        from planner.export.training_report import training_json, training_table
 
+        answer = train(prof, settings_from_flags("training", kwargs, micro_batch=w.batch, seq_len=seq_len), gpu_types)
+        click.echo(training_json(answer) if fmt == "json" else training_table(answer, fmt), nl=fmt == "text")
+    elif mode == "compression":
+        from planner.commands.compress import compress
+        from planner.export.compression_report import compression_json, compression_table
 
-def _training(prof, setup, gpu_types, as_json) -> None:
-    from planner.costs.training import training_cost
-    from planner.export.training_report import hardware_lines, training_json, training_table
-    from planner.solve.training_hardware import peak_reducers, training_hardware
+        answer = compress(model, prof, settings_from_flags("compression", kwargs, seq_len=seq_len), gpu_types)
+        click.echo(compression_json(answer) if fmt == "json" else compression_table(answer, fmt), nl=fmt == "text")
+    else:
+        from planner.commands.estimate import estimate as run_estimate
+        from planner.export.report import estimate_json, estimate_table
 
-    cost = training_cost(prof, setup)
-    hardware = training_hardware(prof, setup, gpu_types or None)
-    reducers = peak_reducers(prof, cost)
-    if as_json:
-        click.echo(training_json(prof, cost, hardware, reducers), nl=False)
-        return
-    click.echo(training_table(prof, cost, hardware_lines(setup, hardware, bool(gpu_types)), reducers))
-
-
-def _compression(model, prof, gpu_types, setup, as_json) -> None:
-    from planner.costs.compression import compression_cost
-    from planner.export.compression_report import compression_json, compression_table
-    from planner.solve.compression_plan import recommend
-
-    cost = compression_cost(prof, setup)
-    recs = [recommend(prof, g, setup) for g in gpu_types]
-    click.echo(compression_json(model, prof, cost, recs) if as_json else compression_table(model, prof, cost, recs),
-               nl=not as_json)
+        answer = run_estimate(prof, gpu_types)
+        click.echo(estimate_json(prof) if fmt == "json" else estimate_table(answer, fmt), nl=fmt == "text")
 
 
 @cli.group()
@@ -107,49 +84,53 @@ def catalog() -> None:
 
 
 @catalog.command("gpus")
-@click.option("--json", "as_json", is_flag=True)
-def catalog_gpus(as_json):
+@format_options
+def catalog_gpus(fmt, as_json):
     """GPU types: memory as the driver reports it, bandwidth, TFLOPs, prices."""
     import json
 
     from planner.catalog import gpu_types
-    from planner.units import GB, GiB
+    from planner.export.table import Column, Table, render
 
     rows = gpu_types()
-    if as_json:
+    if output_format(fmt, as_json) == "json":
         click.echo(json.dumps([{
             "name": g.name, "memory_bytes": g.memory_bytes, "hbm_gb_per_s": g.hbm_gb_per_s,
             "bf16_tflops": g.bf16_tflops, "fp8_tflops": g.fp8_tflops, "interconnect": g.interconnect,
             "interconnect_gb_per_s": g.interconnect_gb_per_s, "price_usd": g.price_usd, "price_usd_per_hour": g.price_usd_per_hour,
             "aliases": list(g.aliases), "sources": g.sources} for g in rows], indent=2))
         return
-    click.echo(f"{'name':<14}{'memory GiB':>11}{'GB':>8}{'HBM GB/s':>10}{'bf16 TF':>9}  {'link':<16}{'buy USD':>9}{'USD/h':>7}")
+    t = Table([Column("name", "name"), Column("memory_bytes", "memory", "GiB"), Column("memory_bytes", "memory", "GB"),
+               Column("hbm_gb_per_s", "HBM GB/s", "rate"), Column("bf16_tflops", "bf16 TF", "rate"),
+               Column("interconnect", "link"), Column("interconnect_gb_per_s", "link GB/s", "rate"),
+               Column("price_usd", "buy USD", "usd"), Column("price_usd_per_hour", "USD/h", "usd_per_hour")], main=True)
     for g in rows:
-        price = f"{g.price_usd:,.0f}" if g.price_usd else "-"
-        hourly = f"{g.price_usd_per_hour:.2f}" if g.price_usd_per_hour else "-"
-        click.echo(f"{g.name:<14}{g.memory_bytes / GiB:>11.2f}{g.memory_bytes / GB:>8.1f}{g.hbm_gb_per_s:>10.0f}"
-                   f"{g.bf16_tflops:>9.0f}  {g.interconnect + ' ' + format(g.interconnect_gb_per_s, '.0f'):<16}{price:>9}{hourly:>7}")
+        t.add(name=g.name, memory_bytes=g.memory_bytes, hbm_gb_per_s=g.hbm_gb_per_s, bf16_tflops=g.bf16_tflops,
+              interconnect=g.interconnect, interconnect_gb_per_s=g.interconnect_gb_per_s, price_usd=g.price_usd or None,
+              price_usd_per_hour=g.price_usd_per_hour or None)
+    click.echo(render([t], fmt), nl=fmt == "text")
 
 
 @catalog.command("models")
-@click.option("--json", "as_json", is_flag=True)
-def catalog_models(as_json):
+@format_options
+def catalog_models(fmt, as_json):
     """Bundled model configs (real config.json files)."""
     import json
 
     from planner.catalog import load_model_config, model_names
+    from planner.export.table import Column, Table, render
     from planner.spec.hf_config import spec_from_config
 
     rows = []
     for name in model_names():
         spec = spec_from_config(load_model_config(name), name)
         rows.append({"name": name, "model_type": spec.model_type, "parameters": spec.parameters, "dtype": spec.default_dtype})
-    if as_json:
+    if output_format(fmt, as_json) == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'name':<28}{'model_type':<18}{'parameters':>18}  dtype")
-    for r in rows:
-        click.echo(f"{r['name']:<28}{r['model_type']:<18}{r['parameters']:>18,}  {r['dtype']}")
+    t = Table([Column("name", "name"), Column("model_type", "model_type"), Column("parameters", "parameters", "count"),
+               Column("dtype", "dtype")], rows, main=True)
+    click.echo(render([t], fmt), nl=fmt == "text")
 
 
 def _register() -> None:

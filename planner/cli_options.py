@@ -36,6 +36,18 @@ def workload_options(func):
     return func
 
 
+def format_options(f):
+    """``--format text|markdown|csv|json`` and ``--json`` (the same as ``--format json``)."""
+    f = click.option("--json", "as_json", is_flag=True, help="Print JSON (the same as --format json).")(f)
+    return click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv", "json"]), default="text",
+                        show_default=True, help="Tables for people (text, markdown), the main table as CSV, or the "
+                        "whole answer as JSON.")(f)
+
+
+def output_format(fmt: str, as_json: bool) -> str:
+    return "json" if as_json else fmt
+
+
 revision_option = click.option(
     "--revision", default=None, help="Hub branch, tag or commit when MODEL is a repo id (same as MODEL@REVISION).")
 

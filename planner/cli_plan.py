@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from planner.cli_options import make_workload, revision_option, workload_fields, workload_options
+from planner.cli_options import (
+    format_options,
+    make_workload,
+    output_format,
+    revision_option,
+    workload_fields,
+    workload_options,
+)
 
 
 def _pins(values: tuple[str, ...]) -> dict[str, str]:
@@ -43,23 +50,21 @@ def _pins(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--offload-folder", default=None, help="Folder for disk-offloaded weights [default: offload].")
 @click.option("--device-map-out", type=click.Path(dir_okay=False), help="Also write device_map, max_memory and offload_folder "
               "to this JSON file (atomically; same plan, same bytes; '-' prints it alone on stdout).")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@format_options
 @revision_option
 @click.pass_context
 def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_gb_per_s, prices, objective, pins, weights_only, time_limit,
-         offload_folder, device_map_out, as_json, revision, **kwargs):
+         offload_folder, device_map_out, fmt, as_json, revision, **kwargs):
     """Place MODEL's layers on GPUs, CPU and disk: the optimal device_map, proven, with the memory per device."""
     import json
 
+    from planner.commands.inputs import inventory_of, model_spec
+    from planner.commands.plan import plan as run_plan
     from planner.costs.profile import profile
     from planner.errors import InputError
     from planner.export.plan_report import device_map_document, plan_json, plan_table
     from planner.files import check_output, write_atomic
-    from planner.hardware.inventory import build_inventory
-    from planner.hardware.prices import parse_prices
-    from planner.placement import make_plan
     from planner.scenario import InventorySpec, Scenario, load_scenario
-    from planner.spec.load import load_model
 
     check_output(device_map_out, "--device-map-out")
     if scenario_file:
@@ -73,21 +78,18 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
     if workload.mode != "inference":
         raise InputError(f"workload.mode: plan places a model for inference; for {workload.mode} use "
                          f"planner estimate --mode {workload.mode} or planner size --mode {workload.mode}")
-    inv = sc.inventory
-    inventory = build_inventory(
-        gpus=list(gpus) or inv.gpus, cpu=cpu if cpu is not None else inv.cpu, disk=disk if disk is not None else inv.disk,
-        max_memory=max_memory if max_memory is not None else inv.max_memory,
-        reserve=reserve if reserve is not None else inv.reserve, disk_gb_per_s=disk_gb_per_s if disk_gb_per_s is not None else inv.disk_gb_per_s,
-        prices=parse_prices(prices) if prices else parse_prices(inv.prices))
+    inventory = inventory_of(sc.inventory, gpus=tuple(gpus), cpu=cpu, disk=disk, max_memory=max_memory, reserve=reserve,
+                             disk_gb_per_s=disk_gb_per_s, prices=tuple(prices))
     if time_limit is not None and not 0 < time_limit <= 600:
         raise InputError(f"time-limit: must be more than 0 and at most 600 seconds, got {time_limit}")
-    result = make_plan(
-        profile(load_model(model or sc.model, revision), workload), inventory, objective or sc.objective,
+    fmt = output_format(fmt, as_json)
+    result = run_plan(
+        profile(model_spec(model or sc.model, revision), workload), inventory, objective or sc.objective,
         _pins(pins) if pins else sc.pins, weights_only if weights_only is not None else sc.weights_only,
         time_limit or sc.time_limit_s, offload_folder or sc.offload_folder)
     if device_map_out and result.status in ("optimal", "feasible"):
         write_atomic(device_map_out, json.dumps(device_map_document(result), indent=2) + "\n", "--device-map-out")
     if device_map_out != "-":  # '-': the document alone is the output
-        click.echo(plan_json(result) if as_json else plan_table(result), nl=not as_json)
+        click.echo(plan_json(result) if fmt == "json" else plan_table(result, fmt), nl=fmt == "text")
     if result.status not in ("optimal", "feasible"):
         ctx.exit(3)

@@ -7,7 +7,9 @@ import click
 from planner.cli_options import (
     check_mode_flags,
     check_range,
+    format_options,
     make_workload,
+    output_format,
     revision_option,
     workload_fields,
     workload_options,
@@ -40,21 +42,19 @@ from planner.cli_settings import settings_command, settings_from_flags
               "sequences and the precisions they serve instead of sizing a purchase.")
 @click.option("--cluster", "cluster_file", type=click.Path(dir_okay=False), default=None,
               help="YAML of machines you have (network, GPUs per machine): the best vLLM pipeline over them.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@format_options
 @revision_option
 @click.pass_context
-def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
-         time_limit, have, cluster_file, as_json, revision, **kwargs):
+def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms,
+         gpus_per_node, max_gpus, utilization, time_limit, have, cluster_file, fmt, as_json, revision, **kwargs):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
-    from planner.catalog import find_gpu
-    from planner.catalog import gpu_types as catalog_types
+    from planner.commands import size as commands
+    from planner.commands.inputs import candidate_types, model_spec
     from planner.costs.profile import profile
-    from planner.export.size_report import size_json, size_table
-    from planner.solve.sizing import size as run_size
-    from planner.spec.load import load_model
     from planner.workload import MAX_BATCH, MAX_TOKENS
 
     check_mode_flags(mode)
+    fmt = output_format(fmt, as_json)
     fields = workload_fields(kwargs)
     fields["engine"] = "vllm"
     w = make_workload(**fields)
@@ -68,60 +68,50 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
         check_range(name, value, low, high, low_open)
     shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
     w = make_workload(w, **shape)
-    spec = load_model(model, revision)
+    spec = model_spec(model, revision)
     if mode != "inference":
-        from planner.export import workload_sizing as ws
-        from planner.hardware.prices import parse_prices, priced
+        from planner.export.workload_sizing import workload_json, workload_table
 
-        own = parse_prices(prices)
-        types = [priced(g, own) for g in ([find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types()))]
         prof = profile(spec, w.model_copy(update={"engine": "hf", "mode": mode}))
         if mode == "training":
             setup = settings_from_flags("training", kwargs | {"gpus_per_node": gpus_per_node}, micro_batch=w.batch,
                                         seq_len=seq_len)
-            rows = ws.training_rows(prof, setup, types)
         else:
-            rows = ws.compression_rows(model, prof, settings_from_flags("compression", kwargs, seq_len=seq_len), types)
-        doc = ws.answer(rows, objective)
-        click.echo(ws.to_json(doc) if as_json else ws.to_table(mode, doc), nl=not as_json)
-        if doc["status"] != "optimal":
+            setup = settings_from_flags("compression", kwargs, seq_len=seq_len)
+        answer = commands.size_workload(mode, model, prof, setup, candidate_types(gpu_types, prices), objective)
+        _echo(workload_json(answer) if fmt == "json" else workload_table(answer, fmt), fmt)
+        if answer.best is None:
             ctx.exit(3)
         return
-    from planner.costs.vllm import check_context
-
-    check_context(spec, context)
     if cluster_file:
-        from planner.costs.vllm import TP_SIZES
         from planner.export.cluster_report import cluster_json, cluster_table
         from planner.hardware.topology import load_cluster
-        from planner.solve.pipeline import best_pipeline
 
-        cluster = load_cluster(cluster_file)
-        prof = profile(spec, w)
-        plans = [p for tp in TP_SIZES for p in [best_pipeline(prof, cluster, tp, utilization)] if p is not None]
-        args = (model, prof, cluster, plans, context, concurrency, utilization)
-        click.echo(cluster_json(*args) if as_json else cluster_table(*args), nl=not as_json)
-        if not plans:
+        answer = commands.size_cluster(model, profile(spec, w), load_cluster(cluster_file), context, concurrency, utilization)
+        _echo(cluster_json(answer) if fmt == "json" else cluster_table(answer, fmt), fmt)
+        if not answer.plans:
             ctx.exit(3)
         return
     if have:
-        from planner.export.capacity_report import capacity_json, capacity_table, have_gpus, precisions
+        from planner.costs.vllm import check_context
+        from planner.export.capacity_report import capacity_json, capacity_table, have_gpus
 
+        check_context(spec, context)
         gpu, count = have_gpus(have)
-        rows = [c for c in precisions(spec, w, gpu, count, context, concurrency, gpus_per_node, utilization)]
-        click.echo(capacity_json(rows, gpu, count, context, concurrency) if as_json else
-                   capacity_table(rows, gpu, count, context, concurrency), nl=not as_json)
-        if not any(r.longest or r.most for r in rows):  # no precision serves even one sequence: does not fit
+        answer = commands.serve_capacity(spec, w, gpu, count, context, concurrency, gpus_per_node, utilization)
+        _echo(capacity_json(answer) if fmt == "json" else capacity_table(answer, fmt), fmt)
+        if not answer.serves:  # no precision serves even one sequence: does not fit
             ctx.exit(3)
         return
-    from planner.hardware.prices import parse_prices, priced
+    from planner.export.size_report import size_json, size_table
 
-    own = parse_prices(prices)
-    types = [priced(g, own) for g in ([find_gpu(g) for g in gpu_types] if gpu_types else list(catalog_types()))]
-    prof = profile(spec, w)
-    answer = run_size(prof, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
-                      utilization, time_limit, max_latency_ms)
-    click.echo(size_json(model, prof, answer, gpus_per_node) if as_json else size_table(model, prof, answer, gpus_per_node),
-               nl=not as_json)
-    if answer.status not in ("optimal", "feasible"):
+    types = candidate_types(gpu_types, prices)
+    answer = commands.size_serving(model, profile(spec, w), types, context, concurrency, objective, target_tokens_per_s,
+                                   gpus_per_node, max_gpus, utilization, time_limit, max_latency_ms)
+    _echo(size_json(answer) if fmt == "json" else size_table(answer, fmt), fmt)
+    if answer.sizing.status not in ("optimal", "feasible"):
         ctx.exit(3)
+
+
+def _echo(text: str, fmt: str) -> None:
+    click.echo(text, nl=fmt == "text")

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from planner.costs.profile import Profile
-from planner.export.device_map import collapse
 from planner.hardware.inventory import Inventory
+from planner.solve.device_map import collapse
 from planner.solve.loads import DeviceLoad, device_loads, execution_device, offload_ns
 from planner.solve.problem import Problem, build_problem
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from planner.commands.size import ClusterAnswer
 from planner.costs.profile import Profile
 from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS
+from planner.export.table import Column, Table, render
 from planner.export.vllm import partition_env, vllm_dtype
 from planner.hardware.topology import Cluster
 from planner.solve.pipeline import PipelinePlan
@@ -38,43 +40,43 @@ def _hops(profile: Profile, cluster: Cluster, plan: PipelinePlan, context: int) 
             for a, b, rate, t in cluster.hops([s.machine for s in plan.stages], step_bytes)]
 
 
-def cluster_doc(model: str, profile: Profile, cluster: Cluster, plans: list[PipelinePlan], context: int, concurrency: int,
-                utilization: float) -> dict:
-    rows = []
-    for p in plans:
-        rows.append({
-            "tensor_parallel_size": p.tp, "pipeline_parallel_size": len(p.stages), "layer_partition": list(p.partition),
-            "stages": [{"machine": s.machine, "type": s.gpu.name, "gpus": list(range(s.first_gpu, s.first_gpu + p.tp)),
-                        "layers": n, "weights_bytes_per_gpu": w}
-                       for s, n, w in zip(p.stages, p.partition, p.weights_bytes, strict=True)],
-            "kv_cache_tokens": p.kv_tokens, "max_concurrency": round(p.kv_tokens / context, 2),
-            "longest_context": p.kv_tokens // concurrency, "launch": launch(model, profile, p, context, utilization),
-            "hops": _hops(profile, cluster, p, context),
-        })
-    best = max(rows, key=lambda r: (r["kv_cache_tokens"], -r["tensor_parallel_size"] * r["pipeline_parallel_size"]), default=None)
-    return {"model": profile.spec.name, "machines": [{"name": n.name, "type": n.gpu.name, "count": n.count,
-                                                      "network_gb_per_s": n.network_gb_per_s} for n in cluster.nodes],
-            "context": context, "concurrency": concurrency, "status": "feasible" if best else "infeasible",
-            "best": best, "by_tensor_parallel_size": rows}
+def _plan_doc(a: ClusterAnswer, p: PipelinePlan) -> dict:
+    return {
+        "tensor_parallel_size": p.tp, "pipeline_parallel_size": len(p.stages), "layer_partition": list(p.partition),
+        "stages": [{"machine": s.machine, "type": s.gpu.name, "gpus": list(range(s.first_gpu, s.first_gpu + p.tp)),
+                    "layers": n, "weights_bytes_per_gpu": w}
+                   for s, n, w in zip(p.stages, p.partition, p.weights_bytes, strict=True)],
+        "kv_cache_tokens": p.kv_tokens, "max_concurrency": round(p.kv_tokens / a.context, 2),
+        "longest_context": p.kv_tokens // a.concurrency, "launch": launch(a.model, a.profile, p, a.context, a.utilization),
+        "hops": _hops(a.profile, a.cluster, p, a.context),
+    }
 
 
-def cluster_json(*args) -> str:
-    return json.dumps(cluster_doc(*args), indent=2) + "\n"
+def cluster_doc(a: ClusterAnswer) -> dict:
+    best = a.best
+    return {"model": a.profile.spec.name, "machines": [{"name": n.name, "type": n.gpu.name, "count": n.count,
+                                                        "network_gb_per_s": n.network_gb_per_s} for n in a.cluster.nodes],
+            "context": a.context, "concurrency": a.concurrency, "status": "feasible" if best else "infeasible",
+            "best": _plan_doc(a, best) if best else None, "by_tensor_parallel_size": [_plan_doc(a, p) for p in a.plans]}
 
 
-def cluster_table(model: str, profile: Profile, cluster: Cluster, plans: list[PipelinePlan], context: int, concurrency: int,
-                  utilization: float) -> str:
-    doc = cluster_doc(model, profile, cluster, plans, context, concurrency, utilization)
-    out = ["Cluster: " + ", ".join(f"{m['name']} {m['count']} x {m['type']}" for m in doc["machines"]),
-           f"{'tp':>4}{'stages':>8}  {'partition':<28}{'KV tokens':>12}{f'max seqs at {context}':>18}"
-           f"{f'longest ctx, {concurrency} seqs':>24}"]
+def cluster_json(a: ClusterAnswer) -> str:
+    return json.dumps(cluster_doc(a), indent=2) + "\n"
+
+
+def cluster_blocks(a: ClusterAnswer) -> list:
+    doc = cluster_doc(a)
+    t = Table([Column("tensor_parallel_size", "tp", "count"), Column("pipeline_parallel_size", "stages", "count"),
+               Column("layer_partition", "partition"), Column("kv_cache_tokens", "KV tokens", "count"),
+               Column("max_concurrency", f"max seqs at {a.context}", "ratio"),
+               Column("longest_context", f"longest ctx, {a.concurrency} seqs", "count")], main=True)
     for r in doc["by_tensor_parallel_size"]:
-        parts = ",".join(map(str, r["layer_partition"]))
-        out.append(f"{r['tensor_parallel_size']:>4}{r['pipeline_parallel_size']:>8}  {parts[:27]:<28}{r['kv_cache_tokens']:>12,}"
-                   f"{r['max_concurrency']:>18.2f}{r['longest_context']:>24,}")
+        t.add(**{k: r[k] for k in ("tensor_parallel_size", "pipeline_parallel_size", "kv_cache_tokens", "max_concurrency",
+                                   "longest_context")}, layer_partition=",".join(map(str, r["layer_partition"])))
+    out: list = ["Cluster: " + ", ".join(f"{m['name']} {m['count']} x {m['type']}" for m in doc["machines"]), t]
     if doc["best"] is None:
         out.append("INFEASIBLE: no tensor-parallel size gives a pipeline that holds the model on these machines")
-        return "\n".join(out)
+        return out
     b = doc["best"]
     out.append(f"Best: tp {b['tensor_parallel_size']} x pp {b['pipeline_parallel_size']}, stages "
                + "; ".join(f"{s['machine']} {s['type']} x{len(s['gpus'])}: {s['layers']} layers" for s in b["stages"]))
@@ -82,4 +84,8 @@ def cluster_table(model: str, profile: Profile, cluster: Cluster, plans: list[Pi
         out.append(f"  hop {h['from']} -> {h['to']}: {h['gb_per_s']:g} GB/s, {h['bytes_per_decode_step']:,} bytes per decode step, "
                    f"{h['seconds_per_decode_step'] * 1e6:.1f} us")
     out += [f"  {line}" for line in b["launch"]]
-    return "\n".join(out)
+    return out
+
+
+def cluster_table(a: ClusterAnswer, fmt: str = "text") -> str:
+    return render(cluster_blocks(a), fmt)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from planner.export.report import header_lines, unit_ranges
+from planner.export.table import Column, Table, gib, gib_gb, render
 from planner.placement import Plan
-from planner.units import GB, GiB
 
 _OBJECTIVE_WORDS = {"gpus": "fewest GPUs", "cost": "lowest price", "balance": "even load"}
 _PRICE_WORDS = {"purchase": "lowest purchase price", "hourly": "lowest hourly price", "auto": "lowest price"}
@@ -26,49 +26,61 @@ def _status_line(plan: Plan) -> str:
     return f"Plan: {state}; objective: least offload, then {obj}; counting {mode}"
 
 
-def _g(n: int) -> str:
-    return f"{n / GiB:8.2f}"
+def _devices(plan: Plan) -> Table:
+    t = Table([Column("device", "device"), Column("type", "type"), Column("capacity_bytes", "capacity", "GiB"),
+               Column("weights_bytes", "weights", "GiB"), Column("kv_bytes", "KV", "GiB"),
+               Column("activation_bytes", "activ.", "GiB"), Column("onload_buffer_bytes", "onload", "GiB"),
+               Column("reserve_bytes", "reserve", "GiB"), Column("free_bytes", "free", "GiB"),
+               Column("utilization", "used", "share"), Column("units", "units")], main=True,
+              notes=["(GiB = 2^30 bytes; onload = room to bring in the largest offloaded unit, or to stage a disk unit on the CPU)"])
+    for d in plan.devices:
+        held = unit_ranges(list(d.units)) or "-"
+        if d.key == plan.execution_device and plan.offload_bytes:
+            held += " (+ runs the offloaded units)"
+        t.add(device=f"GPU {d.key}" if d.kind == "gpu" else str(d.key), type=d.label, capacity_bytes=d.capacity_bytes,
+              weights_bytes=d.load.weights_bytes, kv_bytes=d.load.kv_bytes, activation_bytes=d.load.activation_bytes,
+              onload_buffer_bytes=d.load.buffer_bytes, reserve_bytes=d.load.reserve_bytes, free_bytes=d.free_bytes,
+              utilization=d.utilization, units=held)
+    return t
 
 
-def plan_table(plan: Plan) -> str:
-    out = header_lines(plan.profile)
-    out.append("Devices: " + ", ".join(f"{'GPU ' if d.kind == 'gpu' else ''}{d.key} ({d.label}) {d.capacity_bytes / GiB:.2f} GiB"
+def _offload_line(plan: Plan) -> str:
+    if plan.offload_bytes:
+        return (f"Offload: {gib_gb(plan.offload_bytes)} cross to GPU {plan.execution_device} on every forward pass, "
+                f"about {plan.offload_seconds_per_pass:.2f} s at the links' bandwidth")
+    if not plan.problem.gpu_indices:
+        return "Offload: none; the CPU runs every unit (no GPU in the inventory)"
+    return "Offload: none; every unit stays on a GPU"
+
+
+def _baseline_line(plan: Plan) -> str | None:
+    b = plan.baseline
+    if b is None:
+        return None
+    line = f"accelerate device_map=\"auto\" here: offloads {gib(b.offload_bytes)}"
+    if b.disk_bytes:
+        line += f" ({gib(b.disk_bytes)} to disk)"
+    if plan.problem.gpu_indices:
+        line += f", fullest GPU {b.max_utilization:.1%}"
+    if b.violations and not plan.problem.weights_only:
+        line += f"; with this workload it breaks: {b.violations[0]}"
+    return line
+
+
+def plan_blocks(plan: Plan) -> list:
+    out: list = header_lines(plan.profile)
+    out.append("Devices: " + ", ".join(f"{'GPU ' if d.kind == 'gpu' else ''}{d.key} ({d.label}) {gib(d.capacity_bytes)}"
                                        for d in plan.problem.devices))
     out.append(_status_line(plan))
     if plan.status in ("infeasible", "unknown"):
         if plan.diagnosis is not None:
             out.append(f"Why: {plan.diagnosis.summary()}")
             name, need = plan.diagnosis.largest_unit
-            out.append(f"Largest unit: {name} needs {need / GiB:.2f} GiB (weights + KV + activation peak)")
+            out.append(f"Largest unit: {name} needs {gib(need)} (weights + KV + activation peak)")
             out += [f"Fits if you: {tip}" for tip in plan.diagnosis.suggestions] or ["No single change tried makes it fit."]
-        return "\n".join(out)
-    out += ["", f"{'device':<8}{'type':<18}{'capacity':>9}{'weights':>9}{'KV':>8}{'activ.':>8}{'onload':>8}"
-                f"{'reserve':>8}{'free':>8}{'used':>7}  units"]
-    for d in plan.devices:
-        held = unit_ranges(list(d.units)) or "-"
-        if d.key == plan.execution_device and plan.offload_bytes:
-            held += " (+ runs the offloaded units)"
-        name = f"GPU {d.key}" if d.kind == "gpu" else str(d.key)
-        out.append(f"{name:<8}{d.label[:17]:<18}{_g(d.capacity_bytes):>9}{_g(d.load.weights_bytes):>9}{d.load.kv_bytes / GiB:>8.2f}"
-                   f"{d.load.activation_bytes / GiB:>8.2f}{d.load.buffer_bytes / GiB:>8.2f}{d.load.reserve_bytes / GiB:>8.2f}"
-                   f"{d.free_bytes / GiB:>8.2f}{d.utilization:>7.1%}  {held}")
-    out.append("(GiB = 2^30 bytes; onload = room to bring in the largest offloaded unit, or to stage a disk unit on the CPU)")
-    if plan.offload_bytes:
-        out.append(f"Offload: {plan.offload_bytes / GiB:.2f} GiB ({plan.offload_bytes / GB:.2f} GB) cross to GPU "
-                   f"{plan.execution_device} on every forward pass, about {plan.offload_seconds_per_pass:.2f} s at the links' bandwidth")
-    elif not plan.problem.gpu_indices:
-        out.append("Offload: none; the CPU runs every unit (no GPU in the inventory)")
-    else:
-        out.append("Offload: none; every unit stays on a GPU")
-    b = plan.baseline
-    if b is not None:
-        line = f"accelerate device_map=\"auto\" here: offloads {b.offload_bytes / GiB:.2f} GiB"
-        if b.disk_bytes:
-            line += f" ({b.disk_bytes / GiB:.2f} GiB to disk)"
-        if plan.problem.gpu_indices:
-            line += f", fullest GPU {b.max_utilization:.1%}"
-        if b.violations and not plan.problem.weights_only:
-            line += f"; with this workload it breaks: {b.violations[0]}"
+        return out
+    out += ["", _devices(plan), _offload_line(plan)]
+    if (line := _baseline_line(plan)) is not None:
         out.append(line)
     if plan.offload_folder:
         out.append(f"Disk offload folder: {plan.offload_folder}")
@@ -77,7 +89,11 @@ def plan_table(plan: Plan) -> str:
     else:
         out.append(f"device_map: {len(plan.device_map)} entries (see the units column); print them with --json "
                    "or write them with --device-map-out FILE")
-    return "\n".join(out)
+    return out
+
+
+def plan_table(plan: Plan, fmt: str = "text") -> str:
+    return render(plan_blocks(plan), fmt)
 
 
 def device_map_document(plan: Plan) -> dict:

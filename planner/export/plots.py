@@ -55,13 +55,10 @@ def _save(fig, folder: Path, stem: str) -> list[Path]:
 
 
 def _plan_devices(plt, folder: Path, point) -> list[Path]:
-    from planner.costs.profile import profile
-    from planner.placement import make_plan
-    from planner.whatif.run import _inventory, _spec
+    from planner.commands.plan import plan_scenario
 
     sc = point.scenario
-    plan = make_plan(profile(_spec(sc.model), sc.workload), _inventory(sc), sc.objective, sc.pins, sc.weights_only,
-                     sc.time_limit_s, diagnose=False)
+    plan = plan_scenario(sc, diagnose=False)
     devs = [d for d in plan.devices if d.kind == "gpu"] or list(plan.devices)
     names = [f"GPU {d.key}" if d.kind == "gpu" else str(d.key) for d in devs]
     parts = [("weights", lambda d: d.load.weights_bytes), ("KV cache", lambda d: d.load.kv_bytes),
@@ -80,11 +77,11 @@ def _plan_devices(plt, folder: Path, point) -> list[Path]:
 
 
 def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
+    from planner.commands.inputs import model_spec
     from planner.costs.profile import profile
-    from planner.whatif.run import _spec
 
     sc = point.scenario
-    spec = _spec(sc.model)
+    spec = model_spec(sc.model, cache=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     for (label, change), style, marker in zip(PRECISIONS, ("-", "--", ":", "-."), ("o", "s", "^", "D"), strict=True):
         totals = []
@@ -95,9 +92,9 @@ def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
         ax.plot(CONTEXTS, totals, marker=marker, markersize=7 if label == "fp8" else 4, linestyle=style,
                 label=label + same)
     if sc.inventory.gpus:
-        from planner.whatif.run import _inventory
+        from planner.commands.inputs import inventory_of
 
-        cap = _inventory(sc).gpus[0].capacity_bytes / GiB
+        cap = inventory_of(sc.inventory).gpus[0].capacity_bytes / GiB
         ax.axhline(cap, color="grey", linestyle="--", label=f"one {sc.inventory.gpus[0]} ({cap:.1f} GiB)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel(f"context length (tokens), batch {sc.workload.batch}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from itertools import groupby
 
+from planner.commands.estimate import Estimate
 from planner.costs.profile import Profile
-from planner.units import GB, GiB, MiB
+from planner.export.table import Column, Table, gib, render
+from planner.units import GB
 
 
 def _layer_pattern(name: str) -> tuple[str, int | None]:
@@ -34,10 +36,6 @@ def collapsed_units(p: Profile) -> list[tuple[str, int, int, int, int, int]]:
             label = f"{container}.{first}-{last}"
         rows.append((label, len(items), params, w, kv, act))
     return rows
-
-
-def _g(n: int) -> str:
-    return f"{n / GiB:10.2f} {n / GB:10.2f}"
 
 
 def header_lines(p: Profile) -> list[str]:
@@ -74,31 +72,35 @@ def unit_ranges(names: list[str]) -> str:
     return ", ".join(parts)
 
 
-def estimate_table(p: Profile, gpu_lines: list[str] | None = None) -> str:
-    out = [
-        *header_lines(p),
-        "",
-        f"{'category':<18}{'GiB':>10} {'GB':>10}",
-        f"{'weights':<18}{_g(p.weights_bytes)}",
-        f"{'KV cache':<18}{_g(p.kv_bytes)}",
-        f"{'activation peak':<18}{_g(p.activation_peak_bytes)}",
-        f"{'total':<18}{_g(p.total_bytes)}",
-        "",
-        "1 GiB = 2^30 bytes, 1 GB = 10^9 bytes. The activation peak is the largest single unit's transient need.",
-    ]
+def estimate_blocks(e: Estimate) -> list:
+    p = e.profile
     per_param = _nominal_bytes_per_parameter(p)
     rule = p.parameters * per_param * 1.2
-    out.append(f"Rule of thumb (parameters x {per_param:g} bytes x 1.2): {rule / GB:.1f} GB; "
-               f"exact here: {p.total_bytes / GB:.1f} GB.")
-    for note in p.spec.notes:
-        out.append(f"Note: {note}")
-    if gpu_lines:
-        out += [""] + gpu_lines
-    out += ["", f"{'unit':<40}{'count':>6}{'params':>16}{'weights MiB':>14}{'KV MiB':>12}{'act peak MiB':>14}"]
+    totals = Table([Column("category", "category"), Column("bytes", "", "GiB"), Column("bytes", "", "GB")], [
+        {"category": "weights", "bytes": p.weights_bytes}, {"category": "KV cache", "bytes": p.kv_bytes},
+        {"category": "activation peak", "bytes": p.activation_peak_bytes}, {"category": "total", "bytes": p.total_bytes}])
+    out: list = [*header_lines(p), "", totals, "",
+                 "1 GiB = 2^30 bytes, 1 GB = 10^9 bytes. The activation peak is the largest single unit's transient need.",
+                 f"Rule of thumb (parameters x {per_param:g} bytes x 1.2): {rule / GB:.1f} GB; "
+                 f"exact here: {p.total_bytes / GB:.1f} GB."]
+    out += [f"Note: {note}" for note in p.spec.notes]
+    if e.needs:
+        out.append("")
+    for n in e.needs:
+        need = ("cannot hold the activation peak" if n.count is None else
+                f"needs at least {n.count} (weights and KV spread, each GPU keeping the activation peak)")
+        out.append(f"On {n.gpu.name} ({gib(n.gpu.memory_bytes)}, reserve {gib(n.reserve_bytes)}): {need}")
+    units = Table([Column("unit", "unit"), Column("count", "count", "count"), Column("parameters", "params", "count"),
+                   Column("weights_bytes", "weights", "MiB"), Column("kv_bytes", "KV", "MiB"),
+                   Column("activation_peak_bytes", "act peak", "MiB")],
+                  notes=["(weights, KV and peak per unit; a range counts each of its units once)"], main=True)
     for label, count, params, wb, kv, act in collapsed_units(p):
-        out.append(f"{label:<40}{count:>6}{params:>16,}{wb / MiB:>14.1f}{kv / MiB:>12.1f}{act / MiB:>14.1f}")
-    out.append("(weights, KV and peak per unit; a range counts each of its units once)")
-    return "\n".join(out)
+        units.add(unit=label, count=count, parameters=params, weights_bytes=wb, kv_bytes=kv, activation_peak_bytes=act)
+    return [*out, "", units]
+
+
+def estimate_table(e: Estimate, fmt: str = "text") -> str:
+    return render(estimate_blocks(e), fmt)
 
 
 def estimate_json(p: Profile) -> str:

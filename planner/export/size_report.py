@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 
+from planner.commands.size import ServingAnswer
 from planner.costs.profile import Profile
 from planner.export.report import header_lines
+from planner.export.table import Column, Table, gib, render
 from planner.export.vllm import launch_steps, layer_partition_env, serve_args
 from planner.hardware.prices import price_of, total_price
 from planner.solve.sizing import Candidate, Sizing
-from planner.units import GiB
 
 _UNIT = {"gpus": "GPUs", "price": "USD to buy", "hourly": "USD per hour"}
+_COST_UNIT = {"gpus": "number", "price": "usd", "hourly": "usd_per_hour"}
+_COST_KEY = {"gpus": "gpus", "price": "price_usd", "hourly": "price_usd_per_hour"}
 
 
 def _money(value: float, objective: str) -> str:
@@ -40,25 +43,8 @@ def devices(c: Candidate, replica: int, first_gpu: int, gpus_per_node: int) -> l
     return out
 
 
-def hf_device_map(profile: Profile, c: Candidate, s: Sizing, gpus_per_node: int) -> dict:
-    """The same GPUs used by transformers + accelerate instead of vLLM (one node only): the
-    planner's device_map for the replica's share of the sequences at full context."""
-    if c.gpus > gpus_per_node:
-        return {"status": "not applicable: a device_map runs on one machine"}
-    from planner.costs.profile import profile as make_profile
-    from planner.hardware.inventory import build_inventory
-    from planner.placement import make_plan
-
-    seqs = min(c.seqs, s.concurrency)
-    w = profile.workload.model_copy(update={"engine": "hf", "batch": seqs, "prompt_tokens": s.context, "new_tokens": 0,
-                                            "logits": "last"})
-    plan = make_plan(make_profile(profile.spec, w), build_inventory([f"{c.gpus}x{c.gpu.name}"]), "balance",
-                     diagnose=False, time_limit_s=0.5)
-    return {"status": plan.status, "sequences": seqs, "device_map": plan.device_map or None}
-
-
 def _candidate_doc(model: str, profile: Profile, c: Candidate, n: int, s: Sizing, gpus_per_node: int,
-                   with_hf: bool = False) -> dict:
+                   accelerate: dict | None = None) -> dict:
     doc = {
         "type": c.gpu.name, "replicas": n, "gpus_per_replica": c.gpus,
         "tensor_parallel_size": c.layout.tp, "pipeline_parallel_size": c.layout.pp,
@@ -72,12 +58,13 @@ def _candidate_doc(model: str, profile: Profile, c: Candidate, n: int, s: Sizing
         "vllm": {"command": " ".join(serve_args(model, profile, c, s.context)), "env": layer_partition_env(c),
                  "launch": launch_steps(model, profile, c, s.context, gpus_per_node)},
     }
-    if with_hf:
-        doc["accelerate"] = hf_device_map(profile, c, s, gpus_per_node)
+    if accelerate is not None:
+        doc["accelerate"] = accelerate
     return doc
 
 
-def size_json(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> str:
+def size_json(a: ServingAnswer) -> str:
+    model, profile, s, gpus_per_node = a.model, a.profile, a.sizing, a.gpus_per_node
     doc: dict = {"status": s.status, "objective": s.objective, "model": profile.spec.name, "context": s.context,
                  "concurrency": s.concurrency, "dtype": profile.dtype, "kv_dtype": profile.kv_dtype,
                  "quant": profile.quant.name if profile.quant else None}
@@ -98,7 +85,8 @@ def size_json(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> st
             "price_usd_per_hour": total_price((c.gpu, c.gpus * n) for c, n in s.choice)[1] if s.objective != "price" else None,
             "tensor_parallel_size": c0.layout.tp, "pipeline_parallel_size": c0.layout.pp,
             "layer_partition": list(c0.layout.partition),
-            "replicas": [_candidate_doc(model, profile, c, n, s, gpus_per_node, with_hf=True) for c, n in s.choice],
+            "replicas": [_candidate_doc(model, profile, c, n, s, gpus_per_node, hf)
+                         for (c, n), hf in zip(s.choice, a.accelerate or [None] * len(s.choice), strict=True)],
             "devices": devs,
         })
     doc["alternatives"] = [_candidate_doc(model, profile, c, n, s, gpus_per_node) for c, n in s.alternatives]
@@ -107,31 +95,42 @@ def size_json(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> st
     return json.dumps(doc, indent=2) + "\n"
 
 
-def size_table(model: str, profile: Profile, s: Sizing, gpus_per_node: int) -> str:
-    out = header_lines(profile)
+def _alternatives(s: Sizing) -> Table:
+    key = _COST_KEY[s.objective]
+    t = Table([Column("type", "type"), Column("layout", "layout"), Column(key, _UNIT[s.objective], _COST_UNIT[s.objective]),
+               Column("gpu_weights_bytes", "weights/GPU", "GiB"), Column("kv_cache_tokens", "KV tokens", "count"), Column("decode_tokens_per_s", "tokens/s", "tokens_per_s"),
+               Column("usd_per_million_tokens", "USD/1M tok", "usd_per_hour")], indent=2, main=True,
+              title=f"Best per GPU type ({_UNIT[s.objective]}):",
+              notes=["(KV tokens as vLLM reports them per replica; tokens/s is a roofline bound, docs/sizing.md)"])
+    for c, n in s.alternatives:
+        hourly = price_of(c.gpu, c.gpus)[1]
+        t.add(type=c.gpu.name, layout=f"{n} x tp {c.layout.tp} x pp {c.layout.pp} ({n * c.gpus} GPUs)",
+              **{key: c.cost(s.objective) * n}, gpu_weights_bytes=max(x.weights_bytes for x in c.layout.stages),
+              kv_cache_tokens=c.layout.kv_tokens, decode_tokens_per_s=c.speed.decode_tokens_per_s * n,
+              usd_per_million_tokens=c.speed.usd_per_million_tokens(hourly) if hourly else None)
+    return t
+
+
+def size_blocks(a: ServingAnswer) -> list:
+    model, profile, s, gpus_per_node = a.model, a.profile, a.sizing, a.gpus_per_node
+    out: list = header_lines(profile)
     out.append(f"Serving: {s.concurrency} sequences of {s.context} tokens at once with vLLM; objective: fewest "
                f"{_UNIT[s.objective]}; {s.considered} layouts considered")
     if not s.choice:
         out.append("INFEASIBLE: no GPU type in the list holds one full-context sequence within the GPU budget; "
                    "try a shorter context, fp8/int4 weights (--quant), an fp8 KV cache (--kv-dtype fp8) or more GPUs (--max-gpus)")
-        return "\n".join(out)
+        return out
     state = "optimal (proven)" if s.status == "optimal" else "feasible, not proven optimal"
     out.append(f"Answer: {_money(s.objective_value, s.objective)}, {state}")
     for c, n in s.choice:
         st = c.layout.stages
         out.append(f"  {n} x [{_layout(c)}]: KV cache {c.layout.kv_tokens:,} tokens per replica "
                    f"(max concurrency {c.layout.concurrency(s.context):.2f} at {s.context} tokens), "
-                   f"per GPU weights {max(x.weights_bytes for x in st) / GiB:.2f} GiB, "
+                   f"per GPU weights {gib(max(x.weights_bytes for x in st))}, "
                    f"~{c.speed.decode_tokens_per_s * n:,.0f} decode tokens/s (roofline)")
-        for line in launch_steps(model, profile, c, s.context, gpus_per_node):
-            out.append(f"    {line}")
-    out += ["", f"Best per GPU type ({_UNIT[s.objective]}):",
-            f"  {'type':<14}{'layout':<34}{'cost':>16}{'KV tokens':>13}{'tokens/s':>10}{'USD/1M tok':>11}"]
-    for c, n in s.alternatives:
-        cost = _money(c.cost(s.objective) * n, s.objective)
-        hourly = price_of(c.gpu, c.gpus)[1]
-        per_m = c.speed.usd_per_million_tokens(hourly) if hourly else float("nan")
-        out.append(f"  {c.gpu.name:<14}{f'{n} x tp {c.layout.tp} x pp {c.layout.pp} ({n * c.gpus} GPUs)':<34}{cost:>16}"
-                   f"{c.layout.kv_tokens:>13,}{c.speed.decode_tokens_per_s * n:>10,.0f}{per_m:>11.2f}")
-    out.append("(KV tokens as vLLM reports them per replica; tokens/s is a roofline bound, docs/sizing.md)")
-    return "\n".join(out)
+        out += [f"    {line}" for line in launch_steps(model, profile, c, s.context, gpus_per_node)]
+    return [*out, "", _alternatives(s)]
+
+
+def size_table(a: ServingAnswer, fmt: str = "text") -> str:
+    return render(size_blocks(a), fmt)

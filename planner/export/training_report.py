@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from planner.costs.profile import Profile
+from planner.commands.train import TrainingAnswer
 from planner.costs.training import TrainingCost
 from planner.costs.training_step import deepspeed_buckets
 from planner.export.report import header_lines
-from planner.units import GB, GiB
+from planner.export.table import Column, Table, gib, render
 
 
 def deepspeed_estimate(cost: TrainingCost) -> dict | None:
@@ -73,14 +73,15 @@ def _row(cost: TrainingCost) -> dict:
     return {k: cost.total(k) for k in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activation_bytes")}
 
 
-def hardware_lines(setup, hardware, asked: bool) -> list[str]:
+def hardware_lines(answer: TrainingAnswer) -> list[str]:
     """Fewest GPUs per type (the types asked, or the five cheapest to rent of the catalog)."""
-    rows = hardware if asked else hardware[:5]
+    setup, asked = answer.cost.setup, answer.asked
+    rows = answer.hardware if asked else answer.hardware[:5]
     head = "Fewest GPUs to train with this setup" + ("" if asked else " (the five cheapest per hour of the catalog)")
     out = [f"{head}, ZeRO {setup.zero}:"]
     for h in rows:
         price = f", {h.price_usd_per_hour:.2f} USD/h" if h.price_usd_per_hour else ""
-        out.append(f"  {h.gpus} x {h.gpu.name} ({h.gpu_peak_bytes / GiB:.2f} GiB peak each{price})")
+        out.append(f"  {h.gpus} x {h.gpu.name} ({gib(h.gpu_peak_bytes)} peak each{price})")
         if asked and h.fixes:
             out.append(f"    to stay at {setup.gpus} GPU(s), any one of: {'; '.join(h.fixes)}")
         if asked and h.cost is not None and h.gpus != setup.gpus:
@@ -90,7 +91,8 @@ def hardware_lines(setup, hardware, asked: bool) -> list[str]:
     return out
 
 
-def training_doc(profile: Profile, cost: TrainingCost, hardware=(), reducers=()) -> dict:
+def training_doc(answer: TrainingAnswer) -> dict:
+    profile, cost, hardware, reducers = answer.profile, answer.cost, answer.hardware, answer.reducers
     s = cost.setup
     return {
         "mode": "training", "model": profile.spec.name, "setup": s.__dict__ | {},
@@ -110,51 +112,57 @@ def training_doc(profile: Profile, cost: TrainingCost, hardware=(), reducers=())
     }
 
 
-def training_json(profile: Profile, cost: TrainingCost, hardware=(), reducers=()) -> str:
-    return json.dumps(training_doc(profile, cost, hardware, reducers), indent=2) + "\n"
+def training_json(answer: TrainingAnswer) -> str:
+    return json.dumps(training_doc(answer), indent=2) + "\n"
 
 
-def training_table(profile: Profile, cost: TrainingCost, gpu_lines: list[str], reducers=()) -> str:
+def _memory_table(cost: TrainingCost) -> Table:
     s = cost.setup
-    lora = f", LoRA rank {s.lora_rank}{' on an NF4 base (QLoRA)' if s.qlora else ''}" if s.lora_rank else ""
-    offload = " + ".join(x for x, on in (("optimizer", s.offload_optimizer), ("parameters", s.offload_params)) if on)
-    out = header_lines(profile)[:1] + [
-        f"Training: {s.precision}, {s.optimizer}, ZeRO {s.zero} over {s.gpus} data-parallel GPU(s)"
-        f"{f' x tp {s.tp} x pp {s.pp} (figures of stage {cost.stage})' if s.tp * s.pp > 1 else ''}"
-        f"{', offload ' + offload if offload else ''}"
-        f"{lora}; micro-batch {s.micro_batch} x {s.seq_len} tokens, accumulation {s.grad_accum}, checkpointing {s.checkpointing}",
-        f"Trainable parameters: {cost.trainable_parameters:,}", "",
-        f"{'per GPU':<30}{'GiB':>10}{'GB':>10}",
-    ]
+    t = Table([Column("part", "per GPU"), Column("bytes", "", "GiB"), Column("bytes", "", "GB"), Column("note", "")], main=True)
     for label, value in (("weights", cost.total("weights_bytes")), ("gradients", cost.total("gradients_bytes")),
                          ("optimizer states", cost.total("optimizer_bytes")), ("activations (saved)", cost.total("activation_bytes")),
                          ("backward working set", cost.working_bytes), ("ZeRO-3 gathered layer", cost.gather_bytes),
                          ("peak", cost.gpu_peak_bytes)):
-        out.append(f"{label:<30}{value / GiB:>10.2f}{value / GB:>10.2f}")
-    out.append(f"{'optimizer step temporaries':<30}{cost.step_temp_bytes / GiB:>10.2f}{cost.step_temp_bytes / GB:>10.2f}"
-               f"  ({s.optimizer}, {s.impl})")
-    defaults = ""
+        t.add(part=label, bytes=value)
+    t.add(part="optimizer step temporaries", bytes=cost.step_temp_bytes, note=f"({s.optimizer}, {s.impl})")
+    note = ""
     if s.zero >= 1:
         from planner.costs.training_step import DEEPSPEED_DEFAULTS, comm_buffer_bytes
 
         width = 4 if s.precision == "fp32" else 2
         ds = comm_buffer_bytes(s.zero, s.gpus, s.zero >= 2, 0, width, DEEPSPEED_DEFAULTS)
-        defaults = f"  (the config's bucket sizes; DeepSpeed's defaults would take {ds / GiB:.2f} GiB)"
-    out.append(f"{'communication buffers':<30}{cost.comm_bytes / GiB:>10.2f}{cost.comm_bytes / GB:>10.2f}{defaults}")
-    phases = cost.phases
-    out.append("Peak by phase: " + ", ".join(f"{name} {value / GiB:.2f} GiB" + (" (the peak)" if name == cost.peak_phase else "")
-                                             for name, value in phases.items()))
+        note = f"(the config's bucket sizes; DeepSpeed's defaults would take {gib(ds)})"
+    t.add(part="communication buffers", bytes=cost.comm_bytes, note=note)
+    if cost.cpu_bytes:
+        t.add(part="CPU RAM per node (offload)", bytes=cost.cpu_bytes)
+    return t
+
+
+def training_blocks(answer: TrainingAnswer) -> list:
+    profile, cost, reducers = answer.profile, answer.cost, answer.reducers
+    s = cost.setup
+    lora = f", LoRA rank {s.lora_rank}{' on an NF4 base (QLoRA)' if s.qlora else ''}" if s.lora_rank else ""
+    offload = " + ".join(x for x, on in (("optimizer", s.offload_optimizer), ("parameters", s.offload_params)) if on)
+    out: list = header_lines(profile)[:1] + [
+        f"Training: {s.precision}, {s.optimizer}, ZeRO {s.zero} over {s.gpus} data-parallel GPU(s)"
+        f"{f' x tp {s.tp} x pp {s.pp} (figures of stage {cost.stage})' if s.tp * s.pp > 1 else ''}"
+        f"{', offload ' + offload if offload else ''}"
+        f"{lora}; micro-batch {s.micro_batch} x {s.seq_len} tokens, accumulation {s.grad_accum}, checkpointing {s.checkpointing}",
+        f"Trainable parameters: {cost.trainable_parameters:,}", "", _memory_table(cost)]
+    out.append("Peak by phase: " + ", ".join(f"{name} {gib(value)}" + (" (the peak)" if name == cost.peak_phase else "")
+                                             for name, value in cost.phases.items()))
     if reducers:
         out.append(f"The {cost.peak_phase} phase sets the peak; lower it with any one of: "
-                   + "; ".join(f"{flags} ({peak / GiB:.2f} GiB)" for flags, peak in reducers))
-    if cost.cpu_bytes:
-        out.append(f"{'CPU RAM per node (offload)':<30}{cost.cpu_bytes / GiB:>10.2f}{cost.cpu_bytes / GB:>10.2f}")
+                   + "; ".join(f"{flags} ({gib(peak)})" for flags, peak in reducers))
     ds = deepspeed_estimate(cost)
     if ds:
         states = cost.total("weights_bytes") + cost.total("gradients_bytes") + cost.total("optimizer_bytes") + cost.gather_bytes
-        out.append(f"DeepSpeed's own estimate of the model states: {ds['gpu_bytes'] / GiB:.2f} GiB per GPU (here "
-                   f"{states / GiB:.2f}), {ds['cpu_bytes'] / GiB:.2f} GiB CPU per node (its 1.5x buffer factor included)")
-
-    out += [""] + gpu_lines
+        out.append(f"DeepSpeed's own estimate of the model states: {gib(ds['gpu_bytes'])} per GPU (here "
+                   f"{gib(states)}), {gib(ds['cpu_bytes'])} CPU per node (its 1.5x buffer factor included)")
+    out += ["", *hardware_lines(answer)]
     out.append(f"DeepSpeed config (the {s.gpus} GPU(s) asked): " + json.dumps(deepspeed_config(cost)))
-    return "\n".join(x for x in out if x is not None)
+    return out
+
+
+def training_table(answer: TrainingAnswer, fmt: str = "text") -> str:
+    return render(training_blocks(answer), fmt)

@@ -1,73 +1,53 @@
-"""`planner size --mode training|compression`: the fewest or cheapest GPUs for those workloads."""
+"""`planner size --mode training|compression`: the ranked GPU types as a table and as JSON. Formats only."""
 
 from __future__ import annotations
 
 import json
 
-from planner.catalog import GpuType
-from planner.costs.profile import Profile
-from planner.hardware.prices import price_of
-from planner.units import GiB
-
-_KEY = {"price": lambda h: (h["price_usd"] is None, h["price_usd"] or 0, h["count"]),
-        "hourly": lambda h: (h["price_usd_per_hour"] is None, h["price_usd_per_hour"] or 0, h["count"]),
-        "gpus": lambda h: (h["count"], h["price_usd_per_hour"] or 0)}
+from planner.commands.size import SizedOption, WorkloadAnswer
+from planner.export.table import Column, Table, render
 
 
-def _row(gpu: GpuType, count: int, peak: int, extra: dict) -> dict:
-    return {"type": gpu.name, "count": count, "node": 0, "gpu_peak_bytes": peak,
-            "price_usd": price_of(gpu, count)[0], "price_usd_per_hour": price_of(gpu, count)[1], **extra}
+def _extra(a: WorkloadAnswer, o: SizedOption) -> dict:
+    if a.mode == "training":
+        from planner.export.training_report import deepspeed_config
+
+        return {"data_parallel": o.data_parallel, "deepspeed_config": deepspeed_config(o.cost)}
+    from planner.export.compression_report import settings_text
+    from planner.solve.compression_plan import oneshot_args
+
+    return {"settings": settings_text(o.cost), "oneshot": oneshot_args(a.model, a.profile, o.cost)}
 
 
-def training_rows(profile: Profile, setup, types: list[GpuType]) -> list[dict]:
-    from planner.export.training_report import deepspeed_config
-    from planner.solve.training_hardware import training_hardware
-
-    rows = []
-    for h in training_hardware(profile, setup, types):
-        from dataclasses import replace
-
-        from planner.costs.training import training_cost
-
-        cost = training_cost(profile, replace(setup, gpus=h.gpus))
-        rows.append(_row(h.gpu, h.gpus * setup.tp * setup.pp, h.gpu_peak_bytes,
-                         {"data_parallel": h.gpus, "deepspeed_config": deepspeed_config(cost)}))
-    return rows
+def _row(a: WorkloadAnswer, o: SizedOption) -> dict:
+    return {"type": o.gpu.name, "count": o.count, "node": 0, "gpu_peak_bytes": o.gpu_peak_bytes, "price_usd": o.price_usd,
+            "price_usd_per_hour": o.price_usd_per_hour, **_extra(a, o)}
 
 
-def compression_rows(model: str, profile: Profile, setup, types: list[GpuType]) -> list[dict]:
-    from planner.export.compression_report import _settings
-    from planner.solve.compression_plan import oneshot_args, recommend
-
-    rows = []
-    for gpu in types:
-        rec = recommend(profile, gpu, setup)
-        if rec.cost is not None:
-            rows.append(_row(gpu, 1, rec.cost.gpu_peak_bytes, {"settings": _settings(rec.cost),
-                                                               "oneshot": oneshot_args(model, profile, rec.cost)}))
-    return rows
-
-
-def answer(rows: list[dict], objective: str) -> dict:
-    ranked = sorted(rows, key=_KEY[objective])
-    best = ranked[0] if ranked else None
-    return {"status": "optimal" if best else "infeasible", "objective": objective,
+def workload_doc(a: WorkloadAnswer) -> dict:
+    rows = [_row(a, o) for o in a.options]
+    best = rows[0] if rows else None
+    return {"status": "optimal" if best else "infeasible", "objective": a.objective,
             "gpus": [{k: best[k] for k in ("type", "count", "node")}] if best else [],
             "price_usd": best and best["price_usd"], "price_usd_per_hour": best and best["price_usd_per_hour"],
-            "best": best, "alternatives": ranked}
+            "best": best, "alternatives": rows}
 
 
-def to_json(doc: dict) -> str:
-    return json.dumps(doc, indent=2) + "\n"
+def workload_json(a: WorkloadAnswer) -> str:
+    return json.dumps(workload_doc(a), indent=2) + "\n"
 
 
-def to_table(what: str, doc: dict) -> str:
-    if not doc["best"]:
-        return f"INFEASIBLE: no GPU type in the list can run this {what} (try checkpointing, ZeRO 3, offload, LoRA, or a leaner setting)"
-    out = [f"Cheapest for this {what} ({doc['objective']}): {doc['best']['count']} x {doc['best']['type']}", "",
-           f"{'type':<14}{'GPUs':>6}{'peak GiB':>10}{'USD':>10}{'USD/h':>8}"]
-    for r in doc["alternatives"]:
-        usd = f"{r['price_usd']:,.0f}" if r["price_usd"] else "-"
-        hour = f"{r['price_usd_per_hour']:.2f}" if r["price_usd_per_hour"] else "-"
-        out.append(f"{r['type']:<14}{r['count']:>6}{r['gpu_peak_bytes'] / GiB:>10.2f}{usd:>10}{hour:>8}")
-    return "\n".join(out)
+def workload_blocks(a: WorkloadAnswer) -> list:
+    if a.best is None:
+        return [f"INFEASIBLE: no GPU type in the list can run this {a.mode} "
+                "(try checkpointing, ZeRO 3, offload, LoRA, or a leaner setting)"]
+    t = Table([Column("type", "type"), Column("count", "GPUs", "count"), Column("gpu_peak_bytes", "peak", "GiB"),
+               Column("price_usd", "USD", "usd"), Column("price_usd_per_hour", "USD/h", "usd_per_hour")], main=True)
+    for o in a.options:
+        t.add(type=o.gpu.name, count=o.count, gpu_peak_bytes=o.gpu_peak_bytes, price_usd=o.price_usd,
+              price_usd_per_hour=o.price_usd_per_hour)
+    return [f"Cheapest for this {a.mode} ({a.objective}): {a.best.count} x {a.best.gpu.name}", "", t]
+
+
+def workload_table(a: WorkloadAnswer, fmt: str = "text") -> str:
+    return render(workload_blocks(a), fmt)

@@ -1,0 +1,179 @@
+"""``planner size``: GPUs to buy or rent for vLLM serving, the best pipeline over machines one has,
+what GPUs one has can serve, and the GPUs a training or compression run needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from planner.catalog import GpuType
+from planner.costs.profile import Profile
+from planner.solve.sizing import Candidate, Sizing
+
+# The precisions `size --have` tries, in order: as given, then leaner KV and weights.
+PRECISIONS = (
+    ("as given", {}),
+    ("fp8 KV cache", {"kv_dtype": "fp8"}),
+    ("fp8 weights + fp8 KV", {"quant": "fp8", "kv_dtype": "fp8"}),
+    ("int4 (AWQ) weights", {"quant": "awq"}),
+)
+
+
+@dataclass(frozen=True)
+class ServingAnswer:
+    model: str
+    profile: Profile
+    sizing: Sizing
+    gpus_per_node: int
+    accelerate: tuple[dict, ...] = ()
+    """Per replica type chosen: the planner's device_map for the same GPUs under transformers."""
+
+
+def accelerate_map(profile: Profile, c: Candidate, s: Sizing, gpus_per_node: int) -> dict:
+    """The same GPUs used by transformers + accelerate instead of vLLM (one node only): the
+    planner's device_map for the replica's share of the sequences at full context."""
+    if c.gpus > gpus_per_node:
+        return {"status": "not applicable: a device_map runs on one machine"}
+    from planner.costs.profile import profile as make_profile
+    from planner.hardware.inventory import build_inventory
+    from planner.placement import make_plan
+
+    seqs = min(c.seqs, s.concurrency)
+    w = profile.workload.model_copy(update={"engine": "hf", "batch": seqs, "prompt_tokens": s.context, "new_tokens": 0,
+                                            "logits": "last"})
+    plan = make_plan(make_profile(profile.spec, w), build_inventory([f"{c.gpus}x{c.gpu.name}"]), "balance",
+                     diagnose=False, time_limit_s=0.5)
+    return {"status": plan.status, "sequences": seqs, "device_map": plan.device_map or None}
+
+
+def size_serving(model: str, profile: Profile, types: list[GpuType], context: int, concurrency: int, objective: str = "price",
+                 target_tokens_per_s: float | None = None, gpus_per_node: int = 8, max_gpus: int = 64,
+                 utilization: float = 0.9, time_limit_s: float = 1.0, max_latency_ms: float | None = None,
+                 with_accelerate: bool = True) -> ServingAnswer:
+    from planner.costs.vllm import check_context
+    from planner.solve.sizing import size
+
+    check_context(profile.spec, context)
+    sizing = size(profile, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
+                  utilization, time_limit_s, max_latency_ms)
+    maps = tuple(accelerate_map(profile, c, sizing, gpus_per_node) for c, _ in sizing.choice) if with_accelerate else ()
+    return ServingAnswer(model, profile, sizing, gpus_per_node, maps)
+
+
+@dataclass(frozen=True)
+class ClusterAnswer:
+    model: str
+    profile: Profile
+    cluster: object
+    plans: tuple
+    """The best PipelinePlan per tensor-parallel size that holds the model."""
+    context: int
+    concurrency: int
+    utilization: float
+
+    @property
+    def best(self):
+        """The plan with the most KV cache, then the fewest GPUs."""
+        return max(self.plans, key=lambda p: (p.kv_tokens, -p.gpus), default=None)
+
+    @property
+    def fits(self) -> bool:
+        return self.best is not None and self.best.kv_tokens >= self.context * self.concurrency
+
+
+def size_cluster(model: str, profile: Profile, cluster, context: int, concurrency: int, utilization: float = 0.9) -> ClusterAnswer:
+    from planner.costs.vllm import TP_SIZES, check_context
+    from planner.solve.pipeline import best_pipeline
+
+    check_context(profile.spec, context)
+    plans = tuple(p for tp in TP_SIZES for p in [best_pipeline(profile, cluster, tp, utilization)] if p is not None)
+    return ClusterAnswer(model, profile, cluster, plans, context, concurrency, utilization)
+
+
+@dataclass(frozen=True)
+class CapacityAnswer:
+    gpu: GpuType
+    count: int
+    context: int
+    concurrency: int
+    rows: tuple = ()
+    """Capacity per precision: the longest context and the most sequences, with their layouts."""
+
+    @property
+    def serves(self) -> bool:
+        return any(r.longest or r.most for r in self.rows)
+
+
+def serve_capacity(spec, workload, gpu: GpuType, count: int, context: int, concurrency: int, gpus_per_node: int = 8,
+                   utilization: float = 0.9) -> CapacityAnswer:
+    from planner.costs.profile import profile
+    from planner.solve.capacity import capacity
+
+    rows = []
+    for label, change in PRECISIONS:
+        if "quant" in change and workload.quant not in ("auto", None):
+            continue
+        prof = profile(spec, workload.model_copy(update=change))
+        rows.append(capacity(label, prof, gpu, count, context, concurrency, gpus_per_node, utilization))
+    return CapacityAnswer(gpu, count, context, concurrency, tuple(rows))
+
+
+@dataclass(frozen=True)
+class SizedOption:
+    """One GPU type that runs a training or compression job: how many, its peak, its price."""
+
+    gpu: GpuType
+    count: int
+    gpu_peak_bytes: int
+    price_usd: float | None
+    price_usd_per_hour: float | None
+    cost: object
+    """What runs there: the TrainingCost at this data-parallel degree, or the CompressionCost of the settings that fit."""
+    data_parallel: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadAnswer:
+    mode: str
+    objective: str
+    model: str
+    profile: Profile
+    options: tuple[SizedOption, ...]
+    """Every GPU type that runs the job, best first by the objective."""
+
+    @property
+    def best(self) -> SizedOption | None:
+        return self.options[0] if self.options else None
+
+
+_RANK = {"price": lambda o: (o.price_usd is None, o.price_usd or 0, o.count),
+         "hourly": lambda o: (o.price_usd_per_hour is None, o.price_usd_per_hour or 0, o.count),
+         "gpus": lambda o: (o.count, o.price_usd_per_hour or 0)}
+
+
+def _option(gpu: GpuType, count: int, peak: int, cost, data_parallel: int | None = None) -> SizedOption:
+    from planner.hardware.prices import price_of
+
+    buy, hour = price_of(gpu, count)
+    return SizedOption(gpu, count, peak, buy, hour, cost, data_parallel)
+
+
+def size_workload(mode: str, model: str, profile: Profile, setup, types: list[GpuType],
+                  objective: str = "price") -> WorkloadAnswer:
+    """The GPU types that run a training (``setup`` a TrainingSetup) or compression run, ranked."""
+    options = _training_options(profile, setup, types) if mode == "training" else _compression_options(profile, setup, types)
+    return WorkloadAnswer(mode, objective, model, profile, tuple(sorted(options, key=_RANK[objective])))
+
+
+def _training_options(profile: Profile, setup, types: list[GpuType]) -> list[SizedOption]:
+    from planner.costs.training import training_cost
+    from planner.solve.training_hardware import training_hardware
+
+    return [_option(h.gpu, h.gpus * setup.tp * setup.pp, h.gpu_peak_bytes, training_cost(profile, replace(setup, gpus=h.gpus)),
+                    h.gpus) for h in training_hardware(profile, setup, types)]
+
+
+def _compression_options(profile: Profile, setup, types: list[GpuType]) -> list[SizedOption]:
+    from planner.solve.compression_plan import recommend
+
+    recs = [recommend(profile, gpu, setup) for gpu in types]
+    return [_option(r.gpu, 1, r.cost.gpu_peak_bytes, r.cost) for r in recs if r.cost is not None]
