@@ -110,3 +110,13 @@ def parse_size(value: int | str, field: str = "size") -> int:
     if nbytes <= 0:
         raise InputError(f"{field}: size must be at least one byte, got {value!r}")
     return nbytes
+
+
+def gib(n: int | float) -> str:
+    """``12.34 GiB``: a byte count in prose (every report's one conversion)."""
+    return f"{n / GiB:.2f} GiB"
+
+
+def gib_gb(n: int | float) -> str:
+    """``12.34 GiB (13.25 GB)``: a byte count in prose where both units matter."""
+    return f"{n / GiB:.2f} GiB ({n / GB:.2f} GB)"

@@ -14,7 +14,9 @@ import io
 import json
 from dataclasses import dataclass, field
 
-from planner.units import GB, GiB, MiB
+from planner.units import GB, GiB, MiB, gib, gib_gb
+
+__all__ = ["FORMATS", "Column", "Table", "gib", "gib_gb", "render", "table_csv", "table_markdown", "table_text"]
 
 # How each unit shows to people: (scale, format). Bytes scale to the unit the title names.
 _HUMAN = {
@@ -157,12 +159,3 @@ def render(blocks: list, fmt: str = "text") -> str:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return "\n".join(table_text(b) if isinstance(b, Table) else b for b in blocks)
 
-
-def gib(n: int | float) -> str:
-    """``12.34 GiB``: a byte count in prose."""
-    return f"{n / GiB:.2f} GiB"
-
-
-def gib_gb(n: int | float) -> str:
-    """``12.34 GiB (13.25 GB)``: a byte count in prose where both units matter."""
-    return f"{n / GiB:.2f} GiB ({n / GB:.2f} GB)"

@@ -14,7 +14,7 @@ from planner.costs.profile import Profile, profile
 from planner.hardware.inventory import Device, Inventory
 from planner.solve.problem import Problem, build_problem
 from planner.solve.solver import feasible, least_shortfall
-from planner.units import GiB
+from planner.units import GiB, gib
 
 MAX_EXTRA_GPUS = 256
 
@@ -35,14 +35,14 @@ class Diagnosis:
 
     def summary(self) -> str:
         total = sum(self.need_bytes.values())
-        short = ", ".join(f"{'GPU ' if isinstance(k, int) else ''}{k} {v / GiB:.2f} GiB" for k, v in self.short_devices.items())
-        head = (f"needs {total / GiB:.2f} GiB (" + " + ".join(f"{k} {v / GiB:.2f}" for k, v in self.need_bytes.items())
-                + f") on {self.capacity_bytes / GiB:.2f} GiB of devices")
+        short = ", ".join(f"{'GPU ' if isinstance(k, int) else ''}{k} {gib(v)}" for k, v in self.short_devices.items())
+        head = (f"needs {gib(total)} (" + " + ".join(f"{k} {v / GiB:.2f}" for k, v in self.need_bytes.items())
+                + f") on {gib(self.capacity_bytes)} of devices")
         if self.shortfall_bytes:
-            head += f"; {self.shortfall_bytes / GiB:.2f} GiB short ({short}) with units kept whole"
+            head += f"; {gib(self.shortfall_bytes)} short ({short}) with units kept whole"
         elif self.shortfall_bytes is None:
             at_least = total - self.capacity_bytes
-            head += (f"; at least {at_least / GiB:.2f} GiB short" if at_least > 0 else "") + (
+            head += (f"; at least {gib(at_least)} short" if at_least > 0 else "") + (
                 " (the least shortfall with units kept whole was not proven within the time limit)")
         return head
 
@@ -119,7 +119,7 @@ def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None
         while lo < hi:
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
-        return f"{lo} more {template.label} ({template.capacity_bytes / GiB:.2f} GiB each)"
+        return f"{lo} more {template.label} ({gib(template.capacity_bytes)} each)"
     return None
 
 
@@ -173,8 +173,8 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
         for scheme in ("int8", "nf4"):
             q = profile(prof.spec, prof.workload.model_copy(update={"quant": scheme}))
             if _fits(q, inventory, *args):
-                tips.append(f"quantize the weights with --quant {scheme} ({q.weights_bytes / GiB:.2f} GiB instead of "
-                            f"{prof.weights_bytes / GiB:.2f} GiB)")
+                tips.append(f"quantize the weights with --quant {scheme} ({gib(q.weights_bytes)} instead of "
+                            f"{gib(prof.weights_bytes)})")
                 break
     if need["kv_cache"] and not weights_only:
         w = prof.workload
@@ -187,10 +187,10 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
                 tips.append(f"run at most {batch} sequences at once (asked {w.batch})")
     if inventory.cpu is None:
         guess = -(-((shortfall or need["weights"]) + max(i.weights_bytes for i in problem.items)) // GiB)
-        gib = _least_gib(lambda n: _fits(prof, replace(inventory, cpu=Device("cpu", "cpu", "cpu", n * GiB)), *args),
+        cpu_gib = _least_gib(lambda n: _fits(prof, replace(inventory, cpu=Device("cpu", "cpu", "cpu", n * GiB)), *args),
                          guess, -(-need["weights"] // GiB) + guess)
-        if gib is not None:
-            tips.append(f"offload to CPU RAM with --cpu {gib}GiB (slower: weights cross the host link each pass)")
+        if cpu_gib is not None:
+            tips.append(f"offload to CPU RAM with --cpu {cpu_gib}GiB (slower: weights cross the host link each pass)")
     elif inventory.disk is None:
         size = -(-need["weights"] // GiB) * GiB
         disk = Device("disk", "disk", "disk", size, 0, 2.0)

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 from planner.solve.loads import device_loads
 from planner.solve.problem import Problem
-from planner.units import GiB
 
 
 def verify(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
@@ -25,7 +24,7 @@ def verify(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
         return errors
     for dev, load in zip(problem.devices, device_loads(problem, assignment), strict=True):
         if load.total_bytes > dev.capacity_bytes:
-            errors.append(f"{dev.kind} {dev.key}: holds {load.total_bytes / GiB:.3f} GiB, capacity {dev.capacity_bytes / GiB:.3f} GiB")
+            errors.append(f"{dev.kind} {dev.key}: holds {load.total_bytes:,} bytes, capacity {dev.capacity_bytes:,} bytes")
     sequence = [d for it, d in zip(problem.items, assignment, strict=True) if it.in_sequence]
     for g in problem.gpu_indices:
         starts = sum(1 for k, d in enumerate(sequence) if d == g and (k == 0 or sequence[k - 1] != g))
