@@ -1,6 +1,8 @@
 """planner: exact memory costs and optimal placements for big models on real hardware.
 
 The public API is imported lazily so that ``import planner`` (and ``planner --help``) stays cheap.
+Every question the CLI answers is also one function in ``planner.commands`` (estimate, plan,
+size_serving, size_cluster, serve_capacity, size_workload, train, compress) returning a typed result.
 """
 
 from __future__ import annotations
@@ -47,11 +49,11 @@ def plan(model, inventory=None, workload=None, *, objective="gpus", pins=None, w
          offload_folder="offload", **workload_fields):
     """The optimal placement of ``model`` on ``inventory`` (an Inventory, or accelerate's max_memory
     dict): a Plan with ``status``, ``device_map`` (ready for from_pretrained), per-device bytes."""
+    from planner.commands.plan import plan as run_plan
     from planner.hardware.inventory import Inventory as _Inventory
-    from planner.placement import make_plan
 
     inv = inventory if isinstance(inventory, _Inventory) else build_inventory(max_memory=inventory)
-    return make_plan(estimate(model, workload, **workload_fields), inv, objective, pins, weights_only, time_limit_s,
+    return run_plan(estimate(model, workload, **workload_fields), inv, objective, pins, weights_only, time_limit_s,
                      offload_folder)
 
 
