@@ -107,7 +107,8 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
 
     types = candidate_types(gpu_types, prices)
     answer = commands.size_serving(model, profile(spec, w), types, context, concurrency, objective, target_tokens_per_s,
-                                   gpus_per_node, max_gpus, utilization, time_limit, max_latency_ms)
+                                   gpus_per_node, max_gpus, utilization, time_limit, max_latency_ms,
+                                   with_accelerate=fmt == "json")  # only the JSON carries the accelerate maps
     _echo(size_json(answer) if fmt == "json" else size_table(answer, fmt), fmt)
     if answer.sizing.status not in ("optimal", "feasible"):
         ctx.exit(3)

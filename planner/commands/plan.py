@@ -16,8 +16,8 @@ def plan(profile, inventory, objective: str = "gpus", pins=None, weights_only: b
 def shortfall_reason(result: Plan, time_limit_s: float = 0.5) -> str:
     """One line on why a plan without a placement does not fit: the proven least shortfall with
     units kept whole, or that none was proven within the time limit."""
-    from planner.export.table import gib
     from planner.solve.solver import least_shortfall
+    from planner.units import gib
 
     short, _ = least_shortfall(result.problem, time_limit_s)
     if short:
