@@ -15,6 +15,7 @@ from planner.cli_options import (
     workload_options,
 )
 from planner.cli_settings import settings_command, settings_from_flags
+from planner.errors import InputError
 
 
 @click.command("size", cls=settings_command(skip=("--gpus-per-node", "--sequential-targets", "--offload-hessians",
@@ -30,8 +31,18 @@ from planner.cli_settings import settings_command, settings_from_flags
 @click.option("--gpu-type", "--gpu", "gpu_types", multiple=True,
               help="Candidate GPU types (repeatable; --gpu as in estimate and plan) [default: the whole catalog].")
 @click.option("--price", "prices", multiple=True, help="Your price for a GPU type: H100=25000 (to buy) or H100=2.10/h (repeatable).")
-@click.option("--objective", type=click.Choice(["price", "hourly", "gpus"]), default="price", show_default=True,
-              help="Minimise purchase price, hourly rental price, or GPU count.")
+@click.option("--objective", type=click.Choice(["price", "hourly", "gpus", "tco"]), default="price", show_default=True,
+              help="Minimise the purchase price of hosts and GPUs, the hourly price of instances, the GPU count, or the "
+              "total cost of ownership (purchase + power over --years).")
+@click.option("--electricity", "usd_per_kwh", type=float, default=None,
+              help="Electricity price in USD per kWh [default: 0.13, US commercial average 2024, EIA].")
+@click.option("--years", type=float, default=3.0, show_default=True, help="Horizon of the total cost (--objective tco).")
+@click.option("--pue", type=float, default=1.0, show_default=True,
+              help="Power usage effectiveness of the site: facility power over IT power (cooling on top).")
+@click.option("--max-power", default=None, help="Most power the answer may draw at load, e.g. 3000 (W) or 12kW.")
+@click.option("--max-hosts", type=int, default=None, help="Most hosts (or instances) in the answer.")
+@click.option("--max-rack-units", type=int, default=None, help="Most rack units the hosts may take.")
+@click.option("--buy-more", is_flag=True, help="With --have: size what to add to the GPUs you have (they cost nothing).")
 @click.option("--target-tokens-per-s", type=float, default=None, help="Also reach this roofline decode throughput.")
 @click.option("--max-latency-ms", type=float, default=None, help="Longest roofline time between two tokens of a sequence.")
 @click.option("--gpus-per-node", type=int, default=8, show_default=True, help="GPUs per machine (tensor parallel stays inside).")
@@ -45,8 +56,9 @@ from planner.cli_settings import settings_command, settings_from_flags
 @format_options
 @revision_option
 @click.pass_context
-def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, objective, target_tokens_per_s, max_latency_ms,
-         gpus_per_node, max_gpus, utilization, time_limit, have, cluster_file, fmt, as_json, revision, **kwargs):
+def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, objective, usd_per_kwh, years, pue, max_power,
+         max_hosts, max_rack_units, buy_more, target_tokens_per_s, max_latency_ms, gpus_per_node, max_gpus, utilization,
+         time_limit, have, cluster_file, fmt, as_json, revision, **kwargs):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
     from planner.commands import size as commands
     from planner.commands.inputs import candidate_types, model_spec
@@ -64,7 +76,9 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
             ("context", context, 1, MAX_TOKENS, False), ("concurrency", concurrency, 1, MAX_BATCH, False),
             ("gpus-per-node", gpus_per_node, 1, 1024, False), ("max-gpus", max_gpus, 1, 1_000_000, False),
             ("gpu-memory-utilization", utilization, 0, 1, True), ("target-tokens-per-s", target_tokens_per_s, 0, 1e12, True),
-            ("max-latency-ms", max_latency_ms, 0, 1e9, True)):
+            ("max-latency-ms", max_latency_ms, 0, 1e9, True), ("electricity", usd_per_kwh, 0, 100, False),
+            ("years", years, 0, 100, True), ("pue", pue, 1, 5, False), ("max-hosts", max_hosts, 1, 1_000_000, False),
+            ("max-rack-units", max_rack_units, 1, 1_000_000, False)):
         check_range(name, value, low, high, low_open)
     shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
     w = make_workload(w, **shape)
@@ -92,7 +106,9 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
         if not answer.plans:
             ctx.exit(3)
         return
-    if have:
+    if buy_more and not have:
+        raise InputError("buy-more: give the GPUs you have with --have, e.g. --have 4xRTX-4090 --buy-more")
+    if have and not buy_more:
         from planner.costs.vllm import check_context
         from planner.export.capacity_report import capacity_json, capacity_table, have_gpus
 
@@ -104,14 +120,47 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
             ctx.exit(3)
         return
     from planner.export.size_report import size_json, size_table
+    from planner.hardware.prices import DEFAULT_ELECTRICITY_USD_PER_KWH, Energy
+    from planner.solve.sizing import Limits
 
     types = candidate_types(gpu_types, prices)
+    energy = Energy(usd_per_kwh if usd_per_kwh is not None else DEFAULT_ELECTRICITY_USD_PER_KWH, years, pue)
+    limits = Limits(max_hosts, parse_watts(max_power, "max-power") if max_power else None, max_rack_units,
+                    owned_gpus(have, types) if buy_more else {})
     answer = commands.size_serving(model, profile(spec, w), types, context, concurrency, objective, target_tokens_per_s,
                                    gpus_per_node, max_gpus, utilization, time_limit, max_latency_ms,
-                                   with_accelerate=fmt == "json")  # only the JSON carries the accelerate maps
+                                   with_accelerate=fmt == "json",  # only the JSON carries the accelerate maps
+                                   energy=energy, limits=limits)
     _echo(size_json(answer) if fmt == "json" else size_table(answer, fmt), fmt)
     if answer.sizing.status not in ("optimal", "feasible"):
         ctx.exit(3)
+
+
+def parse_watts(text: str, field: str) -> float:
+    """``3000``, ``3000W``, ``12kW`` or ``1.2MW`` as watts."""
+    raw = str(text).strip().lower().replace(" ", "")
+    scale = 1.0
+    for suffix, factor in (("mw", 1e6), ("kw", 1e3), ("w", 1.0)):
+        if raw.endswith(suffix):
+            raw, scale = raw[: -len(suffix)], factor
+            break
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        raise InputError(f"{field}: cannot read {text!r} as a power; write e.g. 3000 (W) or 12kW") from None
+    if not 0 < value < 1e12:
+        raise InputError(f"{field}: must be positive, got {text!r}")
+    return value
+
+
+def owned_gpus(have: str, types) -> dict[str, int]:
+    """--have with --buy-more: {catalog type: count}; the type joins the candidates if it was left out."""
+    from planner.export.capacity_report import have_gpus
+
+    gpu, count = have_gpus(have)
+    if all(t.name != gpu.name for t in types):
+        types.append(gpu)
+    return {gpu.name: count}
 
 
 def _echo(text: str, fmt: str) -> None:

@@ -42,7 +42,9 @@ def test_size_serving_and_cli_json_agree():
     doc = json.loads(_cli("size", "Llama-3.1-70B", "--context", "8192", "--concurrency", "4", "--gpu-type", "H100",
                           "--gpu-type", "A100-80GB", "--json"))
     assert doc["status"] == answer.sizing.status
-    assert doc["price_usd"] == sum(c.gpu.price_usd * c.gpus * n for c, n in answer.sizing.choice)
+    assert doc["price_usd"] == answer.bill.purchase_usd == sum(
+        n * (c.hosts * c.offer.host_price_usd + c.gpus * c.gpu.price_usd) for c, n in answer.sizing.choice)
+    assert sum(x["total_usd"] for x in doc["bill_of_materials"]["lines"]) == doc["price_usd"]
     assert [r["type"] for r in doc["replicas"]] == [c.gpu.name for c, _ in answer.sizing.choice]
 
 

@@ -86,11 +86,13 @@ def test_sizing_equals_exhaustive_enumeration(model, types, context, concurrency
     gpus = [find_gpu(t) for t in types]
     answer = size(prof, gpus, context, concurrency, objective, max_gpus=16)
     assert answer.status == "optimal"
-    best = exhaustive(make_candidates(prof, gpus, context, concurrency, max_gpus=16), concurrency, objective, 16)
+    cands = [c for c in make_candidates(prof, gpus, context, concurrency, max_gpus=16, objective=objective)
+             if c.cost(objective) != float("inf")]
+    best = exhaustive(cands, concurrency, objective, 16)
     assert best is not None
     got = (sum(n * c.cost(objective) for c, n in answer.choice), sum(n * c.gpus for c, n in answer.choice))
     assert got == pytest.approx(best)
-    assert sum(n * c.seqs for c, n in answer.choice) >= concurrency
+    assert sum(n * c.unit_seqs for c, n in answer.choice) >= concurrency
 
 
 def test_size_cli_json_contract():
@@ -156,7 +158,7 @@ def test_latency_and_throughput_targets_are_met():
     assert all(c.speed.decode_step_s * 1e3 <= 10 for c, _ in fast.choice)
     assert fast.objective_value >= loose.objective_value
     busy = size(prof, types, 4096, 8, "hourly", target_tokens_per_s=20000)
-    assert sum(c.speed.decode_tokens_per_s * n for c, n in busy.choice) >= 20000
+    assert sum(c.tokens_per_s * n for c, n in busy.choice) >= 20000
     assert busy.objective_value > loose.objective_value
 
 
@@ -165,7 +167,7 @@ def test_single_node_answers_carry_an_accelerate_device_map():
     replica = json.loads(r.stdout)["replicas"][0]
     hf = replica["accelerate"]
     assert hf["status"] == "optimal" and hf["sequences"] == 8
-    assert set(hf["device_map"].values()) <= set(range(replica["gpus_per_replica"]))
+    assert set(hf["device_map"].values()) <= set(range(replica["gpus_per_unit"]))
 
 
 def test_have_where_nothing_fits_exits_3():
@@ -174,44 +176,21 @@ def test_have_where_nothing_fits_exits_3():
     assert run_cli("size", "Meta-Llama-3-8B", "--have", "1xH100", "--context", "4096", "--concurrency", "1").returncode == 0
 
 
-def test_a_total_price_is_never_a_partial_sum():
-    """Prices are multiplied and summed in one place (hardware/prices.py): an answer mixing a
-    GPU with a price and one without has no total, rather than the known part alone."""
+def test_a_unit_is_priced_as_its_hosts_and_gpus():
+    """A purchase unit costs its hosts (hosts.yaml, without GPUs) plus every GPU it buys (all 8 of an
+    HGX baseboard even when the layout uses 4); an unpriced GPU makes the unit unpriceable, never a
+    partial sum; a rental unit costs its instances per hour."""
     from dataclasses import replace
 
-    from planner.catalog import find_gpu
-    from planner.hardware.prices import price_of, total_price
+    from planner.hardware.prices import price_of
 
-    h100, l40s = find_gpu("H100"), find_gpu("L40S")
+    prof = estimate("Meta-Llama-3-8B", engine="vllm")
+    h100 = find_gpu("H100")
     assert price_of(h100, 8) == (h100.price_usd * 8, round(h100.price_usd_per_hour * 8, 4))
-    assert total_price([(h100, 8), (l40s, 2)])[0] == h100.price_usd * 8 + l40s.price_usd * 2
-    unpriced = replace(l40s, price_usd=None, price_usd_per_hour=None)
-    assert total_price([(h100, 8), (unpriced, 2)]) == (None, None)
-    assert total_price([]) == (None, None)
-
-
-def test_roofline_figures_worked_by_hand():
-    """Llama-3-8B in bf16 on H100 SXM (3.35 TB/s HBM, 989 dense bf16 TFLOPS, 900 GB/s NVLink, as
-    NVIDIA publishes them), 2,048-token sequences, at the stated 80% of bandwidth and 50% of
-    compute. Worked out by hand:
-      weights 8,030,261,248 x 2 B + 512 B of rotary buffer = 16,060,523,008 B per step;
-      KV 32 layers x 8 heads x (128 + 128) x 2 B = 131,072 B per token, x 2,048 = 268,435,456 B;
-      batch 1: (16,060,523,008 + 268,435,456) / 2.68e12 B/s = 6.0929 ms, 164.13 tokens/s;
-      batch 64: (16,060,523,008 + 64 x 268,435,456) / 2.68e12 = 12.4031 ms, 5,159.99 tokens/s;
-      tp 2 halves both per rank and adds 2 all-reduces x 32 layers x 4,096 x 2 B / 900 GB/s;
-      prefill: 2 x 8.03e9 FLOPs per token at 494.5 TFLOPS = 30,790 tokens/s."""
-    from planner.costs.roofline import replica_speed
-
-    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
-    gpu = find_gpu("H100")
-    assert (gpu.hbm_gb_per_s, gpu.bf16_tflops, gpu.interconnect_gb_per_s) == (3350, 989, 900)
-    one = replica_speed(prof, vllm_layout(prof, gpu, 1, 1), 1, 2048)
-    assert one.decode_step_s == pytest.approx(6.0929e-3, rel=1e-4)
-    assert one.decode_tokens_per_s == pytest.approx(164.13, rel=1e-4)
-    assert one.prefill_tokens_per_s == pytest.approx(30_790, rel=1e-3)
-    busy = replica_speed(prof, vllm_layout(prof, gpu, 1, 1), 64, 2048)
-    assert busy.decode_step_s == pytest.approx(12.4031e-3, rel=1e-4)
-    assert busy.decode_tokens_per_s == pytest.approx(5_159.99, rel=1e-4)
-    two = replica_speed(prof, vllm_layout(prof, gpu, 2, 1), 1, 2048)
-    comm = 2 * 32 * 2 * (1 / 2) * 4096 * 2 / 900e9
-    assert two.decode_step_s == pytest.approx((8_030_528_000 + 2048 * 65_536) / 2.68e12 + comm, rel=1e-4)
+    units = make_candidates(prof, [h100], 8192, 1, max_gpus=8)
+    tp4 = next(c for c in units if c.layout.tp == 4 and c.offer.name == "HGX-8-Hopper")
+    assert (tp4.gpus, tp4.replicas, tp4.hosts) == (8, 2, 1)
+    assert tp4.purchase_usd == 70_000 + 8 * 25_000
+    assert replace(tp4, layout=replace(tp4.layout, gpu=replace(h100, price_usd=None))).cost("price") == float("inf")
+    rent = next(c for c in make_candidates(prof, [h100], 8192, 1, max_gpus=8, objective="hourly") if c.offer.name == "p5.48xlarge")
+    assert rent.usd_per_hour == 55.04 and rent.purchase_usd is None

@@ -4,10 +4,16 @@ what GPUs one has can serve, and the GPUs a training or compression run needs.""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from planner.catalog import GpuType
 from planner.costs.profile import Profile
-from planner.solve.sizing import Candidate, Sizing
+from planner.hardware.prices import Energy
+from planner.solve.sizing import Limits, Sizing
+from planner.solve.sizing_units import Candidate
+
+if TYPE_CHECKING:
+    from planner.commands.bill import Bill
 
 # The precisions `size --have` tries, in order: as given, then leaner KV and weights.
 PRECISIONS = (
@@ -26,18 +32,33 @@ class ServingAnswer:
     gpus_per_node: int
     accelerate: tuple[dict, ...] = ()
     """Per replica type chosen: the planner's device_map for the same GPUs under transformers."""
+    bill: Bill | None = None
+    """What to buy or rent, its power, cost and speed."""
+
+
+def _rental(profile: Profile, types: list[GpuType], context: int, concurrency: int, target, gpus_per_node: int,
+            max_gpus: int, utilization: float, time_limit_s: float, max_latency_ms, limits) -> tuple[str, float] | None:
+    """The cheapest instances that serve the same load, to set a purchase against."""
+    from planner.solve.sizing import Limits, size
+
+    rent = size(profile, types, context, concurrency, "hourly", target, gpus_per_node, max_gpus, utilization, time_limit_s,
+                max_latency_ms, limits=Limits(limits.max_hosts, limits.max_power_w, limits.max_rack_units))
+    if not rent.choice:
+        return None
+    return " + ".join(f"{n * c.hosts} x {c.offer.name}" for c, n in rent.choice), rent.objective_value
 
 
 def accelerate_map(profile: Profile, c: Candidate, s: Sizing, gpus_per_node: int) -> dict:
-    """The same GPUs used by transformers + accelerate instead of vLLM (one node only): the
-    planner's device_map for the replica's share of the sequences at full context."""
-    if c.gpus > gpus_per_node:
+    """One host of the answer used by transformers + accelerate instead of vLLM: the planner's
+    device_map over all its GPUs for as many sequences at full context as its replicas hold
+    (at most the concurrency)."""
+    if c.hosts > 1 or c.gpus > gpus_per_node:
         return {"status": "not applicable: a device_map runs on one machine"}
     from planner.costs.profile import profile as make_profile
     from planner.hardware.inventory import build_inventory
     from planner.placement import make_plan
 
-    seqs = min(c.seqs, s.concurrency)
+    seqs = min(c.unit_seqs, s.concurrency)
     w = profile.workload.model_copy(update={"engine": "hf", "batch": seqs, "prompt_tokens": s.context, "new_tokens": 0,
                                             "logits": "last"})
     plan = make_plan(make_profile(profile.spec, w), build_inventory([f"{c.gpus}x{c.gpu.name}"]), "balance",
@@ -48,15 +69,24 @@ def accelerate_map(profile: Profile, c: Candidate, s: Sizing, gpus_per_node: int
 def size_serving(model: str, profile: Profile, types: list[GpuType], context: int, concurrency: int, objective: str = "price",
                  target_tokens_per_s: float | None = None, gpus_per_node: int = 8, max_gpus: int = 64,
                  utilization: float = 0.9, time_limit_s: float = 1.0, max_latency_ms: float | None = None,
-                 with_accelerate: bool = True) -> ServingAnswer:
+                 with_accelerate: bool = True, energy: Energy | None = None, limits: Limits | None = None,
+                 compare_rental: bool = True) -> ServingAnswer:
+    """The proven-cheapest hosts (or instances) and layouts; for a purchase, also the cheapest
+    rental of the same load, so the bill can say when buying breaks even."""
+    from planner.commands.bill import bill_of
     from planner.costs.vllm import check_context
     from planner.solve.sizing import size
 
     check_context(profile.spec, context)
+    limits = limits or Limits()
     sizing = size(profile, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
-                  utilization, time_limit_s, max_latency_ms)
+                  utilization, time_limit_s, max_latency_ms, energy, limits)
     maps = tuple(accelerate_map(profile, c, sizing, gpus_per_node) for c, _ in sizing.choice) if with_accelerate else ()
-    return ServingAnswer(model, profile, sizing, gpus_per_node, maps)
+    rental = None
+    if compare_rental and sizing.choice and objective in ("price", "tco"):
+        rental = _rental(profile, types, context, concurrency, target_tokens_per_s, gpus_per_node, max_gpus, utilization,
+                         time_limit_s, max_latency_ms, limits)
+    return ServingAnswer(model, profile, sizing, gpus_per_node, maps, bill_of(profile, sizing, rental))
 
 
 @dataclass(frozen=True)

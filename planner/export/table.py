@@ -22,7 +22,8 @@ __all__ = ["FORMATS", "Column", "Table", "gib", "gib_gb", "render", "table_csv",
 _HUMAN = {
     "GiB": (GiB, "{:.2f}"), "GB": (GB, "{:.2f}"), "MiB": (MiB, "{:.1f}"),
     "count": (1, "{:,}"), "usd": (1, "{:,.0f}"), "usd_per_hour": (1, "{:.2f}"), "tokens_per_s": (1, "{:,.0f}"), "rate": (1, "{:,.0f}"),
-    "share": (1, "{:.1%}"), "number": (1, "{:g}"), "ratio": (1, "{:.2f}"), "ms": (1, "{:.2f}"), "text": (1, "{}"),
+    "share": (1, "{:.1%}"), "number": (1, "{:g}"), "ratio": (1, "{:.2f}"), "ms": (1, "{:.2f}"), "watts": (1, "{:,.0f}"),
+    "text": (1, "{}"),
 }
 FORMATS = ("text", "markdown", "csv", "json")
 

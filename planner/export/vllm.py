@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from planner.costs.parallel import pp_partition
 from planner.costs.profile import Profile
-from planner.solve.sizing import Candidate
+from planner.solve.sizing_units import Candidate
 
 _QUANT_FLAG = {"fp8": "fp8", "int8": "bitsandbytes", "nf4": "bitsandbytes", "fp4": "bitsandbytes", "gptq": "gptq", "awq": "awq"}
 # int4 (compressed-tensors) and fp8-block checkpoints are recognised by vLLM from their config: no flag.
@@ -49,18 +49,23 @@ def layer_partition_env(c: Candidate) -> dict[str, str]:
     return partition_env(c.layout.partition)
 
 
-def launch_steps(model: str, profile: Profile, c: Candidate, context: int, gpus_per_node: int) -> list[str]:
-    """Shell lines to start one replica; several nodes go through a Ray cluster, as vLLM's docs describe."""
+def launch_steps(model: str, profile: Profile, c: Candidate, context: int) -> list[str]:
+    """Shell lines to start one replica; several hosts go through a Ray cluster, as vLLM's docs describe."""
     env = " ".join(f"{k}={v}" for k, v in layer_partition_env(c).items())
     cmd = " ".join(serve_args(model, profile, c, context))
-    nodes = -(-c.gpus // gpus_per_node)
-    if nodes == 1:
+    if c.hosts == 1 and c.replicas == 1:
         return [f"{env} {cmd}".strip()]
+    if c.hosts == 1:
+        g = c.layout.gpus
+        return [f"# {c.replicas} replicas on one {c.offer.name}, each on its own GPUs and port"] + [
+            f"CUDA_VISIBLE_DEVICES={','.join(str(i) for i in range(r * g, (r + 1) * g))} {env} {cmd} --port {8000 + r}"
+            .replace("  ", " ") for r in range(c.replicas)]
+    per_host = (c.offer.slots // c.layout.tp) * c.layout.tp
     return [
-        f"# {nodes} nodes of {gpus_per_node} {c.gpu.name}; tensor parallel groups stay inside a node",
+        f"# {c.hosts} hosts ({c.offer.name}), {per_host} {c.gpu.name} of each in the replica; tensor parallel groups stay inside a host",
         "# on the head node:",
         "ray start --head --port=6379",
-        f"# on each of the other {nodes - 1} nodes:",
+        f"# on each of the other {c.hosts - 1} hosts:",
         "ray start --address=HEAD_NODE_IP:6379",
         "# then on the head node:",
         f"{env} {cmd} --distributed-executor-backend ray".strip(),

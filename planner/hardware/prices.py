@@ -1,10 +1,11 @@
-"""Your own prices: ``H100=25000`` (purchase, USD) or ``H100=2.10/h`` (rental, USD per hour),
-replacing the catalog's indicative figures for that GPU type."""
+"""Prices: your own per GPU type (``H100=25000`` to buy, ``H100=2.10/h`` to rent, replacing the
+catalog's indicative figures), price x count, and what power costs over a horizon (total cost of
+ownership, and where buying breaks even with renting)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from planner.catalog import GpuType, find_gpu
 from planner.errors import InputError
@@ -62,10 +63,34 @@ def price_of(gpu: GpuType, count: int) -> tuple[float | None, float | None]:
     return buy, rent
 
 
-def total_price(parts: Iterable[tuple[GpuType, int]]) -> tuple[float | None, float | None]:
-    """(purchase USD, USD per hour) of several (type, count) parts; a total is None when any part
-    lacks that price, never a partial sum."""
-    prices = [price_of(gpu, count) for gpu, count in parts]
-    buy = None if not prices or any(b is None for b, _ in prices) else sum(b for b, _ in prices)
-    rent = None if not prices or any(r is None for _, r in prices) else round(sum(r for _, r in prices), 4)
-    return buy, rent
+HOURS_PER_YEAR = 8760
+DEFAULT_ELECTRICITY_USD_PER_KWH = 0.13
+"""US average retail electricity price to the commercial sector, 2024 (EIA Electric Power Monthly,
+table 5.3: about 13 US cents per kWh). Pass your own with --electricity."""
+DEFAULT_YEARS = 3.0
+
+
+@dataclass(frozen=True)
+class Energy:
+    """What power costs over the horizon a total-cost answer counts: every watt drawn all the
+    time (a serving fleet at load: the rated board and host power), at one electricity price, times
+    the site's power usage effectiveness (cooling and distribution on top of the IT load)."""
+
+    usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH
+    years: float = DEFAULT_YEARS
+    pue: float = 1.0
+
+    def usd_per_hour(self, watts: float) -> float:
+        return watts / 1000 * self.pue * self.usd_per_kwh
+
+    def usd(self, watts: float) -> float:
+        return self.usd_per_hour(watts) * HOURS_PER_YEAR * self.years
+
+
+def break_even_months(purchase_usd: float, own_usd_per_hour: float, rent_usd_per_hour: float) -> float | None:
+    """Months after which buying (price up front, then its power) has cost less than renting;
+    None when renting is as cheap per hour as running what one bought."""
+    saving = rent_usd_per_hour - own_usd_per_hour
+    if saving <= 0:
+        return None
+    return purchase_usd / saving / (HOURS_PER_YEAR / 12)

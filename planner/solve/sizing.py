@@ -1,179 +1,174 @@
-"""Which GPUs to buy or rent, how many, and in which vLLM layout, to serve a model.
+"""Which hosts to buy (or instances to rent), how many, and in which vLLM layout, to serve a model.
 
-Candidates: for every GPU type and every tensor-parallel size vLLM accepts (a power of two that
-fits in one node and suits the heads), the pipeline depths up to the node budget; each candidate
-is one vLLM replica, sized by ``costs/vllm.py``. A replica serves ``seqs`` sequences of the full
-context at once (its KV cache tokens // context, at most max_num_seqs); it must hold at least one.
-
-CP-SAT picks replica counts r_c >= 0 of the candidates (several types may mix, as Melange
-does for cost) so that
-    sum_c r_c seqs_c >= concurrency          every sequence has room for its whole context
-    sum_c r_c tokens_per_s_c >= target       when a throughput target is given
-    sum_c r_c gpus_c <= max_gpus
-minimising the objective (GPU count, purchase USD or USD per hour), then GPUs, then maximising
-the roofline decode throughput. Without a throughput target the same optimum comes from a
-dynamic program over (sequences held, GPUs used) after dropping candidates another one beats on
-every count (``_knapsack``), exact and without a time limit; CP-SAT takes the rest. Exhaustive enumeration on small catalogs gives the same optimum (tests/test_sizing.py).
+Candidates (``sizing_units.py``): for every GPU type, every tensor-parallel size vLLM accepts and
+the pipeline depths up to the GPU budget, the layout as units of whole hosts or instances. CP-SAT
+picks unit counts u_c >= 0 (several types may mix, as Melange does for cost) so that
+    sum_c u_c seqs_c >= concurrency          every sequence has room for its whole context
+    sum_c u_c tokens_per_s_c >= target       when a throughput target is given
+    sum_c u_c gpus_c <= max_gpus,  sum_c u_c hosts_c <= max_hosts,
+    sum_c u_c watts_c <= max_power,  sum_c u_c rack_units_c <= max_rack_units
+    sum_{c owned, type t} u_c gpus_c <= GPUs of type t one has
+minimising the objective (GPUs, purchase USD of hosts and GPUs, USD per hour of instances, or
+purchase plus energy over the horizon), then GPUs, then maximising decode throughput. Without a
+target, limits or owned GPUs, the same optimum comes from a dynamic program over (sequences held,
+GPUs used) after dropping candidates another one beats on every count (``_knapsack``), exact and
+without a time limit. Exhaustive enumeration on small catalogs gives the same optimum
+(tests/test_sizing.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from planner.catalog import GpuType
 from planner.costs.profile import Profile
-from planner.costs.roofline import Speed, replica_speed
-from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, tp_pp_layouts
+from planner.costs.vllm import DEFAULT_UTILIZATION
 from planner.errors import InputError
-from planner.hardware.prices import price_of
+from planner.hardware.prices import Energy
+from planner.solve.sizing_units import OBJECTIVES, Candidate, make_candidates
 
-SIZE_OBJECTIVES = ("gpus", "price", "hourly")
+SIZE_OBJECTIVES = OBJECTIVES
 DP_WORK = 4_000_000
 """Largest (concurrency + 1) x (max GPUs + 1) x candidates the exact dynamic program takes on;
-beyond it (or with a throughput target) CP-SAT decides."""
+beyond it (or with a target, a limit or owned GPUs) CP-SAT decides."""
 
 
 @dataclass(frozen=True)
-class Candidate:
-    layout: VllmLayout
-    seqs: int
-    """Full-context sequences one replica holds at once."""
-    speed: Speed
+class Limits:
+    """What the answer may not exceed, beyond its GPU count."""
+
+    max_hosts: int | None = None
+    max_power_w: float | None = None
+    max_rack_units: int | None = None
+    owned: dict[str, int] = field(default_factory=dict)
+    """GPUs one already has, by catalog type: used first, free to buy."""
 
     @property
-    def gpu(self) -> GpuType:
-        return self.layout.gpu
-
-    @property
-    def gpus(self) -> int:
-        return self.layout.gpus
-
-    def cost(self, objective: str) -> float:
-        g = self.gpu
-        if objective == "gpus":
-            return self.gpus
-        buy, rent = price_of(g, self.gpus)
-        value = buy if objective == "price" else rent
-        return float("inf") if value is None else value
+    def any(self) -> bool:
+        return bool(self.max_hosts or self.max_power_w or self.max_rack_units or self.owned)
 
 
 @dataclass(frozen=True)
 class Sizing:
     status: str
-    """optimal | feasible | infeasible"""
+    """optimal | feasible | unknown | infeasible"""
     objective: str
     choice: tuple[tuple[Candidate, int], ...]
-    """(candidate, replicas) of the answer."""
+    """(candidate unit, units) of the answer."""
     objective_value: float
-    """The answer's value of the objective: GPUs, USD (price) or USD per hour (hourly)."""
+    """The answer's value of the objective: GPUs, USD (price, tco) or USD per hour (hourly)."""
     alternatives: tuple[tuple[Candidate, int], ...]
     """Best answer using each GPU type alone, cheapest first."""
     context: int
     concurrency: int
     solve_seconds: float
     considered: int
+    energy: Energy = Energy()
+    limits: Limits = Limits()
 
 
-def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int = 1, gpus_per_node: int = 8,
-                    max_gpus: int = 64, utilization: float = DEFAULT_UTILIZATION, max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
-                    costs: RankCosts | None = None, speed_batch: int | None = None) -> list[Candidate]:
-    """Every layout that holds at least one full-context sequence, up to the first pipeline depth
-    that holds all ``concurrency`` sequences (deeper ones only cost more GPUs). Speed is taken at
-    ``speed_batch`` running sequences (default: as many as the replica holds)."""
-    costs = costs or RankCosts(profile)
-    out = []
-    for gpu in gpu_types:
-        for depths in tp_pp_layouts(profile, gpu, max_gpus, gpus_per_node, utilization, max_num_seqs, costs):
-            for layout in depths:
-                seqs = min(layout.kv_tokens // context, max_num_seqs)
-                if seqs >= 1:
-                    batch = min(seqs, speed_batch or seqs)
-                    out.append(Candidate(layout, seqs, replica_speed(profile, layout, batch, context)))
-                    if seqs >= min(concurrency, max_num_seqs):
-                        break
-    return out
-
-
-def _weight(c: Candidate, objective: str) -> int:
+def _weight(c: Candidate, objective: str, energy: Energy) -> int:
     """Integer objective coefficient: GPUs, whole USD, or USD/hour in 1/10000."""
-    value = c.cost(objective)
-    return round(value * (10_000 if objective == "hourly" else 1))
+    return round(c.cost(objective, energy) * (10_000 if objective == "hourly" else 1))
 
 
 def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int, objective: str = "price",
          target_tokens_per_s: float | None = None, gpus_per_node: int = 8, max_gpus: int = 64,
-         utilization: float = DEFAULT_UTILIZATION, time_limit_s: float = 1.0, max_step_ms: float | None = None) -> Sizing:
-    """``max_step_ms`` keeps only layouts whose roofline decode step (the time between two tokens
-    of one sequence, at the batch it runs) is at most that many milliseconds."""
-    import time
-
+         utilization: float = DEFAULT_UTILIZATION, time_limit_s: float = 1.0, max_step_ms: float | None = None,
+         energy: Energy | None = None, limits: Limits | None = None) -> Sizing:
+    """``max_step_ms`` keeps only layouts whose decode step (the time between two tokens of one
+    sequence, at the batch it runs) is at most that many milliseconds."""
+    energy, limits = energy or Energy(), limits or Limits()
     if objective not in SIZE_OBJECTIVES:
         raise InputError(f"objective: unknown {objective!r}; choose one of {', '.join(SIZE_OBJECTIVES)}")
     start = time.perf_counter()
-    priced = [g for g in gpu_types if objective == "gpus" or (g.price_usd if objective == "price" else g.price_usd_per_hour)]
-    if not priced:
-        raise InputError(f"gpu-type: none of the GPU types given has a {'purchase' if objective == 'price' else 'hourly'} price")
-    cands = make_candidates(profile, priced, context, 10**9 if target_tokens_per_s else concurrency, gpus_per_node, max_gpus,
-                            utilization, speed_batch=None if target_tokens_per_s else concurrency)
+    cands = make_candidates(profile, gpu_types, context, 10**9 if target_tokens_per_s else concurrency, gpus_per_node, max_gpus,
+                            utilization, speed_batch=None if target_tokens_per_s else concurrency, objective=objective,
+                            owned=limits.owned)
+    cands = [c for c in cands if c.cost(objective, energy) != float("inf")]
     if max_step_ms is not None:
         cands = [c for c in cands if c.speed.decode_step_s * 1e3 <= max_step_ms]
+
+    def answer(status, choice=(), alternatives=()):
+        value = sum(c.cost(objective, energy) * n for c, n in choice)
+        return Sizing(status, objective, tuple(choice), value, tuple(alternatives), context, concurrency,
+                      time.perf_counter() - start, len(cands), energy, limits)
+
     if not cands:
-        return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, 0)
-    alternatives = _alternatives(cands, concurrency, objective, target_tokens_per_s, max_gpus)
-    if not target_tokens_per_s:
-        kept = _undominated(cands, concurrency, objective)
+        if objective != "gpus" and not any(_priced(g, objective) for g in gpu_types) and not limits.owned:
+            raise InputError(f"gpu-type: none of the GPU types given has a {'hourly' if objective == 'hourly' else 'purchase'} "
+                             "price")
+        return answer("infeasible")
+    alternatives = _alternatives([c for c in cands if not c.owned], concurrency, objective, target_tokens_per_s, max_gpus,
+                                 energy)
+    if not target_tokens_per_s and not limits.any:
+        kept = _undominated(cands, concurrency, objective, energy)
         if (concurrency + 1) * (max_gpus + 1) * len(kept) <= DP_WORK:
-            choice = _knapsack(kept, concurrency, objective, max_gpus)
-            if choice is None:
-                return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start,
-                              len(cands))
-            value = sum(c.cost(objective) * h for c, h in choice)
-            return Sizing("optimal", objective, choice, value, alternatives, context, concurrency,
-                          time.perf_counter() - start, len(cands))
+            choice = _knapsack(kept, concurrency, objective, max_gpus, energy)
+            return answer("infeasible") if choice is None else answer("optimal", choice, alternatives)
+    status, choice = _cpsat(cands, concurrency, objective, target_tokens_per_s, max_gpus, limits, energy, time_limit_s)
+    return answer(status, choice, alternatives if choice else ())
+
+
+def _priced(gpu: GpuType, objective: str) -> bool:
+    return bool(gpu.price_usd_per_hour if objective == "hourly" else gpu.price_usd)
+
+
+def _cpsat(cands, concurrency, objective, target, max_gpus, limits: Limits, energy, time_limit_s):
     from ortools.sat.python import cp_model
 
     from planner.solve.cpsat_run import solve_stage
 
     m = cp_model.CpModel()
-    bound = [min(max_gpus // c.gpus, -(-concurrency // c.seqs) + (64 if target_tokens_per_s else 0)) for c in cands]
-    r = [m.new_int_var(0, b, f"r{i}") for i, b in enumerate(bound)]
-    m.add(sum(c.seqs * v for c, v in zip(cands, r, strict=True)) >= concurrency)
-    if target_tokens_per_s:
-        m.add(sum(round(c.speed.decode_tokens_per_s) * v for c, v in zip(cands, r, strict=True)) >= round(target_tokens_per_s))
-    m.add(sum(c.gpus * v for c, v in zip(cands, r, strict=True)) <= max_gpus)
-    gpus = sum(c.gpus * v for c, v in zip(cands, r, strict=True))
-    speed = sum(round(c.speed.decode_tokens_per_s) * v for c, v in zip(cands, r, strict=True))
-    primary = sum(_weight(c, objective) * v for c, v in zip(cands, r, strict=True))
+    bound = [min(max_gpus // max(c.gpus, 1), -(-concurrency // c.unit_seqs) + (64 if target else 0)) for c in cands]
+    u = [m.new_int_var(0, b, f"u{i}") for i, b in enumerate(bound)]
+
+    def total(values):
+        return sum(v * x for v, x in zip(values, u, strict=True))
+
+    m.add(total([c.unit_seqs for c in cands]) >= concurrency)
+    speed = total([round(c.tokens_per_s) for c in cands])
+    if target:
+        m.add(speed >= round(target))
+    gpus = total([c.gpus for c in cands])
+    m.add(gpus <= max_gpus)
+    if limits.max_hosts:
+        m.add(total([c.hosts for c in cands]) <= limits.max_hosts)
+    if limits.max_power_w:
+        m.add(total([round(c.power_w) for c in cands]) <= round(limits.max_power_w))
+    if limits.max_rack_units:
+        m.add(total([c.rack_units for c in cands]) <= limits.max_rack_units)
+    for name, have in limits.owned.items():
+        m.add(total([c.gpus if c.owned and c.gpu.name == name else 0 for c in cands]) <= have)
+    primary = total([_weight(c, objective, energy) for c in cands])
     status, hint, spent = "optimal", None, 0.0
     for expr, maximize in ((primary, False), (gpus, False), (speed, True)):
         code, solver = solve_stage(m, expr, max(time_limit_s - spent, 0.05), maximize)
         spent += solver.response_proto.deterministic_time
         if code == cp_model.INFEASIBLE:
-            return Sizing("infeasible", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, len(cands))
+            return "infeasible", ()
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             if hint is None:
-                return Sizing("unknown", objective, (), 0.0, (), context, concurrency, time.perf_counter() - start, len(cands))
+                return "unknown", ()
             status = "feasible"
             break
         if code != cp_model.OPTIMAL:
             status = "feasible"
-        hint = [solver.value(v) for v in r]
+        hint = [solver.value(v) for v in u]
         m.clear_hints()
-        for v, h in zip(r, hint, strict=True):
+        for v, h in zip(u, hint, strict=True):
             m.add_hint(v, h)
-    choice = tuple((c, h) for c, h in zip(cands, hint, strict=True) if h)
-    value = sum(c.cost(objective) * h for c, h in choice)
-    return Sizing(status, objective, choice, value, alternatives, context, concurrency, time.perf_counter() - start,
-                  len(cands))
+    return status, tuple((c, h) for c, h in zip(cands, hint, strict=True) if h)
 
 
-def _undominated(cands: list[Candidate], concurrency: int, objective: str) -> list[Candidate]:
+def _undominated(cands: list[Candidate], concurrency: int, objective: str, energy: Energy) -> list[Candidate]:
     """Candidates no other one beats or ties on every count: cost, GPUs, sequences held (up to
-    the concurrency asked) and decode throughput. Swapping a dominated replica for its dominator
+    the concurrency asked) and decode throughput. Swapping a dominated unit for its dominator
     never worsens an answer, so the optimum is among these. In sorted order a dominator comes
     first, so each candidate is compared with the kept ones only."""
     def key(c: Candidate) -> tuple[int, int, int, int]:
-        return (_weight(c, objective), c.gpus, -min(c.seqs, concurrency), -round(c.speed.decode_tokens_per_s))
+        return (_weight(c, objective, energy), c.gpus, -min(c.unit_seqs, concurrency), -round(c.tokens_per_s))
 
     kept: list[tuple[tuple[int, int, int, int], Candidate]] = []
     for c in sorted(cands, key=key):
@@ -183,15 +178,15 @@ def _undominated(cands: list[Candidate], concurrency: int, objective: str) -> li
     return [c for _, c in kept]
 
 
-def _knapsack(cands: list[Candidate], concurrency: int, objective: str, max_gpus: int):
-    """The exact lexicographic optimum (cost, then GPUs, then most decode throughput) of replica
+def _knapsack(cands: list[Candidate], concurrency: int, objective: str, max_gpus: int, energy: Energy):
+    """The exact lexicographic optimum (cost, then GPUs, then most decode throughput) of unit
     counts serving ``concurrency`` sequences on at most ``max_gpus`` GPUs: a dynamic program
     over (sequences held, capped at the concurrency; GPUs used), each state keeping its least
-    (cost, -throughput). Every candidate uses at least one GPU, so states are final in order of
-    GPUs. None when nothing serves."""
+    (cost, -throughput). Every unit has at least one GPU, so states are final in order of GPUs.
+    None when nothing serves."""
     best: dict[tuple[int, int], tuple[int, int]] = {(0, 0): (0, 0)}
     parent: dict[tuple[int, int], tuple[tuple[int, int], int]] = {}
-    terms = [(min(c.seqs, concurrency), c.gpus, _weight(c, objective), round(c.speed.decode_tokens_per_s)) for c in cands]
+    terms = [(min(c.unit_seqs, concurrency), c.gpus, _weight(c, objective, energy), round(c.tokens_per_s)) for c in cands]
     by_gpus: dict[int, list[tuple[int, int]]] = {0: [(0, 0)]}
     for g in range(max_gpus + 1):
         for state in sorted(by_gpus.pop(g, [])):
@@ -220,27 +215,30 @@ def _knapsack(cands: list[Candidate], concurrency: int, objective: str, max_gpus
     return tuple((cands[k], counts[k]) for k in sorted(counts))
 
 
-def _alternatives(cands: list[Candidate], concurrency: int, objective: str, target: float | None, max_gpus: int):
-    """Per GPU type, its cheapest single-layout answer (replicas of one candidate)."""
-    best: dict[str, tuple[float, int, Candidate, int]] = {}
+def _alternatives(cands: list[Candidate], concurrency: int, objective: str, target: float | None, max_gpus: int,
+                  energy: Energy):
+    """Per GPU type, its cheapest single-unit answer (copies of one candidate unit)."""
+    best: dict[str, tuple] = {}
     for c in cands:
-        n = -(-concurrency // c.seqs)
+        n = -(-concurrency // c.unit_seqs)
         if target:
-            n = max(n, -(-int(target) // max(int(c.speed.decode_tokens_per_s), 1)))
+            n = max(n, -(-int(target) // max(int(c.tokens_per_s), 1)))
         if n * c.gpus > max_gpus:
             continue
-        key = (c.cost(objective) * n, n * c.gpus, -c.speed.decode_tokens_per_s * n, c, n)
+        key = (c.cost(objective, energy) * n, n * c.gpus, -c.tokens_per_s * n, c, n)
         old = best.get(c.gpu.name)
         if old is None or key[:3] < old[:3]:
             best[c.gpu.name] = key
     return tuple((c, n) for *_, c, n in sorted(best.values(), key=lambda k: (k[0], k[1], k[2], k[3].gpu.name)))
 
 
-def exhaustive(cands: list[Candidate], concurrency: int, objective: str, max_gpus: int) -> tuple[float, int] | None:
-    """The least (cost, GPUs) over every multiset of replicas within the GPU budget, by plain
-    enumeration (no solver): the check CP-SAT's answer is held to in tests and benchmarks. A
-    multiset stops growing once it serves the concurrency (another replica never lowers a
-    positive cost); branches already costlier than the best are cut."""
+def exhaustive(cands: list[Candidate], concurrency: int, objective: str, max_gpus: int,
+               energy: Energy | None = None) -> tuple[float, int] | None:
+    """The least (cost, GPUs) over every multiset of units within the GPU budget, by plain
+    enumeration (no solver): the check the solver's answer is held to in tests and benchmarks. A
+    multiset stops growing once it serves the concurrency (another unit never lowers a positive
+    cost); branches already costlier than the best are cut."""
+    energy = energy or Energy()
     best: list[tuple[float, int] | None] = [None]
 
     def walk(start: int, seqs: int, gpus: int, cost: float) -> None:
@@ -252,7 +250,7 @@ def exhaustive(cands: list[Candidate], concurrency: int, objective: str, max_gpu
         for k in range(start, len(cands)):
             c = cands[k]
             if gpus + c.gpus <= max_gpus:
-                walk(k, seqs + c.seqs, gpus + c.gpus, cost + c.cost(objective))
+                walk(k, seqs + c.unit_seqs, gpus + c.gpus, cost + c.cost(objective, energy))
 
     walk(0, 0, 0, 0.0)
     return best[0]

@@ -49,7 +49,6 @@ def _plan_row(sc: WhatIf) -> dict:
 def _size_row(sc: WhatIf, prof) -> dict:
     from planner.commands.inputs import candidate_types
     from planner.commands.size import size_serving
-    from planner.hardware.prices import total_price
 
     s = sc.size
     context = s.context or prof.workload.total_tokens
@@ -58,16 +57,18 @@ def _size_row(sc: WhatIf, prof) -> dict:
         return _cluster_row(sc, prof, context, concurrency)
     answer = size_serving(sc.model, prof, candidate_types(s.gpu_types, s.prices), context, concurrency, s.objective,
                           s.target_tokens_per_s, s.gpus_per_node, s.max_gpus, s.gpu_memory_utilization, sc.time_limit_s,
-                          with_accelerate=False).sizing
-    if not answer.choice:
-        return {"status": answer.status, "fits": False, "reason": "no GPU type holds one full-context sequence"}
-    price, hourly = total_price((c.gpu, c.gpus * n) for c, n in answer.choice)
+                          with_accelerate=False, compare_rental=False)
+    sizing, bill = answer.sizing, answer.bill
+    if not sizing.choice:
+        return {"status": sizing.status, "fits": False, "reason": "no GPU type holds one full-context sequence"}
     return {
-        "status": answer.status, "fits": True, "gpus_used": sum(c.gpus * n for c, n in answer.choice),
-        "layout": " + ".join(f"{n} x {c.gpu.name} tp{c.layout.tp} pp{c.layout.pp}" for c, n in answer.choice),
-        "price_usd": price, "price_usd_per_hour": hourly,
-        "weights_bytes": prof.weights_bytes, "kv_tokens": min(c.layout.kv_tokens for c, _ in answer.choice),
-        "tokens_per_s": round(sum(c.speed.decode_tokens_per_s * n for c, n in answer.choice), 1),
+        "status": sizing.status, "fits": True, "gpus_used": bill.gpus,
+        "layout": " + ".join(f"{n * c.hosts} x {c.offer.name} {c.gpu.name} tp{c.layout.tp} pp{c.layout.pp}"
+                             for c, n in sizing.choice),
+        "price_usd": bill.purchase_usd if sizing.objective != "hourly" else None,
+        "price_usd_per_hour": bill.usd_per_hour if sizing.objective == "hourly" else None,
+        "weights_bytes": prof.weights_bytes, "kv_tokens": min(c.layout.kv_tokens for c, _ in sizing.choice),
+        "tokens_per_s": round(bill.tokens_per_s, 1),
     }
 
 

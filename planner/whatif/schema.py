@@ -40,8 +40,9 @@ class SizeSpec(BaseModel):
     """Sequences served at once at full context (default: the workload's batch)."""
     gpu_types: list[str] = []
     """Candidate GPU types (default: the whole catalog)."""
-    objective: Literal["price", "hourly", "gpus"] = "price"
-    """Minimise purchase price, hourly price, or GPU count."""
+    objective: Literal["price", "hourly", "gpus", "tco"] = "price"
+    """Minimise the purchase price of hosts and GPUs, the hourly price of instances, the GPU count, or the
+    total cost (purchase plus power over 3 years at the default electricity price)."""
     max_gpus: int = Field(64, ge=1)
     """Most GPUs in an answer."""
     gpus_per_node: int = Field(8, ge=1)
