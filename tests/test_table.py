@@ -66,13 +66,17 @@ def test_unknown_unit_is_refused():
     ["plan", "Llama-3.2-1B", "--gpu", "RTX4090"], ["catalog", "gpus"],
 ])
 def test_every_report_writes_csv_whose_numbers_are_raw(args):
-    """The CSV of each command is its main table with integers of bytes, never GiB strings."""
+    """The CSV of each command is its main table with integers of bytes, plain USD and watts,
+    never GiB strings or thousands separators (size's main table is the bill of materials)."""
     out = subprocess.run([sys.executable, "-m", "planner", *args, "--format", "csv"], capture_output=True, text=True,
                          check=True).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows
     byte_keys = [k for k in rows[0] if k.endswith("_bytes")]
-    assert byte_keys, rows[0].keys()
+    money_keys = [k for k in rows[0] if k.endswith(("_usd", "_w"))]
+    assert byte_keys or money_keys, rows[0].keys()
     for r in rows:
         for k in byte_keys:
             assert r[k] == "" or r[k].isdigit(), (k, r[k])
+        for k in money_keys:
+            assert r[k] == "" or float(r[k]) >= 0 and "," not in r[k], (k, r[k])

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.costs.profile import Profile
-from planner.hardware.prices import Energy, break_even_months
+from planner.hardware.prices import HOURS_PER_YEAR, Energy, break_even_months
 from planner.solve.sizing import Sizing
-from planner.solve.sizing_units import fleet_speed
+from planner.solve.sizing_units import added_gpus, fleet_speed
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Bill:
     @property
     def tco_usd(self) -> float:
         """Purchase plus power (or rent) over the horizon."""
-        return self.purchase_usd + self.energy.usd(self.power_w) + self.usd_per_hour * 8760 * self.energy.years
+        return self.purchase_usd + self.energy.usd(self.power_w) + self.usd_per_hour * HOURS_PER_YEAR * self.energy.years
 
     @property
     def break_even_months(self) -> float | None:
@@ -92,9 +92,10 @@ def bill_of(profile: Profile, s: Sizing, rental: tuple[str, float] | None = None
     for key, (c, count) in hosts.items():
         o, gcount = c.offer, gpus[key][1]
         if c.owned:
-            lines.append(BillLine(f"{o.name} with {c.gpu.name} (owned)", "owned", count,
+            have = s.limits.owned.get(c.gpu.name, 0)
+            lines.append(BillLine(f"{o.name} with {c.gpu.name} (yours)", "owned", count,
                                   power_w=count * o.host_power_w + gcount * c.gpu.board_power_w,
-                                  rack_units=count * o.rack_units, detail=f"{gcount} GPUs you have"))
+                                  rack_units=count * o.rack_units, detail=f"{min(gcount, have)} of your {have} GPUs in use"))
         elif o.kind == "rent":
             lines.append(BillLine(o.name, "instance", count, unit_usd_per_hour=o.usd_per_hour,
                                   power_w=count * o.host_power_w + gcount * c.gpu.board_power_w,
@@ -104,6 +105,9 @@ def bill_of(profile: Profile, s: Sizing, rental: tuple[str, float] | None = None
                                   rack_units=count * o.rack_units, detail=_host_detail(o)))
             lines.append(BillLine(f"{c.gpu.name} GPU", "gpu", gcount, c.gpu.price_usd, power_w=gcount * c.gpu.board_power_w,
                                   detail=f"{c.gpu.memory_bytes / 2**30:.1f} GiB, {c.gpu.board_power_w:g} W"))
+    for c, extra in added_gpus(s.choice, s.limits.owned).values():
+        lines.append(BillLine(f"{c.gpu.name} GPU (into your {c.offer.name})", "gpu", extra, c.gpu.price_usd,
+                              detail="fills free slots of the hosts you have"))
     tokens, step, calibrated = fleet_speed(profile, s.choice, s.context, s.concurrency)
     return Bill(tuple(lines), sum(x.total_usd or 0 for x in lines), round(sum(x.total_usd_per_hour or 0 for x in lines), 4),
                 sum(x.power_w for x in lines), sum(x.rack_units for x in lines),

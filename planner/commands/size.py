@@ -45,7 +45,8 @@ def _rental(profile: Profile, types: list[GpuType], context: int, concurrency: i
                 max_latency_ms, limits=Limits(limits.max_hosts, limits.max_power_w, limits.max_rack_units))
     if not rent.choice:
         return None
-    return " + ".join(f"{n * c.hosts} x {c.offer.name}" for c, n in rent.choice), rent.objective_value
+    return " + ".join(f"{n * c.hosts} x {c.offer.name}" if n * c.hosts > 1 else c.offer.name for c, n in rent.choice), \
+        rent.objective_value
 
 
 def accelerate_map(profile: Profile, c: Candidate, s: Sizing, gpus_per_node: int) -> dict:

@@ -7,7 +7,8 @@ picks unit counts u_c >= 0 (several types may mix, as Melange does for cost) so 
     sum_c u_c tokens_per_s_c >= target       when a throughput target is given
     sum_c u_c gpus_c <= max_gpus,  sum_c u_c hosts_c <= max_hosts,
     sum_c u_c watts_c <= max_power,  sum_c u_c rack_units_c <= max_rack_units
-    sum_{c owned, type t} u_c gpus_c <= GPUs of type t one has
+    sum_{c owned, type t} u_c hosts_c <= the hosts one's GPUs of type t sit in
+    added_t >= sum_{c owned, type t} u_c gpus_c - GPUs of type t one has   (bought, priced)
 minimising the objective (GPUs, purchase USD of hosts and GPUs, USD per hour of instances, or
 purchase plus energy over the horizon), then GPUs, then maximising decode throughput. Without a
 target, limits or owned GPUs, the same optimum comes from a dynamic program over (sequences held,
@@ -26,7 +27,7 @@ from planner.costs.profile import Profile
 from planner.costs.vllm import DEFAULT_UTILIZATION
 from planner.errors import InputError
 from planner.hardware.prices import Energy
-from planner.solve.sizing_units import OBJECTIVES, Candidate, make_candidates
+from planner.solve.sizing_units import OBJECTIVES, Candidate, added_gpus, make_candidates, owned_hosts
 
 SIZE_OBJECTIVES = OBJECTIVES
 DP_WORK = 4_000_000
@@ -92,6 +93,8 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
 
     def answer(status, choice=(), alternatives=()):
         value = sum(c.cost(objective, energy) * n for c, n in choice)
+        if objective in ("price", "tco"):
+            value += sum((c.gpu.price_usd or 0) * k for c, k in added_gpus(choice, limits.owned).values())
         return Sizing(status, objective, tuple(choice), value, tuple(alternatives), context, concurrency,
                       time.perf_counter() - start, len(cands), energy, limits)
 
@@ -133,15 +136,7 @@ def _cpsat(cands, concurrency, objective, target, max_gpus, limits: Limits, ener
         m.add(speed >= round(target))
     gpus = total([c.gpus for c in cands])
     m.add(gpus <= max_gpus)
-    if limits.max_hosts:
-        m.add(total([c.hosts for c in cands]) <= limits.max_hosts)
-    if limits.max_power_w:
-        m.add(total([round(c.power_w) for c in cands]) <= round(limits.max_power_w))
-    if limits.max_rack_units:
-        m.add(total([c.rack_units for c in cands]) <= limits.max_rack_units)
-    for name, have in limits.owned.items():
-        m.add(total([c.gpus if c.owned and c.gpu.name == name else 0 for c in cands]) <= have)
-    primary = total([_weight(c, objective, energy) for c in cands])
+    primary = total([_weight(c, objective, energy) for c in cands]) + _limits(m, cands, total, limits, objective, max_gpus)
     status, hint, spent = "optimal", None, 0.0
     for expr, maximize in ((primary, False), (gpus, False), (speed, True)):
         code, solver = solve_stage(m, expr, max(time_limit_s - spent, 0.05), maximize)
@@ -160,6 +155,30 @@ def _cpsat(cands, concurrency, objective, target, max_gpus, limits: Limits, ener
         for v, h in zip(u, hint, strict=True):
             m.add_hint(v, h)
     return status, tuple((c, h) for c, h in zip(cands, hint, strict=True) if h)
+
+
+def _limits(m, cands, total, limits: Limits, objective: str, max_gpus: int):
+    """Add the host, power, rack and owned-GPU constraints; return the objective's extra term (the
+    GPUs bought to fill free slots of one's own hosts)."""
+    if limits.max_hosts:
+        m.add(total([c.hosts for c in cands]) <= limits.max_hosts)
+    if limits.max_power_w:
+        m.add(total([round(c.power_w) for c in cands]) <= round(limits.max_power_w))
+    if limits.max_rack_units:
+        m.add(total([c.rack_units for c in cands]) <= limits.max_rack_units)
+    extra = 0
+    for name, have in limits.owned.items():
+        own = [c for c in cands if c.owned and c.gpu.name == name]
+        if not own:
+            continue
+        m.add(total([c.hosts if c in own else 0 for c in cands]) <= owned_hosts(own[0].offer, have))
+        added = m.new_int_var(0, max_gpus, f"added_{name}")
+        m.add(added >= total([c.gpus if c in own else 0 for c in cands]) - have)
+        if objective == "hourly":
+            m.add(added == 0)
+        elif objective in ("price", "tco"):
+            extra += round(own[0].gpu.price_usd or 0) * added
+    return extra
 
 
 def _undominated(cands: list[Candidate], concurrency: int, objective: str, energy: Energy) -> list[Candidate]:

@@ -98,6 +98,23 @@ def gpu_node(gpu: GpuType, slots: int) -> Offer:
     return Offer("buy", f"{slots}-GPU node", gpu, slots, False, default_fabric(gpu).link, "ethernet-100g", 12.5e9)
 
 
+def owned_hosts(offer: Offer, have: int) -> int:
+    """The hosts one's GPUs sit in: as few as hold them."""
+    return -(-have // offer.slots)
+
+
+def added_gpus(choice, owned: dict[str, int]) -> dict[str, tuple[Candidate, int]]:
+    """Per owned type, GPUs bought to fill free slots of one's hosts: what the owned units use
+    beyond what one has (with a unit to name the type)."""
+    out = {}
+    for name, have in owned.items():
+        units = [(c, n) for c, n in choice if c.owned and c.gpu.name == name]
+        extra = sum(c.gpus * n for c, n in units) - have
+        if units and extra > 0:
+            out[name] = (units[0][0], extra)
+    return out
+
+
 def offer_kind(objective: str) -> str:
     return "rent" if objective == "hourly" else "buy"
 
@@ -125,7 +142,8 @@ def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, co
     pipeline depth that holds all ``concurrency`` sequences (deeper ones only cost more), on every
     offer of the objective's kind (hosts to buy; instances to rent; for ``gpus``, nodes of
     ``gpus_per_node`` loose slots, so the count is GPUs and nothing else). GPUs
-    in ``owned`` ({type: count}) also come as free units in hosts of their type. Speed is taken
+    in ``owned`` ({type: count}) also come as free units in the hosts they sit in (the type's
+    first host, as few as hold them), whose free slots can take more of the type. Speed is taken
     at ``speed_batch`` running sequences per replica (default: as many as the replica holds)."""
     costs = costs or RankCosts(profile)
     kind = offer_kind(objective)
@@ -149,7 +167,8 @@ def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, co
                 for offer in offers:
                     out += [c for c in _units(layout, seqs, offer, speed_of) if c.gpus <= max_gpus]
                 for offer in own_offers:
-                    out += [replace(c, owned=True) for c in _units(layout, seqs, offer, speed_of) if c.gpus <= have]
+                    out += [replace(c, owned=True) for c in _units(layout, seqs, offer, speed_of)
+                            if c.hosts <= owned_hosts(offer, have)]
                 if seqs >= min(concurrency, max_num_seqs):
                     break
     return out
