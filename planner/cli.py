@@ -98,17 +98,51 @@ def catalog_gpus(fmt, as_json):
             "name": g.name, "memory_bytes": g.memory_bytes, "hbm_gb_per_s": g.hbm_gb_per_s,
             "bf16_tflops": g.bf16_tflops, "fp8_tflops": g.fp8_tflops, "interconnect": g.interconnect,
             "interconnect_gb_per_s": g.interconnect_gb_per_s, "price_usd": g.price_usd, "price_usd_per_hour": g.price_usd_per_hour,
-            "aliases": list(g.aliases), "sources": g.sources} for g in rows], indent=2))
+            "board_power_w": g.board_power_w, "aliases": list(g.aliases), "sources": g.sources} for g in rows], indent=2))
         return
     t = Table([Column("name", "name"), Column("memory_bytes", "memory", "GiB"), Column("memory_bytes", "memory", "GB"),
                Column("hbm_gb_per_s", "HBM GB/s", "rate"), Column("bf16_tflops", "bf16 TF", "rate"),
                Column("interconnect", "link"), Column("interconnect_gb_per_s", "link GB/s", "rate"),
-               Column("price_usd", "buy USD", "usd"), Column("price_usd_per_hour", "USD/h", "usd_per_hour")], main=True)
+               Column("price_usd", "buy USD", "usd"), Column("price_usd_per_hour", "USD/h", "usd_per_hour"),
+               Column("board_power_w", "power W", "watts")], main=True)
     for g in rows:
         t.add(name=g.name, memory_bytes=g.memory_bytes, hbm_gb_per_s=g.hbm_gb_per_s, bf16_tflops=g.bf16_tflops,
               interconnect=g.interconnect, interconnect_gb_per_s=g.interconnect_gb_per_s, price_usd=g.price_usd or None,
-              price_usd_per_hour=g.price_usd_per_hour or None)
+              price_usd_per_hour=g.price_usd_per_hour or None, board_power_w=g.board_power_w)
     click.echo(render([t], fmt), nl=fmt == "text")
+
+
+@catalog.command("hosts")
+@format_options
+def catalog_hosts(fmt, as_json):
+    """Hosts GPUs are bought in (price, power, rack units without GPUs) and instances they rent as."""
+    import json
+
+    from planner.export.table import Column, Table, render
+    from planner.hardware.hosts import host_offers, instance_offers
+
+    hosts: dict[str, dict] = {}
+    for o in host_offers():
+        row = hosts.setdefault(o.name, {"name": o.name, "form": o.form, "gpus": [], "slots": o.slots, "fixed": o.fixed,
+                                        "price_usd": o.host_price_usd, "power_w": o.host_power_w, "rack_units": o.rack_units,
+                                        "ram_gib": o.ram_gib, "nic_bytes_per_s": o.nic_bytes_per_s, "link": o.link,
+                                        "network": o.network, "sources": o.sources})
+        row["gpus"].append(o.gpu.name)
+    rents = [{"name": o.name, "provider": o.provider, "gpu": o.gpu.name, "gpus": o.slots, "usd_per_hour": o.usd_per_hour,
+              "link": o.link, "network": o.network, "source": o.sources.get("price", "")} for o in instance_offers()]
+    if output_format(fmt, as_json) == "json":
+        click.echo(json.dumps({"hosts": list(hosts.values()), "instances": rents}, indent=2))
+        return
+    h = Table([Column("name", "host"), Column("form", "form"), Column("slots", "slots", "count"),
+               Column("price_usd", "USD without GPUs", "usd"), Column("power_w", "power W", "watts"),
+               Column("rack_units", "U", "count"), Column("link", "GPU link"), Column("network", "network"),
+               Column("gpus", "GPU types")], main=True, title="Hosts (bought whole; GPUs priced apart):")
+    for row in hosts.values():
+        h.add(**{**row, "gpus": ", ".join(row["gpus"])})
+    r = Table([Column("name", "instance"), Column("provider", "provider"), Column("gpu", "GPU"), Column("gpus", "GPUs", "count"),
+               Column("usd_per_hour", "USD/h", "usd_per_hour"), Column("link", "GPU link")], rents,
+              title="Instances (rented whole; the rate includes the host):")
+    click.echo(render([h, "", r], fmt), nl=fmt == "text")
 
 
 @catalog.command("models")
