@@ -33,7 +33,8 @@ def main() -> int:
         answer = size(prof, types, context, concurrency, objective, max_gpus=max_gpus)
         t_size = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cands = make_candidates(prof, types, context, concurrency, max_gpus=max_gpus)
+        cands = [c for c in make_candidates(prof, types, context, concurrency, max_gpus=max_gpus, objective=objective,
+                                            speed_batch=concurrency) if c.cost(objective) != float("inf")]
         t_layouts = time.perf_counter() - t0
         t0 = time.perf_counter()
         best = exhaustive(cands, concurrency, objective, max_gpus)

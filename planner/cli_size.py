@@ -16,6 +16,7 @@ from planner.cli_options import (
 )
 from planner.cli_settings import settings_command, settings_from_flags
 from planner.errors import InputError
+from planner.hardware.prices import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_YEARS
 
 
 @click.command("size", cls=settings_command(skip=("--gpus-per-node", "--sequential-targets", "--offload-hessians",
@@ -34,9 +35,9 @@ from planner.errors import InputError
 @click.option("--objective", type=click.Choice(["price", "hourly", "gpus", "tco"]), default="price", show_default=True,
               help="Minimise the purchase price of hosts and GPUs, the hourly price of instances, the GPU count, or the "
               "total cost of ownership (purchase + power over --years).")
-@click.option("--electricity", "usd_per_kwh", type=float, default=None,
-              help="Electricity price in USD per kWh [default: 0.13, US commercial average 2024, EIA].")
-@click.option("--years", type=float, default=3.0, show_default=True, help="Horizon of the total cost (--objective tco).")
+@click.option("--electricity", "usd_per_kwh", type=float, default=DEFAULT_ELECTRICITY_USD_PER_KWH, show_default=True,
+              help="Electricity price in USD per kWh (default: the US commercial average of 2024, EIA).")
+@click.option("--years", type=float, default=DEFAULT_YEARS, show_default=True, help="Horizon of the total cost (--objective tco).")
 @click.option("--pue", type=float, default=1.0, show_default=True,
               help="Power usage effectiveness of the site: facility power over IT power (cooling on top).")
 @click.option("--max-power", default=None, help="Most power the answer may draw at load, e.g. 3000 (W) or 12kW.")
@@ -120,11 +121,11 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
             ctx.exit(3)
         return
     from planner.export.size_report import size_json, size_table
-    from planner.hardware.prices import DEFAULT_ELECTRICITY_USD_PER_KWH, Energy
+    from planner.hardware.prices import Energy
     from planner.solve.sizing import Limits
 
     types = candidate_types(gpu_types, prices)
-    energy = Energy(usd_per_kwh if usd_per_kwh is not None else DEFAULT_ELECTRICITY_USD_PER_KWH, years, pue)
+    energy = Energy(usd_per_kwh, years, pue)
     limits = Limits(max_hosts, parse_watts(max_power, "max-power") if max_power else None, max_rack_units,
                     owned_gpus(have, types) if buy_more else {})
     answer = commands.size_serving(model, profile(spec, w), types, context, concurrency, objective, target_tokens_per_s,

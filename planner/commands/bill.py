@@ -69,7 +69,9 @@ class Bill:
 
     @property
     def speed_label(self) -> str:
-        return "calibrated" if self.calibrated else "uncalibrated estimate"
+        from planner.costs.roofline import speed_label
+
+        return speed_label(self.calibrated)
 
 
 def _host_detail(o) -> str:

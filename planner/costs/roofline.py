@@ -65,7 +65,12 @@ class Speed:
 
     @property
     def label(self) -> str:
-        return "calibrated" if self.calibrated else "uncalibrated estimate"
+        return speed_label(self.calibrated)
+
+
+def speed_label(calibrated: bool) -> str:
+    """How an answer names its speed: fitted to published runs, or built on default constants."""
+    return "calibrated" if calibrated else "uncalibrated estimate"
 
 
 def expert_share(profile: Profile, tokens: int) -> float:

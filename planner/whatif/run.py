@@ -49,6 +49,8 @@ def _plan_row(sc: WhatIf) -> dict:
 def _size_row(sc: WhatIf, prof) -> dict:
     from planner.commands.inputs import candidate_types
     from planner.commands.size import size_serving
+    from planner.hardware.prices import Energy
+    from planner.solve.sizing import Limits
 
     s = sc.size
     context = s.context or prof.workload.total_tokens
@@ -57,7 +59,9 @@ def _size_row(sc: WhatIf, prof) -> dict:
         return _cluster_row(sc, prof, context, concurrency)
     answer = size_serving(sc.model, prof, candidate_types(s.gpu_types, s.prices), context, concurrency, s.objective,
                           s.target_tokens_per_s, s.gpus_per_node, s.max_gpus, s.gpu_memory_utilization, sc.time_limit_s,
-                          with_accelerate=False, compare_rental=False)
+                          with_accelerate=False, compare_rental=False,
+                          energy=Energy(s.electricity_usd_per_kwh, s.years, s.pue),
+                          limits=Limits(s.max_hosts, s.max_power_w, s.max_rack_units))
     sizing, bill = answer.sizing, answer.bill
     if not sizing.choice:
         return {"status": sizing.status, "fits": False, "reason": "no GPU type holds one full-context sequence"}

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from planner.costs.training import TrainingSetup
 from planner.errors import InputError
+from planner.hardware.prices import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_YEARS
 from planner.scenario import InventorySpec, Scenario
 from planner.yaml_files import echo, line_of, read_yaml, validate
 
@@ -42,7 +43,7 @@ class SizeSpec(BaseModel):
     """Candidate GPU types (default: the whole catalog)."""
     objective: Literal["price", "hourly", "gpus", "tco"] = "price"
     """Minimise the purchase price of hosts and GPUs, the hourly price of instances, the GPU count, or the
-    total cost (purchase plus power over 3 years at the default electricity price)."""
+    total cost (purchase plus power over ``years`` at ``electricity_usd_per_kwh``)."""
     max_gpus: int = Field(64, ge=1)
     """Most GPUs in an answer."""
     gpus_per_node: int = Field(8, ge=1)
@@ -50,7 +51,19 @@ class SizeSpec(BaseModel):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     """vLLM's share of each GPU."""
     target_tokens_per_s: float | None = Field(None, gt=0)
-    """Roofline decode throughput the answer must reach."""
+    """Decode throughput (tokens/s) the answer must reach."""
+    max_power_w: float | None = Field(None, gt=0)
+    """Most power the answer may draw at load, in W."""
+    max_hosts: int | None = Field(None, ge=1)
+    """Most hosts (or instances) in the answer."""
+    max_rack_units: int | None = Field(None, ge=1)
+    """Most rack units the hosts may take."""
+    electricity_usd_per_kwh: float = Field(DEFAULT_ELECTRICITY_USD_PER_KWH, ge=0, le=100)
+    """Electricity price for the total cost (default: US commercial average 2024, EIA)."""
+    years: float = Field(DEFAULT_YEARS, gt=0, le=100)
+    """Horizon of the total cost (objective: tco)."""
+    pue: float = Field(1.0, ge=1, le=5)
+    """Power usage effectiveness of the site (facility over IT power)."""
     prices: dict[str, str | float] = {}
     """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, L40S: 8000}."""
     cluster: str | None = None
