@@ -31,17 +31,19 @@ MODELS = {
 SHAPES = [(1, 512), (4, 512), (1, 2048), (4, 2048)]
 
 
-def measure(hf, cfg: dict, batch: int, seq: int, attn: str) -> dict[str, int]:
-    """The forward runs under FakeTensorMode: every tensor torch allocates, without the bf16
-    arithmetic (about 100x slower than fp32 on a CPU without bf16 units)."""
+def measure(hf, cfg: dict, batch: int, seq: int, attn: str, dtype: str = "bf16", fake: bool | None = None) -> dict[str, int]:
+    """By default a bf16 forward runs under FakeTensorMode: every tensor torch allocates, without
+    the bf16 arithmetic (about 100x slower than fp32 on a CPU without bf16 units); fp32 runs for real."""
+    import contextlib
+
     transformers, _, torch = hf
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker, _ModState
 
     config = transformers.AutoConfig.for_model(**cfg)
     config._attn_implementation = attn
-    with FakeTensorMode():
-        model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
+    with FakeTensorMode() if (dtype == "bf16" if fake is None else fake) else contextlib.nullcontext():
+        model = transformers.AutoModelForCausalLM.from_config(config, dtype=getattr(torch, {"bf16": "bfloat16", "fp32": "float32"}[dtype])).eval()
         ids = torch.randint(1, cfg["vocab_size"], (batch, seq))
         tracker = MemTracker()
         tracker.track_external(model)

@@ -206,6 +206,12 @@ def test_ddp_gradient_buckets_are_one_more_copy_of_the_gradients(hf, precision):
     assert cost.comm_bytes == pytest.approx(totals[False] - totals[True], rel=0.01)
 
 
+FAKE_LAYERS = 4
+"""Models of more than 16 layers keep their real widths (hidden, heads, experts, vocabulary) at 4
+layers: every layer is alike, and the time of a fake step grows with the layers (a 32-layer 7B
+step took 90 s on 2 cores). Llama-3.2-1B keeps its 16: cut to 4, its foreach optimizer
+temporaries come out 50% above the prediction (the tied 128k x 2048 embedding then dominates the
+grouping), a case still to model."""
 FAKE_CASES = [  # catalog model, implementation, seq, checkpointing (bf16, batch 1)
     ("Llama-3.2-1B", "foreach", 512, "none"),
     ("Llama-3.2-1B", "fused", 4096, "none"),
@@ -224,7 +230,9 @@ def measure_fake(hf, name: str, impl: str, seq: int, checkpointing: str):
     transformers, _, torch = hf
     model_name, _, part = name.partition(":")
     cfg = catalog_config(model_name)
-    cfg = cfg[part] if part else cfg
+    cfg = dict(cfg[part] if part else cfg)
+    if cfg["num_hidden_layers"] > 16:
+        cfg["num_hidden_layers"] = FAKE_LAYERS
     config = transformers.AutoConfig.for_model(**cfg)
     config._attn_implementation = "sdpa"
     with FakeTensorMode():
@@ -243,8 +251,8 @@ def measure_fake(hf, name: str, impl: str, seq: int, checkpointing: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("name, impl, seq, checkpointing", FAKE_CASES)
 def test_real_size_step_under_fake_tensors(hf, name, impl, seq, checkpointing):
-    """Real sizes (1B to 47B parameters; the last is LLaVA-1.5's language model) without the memory: the states and the optimizer's
-    temporaries exact, the step's peak within 10%."""
+    """Real widths (1B to 47B-parameter models, the large ones at 4 layers; the last is LLaVA-1.5's language model)
+    without the memory: the states and the optimizer's temporaries exact, the step's peak within 10%."""
     peak, cost = measure_fake(hf, name, impl, seq, checkpointing)
     assert cost.total("optimizer_bytes") + cost.step_temp_bytes == pytest.approx(peak["OPT"], rel=0.001)
     assert cost.total("weights_bytes") == pytest.approx(peak["PARAM"] + peak.get("BUFFER", 0), rel=0.001)
