@@ -37,12 +37,12 @@ class ServingAnswer:
 
 
 def _rental(profile: Profile, types: list[GpuType], context: int, concurrency: int, target, gpus_per_node: int,
-            max_gpus: int, utilization: float, time_limit_s: float, max_latency_ms, limits) -> tuple[str, float] | None:
+            max_gpus: int, utilization: float, time_limit_s: float, max_latency_ms, limits, costs) -> tuple[str, float] | None:
     """The cheapest instances that serve the same load, to set a purchase against."""
     from planner.solve.sizing import Limits, size
 
     rent = size(profile, types, context, concurrency, "hourly", target, gpus_per_node, max_gpus, utilization, time_limit_s,
-                max_latency_ms, limits=Limits(limits.max_hosts, limits.max_power_w, limits.max_rack_units))
+                max_latency_ms, limits=Limits(limits.max_hosts, limits.max_power_w, limits.max_rack_units), costs=costs)
     if not rent.choice:
         return None
     return " + ".join(f"{n * c.hosts} x {c.offer.name}" if n * c.hosts > 1 else c.offer.name for c, n in rent.choice), \
@@ -78,15 +78,17 @@ def size_serving(model: str, profile: Profile, types: list[GpuType], context: in
     from planner.costs.vllm import check_context
     from planner.solve.sizing import size
 
+    from planner.costs.vllm import RankCosts
+
     check_context(profile.spec, context)
-    limits = limits or Limits()
+    limits, costs = limits or Limits(), RankCosts(profile)
     sizing = size(profile, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
-                  utilization, time_limit_s, max_latency_ms, energy, limits)
+                  utilization, time_limit_s, max_latency_ms, energy, limits, costs)
     maps = tuple(accelerate_map(profile, c, sizing, gpus_per_node) for c, _ in sizing.choice) if with_accelerate else ()
     rental = None
     if compare_rental and sizing.choice and objective in ("price", "tco"):
         rental = _rental(profile, types, context, concurrency, target_tokens_per_s, gpus_per_node, max_gpus, utilization,
-                         time_limit_s, max_latency_ms, limits)
+                         time_limit_s, max_latency_ms, limits, costs)
     return ServingAnswer(model, profile, sizing, gpus_per_node, maps, bill_of(profile, sizing, rental))
 
 

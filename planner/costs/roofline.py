@@ -73,10 +73,14 @@ def speed_label(calibrated: bool) -> str:
     return "calibrated" if calibrated else "uncalibrated estimate"
 
 
-def expert_share(profile: Profile, tokens: int) -> float:
+def _routed_mlp(profile: Profile):
+    return next((u.mlp for u in profile.spec.units if u.mlp and u.mlp.experts), None)
+
+
+def expert_share(profile: Profile, tokens: int, mlp=None) -> float:
     """The share of a layer's routed experts that ``tokens`` tokens reach, each picking top_k of
     E uniformly: 1 - (1 - k/E)^tokens (the expected count of distinct experts, over E)."""
-    mlp = next((u.mlp for u in profile.spec.units if u.mlp and u.mlp.experts), None)
+    mlp = mlp or _routed_mlp(profile)
     if mlp is None:
         return 1.0
     k = min(max(mlp.experts_per_token, 1), mlp.experts)
@@ -96,16 +100,21 @@ class _Stages:
         self.link = model.link(fabric.link)
         self.network = model.network(fabric.network)
         self.hidden = profile.spec.hidden_size
+        self.mlp = _routed_mlp(profile)
+        routed = profile.routed_expert_bytes if self.mlp else {}
+        self.experts = [sum(routed.get(name, 0) for name in st.units) / layout.tp for st in layout.stages]
 
-    def _weights_read(self, st, tokens: int) -> float:
-        experts = sum(self.profile.routed_expert_bytes[name] for name in st.units) / self.layout.tp
-        return st.weights_bytes - experts * (1 - expert_share(self.profile, tokens))
+    def _weights_read(self, s: int, tokens: int) -> float:
+        st = self.layout.stages[s]
+        if not self.experts[s]:
+            return st.weights_bytes
+        return st.weights_bytes - self.experts[s] * (1 - expert_share(self.profile, tokens, self.mlp))
 
     def decode(self, b: int, context: int, exact: bool = True) -> list[float]:
         """Each stage's time for one decode step of ``b`` sequences; ``exact=False`` is the bare roofline."""
         m, tp, out = self.model, self.layout.tp, []
-        for st in self.layout.stages:
-            weights = self._weights_read(st, b)
+        for s, st in enumerate(self.layout.stages):
+            weights = self._weights_read(s, b)
             read = weights + b * context * st.kv_bytes_per_token
             compute = 2 * (weights / self.bytes_per_param) * b
             t = max(read / (self.hbm * m.hbm_efficiency), compute / (self.peak * m.compute_efficiency))

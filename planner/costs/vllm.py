@@ -107,6 +107,9 @@ class RankCosts:
         self._weights: dict[tuple[int, bool], list[int]] = {}
         self._kv: dict[int, list[int]] = {}
         self._act: dict[tuple[int, int], list[int]] = {}
+        self.layouts: dict[tuple, VllmLayout] = {}
+        """vllm_layout's answers by (GPU object, tp, pp, utilization, batched tokens, max seqs): a
+        purchase and the rental it is compared with look at the same layouts."""
 
     def weights(self, tp: int, own_head: bool) -> list[int]:
         key = (tp, own_head)
@@ -154,6 +157,9 @@ def vllm_layout(profile: Profile, gpu: GpuType, tp: int, pp: int, utilization: f
     spec = profile.spec
     costs = costs or RankCosts(profile)
     batched = max_num_batched_tokens or default_batched_tokens(gpu.memory_bytes)
+    key = (id(gpu), tp, pp, utilization, batched, max_num_seqs)
+    if partition is None and key in costs.layouts and costs.layouts[key].gpu is gpu:
+        return costs.layouts[key]
     layers = [u for u in spec.units if u.kind == "decoder_layer"]
     problem = next((why for u in layers if u.attention for why in [check_tp(u.attention, tp)] if why), None)
     parts = pp_partition(len(layers), pp, partition)
@@ -173,7 +179,10 @@ def vllm_layout(profile: Profile, gpu: GpuType, tp: int, pp: int, utilization: f
             peak = max(peak, max_num_seqs * spec.vocab_size * 4)  # the sampler's fp32 logits
         stages.append(StageMemory(tuple(spec.units[i].name for i in idx), parts[s], sum(weights[i] for i in idx), peak,
                                   non_torch, budget, sum(kv[i] for i in idx)))
-    return VllmLayout(gpu, tp, pp, tuple(parts), tuple(stages), utilization, batched, problem)
+    layout = VllmLayout(gpu, tp, pp, tuple(parts), tuple(stages), utilization, batched, problem)
+    if partition is None:
+        costs.layouts[key] = layout
+    return layout
 
 
 def check_context(spec, context: int) -> None:

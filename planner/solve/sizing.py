@@ -77,16 +77,17 @@ def _weight(c: Candidate, objective: str, energy: Energy) -> int:
 def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int, objective: str = "price",
          target_tokens_per_s: float | None = None, gpus_per_node: int = 8, max_gpus: int = 64,
          utilization: float = DEFAULT_UTILIZATION, time_limit_s: float = 1.0, max_step_ms: float | None = None,
-         energy: Energy | None = None, limits: Limits | None = None) -> Sizing:
+         energy: Energy | None = None, limits: Limits | None = None, costs=None) -> Sizing:
     """``max_step_ms`` keeps only layouts whose decode step (the time between two tokens of one
-    sequence, at the batch it runs) is at most that many milliseconds."""
+    sequence, at the batch it runs) is at most that many milliseconds; ``costs`` (a RankCosts)
+    shares per-rank costs and layouts between calls on the same profile."""
     energy, limits = energy or Energy(), limits or Limits()
     if objective not in SIZE_OBJECTIVES:
         raise InputError(f"objective: unknown {objective!r}; choose one of {', '.join(SIZE_OBJECTIVES)}")
     start = time.perf_counter()
     cands = make_candidates(profile, gpu_types, context, 10**9 if target_tokens_per_s else concurrency, gpus_per_node, max_gpus,
                             utilization, speed_batch=None if target_tokens_per_s else concurrency, objective=objective,
-                            owned=limits.owned)
+                            owned=limits.owned, costs=costs)
     cands = [c for c in cands if c.cost(objective, energy) != float("inf")]
     if max_step_ms is not None:
         cands = [c for c in cands if c.speed.decode_step_s * 1e3 <= max_step_ms]
