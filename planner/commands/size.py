@@ -75,10 +75,8 @@ def size_serving(model: str, profile: Profile, types: list[GpuType], context: in
     """The proven-cheapest hosts (or instances) and layouts; for a purchase, also the cheapest
     rental of the same load, so the bill can say when buying breaks even."""
     from planner.commands.bill import bill_of
-    from planner.costs.vllm import check_context
+    from planner.costs.vllm import RankCosts, check_context
     from planner.solve.sizing import size
-
-    from planner.costs.vllm import RankCosts
 
     check_context(profile.spec, context)
     limits, costs = limits or Limits(), RankCosts(profile)
