@@ -134,3 +134,23 @@ def test_limited_sizing_equals_brute_force(objective, limits):
     assert best is not None and answer.objective_value == pytest.approx(best)
     assert not limits.max_hosts or sum(c.hosts * n for c, n in answer.choice) <= limits.max_hosts
     assert not limits.max_power_w or sum(c.power_w * n for c, n in answer.choice) <= limits.max_power_w
+
+
+def test_owned_sxm_gpus_sit_in_the_baseboard_they_fill():
+    """4 H100 SXM one has are an HGX-4 (never half of an HGX-8 to be filled up: a baseboard comes
+    populated); 8 are an HGX-8; loose cards sit in the first host with loose slots."""
+    from planner.solve.sizing_units import owned_offer
+
+    h100, rtx = find_gpu("H100"), find_gpu("RTX4090")
+    assert owned_offer(h100, 4, 8).name == "HGX-4-Hopper"
+    assert owned_offer(h100, 8, 8).name == "HGX-8-Hopper"
+    assert not owned_offer(rtx, 3, 8).fixed
+    doc = _size_json("Llama-3.1-70B", "--context", "8192", "--concurrency", "4", "--have", "4xH100", "--buy-more")
+    assert doc["price_usd"] == 0 and [x["kind"] for x in doc["bill_of_materials"]["lines"]] == ["owned"]
+
+
+def test_a_rental_pays_no_electricity_on_top_of_its_rate():
+    doc = _size_json("Llama-3.1-70B", "--context", "8192", "--concurrency", "4", "--objective", "hourly", "--gpu-type", "H100")
+    bill = doc["bill_of_materials"]
+    assert bill["power_w"] > 0 and bill["energy"]["paid_power_w"] == 0 and bill["energy"]["usd_per_hour"] == 0
+    assert bill["tco_usd"] == pytest.approx(bill["usd_per_hour"] * 8760 * 3)

@@ -52,14 +52,17 @@ class Bill:
     rental: tuple[str, float] | None = None
     """(the cheapest rental answer, its USD per hour) for a purchase, to compare with."""
 
+    paid_power_w: float = 0.0
+    """The power one pays for: hosts and GPUs bought or owned (a rental's rate includes its power)."""
+
     @property
     def energy_usd_per_hour(self) -> float:
-        return self.energy.usd_per_hour(self.power_w)
+        return self.energy.usd_per_hour(self.paid_power_w)
 
     @property
     def tco_usd(self) -> float:
-        """Purchase plus power (or rent) over the horizon."""
-        return self.purchase_usd + self.energy.usd(self.power_w) + self.usd_per_hour * HOURS_PER_YEAR * self.energy.years
+        """Purchase, power one pays for, and rent, over the horizon."""
+        return self.purchase_usd + self.energy.usd(self.paid_power_w) + self.usd_per_hour * HOURS_PER_YEAR * self.energy.years
 
     @property
     def break_even_months(self) -> float | None:
@@ -114,4 +117,4 @@ def bill_of(profile: Profile, s: Sizing, rental: tuple[str, float] | None = None
     return Bill(tuple(lines), sum(x.total_usd or 0 for x in lines), round(sum(x.total_usd_per_hour or 0 for x in lines), 4),
                 sum(x.power_w for x in lines), sum(x.rack_units for x in lines),
                 sum(c.hosts * n for c, n in s.choice), sum(c.gpus * n for c, n in s.choice), s.energy, tokens, step,
-                calibrated, rental)
+                calibrated, rental, sum(x.power_w for x in lines if x.kind != "instance"))

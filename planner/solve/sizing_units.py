@@ -98,6 +98,14 @@ def gpu_node(gpu: GpuType, slots: int) -> Offer:
     return Offer("buy", f"{slots}-GPU node", gpu, slots, False, default_fabric(gpu).link, "ethernet-100g", 12.5e9)
 
 
+def owned_offer(gpu: GpuType, have: int, max_slots: int) -> Offer:
+    """The host one's GPUs most likely sit in: a populated baseboard they fill exactly (4 H100s:
+    an HGX-4, not half an HGX-8), else the first host with loose slots, else the first listed."""
+    offers = offers_for(gpu, "buy", max_slots) or [gpu_node(gpu, max_slots)]
+    return next((o for o in offers if o.fixed and have % o.slots == 0), None) or \
+        next((o for o in offers if not o.fixed), offers[0])
+
+
 def owned_hosts(offer: Offer, have: int) -> int:
     """The hosts one's GPUs sit in: as few as hold them."""
     return -(-have // offer.slots)
@@ -142,8 +150,8 @@ def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, co
     pipeline depth that holds all ``concurrency`` sequences (deeper ones only cost more), on every
     offer of the objective's kind (hosts to buy; instances to rent; for ``gpus``, nodes of
     ``gpus_per_node`` loose slots, so the count is GPUs and nothing else). GPUs
-    in ``owned`` ({type: count}) also come as free units in the hosts they sit in (the type's
-    first host, as few as hold them), whose free slots can take more of the type. Speed is taken
+    in ``owned`` ({type: count}) also come as free units in the hosts they sit in (``owned_offer``,
+    as few as hold them), whose free slots can take more of the type. Speed is taken
     at ``speed_batch`` running sequences per replica (default: as many as the replica holds)."""
     costs = costs or RankCosts(profile)
     kind = offer_kind(objective)
@@ -151,7 +159,7 @@ def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, co
     for gpu in gpu_types:
         offers = [gpu_node(gpu, gpus_per_node)] if objective == "gpus" else offers_for(gpu, kind, gpus_per_node)
         have = (owned or {}).get(gpu.name, 0)
-        own_offers = offers_for(gpu, "buy", gpus_per_node)[:1] if have else []
+        own_offers = [owned_offer(gpu, have, gpus_per_node)] if have else []
         if not offers and not own_offers:
             continue
         for depths in tp_pp_layouts(profile, gpu, max_gpus, gpus_per_node, utilization, max_num_seqs, costs):
