@@ -154,3 +154,15 @@ def test_a_rental_pays_no_electricity_on_top_of_its_rate():
     bill = doc["bill_of_materials"]
     assert bill["power_w"] > 0 and bill["energy"]["paid_power_w"] == 0 and bill["energy"]["usd_per_hour"] == 0
     assert bill["tco_usd"] == pytest.approx(bill["usd_per_hour"] * 8760 * 3)
+
+
+def test_your_hourly_price_replaces_the_catalog_instances():
+    """--price H100=2.10/h: the answer rents H100s at that rate (shapes of 1/2/4/8), not the
+    catalog's instances; a purchase price changes the GPUs' line, not the host's."""
+    doc = _size_json("Llama-3.1-70B", "--context", "8192", "--concurrency", "4", "--objective", "hourly", "--gpu-type", "H100",
+                     "--price", "H100=2.10/h")
+    (line,) = doc["bill_of_materials"]["lines"]
+    assert "(your rate)" in line["item"] and line["total_usd_per_hour"] == pytest.approx(2.10 * doc["bill_of_materials"]["gpus"])
+    bought = _size_json("Llama-3.1-70B", "--context", "8192", "--concurrency", "4", "--gpu-type", "H100", "--price", "H100=20000")
+    lines = {x["kind"]: x for x in bought["bill_of_materials"]["lines"]}
+    assert lines["gpu"]["unit_usd"] == 20000 and lines["host"]["unit_usd"] == 40000

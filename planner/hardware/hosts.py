@@ -94,7 +94,7 @@ MARKETPLACE_SHAPES = (1, 2, 4, 8)
 
 def offers_for(gpu: GpuType, kind: str, max_slots: int | None = None) -> list[Offer]:
     """The hosts ``gpu`` is bought in, or the instances it rents as. A type with no listed
-    instance rents at its per-GPU rate (gpus.yaml) in the marketplace shapes; a type with no
+    instance, or with your own hourly price, rents at its per-GPU rate in the marketplace shapes; a type with no
     listed host is bought as a host of its own link kind priced at nothing but its GPUs.
     ``max_slots`` drops fixed baseboards larger than it and caps the others' slots."""
     if kind == "buy":
@@ -102,9 +102,12 @@ def offers_for(gpu: GpuType, kind: str, max_slots: int | None = None) -> list[Of
         if not found and gpu.price_usd:
             found = [Offer("buy", f"{gpu.name} host", gpu, 8, False, _own_link(gpu), "ethernet-100g", 12.5e9)]
     else:
-        found = [o for o in instance_offers() if o.gpu.name == gpu.name]
+        # your own --price TYPE=X/h replaces the catalog's instances: shapes at your rate
+        yours = gpu.price_usd_per_hour != find_gpu(gpu.name).price_usd_per_hour
+        found = [] if yours else [o for o in instance_offers() if o.gpu.name == gpu.name]
         if not found and gpu.price_usd_per_hour:
-            found = [Offer("rent", f"{n} x {gpu.name} (marketplace)", gpu, n, True, _own_link(gpu), "ethernet-10g", 1.25e9,
+            label = "your rate" if yours else "marketplace"
+            found = [Offer("rent", f"{n} x {gpu.name} ({label})", gpu, n, True, _own_link(gpu), "ethernet-10g", 1.25e9,
                            usd_per_hour=round(gpu.price_usd_per_hour * n, 4), provider="per-GPU rate")
                      for n in MARKETPLACE_SHAPES]
     from dataclasses import replace
