@@ -149,8 +149,8 @@ def parse_watts(text: str, field: str) -> float:
         value = float(raw) * scale
     except ValueError:
         raise InputError(f"{field}: cannot read {text!r} as a power; write e.g. 3000 (W) or 12kW") from None
-    if not 0 < value < 1e12:
-        raise InputError(f"{field}: must be positive, got {text!r}")
+    if not 0 < value < 1e12:  # also refuses nan and inf
+        raise InputError(f"{field}: must be a power above 0 W and below 1e12 W, got {text!r}; write e.g. 3000 or 12kW")
     return value
 
 
