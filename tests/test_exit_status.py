@@ -47,8 +47,9 @@ def test_real_sigint_while_running(tmp_path):
     """SIGINT to a ``planner`` process that is busy (a Python-level loop stands in for a long
     solve, started through the real entry point)."""
     script = tmp_path / "busy.py"
-    script.write_text(
-        "import sys, planner.cli as c\n"
+    script.write_text(  # Python's own Ctrl-C handler, whatever the runner left (a background job ignores SIGINT)
+        "import signal, sys, planner.cli as c\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "def busy(*a, **k):\n"
         "    print('ready', flush=True)\n"
         "    while True:\n"
@@ -59,6 +60,9 @@ def test_real_sigint_while_running(tmp_path):
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.1)
     os.kill(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()  # never leave a busy loop behind
     assert proc.returncode == 130
     assert "Traceback" not in err and "Interrupted" in err
