@@ -62,7 +62,8 @@ def test_real_sigint_while_running(tmp_path):
     os.kill(proc.pid, signal.SIGINT)
     try:
         out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()  # never leave a busy loop behind
+    except subprocess.TimeoutExpired:
+        proc.kill()  # a failed test leaves no busy loop behind
+        raise
     assert proc.returncode == 130
     assert "Traceback" not in err and "Interrupted" in err

@@ -4,6 +4,7 @@ search and during a sweep with worker processes. Each runs the real ``planner`` 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import resource
@@ -83,11 +84,22 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status  # a zombie has exited
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default action, as in a terminal's foreground job (a
+    runner started in the background without job control ignores SIGINT, and children inherit it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(proc: subprocess.Popen) -> tuple[float, str, str]:
     """SIGINT to the whole process group, as a terminal sends Ctrl-C; seconds until exit."""
     sent = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a failed test leaves nothing running
+        raise
     return time.monotonic() - sent, out, err
 
 
@@ -100,7 +112,7 @@ def test_ctrl_c_during_a_sweep_with_workers_stops_them_all(tmp_path):
                      "  workload.prompt_tokens: [1024, 2048, 4096, 8192]\n")
     out = tmp_path / "rows.csv"
     proc = subprocess.Popen([*PLANNER, "whatif", str(sweep), "--jobs", "2", "--csv", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_default_sigint, cwd=tmp_path)
     deadline = time.monotonic() + 30
     while len(_children(proc.pid)) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -138,7 +150,7 @@ def test_ctrl_c_during_a_cp_sat_search_exits_130_at_once(tmp_path):
         "c.cli.main = search\n"
         "c.main()\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.5)
     took, stdout, stderr = _interrupt(proc)
