@@ -39,7 +39,7 @@ class ServingAnswer:
 def _rental(profile: Profile, types: list[GpuType], context: int, concurrency: int, target, gpus_per_node: int,
             max_gpus: int, utilization: float, time_limit_s: float, max_latency_ms, limits, costs) -> tuple[str, float] | None:
     """The cheapest instances that serve the same load, to set a purchase against."""
-    from planner.solve.sizing import Limits, size
+    from planner.solve.sizing import size
 
     rent = size(profile, types, context, concurrency, "hourly", target, gpus_per_node, max_gpus, utilization, time_limit_s,
                 max_latency_ms, limits=Limits(limits.max_hosts, limits.max_power_w, limits.max_rack_units), costs=costs)

@@ -12,6 +12,7 @@ from functools import cache
 
 from planner.catalog import GpuType, catalog_root, find_gpu
 from planner.errors import CatalogError
+from planner.hardware.prices import price_of
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def offers_for(gpu: GpuType, kind: str, max_slots: int | None = None) -> list[Of
         if not found and gpu.price_usd_per_hour:
             label = "your rate" if yours else "marketplace"
             found = [Offer("rent", f"{n} x {gpu.name} ({label})", gpu, n, True, _own_link(gpu), "ethernet-10g", 1.25e9,
-                           usd_per_hour=round(gpu.price_usd_per_hour * n, 4), provider="per-GPU rate")
+                           usd_per_hour=price_of(gpu, n)[1], provider="per-GPU rate")
                      for n in MARKETPLACE_SHAPES]
     from dataclasses import replace
 
@@ -120,6 +121,6 @@ def offers_for(gpu: GpuType, kind: str, max_slots: int | None = None) -> list[Of
 
 
 def _own_link(gpu: GpuType) -> str:
-    from planner.costs.comm import speed_model
+    from planner.costs.roofline import default_fabric
 
-    return gpu.interconnect if gpu.interconnect in speed_model().links else "pcie-switch"
+    return default_fabric(gpu).link

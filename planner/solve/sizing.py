@@ -26,7 +26,7 @@ from planner.catalog import GpuType
 from planner.costs.profile import Profile
 from planner.costs.vllm import DEFAULT_UTILIZATION
 from planner.errors import InputError
-from planner.hardware.prices import Energy
+from planner.hardware.prices import Energy, price_of
 from planner.solve.sizing_units import OBJECTIVES, Candidate, added_gpus, make_candidates, owned_hosts
 
 SIZE_OBJECTIVES = OBJECTIVES
@@ -95,7 +95,7 @@ def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: 
     def answer(status, choice=(), alternatives=()):
         value = sum(c.cost(objective, energy) * n for c, n in choice)
         if objective in ("price", "tco"):
-            value += sum((c.gpu.price_usd or 0) * k for c, k in added_gpus(choice, limits.owned).values())
+            value += sum(price_of(c.gpu, k)[0] or 0 for c, k in added_gpus(choice, limits.owned).values())
         return Sizing(status, objective, tuple(choice), value, tuple(alternatives), context, concurrency,
                       time.perf_counter() - start, len(cands), energy, limits)
 

@@ -18,7 +18,7 @@ from planner.costs.profile import Profile
 from planner.costs.roofline import Fabric, Speed, replica_speed
 from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, tp_pp_layouts
 from planner.hardware.hosts import Offer, offers_for
-from planner.hardware.prices import Energy
+from planner.hardware.prices import Energy, price_of
 
 OBJECTIVES = ("gpus", "price", "hourly", "tco")
 
@@ -70,7 +70,7 @@ class Candidate:
             return 0.0
         if self.offer.kind != "buy" or not self.gpu.price_usd:
             return None
-        return self.hosts * self.offer.host_price_usd + self.gpus * self.gpu.price_usd
+        return self.hosts * self.offer.host_price_usd + price_of(self.gpu, self.gpus)[0]
 
     @property
     def usd_per_hour(self) -> float | None:
@@ -169,8 +169,12 @@ def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, co
                     continue
                 batch = min(seqs, speed_batch or seqs)
 
-                def speed_of(fabric: Fabric, layout=layout, batch=batch) -> Speed:
-                    return replica_speed(profile, layout, batch, context, fabric)
+                speeds: dict[Fabric, Speed] = {}  # offers of the same link and network share one figure
+
+                def speed_of(fabric: Fabric, layout=layout, batch=batch, speeds=speeds) -> Speed:
+                    if fabric not in speeds:
+                        speeds[fabric] = replica_speed(profile, layout, batch, context, fabric)
+                    return speeds[fabric]
 
                 for offer in offers:
                     out += [c for c in _units(layout, seqs, offer, speed_of) if c.gpus <= max_gpus]
