@@ -51,9 +51,13 @@ def device_loads(problem: Problem, assignment: tuple[int, ...]) -> tuple[DeviceL
     items = problem.items
     exec_dev = execution_device(problem, assignment)
     offloaded = offloaded_items(problem, assignment)
+    held: list[list[int]] = [[] for _ in problem.devices]
+    for i, a in enumerate(assignment):
+        if 0 <= a < len(held):
+            held[a].append(i)
     loads = []
     for d, dev in enumerate(problem.devices):
-        own = [i for i, a in enumerate(assignment) if a == d]
+        own = held[d]
         runs_here = own + (offloaded if d == exec_dev else [])
         if d == exec_dev and dev.kind == "cpu":
             runs_here = own + [i for i in offloaded if i not in own]

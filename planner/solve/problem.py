@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from planner.costs.profile import Profile
 from planner.errors import InputError
@@ -55,15 +56,15 @@ class Problem:
     price_basis: str = "auto"
     """For the cost objective: purchase, hourly, or auto (hourly when every GPU has an hourly price)."""
 
-    @property
+    @cached_property
     def gpu_indices(self) -> tuple[int, ...]:
         return tuple(d for d, dev in enumerate(self.devices) if dev.kind == "gpu")
 
-    @property
+    @cached_property
     def cpu(self) -> int | None:
         return next((d for d, dev in enumerate(self.devices) if dev.kind == "cpu"), None)
 
-    @property
+    @cached_property
     def disk(self) -> int | None:
         return next((d for d, dev in enumerate(self.devices) if dev.kind == "disk"), None)
 

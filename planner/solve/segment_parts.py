@@ -18,7 +18,8 @@ class Sequence:
         self.prefix = [0]
         for i in self.order:
             self.prefix.append(self.prefix[-1] + items[i].weights_bytes + items[i].kv_bytes)
-        self.acts = RangeMax([items[i].activation_bytes for i in self.order])
+        self.activations = [items[i].activation_bytes for i in self.order]
+        self.acts = RangeMax(self.activations)
         keys = [(items[i].weights_bytes + items[i].kv_bytes, items[i].activation_bytes) for i in self.order]
         self.runs: list[tuple[int, int]] = []
         """(start, end) of each run of two or more identical consecutive sequence items."""

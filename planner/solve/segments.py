@@ -39,6 +39,7 @@ the certified gap of the stage it could not finish.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass
 
 from planner.solve.loads import objective_values
@@ -93,6 +94,7 @@ class _Search:
         self.free = [g for g in problem.gpu_indices if g not in seq.base]
         self.pinned = [g for g in problem.gpu_indices if g in seq.base]
         self.prices = problem.gpu_prices()
+        self._reaches: dict[tuple[int, int], list[int]] = {}
 
     def room(self, g: int, u: int) -> int:
         cap = self.problem.devices[g].capacity_bytes
@@ -116,9 +118,11 @@ class _Search:
 
     def fewest(self, u: int, at_most: int | None = None, quick: bool = False):
         """Least-count cover at threshold u using at most ``at_most`` free GPUs. k GPUs cover
-        only if the k with the most room do, so the search over the top ``at_most`` finds the
-        least count; the top k for the k the bytes alone require (and one more) are tried
-        first, as their far smaller searches usually succeed."""
+        only if the k with the most room do, and the top k+1 hold the top k, so "the top k
+        cover" is monotone in k: the least count is a bisection over k of existence checks
+        (each a farthest-reach-first search), from the k that the bytes alone require. The
+        cover found at the least k uses all k (fewer would cover with the top ones). With
+        ``quick`` only existence is asked, so the one check over all allowed GPUs answers."""
         order = self.by_room(u)
         devs = self.problem.devices
         need = self.seq.prefix[-1] - sum(max(0, self.room(g, u) - devs[g].reserve_bytes - self.seq.base[g][0])
@@ -128,21 +132,62 @@ class _Search:
             have += max(0, self.room(order[k], u) - devs[order[k]].reserve_bytes)
             k += 1
         last = len(order) if at_most is None else min(at_most, len(order))
-        for count in sorted({min(k, last), min(k + 1, last), last}):
-            found = self.cover(self.types(order[:count], u, False), quick=quick)
+        lo = min(k, last)
+
+        def top(count: int):
+            return self.cover(self.types(order[:count], u, False), quick=True)
+
+        for count in sorted({lo, min(lo + 1, last)}):  # the bytes' own count usually covers
+            found = top(count)
             if found is not None:
                 return found
-        return None
+        found = top(last) if last > lo + 1 else None
+        if found is None or quick:
+            return found
+        lo, hi = lo + 2, last  # the least count lies in lo..hi, and the top hi cover
+        while lo < hi:
+            mid = (lo + hi) // 2
+            at_mid = top(mid)
+            if at_mid is None:
+                lo = mid + 1
+            else:
+                hi, found = mid, at_mid
+        return found
 
     def reaches(self, t: _Type) -> list[int]:
-        """reach(i, t) for every start i, in one sweep: a reach never moves back as i grows."""
+        """reach(i, t) for every start i, in one sweep: a reach never moves back as i grows.
+        Kept per room left after the reserve (and per GPU for a pinned one), which is all a
+        reach depends on: the bisections ask for the same rooms again and again."""
         g = t.members[0]
         reserve = self.problem.devices[g].reserve_bytes
-        n, load = self.seq.n, self.seq.load
+        key = (t.room - reserve, g if t.pinned else -1)
+        known = self._reaches.get(key)
+        if known is None:
+            known = self._reaches[key] = self._sweep(t.room, g, reserve)
+        return known
+
+    def _sweep(self, room: int, g: int, reserve: int) -> list[int]:
+        """Sequence.load's rule with the window's activation peak kept in a monotone queue
+        (this loop is the search's hottest)."""
+        seq = self.seq
+        n, prefix, acts = seq.n, seq.prefix, seq.activations
+        base_w, base_a = seq.base.get(g, (0, 0))
+        limit = room - reserve - base_w
         out, j = [], 0
+        window: deque[int] = deque()  # indices in i..j-1, activations decreasing
         for i in range(n):
-            j = max(j, i)
-            while j < n and load(i, j + 1, g, reserve) <= t.room:
+            if j < i:
+                j = i
+            while window and window[0] < i:
+                window.popleft()
+            start = prefix[i]
+            while j < n:
+                top = acts[window[0]] if window else 0
+                if prefix[j + 1] - start + max(base_a, top, acts[j]) > limit:
+                    break
+                while window and acts[window[-1]] <= acts[j]:
+                    window.pop()
+                window.append(j)
                 j += 1
             out.append(j)
         return out

@@ -62,6 +62,7 @@ def _weighted(terms: list[tuple[str, object, int]]):
 def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Solution:
     """The lexicographic optimum: by the segment search (segments.py) when the model fits on
     the GPUs and that search finishes within its work budget, else by CP-SAT."""
+    from planner.solve.screen import proven_infeasible
     from planner.solve.segments import solve_segments
 
     start = time.perf_counter()
@@ -70,7 +71,7 @@ def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: f
     if direct is not None:
         return Solution(direct.status, direct.assignment, direct.objectives, direct.gap, time.perf_counter() - start,
                         direct.unproven)
-    if result.no_gpu_plan and not _has_offload_device(problem):
+    if (result.no_gpu_plan and not _has_offload_device(problem)) or proven_infeasible(problem):
         return Solution("infeasible", None, {}, 0.0, time.perf_counter() - start, "offload_ns")
     return _solve_cpsat(problem, hint, max(time_limit_s - result.spent_s, 0.05), start)
 
@@ -128,9 +129,16 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
     return Solution(status, assignment, values, gap, time.perf_counter() - start, unproven)
 
 
-def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, float]:
+def feasible(problem: Problem, time_limit_s: float = 0.5, hint: tuple[int, ...] | None = None) -> tuple[bool | None, float]:
     """Whether any plan exists (None when the time limit ran out first), and the deterministic
-    seconds the search spent."""
+    seconds the search spent: screen.py's conditions and simple plans first, CP-SAT when they
+    cannot tell."""
+    from planner.solve.screen import proven_infeasible, simple_plan
+
+    if proven_infeasible(problem):
+        return False, 0.0
+    if simple_plan(problem, hint) is not None:
+        return True, 0.0
     from ortools.sat.python import cp_model
 
     from planner.solve.cpsat import PlacementModel

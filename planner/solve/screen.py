@@ -1,0 +1,99 @@
+"""Answers to "is there any plan?" that need no search: necessary conditions that prove a problem
+infeasible, and simple plans that prove it feasible. The solver and the diagnosis ask these
+first, so an impossible placement (or an obviously possible one) costs microseconds instead of
+a CP-SAT model and its import.
+
+Why the conditions hold (loads.py's rules, with at least one GPU in use whenever there are GPUs,
+as the CP-SAT model and the exhaustive oracle require):
+- Every item runs on a GPU: on its own, which then holds its weights, KV and activation peak
+  and its reserve; or, offloaded, on the execution GPU, which holds room to onload its weights,
+  its KV, its activation peak and its reserve. Either way one GPU (its pinned GPU, if pinned to
+  one) holds weights + KV + activation + reserve of that item.
+- Every KV byte sits on a GPU, the largest activation peak on at least one, and every GPU in use
+  keeps its reserve: together they need no more than all GPU capacity.
+- Weights and KV together need no more than every device's capacity; items pinned to the CPU
+  or the disk need no more than that device holds.
+"""
+
+from __future__ import annotations
+
+from planner.solve.problem import Problem
+from planner.solve.verify import verify
+
+
+def proven_infeasible(problem: Problem) -> str | None:
+    """Why no plan can exist, when a necessary condition fails; None when they all hold (which
+    proves nothing)."""
+    gpus = problem.gpu_indices
+    if not gpus:
+        return None
+    devs = problem.devices
+    room = {g: devs[g].capacity_bytes - devs[g].reserve_bytes for g in gpus}
+    best = max(room.values())
+    for it in problem.items:
+        pinned_gpu = len(it.allowed) == 1 and it.allowed[0] in room
+        here = room[it.allowed[0]] if pinned_gpu else best
+        need = it.weights_bytes + it.kv_bytes + it.activation_bytes
+        if need > here:
+            where = f"GPU {devs[it.allowed[0]].key}" if pinned_gpu else "the largest GPU"
+            return f"{it.names[0]} needs {need:,} bytes to run, more than {where} holds ({here:,})"
+    gpu_cap = sum(devs[g].capacity_bytes for g in gpus)
+    kv = sum(it.kv_bytes for it in problem.items)
+    act = max((it.activation_bytes for it in problem.items), default=0)
+    reserve = min(devs[g].reserve_bytes for g in gpus)
+    if kv + act + reserve > gpu_cap:
+        return f"KV cache, activations and a reserve need {kv + act + reserve:,} bytes, all GPUs hold {gpu_cap:,}"
+    weights = sum(it.weights_bytes for it in problem.items)
+    if weights + kv + act + reserve > sum(d.capacity_bytes for d in devs):
+        return f"the model needs {weights + kv + act + reserve:,} bytes, all devices hold {sum(d.capacity_bytes for d in devs):,}"
+    for host in (problem.cpu, problem.disk):
+        if host is not None:
+            pinned = sum(it.weights_bytes for it in problem.items if it.allowed == (host,))
+            if pinned > devs[host].capacity_bytes:
+                return f"weights pinned to {devs[host].key} need {pinned:,} bytes, it holds {devs[host].capacity_bytes:,}"
+    return None
+
+
+def simple_plan(problem: Problem, hint: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
+    """A valid assignment found without search, or None: the hint (the greedy's plan), or every
+    free item on the host (CPU, then disk from the end of the sequence once the CPU is full)
+    executed by one GPU. Each is checked by ``verify``, so a plan returned is valid."""
+    if hint is not None and not verify(problem, hint):
+        return hint
+    gpus = problem.gpu_indices
+    cpu, disk = problem.cpu, problem.disk
+    if not gpus or (cpu is None and disk is None):
+        return None
+    devs = problem.devices
+    for g in sorted(gpus, key=lambda g: (-(devs[g].capacity_bytes - devs[g].reserve_bytes), g)):
+        for plan in _host_plans(problem, g):
+            if not verify(problem, plan):
+                return plan
+    return None
+
+
+def _host_plans(problem: Problem, g: int):
+    """Free items on the host and one of them (the first, the last or the smallest) on GPU g, so
+    that a GPU is in use and executes the rest."""
+    cpu, disk, items = problem.cpu, problem.disk, problem.items
+    free = [i for i, it in enumerate(items) if len(it.allowed) > 1]
+    if not free:
+        return
+    base = [it.allowed[0] if len(it.allowed) == 1 else -1 for it in items]
+    smallest = min(free, key=lambda i: (items[i].weights_bytes + items[i].kv_bytes, i))
+    for on_gpu in dict.fromkeys(((free[0],), (free[-1],), (smallest,))):
+        out = list(base)
+        for i in on_gpu:
+            out[i] = g
+        rest = [i for i in free if i not in on_gpu]
+        if cpu is None:
+            yield tuple(disk if i in rest else d for i, d in enumerate(out))
+            continue
+        stage = max((items[i].weights_bytes for i in rest), default=0) if disk is not None else 0
+        room = problem.devices[cpu].capacity_bytes - stage - sum(
+            it.weights_bytes for it in items if it.allowed == (cpu,))
+        for i in rest:  # fill the CPU in sequence order, the rest to disk
+            fits = items[i].weights_bytes <= room
+            out[i] = cpu if fits or disk is None else disk
+            room -= items[i].weights_bytes if fits else 0
+        yield tuple(out)

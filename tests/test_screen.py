@@ -1,0 +1,60 @@
+"""The solver's shortcuts (solve/screen.py) against exhaustive search: a problem they call
+infeasible has no valid plan, and a plan they return is valid and of the kind the solver may
+answer (a GPU in use whenever there are GPUs)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given
+from test_solver_properties import SETTINGS, candidates, problems
+
+from planner.hardware.inventory import Device
+from planner.solve.problem import Item, Problem
+from planner.solve.screen import proven_infeasible, simple_plan
+from planner.solve.solver import feasible
+from planner.solve.verify import verify
+
+
+@SETTINGS
+@given(problems())
+def test_screen_agrees_with_exhaustive_search(problem):
+    exists = any(not verify(problem, a) for a in candidates(problem))
+    if proven_infeasible(problem):
+        assert not exists
+    plan = simple_plan(problem)
+    if plan is not None:
+        assert verify(problem, plan) == []
+        assert not problem.gpu_indices or any(d in problem.gpu_indices for d in plan)
+    assert feasible(problem, 5.0)[0] == exists
+
+
+def _offload_problem(layer_bytes: int) -> Problem:
+    """A 10-byte GPU with a 4-byte reserve and a 100-byte CPU; three layers of ``layer_bytes``
+    weights, 1 byte of KV and 1 of activation each."""
+    devices = (Device(0, "gpu", "g", 10, 4, 10.0), Device("cpu", "cpu", "cpu", 100))
+    items = tuple(Item((i,), (f"layers.{i}",), layer_bytes, 1, 1, (0, 1)) for i in range(3))
+    return Problem(items, devices, "gpus", tuple((0, layer_bytes) for _ in items))
+
+
+def test_an_item_too_large_to_run_anywhere_is_named():
+    """A layer of 5 bytes needs 5 + 1 + 1 = 7 bytes on the GPU that runs it, which holds 10 - 4 = 6
+    (offloaded, it must be onloaded there): infeasible whatever the CPU holds."""
+    reason = proven_infeasible(_offload_problem(5))
+    assert reason == "layers.0 needs 7 bytes to run, more than the largest GPU holds (6)"
+    assert not any(not verify(_offload_problem(5), a) for a in candidates(_offload_problem(5)))
+
+
+def test_a_host_plan_is_found_when_the_gpu_only_executes():
+    """Layers of 3 bytes: keeping the first on the GPU and running the other two from the CPU puts
+    3 weights + 3 KV (its own and the two offloaded) + 1 activation + 3 onload buffer + 4 reserve
+    = 14 bytes on the GPU; every other plan puts more there (all three on the GPU: 9 + 3 + 1 + 4 =
+    17). So a 14-byte GPU has exactly that plan, and a 13-byte one none, which only the search
+    (CP-SAT) can tell, as no necessary condition fails."""
+    problem = _offload_problem(3)
+    fits = replace(problem, devices=(replace(problem.devices[0], capacity_bytes=14), problem.devices[1]))
+    assert simple_plan(fits) == (0, 1, 1)
+    short = replace(problem, devices=(replace(problem.devices[0], capacity_bytes=13), problem.devices[1]))
+    assert proven_infeasible(short) is None and simple_plan(short) is None
+    assert not any(not verify(short, a) for a in candidates(short))
+    assert feasible(short, 5.0)[0] is False
