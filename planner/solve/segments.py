@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from planner.solve.loads import objective_values
 from planner.solve.problem import UTIL_SCALE, Problem
 from planner.solve.segment_parts import Bound, Sequence
+from planner.solve.segment_tail import TailCompletion
 
 EXPANSIONS_PER_SECOND = 100_000
 """Work budget: states expanded per second of the caller's time limit (about 0.7 s of one
@@ -192,6 +193,12 @@ class _Search:
             out.append(j)
         return out
 
+    def _bases_fit(self, types: list[_Type]) -> bool:
+        """A pinned GPU holds its base whatever else it takes: each must fit its room."""
+        devs = self.problem.devices
+        return all(not t.pinned or self.seq.load(0, 0, t.members[0], devs[t.members[0]].reserve_bytes) <= t.room
+                   for t in types)
+
     def root_passes(self, types: list[_Type]) -> bool:
         return self.root_count(types) is not None
 
@@ -199,9 +206,8 @@ class _Search:
         """The checks ``cover`` makes before its first step, alone: a lower bound on the free
         GPUs any cover takes, or None when its bounds already rule every cover out."""
         n, devs = self.seq.n, self.problem.devices
-        for t in types:
-            if t.pinned and self.seq.load(0, 0, t.members[0], devs[t.members[0]].reserve_bytes) > t.room:
-                return None
+        if not self._bases_fit(types):
+            return None
         spare = sum(max(0, t.room - devs[t.members[0]].reserve_bytes - self.seq.base.get(t.members[0], (0, 0))[0])
                     * len(t.members) for t in types)
         if spare < self.seq.prefix[n]:
@@ -220,13 +226,12 @@ class _Search:
         A state is dropped when its remaining GPUs cannot hold the remaining bytes (activations
         ignored) or the remaining items (each GPU at most the longest segment it takes anywhere)."""
         n, prefix, devs = self.seq.n, self.seq.prefix, self.problem.devices
-        for t in types:  # a pinned GPU holds its base whatever else it takes
-            if t.pinned and self.seq.load(0, 0, t.members[0], devs[t.members[0]].reserve_bytes) > t.room:
-                return None
+        if not self._bases_fit(types):
+            return None
         spare = [max(0, t.room - devs[t.members[0]].reserve_bytes - self.seq.base.get(t.members[0], (0, 0))[0])
                  for t in types]
         start = (0,) * len(types)
-        heap = [((0,), (0,) * len(types[0].cost) if types else (0,), 0, start)]
+        heap = [((0,), (0,) * len(types[0].cost) if types else (0,), 0, start, -1)]
         best: dict[tuple[int, ...], int] = {start: 0}
         parent: dict[tuple[int, ...], tuple[tuple[int, ...], int, int]] = {}
         room_left = {start: sum(s * len(t.members) for s, t in zip(spare, types, strict=True))}
@@ -236,8 +241,12 @@ class _Search:
         bounds = [Bound(types, caps) for caps in [longest, *per_run]]
         items_left = {start: sum(m * len(t.members) for m, t in zip(longest, types, strict=True))}
         counting = all(t.cost == ((0,) if t.pinned else (1,)) for t in types)
+        tail = TailCompletion(self.seq, types, [devs[t.members[0]].reserve_bytes for t in types]) if counting else None
+        finished: list[list] = []  # covers completed exactly by ``tail``, pushed with index >= 0
         while heap:
-            _, cost, neg_p, state = heapq.heappop(heap)
+            _, cost, neg_p, state, done = heapq.heappop(heap)
+            if done >= 0:
+                return cost, finished[done]
             p = -neg_p
             if best.get(state, -1) > p:
                 continue
@@ -246,6 +255,12 @@ class _Search:
             self.work += 1
             if self.work > self.max_work:
                 raise _OutOfWorkError
+            if tail is not None and tail.ok and tail.a <= p <= tail.b:  # the rest exactly, not walked
+                found = self._finish(tail, types, parent, state, p, cost, bound)
+                if found is not None:
+                    finished.append(found[1])
+                    heapq.heappush(heap, (((-n,) + found[0]) if quick else found[0], found[0], -n, state, len(finished) - 1))
+                continue
             for k, t in enumerate(types):
                 if state[k] >= len(t.members):
                     continue
@@ -264,8 +279,17 @@ class _Search:
                 step = tuple(a + b for a, b in zip(cost, t.cost, strict=True))
                 guess = (step[0] + more,) if counting else step
                 if bound is None or guess[0] <= bound:
-                    heapq.heappush(heap, (((-r,) + guess) if quick else guess, step, -r, nxt))
+                    heapq.heappush(heap, (((-r,) + guess) if quick else guess, step, -r, nxt, -1))
         return None
+
+    def _finish(self, tail: TailCompletion, types, parent, state, p: int, cost, bound: int | None):
+        """The cheapest cover through ``state`` at p, finished by ``tail``: (cost, path), or None
+        when none finishes it within ``bound``."""
+        rest = tail.rest(state, p)
+        if rest is None or (bound is not None and cost[0] + rest[0] > bound):
+            return None
+        path = self._path(parent, state, types) + [(types[k], i) for k, i in tail.segments(p, rest[1], rest[2])]
+        return (cost[0] + rest[0],), path
 
     def _more_needed(self, bounds: list[Bound], state: tuple[int, ...], r: int) -> int | None:
         """Fewest more GPUs that could hold what is left after item r, or None when the GPUs
