@@ -265,9 +265,12 @@ class PlacementModel:
     # solutions --------------------------------------------------------------------------------
     def hint(self, assignment: tuple[int, ...]) -> None:
         self.model.clear_hints()
+        counts: dict[tuple[int, int], int] = {}
+        for b, (first, size) in enumerate(self.blocks):
+            for i in range(first, first + size):
+                counts[b, assignment[i]] = counts.get((b, assignment[i]), 0) + 1
         for (b, d), v in self.n.items():
-            first, size = self.blocks[b]
-            count = sum(1 for i in range(first, first + size) if assignment[i] == d)
+            count = counts.get((b, d), 0)
             self.model.add_hint(v, count)
             self.model.add_hint(self.y[b, d], count > 0)
 
