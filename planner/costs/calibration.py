@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from planner.catalog import catalog_root
+from planner.catalog import catalog_yaml
 from planner.costs.comm import SpeedModel
 
 
@@ -33,9 +33,7 @@ class Run:
 
 @cache
 def benchmark_runs() -> tuple[tuple[Run, ...], dict[str, str]]:
-    import yaml
-
-    data = yaml.safe_load((catalog_root() / "speed_benchmarks.yaml").read_text())
+    data = catalog_yaml("speed_benchmarks.yaml")
     return tuple(Run(**row) for row in data["runs"]), dict(data["sources"])
 
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from planner.catalog import catalog_root
+from planner.catalog import catalog_yaml
 from planner.errors import CatalogError
 
 
@@ -75,9 +75,7 @@ class SpeedModel:
 
 @cache
 def speed_model() -> SpeedModel:
-    import yaml
-
-    data = yaml.safe_load((catalog_root() / "speed_model.yaml").read_text())
+    data = catalog_yaml("speed_model.yaml")
     engine = data["engine"]
     links = {k: LinkCost(k, v["alpha_us"] * 1e-6, v.get("step_us", 0) * 1e-6, v["bus_gb_per_s"] * 1e9, v.get("calibrated"))
              for k, v in data["gpu_links"].items()}

@@ -120,20 +120,26 @@ def pp_partition(num_layers: int, pp: int, override: list[int] | None = None) ->
     return parts
 
 
-def stage_of_units(units, partition: list[int]) -> list[int]:
-    """The pipeline stage of every unit for a partition of the decoder layers (layers per
-    stage): units before the first layer on the first stage, units after the last on the last,
-    and a unit between two layers with the layer before it. The one stage-assignment rule: vLLM
-    layouts, training stages and the cluster partitioner all follow it."""
-    bounds, acc = [], 0
-    for count in partition:
+def stage_starts(units, partition: list[int], layer_at: list[int] | None = None) -> list[int]:
+    """The first unit of every pipeline stage, plus len(units), for a partition of the decoder
+    layers (layers per stage): units before the first layer on the first stage, units after
+    the last on the last, and a unit between two layers with the layer before it. The one
+    stage-assignment rule: vLLM layouts, training stages and the cluster partitioner all follow
+    it (stage s holds units starts[s] .. starts[s + 1] - 1). ``layer_at``: the decoder layers'
+    unit indices, when the caller keeps them."""
+    if layer_at is None:
+        layer_at = [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
+    starts, acc = [0], 0
+    for count in partition[:-1]:
         acc += count
-        bounds.append(acc)
-    out, seen, stage = [], 0, 0
-    for u in units:
-        if u.kind == "decoder_layer":
-            while stage < len(bounds) - 1 and seen >= bounds[stage]:
-                stage += 1
-            seen += 1
-        out.append(stage if seen else 0)
+        starts.append(layer_at[acc] if acc < len(layer_at) else len(units))
+    return starts + [len(units)]
+
+
+def stage_of_units(units, partition: list[int]) -> list[int]:
+    """The pipeline stage of every unit, by ``stage_starts``."""
+    starts = stage_starts(units, partition)
+    out: list[int] = []
+    for s in range(len(starts) - 1):
+        out += [s] * (starts[s + 1] - starts[s])
     return out

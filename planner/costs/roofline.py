@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import repeat
 
 from planner.costs.comm import SpeedModel, speed_model
 from planner.costs.profile import Profile
@@ -101,8 +102,11 @@ class _Stages:
         self.network = model.network(fabric.network)
         self.hidden = profile.spec.hidden_size
         self.mlp = _routed_mlp(profile)
-        routed = profile.routed_expert_bytes if self.mlp else {}
-        self.experts = [sum(routed.get(name, 0) for name in st.units) / layout.tp for st in layout.stages]
+        if self.mlp:
+            routed = profile.routed_expert_bytes
+            self.experts = [sum(map(routed.get, st.units, repeat(0))) / layout.tp for st in layout.stages]
+        else:
+            self.experts = [0] * len(layout.stages)
 
     def _weights_read(self, s: int, tokens: int) -> float:
         st = self.layout.stages[s]
@@ -113,14 +117,14 @@ class _Stages:
     def decode(self, b: int, context: int, exact: bool = True) -> list[float]:
         """Each stage's time for one decode step of ``b`` sequences; ``exact=False`` is the bare roofline."""
         m, tp, out = self.model, self.layout.tp, []
+        hbm, flops = self.hbm * m.hbm_efficiency, self.peak * m.compute_efficiency
+        per_layer = 2 * self.link.allreduce_s(tp, b * self.hidden * ACTIVATION_BYTES) if exact else 0.0
+        overhead = m.step_overhead_s if exact else 0.0
         for s, st in enumerate(self.layout.stages):
             weights = self._weights_read(s, b)
             read = weights + b * context * st.kv_bytes_per_token
             compute = 2 * (weights / self.bytes_per_param) * b
-            t = max(read / (self.hbm * m.hbm_efficiency), compute / (self.peak * m.compute_efficiency))
-            if exact:
-                t += 2 * st.layers * self.link.allreduce_s(tp, b * self.hidden * ACTIVATION_BYTES) + m.step_overhead_s
-            out.append(t)
+            out.append(max(read / hbm, compute / flops) + st.layers * per_layer + overhead)
         return out
 
     def forward(self, tokens: int) -> list[float]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from planner.catalog import GpuType
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.kv_cache import VLLM_BLOCK
-from planner.costs.parallel import check_tp, kv_bytes_per_token_rank, pp_partition, shard_fraction, stage_of_units
+from planner.costs.parallel import check_tp, kv_bytes_per_token_rank, pp_partition, shard_fraction, stage_starts
 from planner.costs.profile import Profile, vllm_step_workload
 from planner.costs.weights import tensor_bytes
 from planner.units import DTYPE_BITS, MiB
@@ -107,9 +107,20 @@ class RankCosts:
         self._weights: dict[tuple[int, bool], list[int]] = {}
         self._kv: dict[int, list[int]] = {}
         self._act: dict[tuple[int, int], list[int]] = {}
+        self.names = tuple(u.name for u in profile.spec.units)
+        self.layer_at = [i for i, u in enumerate(profile.spec.units) if u.kind == "decoder_layer"]
+        self.layer_count = len(self.layer_at)
+        self._tp_problem: dict[int, str | None] = {}
         self.layouts: dict[tuple, VllmLayout] = {}
         """vllm_layout's answers by (GPU object, tp, pp, utilization, batched tokens, max seqs): a
         purchase and the rental it is compared with look at the same layouts."""
+
+    def tp_problem(self, tp: int) -> str | None:
+        """Why vLLM refuses this tensor-parallel size for the model's attention, or None."""
+        if tp not in self._tp_problem:
+            layers = (u for u in self.profile.spec.units if u.kind == "decoder_layer" and u.attention)
+            self._tp_problem[tp] = next((why for u in layers for why in [check_tp(u.attention, tp)] if why), None)
+        return self._tp_problem[tp]
 
     def weights(self, tp: int, own_head: bool) -> list[int]:
         key = (tp, own_head)
@@ -160,25 +171,21 @@ def vllm_layout(profile: Profile, gpu: GpuType, tp: int, pp: int, utilization: f
     key = (id(gpu), tp, pp, utilization, batched, max_num_seqs)
     if partition is None and key in costs.layouts and costs.layouts[key].gpu is gpu:
         return costs.layouts[key]
-    layers = [u for u in spec.units if u.kind == "decoder_layer"]
-    problem = next((why for u in layers if u.attention for why in [check_tp(u.attention, tp)] if why), None)
-    parts = pp_partition(len(layers), pp, partition)
-    stage_of = stage_of_units(spec.units, parts)
+    parts = pp_partition(costs.layer_count, pp, partition)
+    starts = stage_starts(spec.units, parts, costs.layer_at)
     weights = costs.weights(tp, own_head=pp > 1)
     kv = costs.kv_per_token(tp)
     act = costs.activation(tp, batched)
     non_torch = gpu.cuda_context_bytes + (NCCL_BYTES if tp * pp > 1 else 0)
     budget = int(gpu.memory_bytes * utilization)
-    members: list[list[int]] = [[] for _ in range(pp)]
-    for i, st in enumerate(stage_of):
-        members[st].append(i)
     stages = []
-    for s, idx in enumerate(members):
-        peak = max((act[i] for i in idx), default=0)
+    for s in range(pp):
+        a, b = starts[s], starts[s + 1]
+        peak = max(act[a:b], default=0)
         if s == pp - 1:
             peak = max(peak, max_num_seqs * spec.vocab_size * 4)  # the sampler's fp32 logits
-        stages.append(StageMemory(tuple(spec.units[i].name for i in idx), parts[s], sum(weights[i] for i in idx), peak,
-                                  non_torch, budget, sum(kv[i] for i in idx)))
+        stages.append(StageMemory(costs.names[a:b], parts[s], sum(weights[a:b]), peak, non_torch, budget, sum(kv[a:b])))
+    problem = costs.tp_problem(tp)
     layout = VllmLayout(gpu, tp, pp, tuple(parts), tuple(stages), utilization, batched, problem)
     if partition is None:
         costs.layouts[key] = layout

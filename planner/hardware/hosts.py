@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-from planner.catalog import GpuType, catalog_root, find_gpu
+from planner.catalog import GpuType, catalog_yaml, find_gpu
 from planner.errors import CatalogError
 from planner.hardware.prices import price_of
 
@@ -49,9 +49,7 @@ class Offer:
 
 
 def _rows() -> dict:
-    import yaml
-
-    return yaml.safe_load((catalog_root() / "hosts.yaml").read_text()) or {}
+    return catalog_yaml("hosts.yaml") or {}
 
 
 def _check_kinds(where: str, link: str, network: str) -> None:
