@@ -18,15 +18,20 @@ is 0 and the rest of the problem has a structure a direct search solves exactly:
   segment anywhere, and the items left of each run of identical items (126 decoder layers) at
   the most of them one GPU of the type holds; it never overestimates and drops by at most one
   per GPU taken, so the first cover popped is a least-count one. States that those bounds, or
-  the bytes left, rule out are dropped.
+  the bytes left, rule out are dropped. When GPUs are counted, a state inside the last run of
+  identical items is not expanded: the rest of its cover is computed exactly (segment_tail.py:
+  GPUs holding run items only, by their run caps, then the few GPU sequences that can hold the
+  tail), so the many orders of GPUs along 126 layers are one step.
 - For a count, k GPUs cover only if the k with the most room do (swap any GPU for one with at
-  least its room and every reach stays or grows), so the count search tries the top k first,
-  from the k that the bytes alone require: a handful of types, few states.
+  least its room and every reach stays or grows), and the top k+1 include the top k, so "the
+  top k cover" is monotone in k: the least count is a bisection over k of existence checks
+  (farthest reach first), from the k the bytes alone require; the cover found at the least k
+  uses all k.
 - The utilization stage is a bisection over the threshold u (in 1/UTIL_SCALE): a GPU may hold
   at most floor(u * capacity / UTIL_SCALE) bytes. The lower end starts from the bytes over all
   capacity, the largest item, and the root of the search's own bounds; each step only asks
   whether some cover within the stage-2 optimum exists (farthest reach first); at the least
-  such u one least-count search gives the plan. Runs (stage 4) equal the GPUs in use when
+  such u the least-count search gives the plan. Runs (stage 4) equal the GPUs in use when
   nothing is offloaded, which that last search minimises.
 
 Every answer is therefore proven optimal for the lexicographic objectives of solver.py. The

@@ -1,7 +1,8 @@
 """Solve a placement problem: objectives one after another, each fixed before the next.
 
 Most problems that fit on their GPUs are solved exactly by the segment search (segments.py);
-the rest (offloading needed, or a search past its work budget) go to CP-SAT as below.
+a problem that screen.py's necessary conditions rule out is answered infeasible at once; the
+rest (offloading needed, or a search past its work budget) go to CP-SAT as below.
 
 Stages: (1) least offload time; (2) fewest GPUs or lowest price (skipped for ``balance``);
 (3) lowest maximum GPU utilization; (4) fewest runs (device changes along the layers). Each
