@@ -9,6 +9,11 @@ fullest GPU, the whole ``make_plan`` call in ms, and accelerate's ``get_balanced
 the ratio. A gap is the relative distance between the plan's fullest GPU and the least value
 not ruled out; "optimal" means every stage was proven.
 
+The ``path`` column says what answered: ``segments`` (the exact segment search: everything fits
+on GPUs), ``infeasible`` (ruled out without CP-SAT by solve/screen.py, then the diagnosis), or
+``cp-sat`` (offloading needed). After the table: the ratio's spread per path, and the start-up
+of a ``planner plan`` process with and without CP-SAT (``python -X importtime``).
+
 Usage: python benchmarks/cluster_placement.py [MODEL ...]
 """
 
@@ -45,6 +50,45 @@ def accelerate_ms(meta, budget: dict) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
+def _path_probe() -> list[str]:
+    """Records "cp-sat" each time make_plan hands a problem to CP-SAT."""
+    import planner.solve.solver as solver
+
+    seen: list[str] = []
+    cpsat = solver._solve_cpsat
+
+    def wrapped(*args, **kwargs):
+        seen.append("cp-sat")
+        return cpsat(*args, **kwargs)
+
+    solver._solve_cpsat = wrapped
+    return seen
+
+
+def startup() -> None:
+    """Wall time of two ``planner plan`` processes (one that fits on its GPUs, one that must
+    offload) and the imports that CP-SAT brings, from ``python -X importtime``."""
+    import subprocess
+
+    cases = {"fits (segment search)": ["Llama-3.1-70B", "--gpu", "8xH100"],
+             "offloads (CP-SAT)": ["Llama-3.1-70B", "--gpu", "4xRTX-4090", "--cpu", "256GiB"]}
+    print(f"\n{'start-up: planner plan':<32}{'wall ms':>9}{'CP-SAT import ms':>18}{'of it pandas ms':>17}")
+    for label, args in cases.items():
+        cmd = [sys.executable, "-X", "importtime", "-m", "planner", "plan", *args]
+        best, imports = None, {}
+        for _ in range(3):
+            t0 = time.perf_counter()
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            ms = (time.perf_counter() - t0) * 1e3
+            best = ms if best is None else min(best, ms)
+            for line in out.stderr.splitlines():
+                parts = [p.strip() for p in line.removeprefix("import time:").split("|")]
+                if len(parts) == 3 and parts[2] in ("ortools.sat.python.cp_model", "pandas"):
+                    imports[parts[2]] = int(parts[1]) / 1e3
+        print(f"{label:<32}{best:>9.0f}{imports.get('ortools.sat.python.cp_model', 0):>18.0f}"
+              f"{imports.get('pandas', 0):>17.0f}")
+
+
 def main(models: list[str]) -> int:
     from hf_reference import build_meta
 
@@ -54,8 +98,9 @@ def main(models: list[str]) -> int:
     from planner.placement import make_plan
 
     print(f"{'model':<20}{'GPUs':>5}  {'workload':<9}{'objective':<9}{'status':<10}{'gap':>7}{'used':>6}{'fullest':>9}"
-          f"{'planner ms':>11}{'accel. ms':>10}{'ratio':>7}")
-    slow, unproven = [], []
+          f"{'planner ms':>11}{'accel. ms':>10}{'ratio':>7}  path")
+    slow, unproven, ratios = [], [], {}
+    seen = _path_probe()
     warm = build_inventory(max_memory={0: 24 * GiB, "cpu": 64 * GiB})  # imports (CP-SAT's too) not timed: see start-up
     make_plan(estimate("Llama-3.2-1B", dtype="bf16", quant="none"), warm)
     make_plan(estimate("Llama-3.1-70B", dtype="bf16", quant="none"), warm)
@@ -68,21 +113,29 @@ def main(models: list[str]) -> int:
                 acc = accelerate_ms(meta, budget)  # accelerate always adds an unlimited disk
                 inventory = build_inventory(max_memory=budget, disk="4TiB")
                 for objective in ("gpus", "balance"):
+                    seen.clear()
                     t0 = time.perf_counter()
                     plan = make_plan(prof, inventory, objective=objective)
                     ms = (time.perf_counter() - t0) * 1e3
+                    path = "cp-sat" if seen else ("infeasible" if plan.assignment is None else "segments")
+                    ratios.setdefault(path, []).append(ms / acc)
                     used = sum(1 for d in plan.devices if d.kind == "gpu" and d.units)
                     fullest = max((d.utilization for d in plan.devices if d.kind == "gpu"), default=0.0)
                     print(f"{name:<20}{n:>5}  {wl_name:<9}{objective:<9}{plan.status:<10}{plan.gap:>7.2%}{used:>6}"
-                          f"{fullest:>9.1%}{ms:>11.1f}{acc:>10.1f}{ms / acc:>7.2f}", flush=True)
+                          f"{fullest:>9.1%}{ms:>11.1f}{acc:>10.1f}{ms / acc:>7.2f}  {path}", flush=True)
                     if ms > 1000:
                         slow.append(f"{name} {n} {wl_name} {objective}: {ms:.0f} ms")
                     if plan.status != "optimal" and plan.gap >= 0.01:
                         unproven.append(f"{name} {n} {wl_name} {objective}: {plan.status}, gap {plan.gap:.2%}")
+    print(f"\n{'path':<10}{'cases':>6}{'ratio <= 1':>11}{'median':>8}{'worst':>7}")
+    for path, rows in sorted(ratios.items()):
+        rows.sort()
+        print(f"{path:<10}{len(rows):>6}{sum(r <= 1 for r in rows):>11}{rows[len(rows) // 2]:>8.2f}{rows[-1]:>7.2f}")
     for line in slow:
         print("over 1 s:", line)
     for line in unproven:
         print("gap of 1% or more:", line)
+    startup()
     return 0
 
 

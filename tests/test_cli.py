@@ -101,3 +101,21 @@ def test_rule_of_thumb_line_uses_the_bytes_of_the_precision_asked():
     assert "Rule of thumb (parameters x 0.5 bytes x 1.2): 4.8 GB" in r.stdout
     r = run_cli("estimate", "Meta-Llama-3-8B", "--dtype", "fp32", "--quant", "none")
     assert "Rule of thumb (parameters x 4 bytes x 1.2): 38.5 GB" in r.stdout
+
+
+def test_images_flag_sizes_the_vision_tower():
+    """--images reaches the vision tower: on llava-1.5-7b-hf (fp16, CLIP-L with hidden size 1,024)
+    the vision embeddings hold their input and output for every image's patches, 2 x images x
+    1,024 patches (the planner's per-image default without --image-patches) x 1,024 x 2 bytes:
+    8,388,608 bytes at --images 2, twice that at 4, and nothing at 0, when the tower does not run."""
+    def vision_embeddings(images: int) -> int:
+        r = run_cli("estimate", "llava-1.5-7b-hf", "--images", str(images), "--json")
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["workload"]["images"] == images
+        unit = next(u for u in doc["units"] if u["name"] == "model.vision_tower.embeddings")
+        return unit["activation_peak_bytes"]
+
+    assert vision_embeddings(2) == 2 * 2 * 1024 * 1024 * 2 == 8_388_608
+    assert vision_embeddings(4) == 2 * vision_embeddings(2)
+    assert vision_embeddings(0) == 0

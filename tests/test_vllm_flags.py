@@ -41,18 +41,24 @@ def check_command(line: str, max_model_len: int | None) -> None:
 
 
 CASES = [
-    ("Meta-Llama-3-8B", ["--context", "8192", "--concurrency", "4"]),
-    ("Meta-Llama-3-8B", ["--context", "8192", "--concurrency", "4", "--kv-dtype", "fp8", "--quant", "fp8"]),
-    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "awq", "--gpu-type", "T4"]),
-    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "nf4"]),
-    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "gptq", "--gpu-type", "L4"]),
-    ("Llama-3.1-405B", ["--context", "32768", "--concurrency", "8", "--gpu-type", "A100-40GB", "--max-gpus", "64"]),
-    ("Mixtral-8x7B-v0.1", ["--context", "16384", "--concurrency", "16"]),
+    ("Meta-Llama-3-8B", ["--context", "8192", "--concurrency", "4"], {"--dtype": "bfloat16"}),
+    ("Meta-Llama-3-8B", ["--context", "8192", "--concurrency", "4", "--kv-dtype", "fp8", "--quant", "fp8"],
+     {"--quantization": "fp8", "--kv-cache-dtype": "fp8"}),
+    # a T4 has no bf16, and vLLM's AWQ kernels take float16
+    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "awq", "--gpu-type", "T4"],
+     {"--quantization": "awq", "--dtype": "float16"}),
+    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "nf4"], {"--quantization": "bitsandbytes"}),
+    ("Meta-Llama-3-8B", ["--context", "4096", "--concurrency", "2", "--quant", "gptq", "--gpu-type", "L4"],
+     {"--quantization": "gptq"}),
+    ("Llama-3.1-405B", ["--context", "32768", "--concurrency", "8", "--gpu-type", "A100-40GB", "--max-gpus", "64"],
+     {"--max-model-len": "32768"}),
+    ("Mixtral-8x7B-v0.1", ["--context", "16384", "--concurrency", "16"], {"--max-model-len": "16384"}),
 ]
 
 
-@pytest.mark.parametrize("model, options", CASES)
-def test_printed_vllm_commands_use_real_engine_arguments(model, options):
+@pytest.mark.parametrize("model, options, expected", CASES)
+def test_printed_vllm_commands_use_real_engine_arguments(model, options, expected):
+    """Each command passes the check, and carries the flags its options call for."""
     r = run_cli("size", model, *options, "--json")
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
@@ -63,6 +69,9 @@ def test_printed_vllm_commands_use_real_engine_arguments(model, options):
     assert commands
     for line in commands:
         check_command(line, limit)
+    words = shlex.split(answer["replicas"][0]["vllm"]["command"])
+    for flag, value in expected.items():
+        assert words[words.index(flag) + 1] == value, (flag, words)
 
 
 def test_the_check_itself_refuses_an_unknown_flag_and_a_bad_choice():

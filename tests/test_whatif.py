@@ -194,3 +194,20 @@ def test_sweep_chart_follows_a_numeric_axis_and_draws_every_point(tmp_path):
         x = series.x_values.index(row["axes"][series.x_label])
         value = value_of(row["results"], series.key) if row["results"].get("fits") is not False else None
         assert series.lines[others][x] == (None if value is None else value / series.scale)
+
+
+def test_exclude_drops_and_include_adds_points(tmp_path):
+    """A 2 x 2 sweep of batch and prompt length with one combination excluded and one row
+    included: the points are the product in order less the excluded one, then the included
+    one, each with its own values; the included point runs like any other and its row says
+    which values it ran with."""
+    path = tmp_path / "w.yaml"
+    path.write_text("model: Llama-3.2-1B\ninventory: {gpus: [RTX4090]}\nsweep:\n  workload.batch: [1, 2]\n"
+                    "  workload.prompt_tokens: [512, 1024]\nexclude:\n  - {workload.batch: 2, workload.prompt_tokens: 1024}\n"
+                    "include:\n  - {workload.batch: 8, workload.prompt_tokens: 256}\n")
+    points = load_whatif(path)
+    assert [(p.scenario.workload.batch, p.scenario.workload.prompt_tokens) for p in points] == [
+        (1, 512), (1, 1024), (2, 512), (8, 256)]
+    rows = run(points[-1:], jobs=1, progress=False)
+    assert rows[0]["results"]["status"] != "error", rows[0]["results"]
+    assert rows[0]["axes"] == {"workload.batch": 8, "workload.prompt_tokens": 256}
