@@ -78,7 +78,7 @@ class PlacementModel:
         self.model = cp_model.CpModel()
         self.blocks = problem.blocks()
         self.gpus = p.gpu_indices
-        self._counts()
+        self._counts(tight=not slack)
         self.over = {d: self.model.new_int_var(0, _total(p), f"over[{d}]") for d in range(len(p.devices))} if slack else {}
         self._used_and_first()
         self._offloaded()
@@ -88,18 +88,29 @@ class PlacementModel:
         for a, b in p.symmetric_pairs():
             self.model.add_implication(self.used[b], self.used[a])
 
-    def _counts(self) -> None:
-        """n[b, d] items of block b on device d, y[b, d] = n[b, d] > 0; every item placed once."""
-        m, items = self.model, self.scaled.items
+    def _counts(self, tight: bool = True) -> None:
+        """n[b, d] items of block b on device d, y[b, d] = n[b, d] > 0; every item placed once.
+        With ``tight`` (no slack on capacities) a GPU's count is bounded by how many of the
+        block's items it holds alone, and a GPU that holds none gets no variable: the domains
+        CP-SAT's presolve would find, which the search runs without (cpsat_run.py)."""
+        m, items, devices = self.model, self.scaled.items, self.scaled.devices
         self.n: dict[tuple[int, int], cp_model.IntVar] = {}
         self.y: dict[tuple[int, int], cp_model.IntVar] = {}
         for b, (i, size) in enumerate(self.blocks):
-            for d in items[i].allowed:
-                n = self.n[b, d] = m.new_int_var(0, size, f"n[{b},{d}]")
+            it = items[i]
+            for d in it.allowed:
+                most = size
+                if tight and devices[d].kind == "gpu":
+                    room = devices[d].capacity_bytes - devices[d].reserve_bytes - it.activation_bytes
+                    each = it.weights_bytes + it.kv_bytes
+                    most = 0 if room < each or room < 0 else (min(size, room // each) if each else size)
+                if most == 0:
+                    continue
+                n = self.n[b, d] = m.new_int_var(0, most, f"n[{b},{d}]")
                 y = self.y[b, d] = m.new_bool_var(f"y[{b},{d}]")
                 m.add(n >= 1).only_enforce_if(y)
                 m.add(n == 0).only_enforce_if(~y)
-            m.add(sum(self.n[b, d] for d in items[i].allowed) == size)
+            m.add(sum(self.n[b, d] for d in it.allowed if (b, d) in self.n) == size)
 
     def _used_and_first(self) -> None:
         """used[g]: GPU g holds something; first[g]: g is the execution device (the lowest used)."""
@@ -195,26 +206,32 @@ class PlacementModel:
             m.add(load <= devices[disk].capacity_bytes + self.over.get(disk, 0))
 
     def _contiguity(self) -> None:
-        m, items = self.model, self.problem.items
+        """One run per GPU along the sequence of blocks; a block a GPU cannot hold (no variable)
+        counts as not held."""
+        m, items, y = self.model, self.problem.items, self.y
         seq = [b for b, (i, _) in enumerate(self.blocks) if items[i].in_sequence]
         self.sequence = seq
         for g in self.gpus:
             starts = []
             for j, b in enumerate(seq):
+                if (b, g) not in y:
+                    continue
                 s = m.new_bool_var(f"start[{j},{g}]")
-                m.add(s >= self.y[b, g] - (self.y[seq[j - 1], g] if j else 0))
+                m.add(s >= y[b, g] - (y[seq[j - 1], g] if j and (seq[j - 1], g) in y else 0))
                 starts.append(s)
             m.add(sum(starts) <= 1)
             for j in range(1, len(seq) - 1):
                 size = self.blocks[seq[j]][1]
-                if size > 1:
-                    m.add(self.n[seq[j], g] == size).only_enforce_if([self.y[seq[j - 1], g], self.y[seq[j + 1], g]])
+                around = [(seq[j - 1], g), (seq[j + 1], g)]
+                if size > 1 and (seq[j], g) in self.n and all(k in y for k in around):
+                    m.add(self.n[seq[j], g] == size).only_enforce_if([y[k] for k in around])
         for j in range(len(seq) - 1):
             crossing = []
             for g in self.gpus:
-                c = m.new_bool_var(f"cross[{j},{g}]")
-                m.add(c >= self.y[seq[j], g] + self.y[seq[j + 1], g] - 1)
-                crossing.append(c)
+                if (seq[j], g) in y and (seq[j + 1], g) in y:
+                    c = m.new_bool_var(f"cross[{j},{g}]")
+                    m.add(c >= y[seq[j], g] + y[seq[j + 1], g] - 1)
+                    crossing.append(c)
             if crossing:
                 m.add(sum(crossing) <= 1)
 
