@@ -409,8 +409,20 @@ class _Stages:
             self.settled = True
 
     def _max_utilization(self, cover) -> int:
-        assignment = _assignment(self.problem, self.search.seq, cover[1])
-        return objective_values(self.problem, assignment)["max_utilization"]
+        """The fullest GPU of a cover in 1/UTIL_SCALE, as objective_values measures it (nothing
+        is offloaded here, so a GPU holds its base, its segment's bytes, the largest activation
+        of the two and its reserve), from the segments alone."""
+        seq, devs, path = self.search.seq, self.problem.devices, cover[1]
+        taken: dict[int, int] = {}
+        held: dict[int, int] = {}
+        for k, (t, i) in enumerate(path):
+            g = t.members[taken.get(id(t), 0)]
+            taken[id(t)] = taken.get(id(t), 0) + 1
+            j = path[k + 1][1] if k + 1 < len(path) else seq.n
+            held[g] = seq.load(i, j, g, devs[g].reserve_bytes)
+        for g in seq.base:
+            held.setdefault(g, seq.load(0, 0, g, devs[g].reserve_bytes))
+        return max((-(-load * UTIL_SCALE // devs[g].capacity_bytes) for g, load in held.items()), default=0)
 
     def count_bound(self) -> int | None:
         """A lower bound on the GPUs in use at the proven threshold (pinned ones included)."""
