@@ -184,7 +184,7 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
         if w.batch > 1:
             batch = _largest_that_fits(prof, inventory, args, "batch", w.batch)
             if batch:
-                tips.append(f"run at most {batch} sequences at once (asked {w.batch})")
+                tips.append(f"run at most {batch} sequence{'' if batch == 1 else 's'} at once (asked {w.batch})")
     if inventory.cpu is None:
         guess = -(-((shortfall or need["weights"]) + max(i.weights_bytes for i in problem.items)) // GiB)
         cpu_gib = _least_gib(lambda n: _fits(prof, replace(inventory, cpu=Device("cpu", "cpu", "cpu", n * GiB)), *args),
