@@ -14,7 +14,9 @@ def test_estimate_json_contract():
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["parameters"] == 8_030_261_248
-    assert doc["weights_bytes"] == sum(u["weights_bytes"] for u in doc["units"])
+    # bf16 weights, plus the rotary embedding's two fp32 buffers (inv_freq and, with Llama-3's rope
+    # scaling, original_inv_freq: head_dim / 2 = 64 values each) that stay 4 bytes in a bf16 model
+    assert doc["weights_bytes"] == 2 * 8_030_261_248 + 2 * 64 * 4
     assert [u["name"] for u in doc["units"]][:3] == ["model.embed_tokens", "model.layers.0", "model.layers.1"]
     assert doc["units"][-1]["name"] == "lm_head"
     layer = doc["units"][2]
