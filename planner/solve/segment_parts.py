@@ -72,3 +72,19 @@ class Bound:
             count += take
             items -= take * caps[k]
         return count if items <= 0 else None
+
+
+def assignment_of(problem: Problem, seq: Sequence, path) -> tuple[int, ...]:
+    """Concrete GPUs for the segments: within a type, lowest CUDA index first."""
+    out = [-1] * len(problem.items)
+    for it_index, it in enumerate(problem.items):
+        if not it.in_sequence:
+            out[it_index] = it.allowed[0]
+    taken: dict[int, int] = {}
+    for k, (t, i) in enumerate(path):
+        g = t.members[taken.get(id(t), 0)]
+        taken[id(t)] = taken.get(id(t), 0) + 1
+        j = path[k + 1][1] if k + 1 < len(path) else seq.n
+        for pos in range(i, j):
+            out[seq.order[pos]] = g
+    return tuple(out)
