@@ -1,6 +1,7 @@
 """The solver's shortcuts (solve/screen.py) against exhaustive search: a problem they call
-infeasible has no valid plan, and a plan they return is valid and of the kind the solver may
-answer (a GPU in use whenever there are GPUs)."""
+infeasible has no valid plan, and a plan they return (a host plan, or the filled plan CP-SAT
+starts from) is valid and of the kind the solver may answer (a GPU in use whenever there are
+GPUs)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from test_solver_properties import SETTINGS, candidates, problems
 
 from planner.hardware.inventory import Device
 from planner.solve.problem import Item, Problem
-from planner.solve.screen import proven_infeasible, simple_plan
+from planner.solve.screen import filled_plan, proven_infeasible, simple_plan
 from planner.solve.solver import feasible
 from planner.solve.verify import verify
 
@@ -22,10 +23,10 @@ def test_screen_agrees_with_exhaustive_search(problem):
     exists = any(not verify(problem, a) for a in candidates(problem))
     if proven_infeasible(problem):
         assert not exists
-    plan = simple_plan(problem)
-    if plan is not None:
-        assert verify(problem, plan) == []
-        assert not problem.gpu_indices or any(d in problem.gpu_indices for d in plan)
+    for plan in (simple_plan(problem), filled_plan(problem)):
+        if plan is not None:
+            assert verify(problem, plan) == []
+            assert not problem.gpu_indices or any(d in problem.gpu_indices for d in plan)
     assert feasible(problem, 5.0)[0] == exists
 
 
@@ -58,3 +59,19 @@ def test_a_host_plan_is_found_when_the_gpu_only_executes():
     assert proven_infeasible(short) is None and simple_plan(short) is None
     assert not any(not verify(short, a) for a in candidates(short))
     assert feasible(short, 5.0)[0] is False
+
+
+def test_the_filled_plan_offloads_only_what_the_gpus_cannot_hold():
+    """Five layers of 10 bytes (1 byte of activation each), GPU 0 of 21 bytes and GPU 1 of 25, no
+    reserve, a 100-byte CPU. GPU 1 takes layers 0-1 (20 + 1 = 21; a third would make 31). GPU 0,
+    the execution GPU, runs the CPU's layers: room to onload one (10) and its activation (1)
+    beside its own; it keeps layer 4 (10 + 1 + 10 = 21) and not layer 3 too (31), so layers 2-3
+    go to the CPU. With a 14-byte GPU 0 it can keep nothing (21 > 14); then GPU 1 executes alone,
+    keeping layer 4 and running layers 0-3 from the CPU (21 <= 25)."""
+    def problem(cap0: int) -> Problem:
+        devices = (Device(0, "gpu", "g", cap0, 0, 10.0), Device(1, "gpu", "g", 25, 0, 10.0), Device("cpu", "cpu", "cpu", 100))
+        items = tuple(Item((i,), (f"layers.{i}",), 10, 0, 1, (0, 1, 2)) for i in range(5))
+        return Problem(items, devices, "gpus", tuple((0, 0, 1) for _ in items))
+
+    assert filled_plan(problem(21)) == (1, 1, 2, 2, 0)
+    assert filled_plan(problem(14)) == (2, 2, 2, 2, 1)

@@ -97,3 +97,61 @@ def _host_plans(problem: Problem, g: int):
             out[i] = cpu if fits or disk is None else disk
             room -= items[i].weights_bytes if fits else 0
         yield tuple(out)
+
+
+def filled_plan(problem: Problem) -> tuple[int, ...] | None:
+    """A plan that offloads only what the GPUs cannot hold, without search, as CP-SAT's starting
+    point when the model must offload (the greedy's plan, accelerate's rule, can be far from it:
+    DeepSeek-R1 on 32 mixed GPUs offloads 31 s per pass there against 0.23 s at the optimum).
+    GPUs other than the execution GPU take, largest first, as many sequence items as fit from the
+    start; the rest goes to the CPU; the execution GPU (the lowest-numbered one used) keeps room to
+    run those and takes what more fits from the end. Checked by ``verify``; None when no such
+    plan is valid or the problem has pinned items."""
+    cpu, gpus, items = problem.cpu, problem.gpu_indices, problem.items
+    if cpu is None or not gpus or any(len(it.allowed) < len(problem.devices) for it in items):
+        return None
+    devs = problem.devices
+    biggest = max(gpus, key=lambda g: (devs[g].capacity_bytes - devs[g].reserve_bytes, -g))
+    for e in dict.fromkeys((gpus[0], biggest)):
+        plan = _filled_from(problem, e, [g for g in gpus if g > e])
+        if plan is not None and not verify(problem, plan):
+            return plan
+    return None
+
+
+def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...] | None:
+    devs, items, n = problem.devices, problem.items, len(problem.items)
+    out = [problem.cpu] * n
+    pos = 0
+    for g in sorted(others, key=lambda g: (-(devs[g].capacity_bytes - devs[g].reserve_bytes), g)):
+        room = devs[g].capacity_bytes - devs[g].reserve_bytes
+        end, weight, peak = pos, 0, 0
+        while end < n:
+            it = items[end]
+            if weight + it.weights_bytes + it.kv_bytes + max(peak, it.activation_bytes) > room:
+                break
+            weight += it.weights_bytes + it.kv_bytes
+            peak = max(peak, it.activation_bytes)
+            end += 1
+        out[pos:end] = [g] * (end - pos)
+        pos = end
+    # the execution GPU runs the CPU's items pos..start-1 and holds start..n-1 itself: it takes
+    # items from the end while its load (loads.py's rule for the execution GPU) still fits
+    weights = [it.weights_bytes for it in items]
+    kv = [it.kv_bytes for it in items]
+    acts = [it.activation_bytes for it in items]
+    room = devs[e].capacity_bytes - devs[e].reserve_bytes
+    own = own_peak = 0
+    start = n
+    while start > pos:
+        k = start - 1
+        held = own + weights[k] + kv[k]
+        peak = max(own_peak, acts[k], max(acts[pos:k], default=0))
+        extras = max(weights[pos:k], default=0) + sum(kv[pos:k])
+        if held + peak + extras > room:
+            break
+        own, own_peak, start = held, max(own_peak, acts[k]), k
+    if start == n:
+        return None  # the execution GPU holds nothing of its own: not this plan
+    out[start:] = [e] * (n - start)
+    return tuple(out)

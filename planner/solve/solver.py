@@ -74,7 +74,21 @@ def solve(problem: Problem, hint: tuple[int, ...] | None = None, time_limit_s: f
                         direct.unproven)
     if (result.no_gpu_plan and not _has_offload_device(problem)) or proven_infeasible(problem):
         return Solution("infeasible", None, {}, 0.0, time.perf_counter() - start, "offload_ns")
-    return _solve_cpsat(problem, hint, max(time_limit_s - result.spent_s, 0.05), start)
+    return _solve_cpsat(problem, _best_hint(problem, hint), max(time_limit_s - result.spent_s, 0.05), start)
+
+
+def _best_hint(problem: Problem, hint: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """CP-SAT's starting point: the better (lexicographically, by objective_values) of the
+    caller's hint (the greedy's plan) and screen.filled_plan, among those that are valid; the
+    caller's when neither is."""
+    from planner.solve.loads import objective_values
+    from planner.solve.screen import filled_plan
+    from planner.solve.verify import verify
+
+    valid = [a for a in (hint, filled_plan(problem)) if a is not None and not verify(problem, a)]
+    if not valid:
+        return hint
+    return min(valid, key=lambda a: tuple(objective_values(problem, a).values()))
 
 
 def _has_offload_device(problem: Problem) -> bool:
