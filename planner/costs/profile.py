@@ -78,6 +78,24 @@ def resolve_dtype(spec: ModelSpec, w: Workload) -> str:
     return spec.default_dtype if spec.default_dtype in ("fp32", "bf16", "fp16") else "bf16"
 
 
+_WEIGHTS: dict[tuple[int, int, QuantScheme | None], tuple[ModelSpec, list[int]]] = {}
+"""Per-unit weight bytes of recent (spec, bits, scheme): they do not depend on the workload, and
+the diagnosis and what-if sweeps profile one model under many workloads. Keyed by the spec's id
+and checked by identity, so a new spec object is never served another's numbers."""
+
+
+def _unit_weights(spec: ModelSpec, bits: int, scheme: QuantScheme | None) -> list[int]:
+    key = (id(spec), bits, scheme)
+    hit = _WEIGHTS.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    weights = [unit_weight_bytes(u, bits, scheme) for u in spec.units]
+    if len(_WEIGHTS) >= 16:
+        _WEIGHTS.pop(next(iter(_WEIGHTS)))
+    _WEIGHTS[key] = (spec, weights)
+    return weights
+
+
 def profile(spec: ModelSpec, w: Workload) -> Profile:
     dtype = resolve_dtype(spec, w)
     bits = DTYPE_BITS[dtype]
@@ -85,12 +103,12 @@ def profile(spec: ModelSpec, w: Workload) -> Profile:
     kv_bits = DTYPE_BITS[kv_dtype]
     scheme = resolve_scheme(spec, w)
     act_w = _vllm_step(w) if w.engine == "vllm" else w
+    weights = _unit_weights(spec, bits, scheme)
     costs = []
-    for u in spec.units:
-        params = u.parameters
+    for u, weight in zip(spec.units, weights, strict=True):
         costs.append(
             UnitCost(
-                u.name, u.kind, params, unit_weight_bytes(u, bits, scheme), kv_layer_bytes(u.attention, w, kv_bits) + state_bytes(u, w, bits),
+                u.name, u.kind, u.parameters, weight, kv_layer_bytes(u.attention, w, kv_bits) + state_bytes(u, w, bits),
                 unit_activation_bytes(u, act_w, bits, spec.vocab_size),
             )
         )
