@@ -208,3 +208,15 @@ def test_written_map_loads_into_accelerate_with_int_gpu_keys(tmp_path, hf):
     doc = load_device_map(path)
     assert set(doc["max_memory"]) == {0, 1, "cpu"} and set(doc["device_map"].values()) <= {0, 1, "cpu"}
     assert get_max_memory(doc["max_memory"]) == doc["max_memory"]
+
+
+def test_objectives_are_reported_in_their_own_units():
+    """DeepSeek-R1 in bf16 on two H100s and the CPU: its 22 GB MoE layers cost more than 2^28 ns
+    each to bring over the host link, so CP-SAT works in scaled units; the JSON still reports the
+    offload time in nanoseconds: the bytes offloaded over the H100's 64 GB/s host link (PCIe 5.0
+    x16), within 1 ns per offloaded unit of rounding."""
+    code, doc = plan_json("DeepSeek-R1", "--dtype", "bf16", "--quant", "none", "--gpu", "2xH100", "--cpu", "1536GiB")
+    assert code == 0 and doc["status"] == "optimal"
+    offloaded = sum(len(d["units"]) for d in doc["devices"] if d["kind"] == "cpu")
+    assert abs(doc["objectives"]["offload_ns"] - doc["offload_bytes"] / 64) <= offloaded
+    assert doc["objectives"]["gpus"] == 2

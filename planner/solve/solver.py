@@ -141,6 +141,8 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
             value, bound = solver.objective_value, solver.best_objective_bound
             gap = (value - bound) / max(abs(value), 1)
         pm.hint(assignment)
+    # the model counts in scaled units (cpsat.scaled); the answer reports the plan's own figures
+    values = objective_values(problem, assignment) if assignment is not None else values
     return Solution(status, assignment, values, gap, time.perf_counter() - start, unproven)
 
 
