@@ -65,17 +65,17 @@ class Budget:
 
 def _fits(spec_profile: Profile, inventory: Inventory, objective, pins, weights_only, budget: Budget) -> bool:
     """Whether a plan exists; False also when the budget left cannot tell."""
-    from planner.solve.segments import solve_segments
+    from planner.solve.segments import fits_on_gpus
 
     seconds = budget.take()
     if seconds is None:
         return False
     problem = build_problem(spec_profile, inventory, objective, pins, weights_only)
-    result = solve_segments(problem, seconds)
-    if result.plan is not None or (result.no_gpu_plan and inventory.cpu is None and inventory.disk is None):
-        budget.left += max(0.0, seconds - result.spent_s)  # answered exactly: the rest of the slice is not spent
-        return result.plan is not None
-    left = max(seconds - result.spent_s, 0.01)
+    on_gpus, used = fits_on_gpus(problem, seconds)
+    if on_gpus or (on_gpus is False and inventory.cpu is None and inventory.disk is None):
+        budget.left += max(0.0, seconds - used)  # answered exactly: the rest of the slice is not spent
+        return bool(on_gpus)
+    left = max(seconds - used, 0.01)
     found, spent = feasible(problem, left)
     budget.left += max(0.0, left - spent)  # only the work done is spent
     return bool(found)

@@ -336,6 +336,20 @@ class SegmentResult:
     """Proven: no plan puts every item on a GPU (so the problem needs offloading)."""
 
 
+def fits_on_gpus(problem: Problem, time_limit_s: float = 1.0) -> tuple[bool | None, float]:
+    """Whether some plan puts every item on a GPU (None: the search does not apply or ran out of
+    work), and the share of the time limit it used: one existence check, farthest reach first,
+    for callers that need no optimum (the diagnosis's re-plans)."""
+    if not applies(problem):
+        return None, 0.0
+    search = _Search(problem, Sequence(problem), max(1, int(time_limit_s * EXPANSIONS_PER_SECOND)))
+    try:
+        found = search.fewest(UTIL_SCALE, quick=True) is not None
+    except _OutOfWorkError:
+        return None, search.work / EXPANSIONS_PER_SECOND
+    return found, search.work / EXPANSIONS_PER_SECOND
+
+
 def solve_segments(problem: Problem, time_limit_s: float = 1.0) -> SegmentResult:
     """The lexicographic optimum when nothing needs offloading. No plan when this search does
     not apply, proves that everything cannot sit on GPUs, or ran out of work before a plan with
