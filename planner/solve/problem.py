@@ -168,29 +168,32 @@ def build_problem(
         for i in members:
             group_of[i] = members[0]
     link = min((dev.link_gb_per_s for dev in inventory.gpus), default=0.0)
+    groups: dict[int, list[int]] = {}
+    for i, first in enumerate(group_of):
+        groups.setdefault(first, []).append(i)
+    everywhere = tuple(range(len(devices)))
     items: list[Item] = []
-    for first in sorted(set(group_of)):
-        members = tuple(i for i in range(len(names)) if group_of[i] == first)
+    for first in sorted(groups):
+        members = tuple(groups[first])
         pin_set = {pinned[i] for i in members if i in pinned}
         if len(pin_set) > 1:
             raise InputError(f"pin: {', '.join(names[i] for i in members)} share a tensor but are pinned to different devices")
         costs = [profile.units[i] for i in members]
         w = sum(c.weights_bytes for c in costs)
-        allowed = tuple(pin_set) if pin_set else tuple(range(len(devices)))
+        allowed = tuple(pin_set) if pin_set else everywhere
         items.append(Item(
             members, tuple(names[i] for i in members), w,
             0 if weights_only else sum(c.kv_bytes for c in costs),
             0 if weights_only else max(c.activation_peak_bytes for c in costs),
             allowed, not pin_set,
         ))
+    gpu_zeros = len(inventory.gpus)  # GPUs come first in Inventory.devices, and cost nothing to reach
     offload = []
     for it in items:
-        row = []
-        for dev in devices:
-            if dev.kind == "gpu" or (dev.kind == "cpu" and not link):
-                row.append(0)
-            elif dev.kind == "cpu":
-                row.append(_ns(it.weights_bytes, link))
+        row = [0] * gpu_zeros
+        for dev in devices[gpu_zeros:]:
+            if dev.kind == "cpu":
+                row.append(_ns(it.weights_bytes, link) if link else 0)
             else:
                 row.append(_ns(it.weights_bytes, dev.link_gb_per_s) + (_ns(it.weights_bytes, link) if link else 0))
         offload.append(tuple(row))
