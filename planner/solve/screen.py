@@ -104,19 +104,23 @@ def filled_plan(problem: Problem) -> tuple[int, ...] | None:
     point when the model must offload (the greedy's plan, accelerate's rule, can be far from it:
     DeepSeek-R1 on 32 mixed GPUs offloads 31 s per pass there against 0.23 s at the optimum).
     GPUs other than the execution GPU take, largest first, as many sequence items as fit from the
-    start; the rest goes to the CPU; the execution GPU (the lowest-numbered one used) keeps room to
-    run those and takes what more fits from the end. Checked by ``verify``; None when no such
-    plan is valid or the problem has pinned items."""
+    start; the rest goes to the CPU; the execution GPU (the lowest-numbered one used, so those
+    below it stay idle) keeps room to run those and takes what more fits from the end. Each GPU
+    that is the first of its size is tried as the execution GPU and the best valid plan (by
+    objective_values) is kept; None when none is valid or the problem has pinned items."""
+    from planner.solve.loads import objective_values
+
     cpu, gpus, items = problem.cpu, problem.gpu_indices, problem.items
     if cpu is None or not gpus or any(len(it.allowed) < len(problem.devices) for it in items):
         return None
     devs = problem.devices
-    biggest = max(gpus, key=lambda g: (devs[g].capacity_bytes - devs[g].reserve_bytes, -g))
-    for e in dict.fromkeys((gpus[0], biggest)):
-        plan = _filled_from(problem, e, [g for g in gpus if g > e])
-        if plan is not None and not verify(problem, plan):
-            return plan
-    return None
+    firsts = {}
+    for g in gpus:
+        firsts.setdefault((devs[g].capacity_bytes, devs[g].reserve_bytes), g)
+    plans = [plan for e in sorted(firsts.values())
+             for plan in [_filled_from(problem, e, [g for g in gpus if g > e])]
+             if plan is not None and not verify(problem, plan)]
+    return min(plans, key=lambda a: tuple(objective_values(problem, a).values()), default=None)
 
 
 def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...] | None:
