@@ -12,9 +12,12 @@ w_b, KV kv_b, activation peak a_b.
 Constraints (each mirrors a rule of ``loads.device_loads``):
   sum_d n[b, d] = size_b                                         every item placed once
   sum_b n[b,g](w_b + kv_b) + act[g] + buf[g] + kvx[g] + reserve_g used[g] <= cap_g
-    act[g] >= a_b if y[b,g], or if first[g] and off[b]          largest activation peak it runs
-    buf[g] >= w_b if first[g] and off[b]                        room to onload an offloaded item
-    kvx[g] >= sum_b kv_b (n[b,c] + n[b,k]) if first[g]          KV of the layers it runs for the host
+    act[g] >= a_b if y[b,g];  act[g] >= A if first[g]          largest activation peak it runs
+    buf[g] >= B if first[g]                                     room to onload an offloaded item
+    kvx[g] >= K if first[g]                                     KV of the layers it runs for the host
+  with, once for the model, A >= a_b and B >= w_b if off[b], K >= sum_b kv_b (n[b,c] + n[b,k]):
+  the offloaded blocks' largest activation and weights and their KV (one bound each, not one
+  per GPU and block)
   sum_b n[b,c] w_b + stage <= cap_c,  stage >= w_b if y[b,k]     the CPU stages one disk item at a time
   sum_b n[b,k] w_b <= cap_k
   one contiguous run per GPU along the sequence of blocks: its blocks form one interval
@@ -82,6 +85,8 @@ class PlacementModel:
         self.over = {d: self.model.new_int_var(0, _total(p), f"over[{d}]") for d in range(len(p.devices))} if slack else {}
         self._used_and_first()
         self._offloaded()
+        if self.off:
+            self._offload_extras()
         self.load = {g: self._gpu_capacity(g) for g in self.gpus}
         self._host_capacity()
         self._contiguity()
@@ -163,24 +168,37 @@ class PlacementModel:
         m.add(load <= devices[g].capacity_bytes + self.over.get(g, 0))
         return load
 
+    def _offload_extras(self) -> None:
+        """Once for the model: the largest weights and activation peak among the offloaded blocks
+        and their KV cache, which the execution device holds (``_execution_extras``)."""
+        m, items, blocks = self.model, self.scaled.items, self.blocks
+        self.off_bounds = (max((it.weights_bytes for it in items), default=0),
+                           sum(items[blocks[b][0]].kv_bytes * blocks[b][1] for b in self.off))
+        self.off_buf = m.new_int_var(0, self.off_bounds[0], "off_buf")
+        self.off_act = m.new_int_var(0, max((it.activation_bytes for it in items), default=0), "off_act")
+        for b, off in self.off.items():
+            it = items[blocks[b][0]]
+            m.add(self.off_buf >= it.weights_bytes).only_enforce_if(off)
+            if it.activation_bytes:
+                m.add(self.off_act >= it.activation_bytes).only_enforce_if(off)
+        self.off_kv = None
+        if self.off_bounds[1]:
+            self.off_kv = m.new_int_var(0, self.off_bounds[1], "off_kv")
+            m.add(self.off_kv >= sum(items[blocks[b][0]].kv_bytes * self.n[b, d]
+                                     for b in self.off for d in self.away if (b, d) in self.n))
+
     def _execution_extras(self, g: int, act):
         """What GPU g holds when it executes offloaded blocks: room to onload the largest of them,
         their activation peaks, and their KV cache."""
-        m, items, blocks = self.model, self.scaled.items, self.blocks
-        buf = m.new_int_var(0, max((it.weights_bytes for it in items), default=0), f"buf[{g}]")
-        for b, off in self.off.items():
-            it = items[blocks[b][0]]
-            if it.activation_bytes:
-                m.add(act >= it.activation_bytes).only_enforce_if([self.first[g], off])
-            m.add(buf >= it.weights_bytes).only_enforce_if([self.first[g], off])
-        extra = buf
-        kv_off_max = sum(items[blocks[b][0]].kv_bytes * blocks[b][1] for b in self.off)
-        if kv_off_max:
-            kv_off = sum(items[blocks[b][0]].kv_bytes * self.n[b, d] for b in self.off for d in self.away if (b, d) in self.n)
-            kvx = m.new_int_var(0, kv_off_max, f"kvx[{g}]")
-            m.add(kvx >= kv_off).only_enforce_if(self.first[g])
-            extra = extra + kvx
-        return extra
+        m, first = self.model, self.first[g]
+        buf = m.new_int_var(0, self.off_bounds[0], f"buf[{g}]")
+        m.add(buf >= self.off_buf).only_enforce_if(first)
+        m.add(act >= self.off_act).only_enforce_if(first)
+        if self.off_kv is None:
+            return buf
+        kvx = m.new_int_var(0, self.off_bounds[1], f"kvx[{g}]")
+        m.add(kvx >= self.off_kv).only_enforce_if(first)
+        return buf + kvx
 
     def _host_capacity(self) -> None:
         """The CPU holds its items' weights and stages one disk item at a time (and, with no GPU,
