@@ -133,9 +133,7 @@ class PlacementModel:
         if gpus:
             m.add_exactly_one(self.first.values())
             for k, g in enumerate(gpus):
-                m.add_implication(self.first[g], self.used[g])
-                for lower in gpus[:k]:
-                    m.add_implication(self.first[g], ~self.used[lower])
+                m.add_bool_and([self.used[g], *(~self.used[lower] for lower in gpus[:k])]).only_enforce_if(self.first[g])
 
     def _offloaded(self) -> None:
         """off[b]: block b has items on the CPU or disk (with no GPU, on the disk)."""
