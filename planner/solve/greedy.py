@@ -56,13 +56,18 @@ def _tree(names: list[str], sizes: list[int]) -> list[_Node]:
     return root.children
 
 
-def _layer_sizes(profile: Profile) -> list[int]:
+def _module_sizes(profile: Profile) -> list[dict[str, int]]:
+    """Bytes held directly by each module, per unit: read once by the layer sizes and the
+    balanced budgets."""
+    bits = DTYPE_BITS[profile.dtype]
+    return [module_bytes(unit, bits, profile.quant) for unit in profile.spec.units]
+
+
+def _layer_sizes(profile: Profile, sizes: list[dict[str, int]]) -> list[int]:
     """accelerate's "layer" of each unit: the whole unit if it is a no-split block or a leaf
     module, else its largest leaf module."""
-    bits = DTYPE_BITS[profile.dtype]
     out = []
-    for unit, cost in zip(profile.spec.units, profile.units, strict=True):
-        mods = module_bytes(unit, bits, profile.quant)
+    for unit, cost, mods in zip(profile.spec.units, profile.units, sizes, strict=True):
         inner = [m for m in mods if m != unit.name]
         if unit.block_class in profile.spec.no_split_modules or not inner:
             out.append(cost.weights_bytes)
@@ -72,8 +77,9 @@ def _layer_sizes(profile: Profile) -> list[int]:
     return out
 
 
-def balanced_caps(profile: Profile, caps: dict[int, int]) -> dict[int, int]:
-    """accelerate's ``get_balanced_memory`` for GPU budgets ``caps`` (GPU index -> bytes)."""
+def balanced_caps(profile: Profile, caps: dict[int, int], sizes: list[dict[str, int]]) -> dict[int, int]:
+    """accelerate's ``get_balanced_memory`` for GPU budgets ``caps`` (GPU index -> bytes);
+    ``sizes``: _module_sizes(profile)."""
     gpus = sorted(k for k, v in caps.items() if v > 0)
     if len(gpus) < 2:
         return dict(caps)
@@ -83,10 +89,9 @@ def balanced_caps(profile: Profile, caps: dict[int, int]) -> dict[int, int]:
     for unit, cost in zip(profile.spec.units, profile.units, strict=True):
         if unit.block_class in profile.spec.no_split_modules:
             firsts.setdefault(unit.block_class, cost.weights_bytes)
-    bits = DTYPE_BITS[profile.dtype]
     modules: dict[str, int] = {}
-    for unit in profile.spec.units:
-        for owner, nbytes in module_bytes(unit, bits, profile.quant).items():
+    for unit_sizes in sizes:
+        for owner, nbytes in unit_sizes.items():
             parts = owner.split(".")
             for k in range(1, len(parts) + 1):
                 path = ".".join(parts[:k])
@@ -101,12 +106,12 @@ def balanced_caps(profile: Profile, caps: dict[int, int]) -> dict[int, int]:
     return out
 
 
-def _caps(problem: Problem, profile: Profile, balanced: bool) -> dict[int | str, int | None]:
+def _caps(problem: Problem, profile: Profile, balanced: bool, sizes: list[dict[str, int]]) -> dict[int | str, int | None]:
     """accelerate's max_memory for the greedy: GPUs (balanced as get_balanced_memory does), the
     CPU, and a disk without limit (accelerate can always offload to disk)."""
     gpu_caps = {dev.key: dev.usable_bytes for dev in problem.devices if dev.kind == "gpu"}
     if balanced:
-        gpu_caps = balanced_caps(profile, gpu_caps)
+        gpu_caps = balanced_caps(profile, gpu_caps, sizes)
     caps: dict[int | str, int | None] = dict(gpu_caps)
     if problem.cpu is not None:
         caps["cpu"] = problem.devices[problem.cpu].capacity_bytes
@@ -131,10 +136,11 @@ def accelerate_greedy(problem: Problem, profile: Profile, balanced: bool = True)
     accelerate, so an item may land on "disk" even when the inventory has none."""
     names = [u.name for u in profile.units]
     sizes = [u.weights_bytes for u in profile.units]
-    layers = _layer_sizes(profile)
+    modules = _module_sizes(profile)
+    layers = _layer_sizes(profile, modules)
     item_of = {u: i for i, it in enumerate(problem.items) for u in it.units}
     partners = {u: [v for v in problem.items[item_of[u]].units if v != u] for u in range(len(names))}
-    caps = _caps(problem, profile, balanced)
+    caps = _caps(problem, profile, balanced, modules)
     order = list(caps)
     gpu_keys = [k for k in order if k not in ("cpu", "disk")]
     main = {gpu_keys[0], "cpu"} if gpu_keys else {"cpu"}
