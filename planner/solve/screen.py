@@ -54,12 +54,10 @@ def proven_infeasible(problem: Problem) -> str | None:
     return None
 
 
-def simple_plan(problem: Problem, hint: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
-    """A valid assignment found without search, or None: the hint (the greedy's plan), or every
-    free item on the host (CPU, then disk from the end of the sequence once the CPU is full)
-    executed by one GPU. Each is checked by ``verify``, so a plan returned is valid."""
-    if hint is not None and not verify(problem, hint):
-        return hint
+def simple_plan(problem: Problem) -> tuple[int, ...] | None:
+    """A valid assignment found without search, or None: every free item on the host (the CPU
+    in sequence order while it has room, the rest on disk) and one on a GPU, which executes
+    them. Each is checked by ``verify``, so a plan returned is valid."""
     gpus = problem.gpu_indices
     cpu, disk = problem.cpu, problem.disk
     if not gpus or (cpu is None and disk is None):

@@ -146,7 +146,7 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
     return Solution(status, assignment, values, gap, time.perf_counter() - start, unproven)
 
 
-def feasible(problem: Problem, time_limit_s: float = 0.5, hint: tuple[int, ...] | None = None) -> tuple[bool | None, float]:
+def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, float]:
     """Whether any plan exists (None when the time limit ran out first), and the deterministic
     seconds the search spent: screen.py's conditions and simple plans first, CP-SAT when they
     cannot tell."""
@@ -154,7 +154,7 @@ def feasible(problem: Problem, time_limit_s: float = 0.5, hint: tuple[int, ...] 
 
     if proven_infeasible(problem):
         return False, 0.0
-    if simple_plan(problem, hint) is not None:
+    if simple_plan(problem) is not None:
         return True, 0.0
     from ortools.sat.python import cp_model
 
