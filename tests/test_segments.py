@@ -120,3 +120,47 @@ def test_more_gpus_suggestion_is_the_fewest_that_fit():
         return solve_segments(build_problem(prof, replace(inventory, gpus=inventory.gpus + more))).plan is not None
 
     assert fits(extra) and not fits(extra - 1)
+
+
+@st.composite
+def long_problems(draw):
+    """A model as the catalog's look: a few distinct head items, a long run of identical layers
+    (20-60), a tail of 1-4 distinct items; 3-10 GPUs of two or three sizes, some reserve."""
+    sizes = draw(st.lists(st.integers(60, 400), min_size=2, max_size=3))
+    n_gpus = draw(st.integers(3, 10))
+    devices = tuple(Device(g, "gpu", "g", sizes[g % len(sizes)], draw(st.sampled_from([0, 4])), 10.0) for g in range(n_gpus))
+    layer = (draw(st.integers(8, 40)), draw(st.integers(0, 6)), draw(st.integers(0, 12)))
+    shapes = [(draw(st.integers(1, 60)), 0, draw(st.integers(0, 20))) for _ in range(draw(st.integers(0, 2)))]
+    shapes += [layer] * draw(st.integers(20, 60))
+    shapes += [(draw(st.integers(1, 80)), 0, draw(st.integers(0, 30))) for _ in range(draw(st.integers(1, 4)))]
+    everywhere = tuple(range(n_gpus))
+    items = tuple(Item((i,), (f"u{i}",), w, kv, a, everywhere) for i, (w, kv, a) in enumerate(shapes))
+    objective = draw(st.sampled_from(["gpus", "balance"]))
+    return Problem(items, devices, objective, tuple((0,) * n_gpus for _ in items))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(long_problems())
+def test_the_exact_tail_equals_walking_the_run(problem):
+    """On sequences too long to enumerate, the search that finishes covers inside the last run
+    by formula (segment_tail.py) gives the same optimum as the same search walking the run GPU
+    by GPU (the tail switched off), both proven."""
+    import planner.solve.segment_tail as tail
+
+    fast = solve_segments(problem, time_limit_s=20.0)
+    ok = tail.TailCompletion.__init__
+
+    def walk(self, *args):
+        ok(self, *args)
+        self.ok = False
+
+    tail.TailCompletion.__init__ = walk
+    try:
+        slow = solve_segments(problem, time_limit_s=20.0)
+    finally:
+        tail.TailCompletion.__init__ = ok
+    assert (fast.plan is None) == (slow.plan is None) and fast.no_gpu_plan == slow.no_gpu_plan
+    if fast.plan is not None:
+        assert fast.plan.status == slow.plan.status == "optimal"
+        assert fast.plan.objectives == slow.plan.objectives
+        assert verify(problem, fast.plan.assignment) == []
