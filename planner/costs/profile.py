@@ -52,6 +52,12 @@ class Profile:
         bits = DTYPE_BITS[self.dtype]
         return {u.name: sum(tensor_bytes(t, bits, self.quant) for t in u.tensors if t.experts > 1) for u in self.spec.units}
 
+    @cached_property
+    def routed_mlp(self):
+        """The routed-expert MLP of the model's MoE layers (None for a dense model): the top-k and
+        expert count that decide how much of those bytes a decode step reads."""
+        return next((u.mlp for u in self.spec.units if u.mlp and u.mlp.experts), None)
+
     @property
     def kv_bytes(self) -> int:
         return sum(u.kv_bytes for u in self.units)

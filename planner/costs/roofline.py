@@ -74,14 +74,10 @@ def speed_label(calibrated: bool) -> str:
     return "calibrated" if calibrated else "uncalibrated estimate"
 
 
-def _routed_mlp(profile: Profile):
-    return next((u.mlp for u in profile.spec.units if u.mlp and u.mlp.experts), None)
-
-
-def expert_share(profile: Profile, tokens: int, mlp=None) -> float:
+def expert_share(profile: Profile, tokens: int) -> float:
     """The share of a layer's routed experts that ``tokens`` tokens reach, each picking top_k of
     E uniformly: 1 - (1 - k/E)^tokens (the expected count of distinct experts, over E)."""
-    mlp = mlp or _routed_mlp(profile)
+    mlp = profile.routed_mlp
     if mlp is None:
         return 1.0
     k = min(max(mlp.experts_per_token, 1), mlp.experts)
@@ -101,8 +97,7 @@ class _Stages:
         self.link = model.link(fabric.link)
         self.network = model.network(fabric.network)
         self.hidden = profile.spec.hidden_size
-        self.mlp = _routed_mlp(profile)
-        if self.mlp:
+        if profile.routed_mlp:
             routed = profile.routed_expert_bytes
             self.experts = [sum(map(routed.get, st.units, repeat(0))) / layout.tp for st in layout.stages]
         else:
@@ -112,7 +107,7 @@ class _Stages:
         st = self.layout.stages[s]
         if not self.experts[s]:
             return st.weights_bytes
-        return st.weights_bytes - self.experts[s] * (1 - expert_share(self.profile, tokens, self.mlp))
+        return st.weights_bytes - self.experts[s] * (1 - expert_share(self.profile, tokens))
 
     def decode(self, b: int, context: int, exact: bool = True) -> list[float]:
         """Each stage's time for one decode step of ``b`` sequences; ``exact=False`` is the bare roofline."""

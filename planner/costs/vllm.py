@@ -118,7 +118,8 @@ class RankCosts:
     def tp_problem(self, tp: int) -> str | None:
         """Why vLLM refuses this tensor-parallel size for the model's attention, or None."""
         if tp not in self._tp_problem:
-            layers = (u for u in self.profile.spec.units if u.kind == "decoder_layer" and u.attention)
+            units = self.profile.spec.units
+            layers = (units[i] for i in self.layer_at if units[i].attention)
             self._tp_problem[tp] = next((why for u in layers for why in [check_tp(u.attention, tp)] if why), None)
         return self._tp_problem[tp]
 

@@ -106,7 +106,7 @@ class PlacementModel:
             for d in it.allowed:
                 most = size
                 if tight and devices[d].kind == "gpu":
-                    room = devices[d].capacity_bytes - devices[d].reserve_bytes - it.activation_bytes
+                    room = devices[d].usable_bytes - it.activation_bytes
                     each = it.weights_bytes + it.kv_bytes
                     most = 0 if room < each or room < 0 else (min(size, room // each) if each else size)
                 if most == 0:

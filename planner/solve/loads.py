@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.solve.problem import Problem
+from planner.solve.problem import UTIL_SCALE, Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +93,20 @@ def offload_ns(problem: Problem, assignment: tuple[int, ...]) -> int:
     )
 
 
+def utilization(load_bytes: int, capacity_bytes: int) -> int:
+    """A GPU's fill in 1/UTIL_SCALE, rounded up: the figure the utilization stage minimises."""
+    return -(-load_bytes * UTIL_SCALE // capacity_bytes)
+
+
+def objective_key(problem: Problem, assignment: tuple[int, ...]) -> tuple[int, ...]:
+    """The solver's objectives in stage order, for comparing plans lexicographically."""
+    return tuple(objective_values(problem, assignment).values())
+
+
 def objective_values(problem: Problem, assignment: tuple[int, ...]) -> dict[str, int]:
     """The solver's objectives (solver.py stages) measured on any assignment: offload time,
     GPUs in use or their price, the fullest GPU in 1/UTIL_SCALE, and runs (GPUs in use plus,
     per offload tier, the blocks with items there)."""
-    from planner.solve.problem import UTIL_SCALE
-
     loads = device_loads(problem, assignment)
     used = [g for g in problem.gpu_indices if loads[g].total_bytes]
     out = {"offload_ns": offload_ns(problem, assignment)}
@@ -108,7 +116,7 @@ def objective_values(problem: Problem, assignment: tuple[int, ...]) -> dict[str,
         prices = problem.gpu_prices()
         out["price"] = sum(prices[g] for g in used)
     if problem.gpu_indices:
-        out["max_utilization"] = max(-(-loads[g].total_bytes * UTIL_SCALE // problem.devices[g].capacity_bytes)
+        out["max_utilization"] = max(utilization(loads[g].total_bytes, problem.devices[g].capacity_bytes)
                                      for g in problem.gpu_indices)
     away = [d for d in (problem.cpu, problem.disk) if d is not None] if problem.gpu_indices else [problem.disk]
     out["runs"] = len(used) + sum(1 for first, size in problem.blocks() for d in away

@@ -28,7 +28,7 @@ def proven_infeasible(problem: Problem) -> str | None:
     if not gpus:
         return None
     devs = problem.devices
-    room = {g: devs[g].capacity_bytes - devs[g].reserve_bytes for g in gpus}
+    room = {g: devs[g].usable_bytes for g in gpus}
     best = max(room.values())
     for it in problem.items:
         pinned_gpu = len(it.allowed) == 1 and it.allowed[0] in room
@@ -63,7 +63,7 @@ def simple_plan(problem: Problem) -> tuple[int, ...] | None:
     if not gpus or (cpu is None and disk is None):
         return None
     devs = problem.devices
-    for g in sorted(gpus, key=lambda g: (-(devs[g].capacity_bytes - devs[g].reserve_bytes), g)):
+    for g in sorted(gpus, key=lambda g: (-(devs[g].usable_bytes), g)):
         for plan in _host_plans(problem, g):
             if not verify(problem, plan):
                 return plan
@@ -106,7 +106,7 @@ def filled_plan(problem: Problem) -> tuple[int, ...] | None:
     below it stay idle) keeps room to run those and takes what more fits from the end. Each GPU
     that is the first of its size is tried as the execution GPU and the best valid plan (by
     objective_values) is kept; None when none is valid or the problem has pinned items."""
-    from planner.solve.loads import objective_values
+    from planner.solve.loads import objective_key
 
     cpu, gpus, items = problem.cpu, problem.gpu_indices, problem.items
     if cpu is None or not gpus or any(len(it.allowed) < len(problem.devices) for it in items):
@@ -118,15 +118,15 @@ def filled_plan(problem: Problem) -> tuple[int, ...] | None:
     plans = [plan for e in sorted(firsts.values())
              for plan in [_filled_from(problem, e, [g for g in gpus if g > e])]
              if plan is not None and not verify(problem, plan)]
-    return min(plans, key=lambda a: tuple(objective_values(problem, a).values()), default=None)
+    return min(plans, key=lambda a: objective_key(problem, a), default=None)
 
 
 def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...] | None:
     devs, items, n = problem.devices, problem.items, len(problem.items)
     out = [problem.cpu] * n
     pos = 0
-    for g in sorted(others, key=lambda g: (-(devs[g].capacity_bytes - devs[g].reserve_bytes), g)):
-        room = devs[g].capacity_bytes - devs[g].reserve_bytes
+    for g in sorted(others, key=lambda g: (-(devs[g].usable_bytes), g)):
+        room = devs[g].usable_bytes
         end, weight, peak = pos, 0, 0
         while end < n:
             it = items[end]
@@ -142,7 +142,7 @@ def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...]
     weights = [it.weights_bytes for it in items]
     kv = [it.kv_bytes for it in items]
     acts = [it.activation_bytes for it in items]
-    room = devs[e].capacity_bytes - devs[e].reserve_bytes
+    room = devs[e].usable_bytes
     own = own_peak = 0
     start = n
     while start > pos:

@@ -4,6 +4,7 @@ bounds so that running out of work still leaves a plan and a certified gap."""
 
 from __future__ import annotations
 
+from planner.solve.loads import utilization
 from planner.solve.problem import UTIL_SCALE, Problem
 
 
@@ -64,7 +65,7 @@ class Stages:
             held[g] = seq.load(i, j, g, devs[g].reserve_bytes)
         for g in seq.base:
             held.setdefault(g, seq.load(0, 0, g, devs[g].reserve_bytes))
-        return max((-(-load * UTIL_SCALE // devs[g].capacity_bytes) for g, load in held.items()), default=0)
+        return max((utilization(load, devs[g].capacity_bytes) for g, load in held.items()), default=0)
 
     def count_bound(self) -> int | None:
         """A lower bound on the GPUs in use at the proven threshold (pinned ones included)."""

@@ -34,6 +34,7 @@ class TailCompletion:
         self.seq = seq
         self.a, self.b = seq.runs[-1]
         self.sizes = [len(t.members) for t in types]
+        self.types, self.reserve = types, reserve
         self.rooms = [t.room - r for t, r in zip(types, reserve, strict=True)]
         item = seq.prefix[self.a + 1] - seq.prefix[self.a]
         act = seq.activations[self.a]
@@ -49,9 +50,8 @@ class TailCompletion:
 
     def _back(self, end: int, k: int) -> int:
         """Earliest start of a segment ending at ``end`` that a GPU of type k holds."""
-        seq, room = self.seq, self.rooms[k]
-        i = end
-        while i > 0 and seq.prefix[end] - seq.prefix[i - 1] + seq.peak(i - 1, end) <= room:
+        t, reserve, i = self.types[k], self.reserve[k], end
+        while i > 0 and self.seq.load(i - 1, end, t.members[0], reserve) <= t.room:
             i -= 1
         return i
 

@@ -81,14 +81,14 @@ def _best_hint(problem: Problem, hint: tuple[int, ...] | None) -> tuple[int, ...
     """CP-SAT's starting point: the better (lexicographically, by objective_values) of the
     caller's hint (the greedy's plan) and screen.filled_plan, among those that are valid; the
     caller's when neither is."""
-    from planner.solve.loads import objective_values
+    from planner.solve.loads import objective_key
     from planner.solve.screen import filled_plan
     from planner.solve.verify import verify
 
     valid = [a for a in (hint, filled_plan(problem)) if a is not None and not verify(problem, a)]
     if not valid:
         return hint
-    return min(valid, key=lambda a: tuple(objective_values(problem, a).values()))
+    return min(valid, key=lambda a: objective_key(problem, a))
 
 
 def _has_offload_device(problem: Problem) -> bool:
