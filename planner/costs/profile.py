@@ -9,6 +9,7 @@ from planner.costs.activations import unit_activation_bytes
 from planner.costs.kv_cache import kv_layer_bytes, state_bytes
 from planner.costs.quant import QuantScheme, make_scheme, scheme_from_quantization_config
 from planner.costs.weights import unit_weight_bytes
+from planner.recent import by_identity
 from planner.spec.types import ModelSpec
 from planner.units import DTYPE_BITS
 from planner.workload import Workload
@@ -84,22 +85,10 @@ def resolve_dtype(spec: ModelSpec, w: Workload) -> str:
     return spec.default_dtype if spec.default_dtype in ("fp32", "bf16", "fp16") else "bf16"
 
 
-_WEIGHTS: dict[tuple[int, int, QuantScheme | None], tuple[ModelSpec, list[int]]] = {}
-"""Per-unit weight bytes of recent (spec, bits, scheme): they do not depend on the workload, and
-the diagnosis and what-if sweeps profile one model under many workloads. Keyed by the spec's id
-and checked by identity, so a new spec object is never served another's numbers."""
-
-
+@by_identity(16)  # weights do not depend on the workload; the diagnosis and sweeps profile one model many times
 def _unit_weights(spec: ModelSpec, bits: int, scheme: QuantScheme | None) -> list[int]:
-    key = (id(spec), bits, scheme)
-    hit = _WEIGHTS.get(key)
-    if hit is not None and hit[0] is spec:
-        return hit[1]
-    weights = [unit_weight_bytes(u, bits, scheme) for u in spec.units]
-    if len(_WEIGHTS) >= 16:
-        _WEIGHTS.pop(next(iter(_WEIGHTS)))
-    _WEIGHTS[key] = (spec, weights)
-    return weights
+    """Per-unit weight bytes of a spec at a width and quantization scheme."""
+    return [unit_weight_bytes(u, bits, scheme) for u in spec.units]
 
 
 def profile(spec: ModelSpec, w: Workload) -> Profile:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner.recent import by_identity
 from planner.solve.problem import UTIL_SCALE, Problem
 
 
@@ -47,27 +48,12 @@ def offloaded_items(problem: Problem, assignment: tuple[int, ...]) -> list[int]:
     return [i for i, d in enumerate(assignment) if d in away]
 
 
-_RECENT: dict[tuple[int, tuple[int, ...]], tuple[Problem, tuple[DeviceLoad, ...]]] = {}
-"""The last few answers of ``device_loads``: one plan is checked, scored and printed by several
-callers (verify, objective_values, the table), each asking for the same loads."""
-_RECENT_SIZE = 32
-
-
 def device_loads(problem: Problem, assignment: tuple[int, ...]) -> tuple[DeviceLoad, ...]:
-    """What each device holds (the module docstring's rules), remembered for the last few
-    (problem, assignment) pairs; the problem is matched by identity, so an equal copy is
-    computed afresh."""
-    key = (id(problem), tuple(assignment))
-    hit = _RECENT.get(key)
-    if hit is not None and hit[0] is problem:
-        return hit[1]
-    loads = _device_loads(problem, key[1])
-    if len(_RECENT) >= _RECENT_SIZE:
-        _RECENT.clear()
-    _RECENT[key] = (problem, loads)
-    return loads
+    """What each device holds (the module docstring's rules)."""
+    return _device_loads(problem, tuple(assignment))
 
 
+@by_identity(32)  # one plan is checked, scored and printed by several callers (verify, objectives, table)
 def _device_loads(problem: Problem, assignment: tuple[int, ...]) -> tuple[DeviceLoad, ...]:
     items = problem.items
     exec_dev = execution_device(problem, assignment)
