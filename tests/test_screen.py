@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from test_solver_properties import SETTINGS, candidates, problems
 
 from planner.hardware.inventory import Device
 from planner.solve.problem import Item, Problem
-from planner.solve.screen import filled_plan, proven_infeasible, simple_plan
+from planner.solve.screen import execution_bound, filled_plan, proven_infeasible, simple_plan
 from planner.solve.solver import feasible
 from planner.solve.verify import verify
 
@@ -28,6 +28,19 @@ def test_screen_agrees_with_exhaustive_search(problem):
             assert verify(problem, plan) == []
             assert not problem.gpu_indices or any(d in problem.gpu_indices for d in plan)
     assert feasible(problem, 5.0)[0] == exists
+
+
+def _unpinned(problem: Problem) -> Problem:
+    every = tuple(range(len(problem.devices)))
+    return replace(problem, items=tuple(replace(it, allowed=every, in_sequence=True) for it in problem.items))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(problems().map(_unpinned))
+def test_the_execution_bound_never_rules_out_a_plan(problem):
+    """Without pins (where the bound applies) every problem it calls infeasible has no valid plan."""
+    if execution_bound(problem):
+        assert not any(not verify(problem, a) for a in candidates(problem))
 
 
 def _offload_problem(layer_bytes: int) -> Problem:
@@ -50,15 +63,45 @@ def test_a_host_plan_is_found_when_the_gpu_only_executes():
     """Layers of 3 bytes: keeping the first on the GPU and running the other two from the CPU puts
     3 weights + 3 KV (its own and the two offloaded) + 1 activation + 3 onload buffer + 4 reserve
     = 14 bytes on the GPU; every other plan puts more there (all three on the GPU: 9 + 3 + 1 + 4 =
-    17). So a 14-byte GPU has exactly that plan, and a 13-byte one none, which only the search
-    (CP-SAT) can tell, as no necessary condition fails."""
+    17). So a 14-byte GPU has exactly that plan, and a 13-byte one none: the execution GPU's bound
+    (all 3 KV, the 1 activation, the largest weights 3 and the smallest 3, the 4 reserve) is 14."""
     problem = _offload_problem(3)
     fits = replace(problem, devices=(replace(problem.devices[0], capacity_bytes=14), problem.devices[1]))
     assert simple_plan(fits) == (0, 1, 1)
+    assert proven_infeasible(fits) is None
     short = replace(problem, devices=(replace(problem.devices[0], capacity_bytes=13), problem.devices[1]))
-    assert proven_infeasible(short) is None and simple_plan(short) is None
+    assert proven_infeasible(short) == ("the execution GPU needs at least 14 bytes (KV cache, activations and onload "
+                                        "room of what it runs, and its reserve), more than GPU 0 holds (13)")
     assert not any(not verify(short, a) for a in candidates(short))
-    assert feasible(short, 5.0)[0] is False
+
+
+def test_the_bound_counts_what_later_gpus_take():
+    """Three 1-byte layers with 5, 0 and 6 bytes of KV; GPU 0 of 8 bytes. With GPU 1 of 6 bytes, it
+    takes layer 0 (6) and GPU 0 holds layers 1-2 (2 + 6 = 8). With GPU 1 of 5 bytes no layer with
+    KV fits there: GPU 0 holds all 11 bytes of KV and layers 0 and 2 (its own or onloaded: one of
+    each, or both its own), 11 + 2 = 13 > 8; as the execution GPU, GPU 1 would hold even more."""
+    def problem(cap1: int) -> Problem:
+        devices = (Device(0, "gpu", "g", 8, 0, 10.0), Device(1, "gpu", "g", cap1, 0, 10.0), Device("cpu", "cpu", "cpu", 100))
+        items = tuple(Item((i,), (f"layers.{i}",), 1, kv, 0, (0, 1, 2)) for i, kv in enumerate((5, 0, 6)))
+        return Problem(items, devices, "gpus", tuple((0, 0, 1) for _ in items))
+
+    assert execution_bound(problem(6)) is None
+    assert not verify(problem(6), (1, 0, 0))
+    assert execution_bound(problem(5)) == ("the execution GPU needs at least 13 bytes (KV cache, activations and "
+                                           "onload room of what it runs, and its reserve), more than GPU 0 holds (8)")
+    assert not any(not verify(problem(5), a) for a in candidates(problem(5)))
+
+
+def test_only_the_search_tells_when_the_onload_room_is_what_is_missing():
+    """Two 5-byte GPUs and three 3-byte layers: each GPU holds one layer, so the third is offloaded
+    and the execution GPU needs room to onload it beside its own (6 > 5). No necessary condition
+    fails (every bound counts the onload room or a layer of its own, not both), so CP-SAT decides."""
+    devices = (Device(0, "gpu", "g", 5, 0, 10.0), Device(1, "gpu", "g", 5, 0, 10.0), Device("cpu", "cpu", "cpu", 100))
+    items = tuple(Item((i,), (f"layers.{i}",), 3, 0, 0, (0, 1, 2)) for i in range(3))
+    problem = Problem(items, devices, "gpus", tuple((0, 0, 1) for _ in items))
+    assert proven_infeasible(problem) is None and simple_plan(problem) is None
+    assert not any(not verify(problem, a) for a in candidates(problem))
+    assert feasible(problem, 5.0)[0] is False
 
 
 def test_the_filled_plan_offloads_only_what_the_gpus_cannot_hold():

@@ -65,12 +65,16 @@ class Budget:
 
 def _fits(spec_profile: Profile, inventory: Inventory, objective, pins, weights_only, budget: Budget) -> bool:
     """Whether a plan exists; False also when the budget left cannot tell."""
+    from planner.solve.screen import proven_infeasible
     from planner.solve.segments import fits_on_gpus
 
     seconds = budget.take()
     if seconds is None:
         return False
     problem = build_problem(spec_profile, inventory, objective, pins, weights_only)
+    if proven_infeasible(problem):  # answered without search: the slice is not spent
+        budget.left += seconds
+        return False
     on_gpus, used = fits_on_gpus(problem, seconds)
     if on_gpus or (on_gpus is False and inventory.cpu is None and inventory.disk is None):
         budget.left += max(0.0, seconds - used)  # answered exactly: the rest of the slice is not spent
@@ -113,9 +117,15 @@ def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None
             extra = tuple(replace(template, key=next_key + j) for j in range(k))
             return _fits(prof, replace(inventory, gpus=inventory.gpus + extra), *args)
 
-        if not fits(MAX_EXTRA_GPUS):
+        least = min(_least_extra(problem, template), MAX_EXTRA_GPUS)
+        if fits(least):  # more GPUs never hurt, and fewer than ``least`` are ruled out
+            return f"{least} more {template.label} ({gib(template.capacity_bytes)} each)"
+        if least == MAX_EXTRA_GPUS or not fits(MAX_EXTRA_GPUS):
             continue
-        lo, hi = 1, MAX_EXTRA_GPUS  # more GPUs never hurt: the fewest that fit, by bisection
+        lo, step = least + 1, 1  # the fewest that fit, by galloping up from the bound, then bisection
+        while not fits(min(lo + step, MAX_EXTRA_GPUS)):
+            lo, step = lo + step + 1, step * 2
+        hi = min(lo + step, MAX_EXTRA_GPUS)
         while lo < hi:
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
@@ -123,17 +133,73 @@ def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None
     return None
 
 
+def _least_extra(problem: Problem, template: Device) -> int:
+    """A lower bound on the extra GPUs of ``template``'s kind a plan needs (at least 1): screen.py's
+    byte totals (all KV, the largest activation and a reserve on the GPUs; weights and KV on all
+    devices), with the extra GPUs' capacity added."""
+    items, devs = problem.items, problem.devices
+    kv = sum(it.kv_bytes for it in items)
+    act = max((it.activation_bytes for it in items), default=0)
+    reserve = min([template.reserve_bytes] + [devs[g].reserve_bytes for g in problem.gpu_indices])
+    weights = sum(it.weights_bytes for it in items)
+    on_gpus = kv + act + reserve - sum(devs[g].capacity_bytes for g in problem.gpu_indices)
+    anywhere = weights + kv + act + reserve - sum(d.capacity_bytes for d in devs)
+    return max(1, -(-max(on_gpus, anywhere) // max(template.capacity_bytes, 1)))
+
+
 def _largest_that_fits(prof: Profile, inventory: Inventory, args, field: str, high: int) -> int | None:
-    """Largest value of a workload field in [1, high) that fits (fits is monotone in it)."""
+    """Largest value of a workload field in [1, high) that fits (fits is monotone in it). The
+    search starts below the largest value the execution GPU's bound (screen.execution_needs)
+    leaves open, found by false position on its margin, which is exact for one GPU: so the
+    answer is often that value, checked once."""
+    def at(v: int) -> Profile:
+        return profile(prof.spec, prof.workload.model_copy(update={field: v}))
+
     def fits(v: int) -> bool:
-        return _fits(profile(prof.spec, prof.workload.model_copy(update={field: v})), inventory, *args)
+        return _fits(at(v), inventory, *args)
 
     if high <= 1 or not fits(1):
         return None
-    lo, hi = 1, high - 1
+    lo, hi = 1, _bound_top(lambda v: _margin(at(v), inventory, args), 1, high - 1)
+    if hi > lo and fits(hi):
+        return hi
+    hi = max(lo, hi - 1)
     while lo < hi:
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+def _margin(prof: Profile, inventory: Inventory, args) -> int | None:
+    """Most room a GPU that could execute has beyond the least it must hold then (negative:
+    nothing fits); None when the bound does not apply (pins)."""
+    from planner.solve.screen import execution_needs
+
+    objective, pins, weights_only, _ = args
+    problem = build_problem(prof, inventory, objective, pins, weights_only)
+    return max((problem.devices[g].usable_bytes - need for g, need in execution_needs(problem)), default=None)
+
+
+def _bound_top(margin, lo: int, hi: int) -> int:
+    """Largest v in [lo, hi] whose margin is not negative (the margin falls as v grows; ``lo``'s
+    is taken as not negative): false position with the Illinois step, on whole numbers; ``hi``
+    when the margin is None."""
+    m_hi = margin(hi)
+    if m_hi is None or m_hi >= 0:
+        return hi
+    m_lo = margin(lo)
+    if m_lo is None or m_lo < 0:
+        return hi
+    side = 0
+    while hi - lo > 1:
+        x = min(max(lo + m_lo * (hi - lo) // (m_lo - m_hi), lo + 1), hi - 1)
+        m = margin(x)
+        if m >= 0:
+            lo, m_lo = x, m
+            m_hi, side = (m_hi // 2 if side == 1 else m_hi), 1
+        else:
+            hi, m_hi = x, m
+            m_lo, side = (m_lo // 2 if side == -1 else m_lo), -1
     return lo
 
 

@@ -13,9 +13,21 @@ as the CP-SAT model and the exhaustive oracle require):
   keeps its reserve: together they need no more than all GPU capacity.
 - Weights and KV together need no more than every device's capacity; items pinned to the CPU
   or the disk need no more than that device holds.
+- The execution GPU e (the lowest-numbered GPU in use; those below it hold nothing) holds the
+  KV cache of every item no later GPU holds, its own items' weights and room to onload the
+  largest offloaded one, the largest activation it runs and its reserve. An item that no GPU
+  after e could hold alone (weights + KV + activation over its room) is e's, as its own or
+  offloaded; e also holds at least one item. So e holds at least: the KV cache less what the
+  GPUs after e could take at most (their room filled with the items richest in KV per byte,
+  the last one in part), the largest activation among e's items, the largest weights among
+  them plus the smallest of any item (with two or more of them: one is its own and one
+  onloaded, or one onloaded beside another it holds, or both its own), and the reserve. When
+  that is over e's capacity for every GPU e, nothing fits (``execution_bound``).
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 from planner.solve.problem import Problem
 from planner.solve.verify import verify
@@ -51,7 +63,69 @@ def proven_infeasible(problem: Problem) -> str | None:
             pinned = sum(it.weights_bytes for it in problem.items if it.allowed == (host,))
             if pinned > devs[host].capacity_bytes:
                 return f"weights pinned to {devs[host].key} need {pinned:,} bytes, it holds {devs[host].capacity_bytes:,}"
-    return None
+    return execution_bound(problem)
+
+
+def execution_bound(problem: Problem) -> str | None:
+    """The module docstring's last condition, for problems without pins: why no GPU can be the
+    execution GPU, or None."""
+    needs = execution_needs(problem)
+    if not needs or any(need <= problem.devices[g].usable_bytes for g, need in needs):
+        return None
+    g, need = needs[0]
+    dev = problem.devices[g]
+    return (f"the execution GPU needs at least {need + dev.reserve_bytes:,} bytes (KV cache, activations and onload "
+            f"room of what it runs, and its reserve), more than GPU {dev.key} holds ({dev.capacity_bytes:,})")
+
+
+def execution_needs(problem: Problem) -> list[tuple[int, int]]:
+    """(GPU, the least it holds as the execution GPU, reserve left out) for each GPU that could be
+    it, by the module docstring's last condition; empty when the problem has pins or no GPU. A
+    GPU with no more room than one before it is left out: the earlier one, as e, has every later
+    GPU this one has and more, so its need is no higher."""
+    devs, items, gpus = problem.devices, problem.items, problem.gpu_indices
+    if not gpus or any(len(it.allowed) != len(devs) for it in items):
+        return []
+    room = [devs[g].usable_bytes for g in gpus]
+    after_max, after_sum = [0] * (len(gpus) + 1), [0] * (len(gpus) + 1)
+    for p in range(len(gpus) - 1, -1, -1):
+        after_max[p], after_sum[p] = max(after_max[p + 1], room[p]), after_sum[p + 1] + room[p]
+    by_kv = sorted(range(len(items)), key=lambda i: -Fraction(items[i].kv_bytes, _held(items[i]) or 1))
+    kv_total = sum(it.kv_bytes for it in items)
+    w_min = min(it.weights_bytes for it in items)
+    a_min = min(it.activation_bytes for it in items)
+    best, out = -1, []
+    for p, g in enumerate(gpus):
+        if room[p] <= best:
+            continue
+        best = room[p]
+        own = [it for it in items if _held(it) + it.activation_bytes > after_max[p + 1]]
+        weights = sorted((it.weights_bytes for it in own), reverse=True)
+        out.append((g, kv_total - _kv_taken(items, by_kv, after_sum[p + 1], after_max[p + 1])
+                    + max([a_min] + [it.activation_bytes for it in own])
+                    + (weights[0] + w_min if len(weights) > 1 else weights[0] if weights else w_min)))
+    return out
+
+
+def _held(it) -> int:
+    return it.weights_bytes + it.kv_bytes
+
+
+def _kv_taken(items, by_kv: list[int], room: int, largest: int) -> int:
+    """Most KV cache GPUs with ``room`` bytes in all (none over ``largest``) can take from the
+    items each of them could hold alone: a fractional knapsack, richest in KV per byte first, the
+    last item's share rounded up (an upper bound, so the need stays a lower bound)."""
+    taken = 0
+    for i in by_kv:
+        it = items[i]
+        size = _held(it)
+        if size + it.activation_bytes > largest or not it.kv_bytes:
+            continue
+        if size <= room:
+            taken, room = taken + it.kv_bytes, room - size
+        else:
+            return taken + -(-it.kv_bytes * room // size)
+    return taken
 
 
 def simple_plan(problem: Problem) -> tuple[int, ...] | None:
@@ -73,7 +147,7 @@ def simple_plan(problem: Problem) -> tuple[int, ...] | None:
 def _host_plans(problem: Problem, g: int):
     """Free items on the host and one of them (the first, the last or the smallest) on GPU g, so
     that a GPU is in use and executes the rest."""
-    cpu, disk, items = problem.cpu, problem.disk, problem.items
+    items = problem.items
     free = [i for i, it in enumerate(items) if len(it.allowed) > 1]
     if not free:
         return
@@ -83,18 +157,24 @@ def _host_plans(problem: Problem, g: int):
         out = list(base)
         for i in on_gpu:
             out[i] = g
-        rest = [i for i in free if i not in on_gpu]
-        if cpu is None:
-            yield tuple(disk if i in rest else d for i, d in enumerate(out))
-            continue
-        stage = max((items[i].weights_bytes for i in rest), default=0) if disk is not None else 0
-        room = problem.devices[cpu].capacity_bytes - stage - sum(
-            it.weights_bytes for it in items if it.allowed == (cpu,))
-        for i in rest:  # fill the CPU in sequence order, the rest to disk
-            fits = items[i].weights_bytes <= room
-            out[i] = cpu if fits or disk is None else disk
-            room -= items[i].weights_bytes if fits else 0
+        _to_host(problem, out, [i for i in free if i not in on_gpu])
         yield tuple(out)
+
+
+def _to_host(problem: Problem, out: list[int], rest: list[int]) -> None:
+    """Place items ``rest`` in ``out`` on the host: the CPU in sequence order while it has room
+    (beside what is pinned there and room to stage a disk item), the rest on disk."""
+    cpu, disk, items = problem.cpu, problem.disk, problem.items
+    if cpu is None:
+        for i in rest:
+            out[i] = disk
+        return
+    stage = max((items[i].weights_bytes for i in rest), default=0) if disk is not None else 0
+    room = problem.devices[cpu].capacity_bytes - stage - sum(it.weights_bytes for it in items if it.allowed == (cpu,))
+    for i in rest:
+        fits = items[i].weights_bytes <= room
+        out[i] = cpu if fits or disk is None else disk
+        room -= items[i].weights_bytes if fits else 0
 
 
 def filled_plan(problem: Problem) -> tuple[int, ...] | None:
@@ -102,8 +182,9 @@ def filled_plan(problem: Problem) -> tuple[int, ...] | None:
     point when the model must offload (the greedy's plan, accelerate's rule, can be far from it:
     DeepSeek-R1 on 32 mixed GPUs offloads 31.4 s per pass there against 14.7 s at the optimum).
     GPUs other than the execution GPU take, largest first, as many sequence items as fit from the
-    start; the rest goes to the CPU; the execution GPU (the lowest-numbered one used, so those
-    below it stay idle) keeps room to run those and takes what more fits from the end. Each GPU
+    start; the rest goes to the host (the CPU while it has room, then the disk); the execution GPU (the lowest-numbered one used, so those
+    below it stay idle) keeps room to run those and takes what more fits from the end (or, when
+    nothing at the end fits beside what it runs, the smallest item left). Each GPU
     that is the first of its size is tried as the execution GPU and the best valid plan (by
     objective_values) is kept; None when none is valid or the problem has pinned items."""
     from planner.solve.loads import objective_key
@@ -116,14 +197,16 @@ def filled_plan(problem: Problem) -> tuple[int, ...] | None:
     for g in gpus:
         firsts.setdefault((devs[g].capacity_bytes, devs[g].reserve_bytes), g)
     plans = [plan for e in sorted(firsts.values())
-             for plan in [_filled_from(problem, e, [g for g in gpus if g > e])]
-             if plan is not None and not verify(problem, plan)]
+             for plan in _filled_from(problem, e, [g for g in gpus if g > e])
+             if not verify(problem, plan)]
     return min(plans, key=lambda a: objective_key(problem, a), default=None)
 
 
-def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...] | None:
+def _filled_from(problem: Problem, e: int, others: list[int]) -> list[tuple[int, ...]]:
+    """The filled plans with execution GPU e: it keeps a tail of the items the others leave, or,
+    when no tail fits beside what it runs (the tail item is too large), the smallest of them."""
     devs, items, n = problem.devices, problem.items, len(problem.items)
-    out = [problem.cpu] * n
+    out = [-1] * n
     pos = 0
     for g in sorted(others, key=lambda g: (-(devs[g].usable_bytes), g)):
         room = devs[g].usable_bytes
@@ -153,7 +236,39 @@ def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...]
         if held + peak + extras > room:
             break
         own, own_peak, start = held, max(own_peak, acts[k]), k
-    if start == n:
-        return None  # the execution GPU holds nothing of its own: not this plan
-    out[start:] = [e] * (n - start)
-    return tuple(out)
+    if start < n:
+        own = range(start, n)
+    elif pos < n:
+        own = [min(range(pos, n), key=lambda i: (weights[i] + kv[i], i))]  # checked by the caller
+    else:
+        return []
+    for i in own:
+        out[i] = e
+    _to_host(problem, out, [i for i in range(pos, n) if out[i] != e])
+    return [tuple(out)]
+
+
+def one_gpu_shortfall(problem: Problem) -> tuple[int, dict[int, int]] | None:
+    """The least shortfall (bytes over capacity in all, units kept whole) and where it is, for one
+    GPU without pins, when the execution bound settles it: whatever else a plan does, the GPU
+    holds at least that bound; the plan that keeps the lightest item on it and the rest on the
+    host holds exactly the bound when the host has room, so no plan misses less. None when it
+    does not apply or the two differ (the search decides then)."""
+    gpus = problem.gpu_indices
+    needs = execution_needs(problem)
+    if len(gpus) != 1 or not needs or (problem.cpu is None and problem.disk is None):
+        return None
+    from planner.solve.loads import device_loads
+
+    g, need = needs[0]
+    items, devs = problem.items, problem.devices
+    out = [-1] * len(items)
+    own = min(range(len(items)), key=lambda i: (items[i].weights_bytes, i))
+    out[own] = g
+    _to_host(problem, out, [i for i in range(len(items)) if i != own])
+    loads = device_loads(problem, tuple(out))
+    over = {d: load.total_bytes - dev.capacity_bytes for d, (dev, load) in enumerate(zip(devs, loads, strict=True))
+            if load.total_bytes > dev.capacity_bytes}
+    if set(over) != {g} or over[g] != need - devs[g].usable_bytes:
+        return None
+    return over[g], over

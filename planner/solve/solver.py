@@ -148,13 +148,13 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
 
 def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, float]:
     """Whether any plan exists (None when the time limit ran out first), and the deterministic
-    seconds the search spent: screen.py's conditions and simple plans first, CP-SAT when they
-    cannot tell."""
-    from planner.solve.screen import proven_infeasible, simple_plan
+    seconds the search spent: screen.py's conditions and its plans (simple, filled) first,
+    CP-SAT when they cannot tell."""
+    from planner.solve.screen import filled_plan, proven_infeasible, simple_plan
 
     if proven_infeasible(problem):
         return False, 0.0
-    if simple_plan(problem) is not None:
+    if simple_plan(problem) is not None or filled_plan(problem) is not None:
         return True, 0.0
     from ortools.sat.python import cp_model
 
@@ -171,7 +171,13 @@ def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, 
 def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int | None, dict[int, int]]:
     """Least total bytes of capacity missing when units may not split, and where it is missing
     (device index -> bytes) in a placement that achieves it; None when not proven in time. Exact
-    to the byte on problems small enough to solve in bytes, else to the model's unit per item."""
+    to the byte on problems small enough to solve in bytes or settled by screen.one_gpu_shortfall,
+    else to the model's unit per item."""
+    from planner.solve.screen import one_gpu_shortfall
+
+    direct = one_gpu_shortfall(problem)
+    if direct is not None:
+        return direct
     from ortools.sat.python import cp_model
 
     from planner.solve.cpsat import PlacementModel

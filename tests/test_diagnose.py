@@ -1,0 +1,95 @@
+"""The diagnosis's fast paths against independent answers: the execution GPU's bound narrows
+its searches and settles one-GPU shortfalls, so each figure it prints is checked here against
+exhaustive search (small problems) or a CP-SAT feasibility model built without screen.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_solver_properties import candidates, problems
+
+from planner import estimate
+from planner.hardware.inventory import build_inventory
+from planner.placement import make_plan
+from planner.solve.cpsat_run import deterministic_solver
+from planner.solve.diagnose import _bound_top, _catalog_device
+from planner.solve.loads import device_loads
+from planner.solve.problem import build_problem
+from planner.solve.screen import one_gpu_shortfall
+
+GiB = 2**30
+
+
+def _searched(problem) -> bool:
+    """Whether any plan exists, by CP-SAT alone (none of screen.py's shortcuts)."""
+    from ortools.sat.python import cp_model
+
+    from planner.solve.cpsat import PlacementModel
+
+    code = deterministic_solver(10.0).solve(PlacementModel(problem).model)
+    assert code in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE)
+    return code != cp_model.INFEASIBLE
+
+
+def _one_gpu(problem):
+    every = tuple(range(len(problem.devices)))
+    return replace(problem, items=tuple(replace(it, allowed=every, in_sequence=True) for it in problem.items))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(problems().filter(lambda p: len(p.gpu_indices) == 1).map(_one_gpu))
+def test_one_gpu_shortfall_is_the_least_overflow(problem):
+    answer = one_gpu_shortfall(problem)
+    if answer is None:
+        return
+    best = min(sum(max(0, load.total_bytes - dev.capacity_bytes)
+                   for dev, load in zip(problem.devices, device_loads(problem, a), strict=True))
+               for a in candidates(problem))
+    assert answer[0] == best == sum(answer[1].values())
+
+
+@given(st.integers(0, 2_000), st.integers(1, 50), st.integers(0, 400))
+def test_false_position_finds_the_last_value_left_open(root, slope, bend):
+    """The margin falls as v grows (a line with a bend): the top is the last v with margin >= 0."""
+    def margin(v: int) -> int:
+        return slope * (root - v) - (bend * (v - root) ** 2 if v > root else 0)
+
+    assert _bound_top(margin, 0, 2_000) == root
+    assert _bound_top(lambda v: None, 0, 2_000) == 2_000
+
+
+INVENTORIES = {"one GPU": {0: 24 * GiB, "cpu": 256 * GiB}, "two GPUs": {0: 24 * GiB, 1: 12 * GiB, "cpu": 256 * GiB}}
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_offloading_fixes_are_the_limits(inventory):
+    """Mixtral-8x7B at 16 x (8192 + 256) tokens needs 30 GiB of activations per layer: nothing fits
+    on a 24 GiB GPU (and a 12 GiB one) with CPU offload. The longest prompt and the largest batch
+    it names fit, one more does not, and the fewest extra GPUs it names fit where one fewer does
+    not: each by a CP-SAT model without the screen's shortcuts."""
+    inv = build_inventory(max_memory=INVENTORIES[inventory])
+    prof = estimate("Mixtral-8x7B-v0.1", dtype="bf16", quant="none", batch=16, prompt_tokens=8192, new_tokens=256)
+    plan = make_plan(prof, inv, time_limit_s=2.0)
+    assert plan.status == "infeasible"
+    tips = {t.split()[0]: t for t in plan.diagnosis.suggestions}
+
+    def fits(**update) -> bool:
+        return _searched(build_problem(estimate("Mixtral-8x7B-v0.1", dtype="bf16", quant="none",
+                                                **({"batch": 16, "prompt_tokens": 8192, "new_tokens": 256} | update)), inv))
+
+    tokens = int(tips["shorten"].split("at most ")[1].split()[0])
+    assert fits(prompt_tokens=tokens) and not fits(prompt_tokens=tokens + 1)
+    batch = int(tips["run"].split("at most ")[1].split()[0])
+    assert fits(batch=batch) and not fits(batch=batch + 1)
+    words = tips["add"].split()
+    extra, label = int(words[1]), words[3]
+    gpu = _catalog_device(label, False)
+
+    def more(k: int) -> bool:
+        gpus = inv.gpus + tuple(replace(gpu, key=len(inv.gpus) + j) for j in range(k))
+        return _searched(build_problem(prof, replace(inv, gpus=gpus)))
+
+    assert more(extra) and not more(extra - 1)
