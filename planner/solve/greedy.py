@@ -2,7 +2,7 @@
 the solver's warm start.
 
 What it reproduces (accelerate 1.x ``get_balanced_memory`` + ``infer_auto_device_map``, read
-from its source, and checked against it in tests/test_greedy_vs_accelerate.py):
+from its source, and checked against it in tests/test_plan_hf.py):
 - modules are taken in order from the top of the module tree; a module that does not fit on the
   current device is split into its children unless it is a no-split block, else the device is
   closed for good and the next one is tried: GPUs in order, then CPU, then disk (always
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from planner.costs.profile import Profile
 from planner.costs.weights import module_bytes
+from planner.recent import by_identity
 from planner.solve.problem import Problem
 from planner.units import DTYPE_BITS
 
@@ -56,39 +57,33 @@ def _tree(names: list[str], sizes: list[int]) -> list[_Node]:
     return root.children
 
 
-def _module_sizes(profile: Profile) -> list[dict[str, int]]:
-    """Bytes held directly by each module, per unit: read once by the layer sizes and the
-    balanced budgets."""
-    bits = DTYPE_BITS[profile.dtype]
-    return [module_bytes(unit, bits, profile.quant) for unit in profile.spec.units]
+@dataclass(frozen=True)
+class _ModelSide:
+    """What the greedy reads of the model alone, the same for every inventory and workload."""
 
-
-def _layer_sizes(profile: Profile, sizes: list[dict[str, int]]) -> list[int]:
+    layers: list[int]
     """accelerate's "layer" of each unit: the whole unit if it is a no-split block or a leaf
     module, else its largest leaf module."""
-    out = []
-    for unit, cost, mods in zip(profile.spec.units, profile.units, sizes, strict=True):
+    slack: int
+    """get_balanced_memory's headroom per GPU: 1.25 x max(the first no-split block, the mean leaf)."""
+
+
+@by_identity(16)  # per model and storage: the diagnosis and sweeps place one model many times
+def _model_side(spec, bits: int, scheme) -> _ModelSide:
+    """Module sizes read once for the layer sizes and the balanced budgets (DeepSeek-R1 has
+    about 44k expert modules)."""
+    sizes = [module_bytes(unit, bits, scheme) for unit in spec.units]
+    totals = [sum(mods.values()) for mods in sizes]
+    layers, firsts = [], {}
+    for unit, total, mods in zip(spec.units, totals, sizes, strict=True):
         inner = [m for m in mods if m != unit.name]
-        if unit.block_class in profile.spec.no_split_modules or not inner:
-            out.append(cost.weights_bytes)
+        if unit.block_class in spec.no_split_modules:
+            firsts.setdefault(unit.block_class, total)
+        if unit.block_class in spec.no_split_modules or not inner:
+            layers.append(total)
         else:
             leaves = [m for m in mods if not any(o.startswith(m + ".") for o in mods)]
-            out.append(max(mods[m] for m in leaves))
-    return out
-
-
-def balanced_caps(profile: Profile, caps: dict[int, int], sizes: list[dict[str, int]]) -> dict[int, int]:
-    """accelerate's ``get_balanced_memory`` for GPU budgets ``caps`` (GPU index -> bytes);
-    ``sizes``: _module_sizes(profile)."""
-    gpus = sorted(k for k, v in caps.items() if v > 0)
-    if len(gpus) < 2:
-        return dict(caps)
-    total = sum(u.weights_bytes for u in profile.units)
-    per_gpu = total // len(gpus)
-    firsts: dict[str, int] = {}
-    for unit, cost in zip(profile.spec.units, profile.units, strict=True):
-        if unit.block_class in profile.spec.no_split_modules:
-            firsts.setdefault(unit.block_class, cost.weights_bytes)
+            layers.append(max(mods[m] for m in leaves))
     modules: dict[str, int] = {}
     for unit_sizes in sizes:
         for owner, nbytes in unit_sizes.items():
@@ -99,19 +94,32 @@ def balanced_caps(profile: Profile, caps: dict[int, int], sizes: list[dict[str, 
     parents = {m.rpartition(".")[0] for m in modules if "." in m}
     leaves = [m for m in modules if m not in parents]
     mean_leaf = int(sum(modules[m] for m in leaves) / max(len(leaves), 1))
-    per_gpu += int(1.25 * max(max(firsts.values(), default=0), mean_leaf))
+    return _ModelSide(layers, int(1.25 * max(max(firsts.values(), default=0), mean_leaf)))
+
+
+def _side(profile: Profile) -> _ModelSide:
+    return _model_side(profile.spec, DTYPE_BITS[profile.dtype], profile.quant)
+
+
+def balanced_caps(profile: Profile, caps: dict[int, int]) -> dict[int, int]:
+    """accelerate's ``get_balanced_memory`` for GPU budgets ``caps`` (GPU index -> bytes)."""
+    gpus = sorted(k for k, v in caps.items() if v > 0)
+    if len(gpus) < 2:
+        return dict(caps)
+    total = sum(u.weights_bytes for u in profile.units)
+    per_gpu = total // len(gpus) + _side(profile).slack
     out = dict(caps)
     for g in gpus[:-1]:
         out[g] = min(per_gpu, caps[g])
     return out
 
 
-def _caps(problem: Problem, profile: Profile, balanced: bool, sizes: list[dict[str, int]]) -> dict[int | str, int | None]:
+def _caps(problem: Problem, profile: Profile, balanced: bool) -> dict[int | str, int | None]:
     """accelerate's max_memory for the greedy: GPUs (balanced as get_balanced_memory does), the
     CPU, and a disk without limit (accelerate can always offload to disk)."""
     gpu_caps = {dev.key: dev.usable_bytes for dev in problem.devices if dev.kind == "gpu"}
     if balanced:
-        gpu_caps = balanced_caps(profile, gpu_caps, sizes)
+        gpu_caps = balanced_caps(profile, gpu_caps)
     caps: dict[int | str, int | None] = dict(gpu_caps)
     if problem.cpu is not None:
         caps["cpu"] = problem.devices[problem.cpu].capacity_bytes
@@ -136,11 +144,10 @@ def accelerate_greedy(problem: Problem, profile: Profile, balanced: bool = True)
     accelerate, so an item may land on "disk" even when the inventory has none."""
     names = [u.name for u in profile.units]
     sizes = [u.weights_bytes for u in profile.units]
-    modules = _module_sizes(profile)
-    layers = _layer_sizes(profile, modules)
+    layers = _side(profile).layers
     item_of = {u: i for i, it in enumerate(problem.items) for u in it.units}
     partners = {u: [v for v in problem.items[item_of[u]].units if v != u] for u in range(len(names))}
-    caps = _caps(problem, profile, balanced, modules)
+    caps = _caps(problem, profile, balanced)
     order = list(caps)
     gpu_keys = [k for k in order if k not in ("cpu", "disk")]
     main = {gpu_keys[0], "cpu"} if gpu_keys else {"cpu"}
