@@ -93,3 +93,15 @@ def test_offloading_fixes_are_the_limits(inventory):
         return _searched(build_problem(prof, replace(inv, gpus=gpus)))
 
     assert more(extra) and not more(extra - 1)
+
+
+def test_false_position_takes_no_more_steps_than_twice_bisection():
+    """A margin that false position handles worst (a cliff right after a long flat top)."""
+    calls = []
+
+    def margin(v: int) -> int:
+        calls.append(v)
+        return 1 if v <= 999_998 else -10**30
+
+    assert _bound_top(margin, 0, 1_000_000) == 999_998
+    assert len(calls) <= 2 + 3 * (1_000_000).bit_length()

@@ -182,17 +182,20 @@ def _margin(prof: Profile, inventory: Inventory, args) -> int | None:
 
 def _bound_top(margin, lo: int, hi: int) -> int:
     """Largest v in [lo, hi] whose margin is not negative (the margin falls as v grows; ``lo``'s
-    is taken as not negative): false position with the Illinois step, on whole numbers; ``hi``
-    when the margin is None."""
+    is taken as not negative): false position with the Illinois step, on whole numbers, turning
+    to bisection after twice as many steps as bisection would take, so it never takes more;
+    ``hi`` when the margin is None."""
     m_hi = margin(hi)
     if m_hi is None or m_hi >= 0:
         return hi
     m_lo = margin(lo)
     if m_lo is None or m_lo < 0:
         return hi
-    side = 0
+    side, steps = 0, 2 * (hi - lo).bit_length()
     while hi - lo > 1:
-        x = min(max(lo + m_lo * (hi - lo) // (m_lo - m_hi), lo + 1), hi - 1)
+        steps -= 1
+        x = lo + m_lo * (hi - lo) // (m_lo - m_hi) if steps >= 0 else (lo + hi) // 2
+        x = min(max(x, lo + 1), hi - 1)
         m = margin(x)
         if m >= 0:
             lo, m_lo = x, m
