@@ -54,15 +54,16 @@ def module_sizes(model) -> dict[str, int]:
 
 def cache_held_bytes(cache) -> int:
     """Bytes of every tensor a transformers cache holds (keys, values, indexer keys, conv and
-    recurrent states), each storage counted once; private bookkeeping scalars (a sliding layer's
-    int64 ``_sliding_window_tensor``, 8 bytes) are left out."""
+    recurrent states), each storage counted once; bookkeeping scalars are left out (a sliding
+    layer's private int64 ``_sliding_window_tensor``, and since transformers 5.25 a recurrent
+    layer's int64 ``cumulative_length_linear``: 8 bytes a layer, not per sequence)."""
     import torch
 
     seen, total = set(), 0
 
     def visit(value):
         nonlocal total
-        if isinstance(value, torch.Tensor):
+        if isinstance(value, torch.Tensor) and value.dim():
             storage = value.untyped_storage()
             if storage.data_ptr() not in seen and storage.nbytes():
                 seen.add(storage.data_ptr())

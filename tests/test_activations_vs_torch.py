@@ -10,6 +10,7 @@ import pytest
 
 from planner.costs.profile import profile
 from planner.spec.hf_config import spec_from_config
+from planner.spec.meta_activations import parameter_views_detached
 from planner.workload import Workload
 
 MODELS = {
@@ -47,7 +48,7 @@ def measure(hf, cfg: dict, batch: int, seq: int, attn: str, dtype: str = "bf16",
         ids = torch.randint(1, cfg["vocab_size"], (batch, seq))
         tracker = MemTracker()
         tracker.track_external(model)
-        with torch.no_grad(), tracker:
+        with parameter_views_detached(), torch.no_grad(), tracker:
             out = model(ids, use_cache=True)
             del out
     peaks = {}

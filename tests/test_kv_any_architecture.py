@@ -50,3 +50,16 @@ def test_cache_bytes_match_transformers(hf, name, new_tokens):
     measured = transformers_cache_bytes(cfg, 2, 20, new_tokens, 300)
     w = Workload(dtype="bf16", batch=2, prompt_tokens=20, new_tokens=new_tokens)
     assert profile(spec_from_config(cfg), w).kv_bytes == measured
+
+
+@pytest.mark.parametrize(("installed", "expanded"), [("5.24.0", True), ("5.25.0", False), ("5.30.0.dev0", False), (None, False)])
+def test_falcon_caches_what_the_installed_release_caches(monkeypatch, installed, expanded):
+    """Falcon's new decoder architecture: transformers up to 5.24 broadcast K/V to all 8 heads
+    before caching them (its modeling_falcon.py), 5.25 caches the 2 KV heads; with no transformers
+    installed the newest rule holds. 2 layers x 2 x 20 tokens x heads x 8 dims x 2 bytes."""
+    from planner.spec import library_versions
+
+    monkeypatch.setattr(library_versions, "transformers_version_text", lambda: installed)
+    cfg = dict(CASES["falcon-new-arch"], pad_token_id=0, bos_token_id=0, eos_token_id=0)
+    kv = profile(spec_from_config(cfg), Workload(dtype="bf16", batch=2, prompt_tokens=20)).kv_bytes
+    assert kv == 2 * 2 * 2 * 20 * (8 if expanded else 2) * 8 * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from planner.spec import layers as spec_layers
 from planner.spec.config_view import ConfigView
+from planner.spec.library_versions import transformers_at_least
 from planner.spec.types import AttentionSpec, MlpSpec, Unit
 
 
@@ -91,8 +92,8 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         kv = 1 if multi_query else heads
     qkv_out = (heads + 2 * kv) * hd if (new_arch or multi_query) else 3 * h
     units = [Unit("transformer.word_embeddings", "embedding", tuple(spec_layers.embedding("transformer.word_embeddings", vocab, h)), hidden_size=h)]
-    # the new decoder architecture expands K/V to every head before transformers caches them
-    hf_values = 2 * heads * hd if new_arch and kv != heads else None
+    # before transformers 5.25 the new decoder architecture expanded K/V to every head before caching them
+    hf_values = 2 * heads * hd if new_arch and kv != heads and not transformers_at_least(5, 25) else None
     attention = AttentionSpec(heads, kv, hd, hd, hf_values_per_token=hf_values)
     for i in range(n_layers):
         p = f"transformer.h.{i}"

@@ -32,6 +32,30 @@ def _register() -> None:
         AttentionInterface.register(STUB, _stub)
 
 
+@contextlib.contextmanager
+def parameter_views_detached():
+    """While it is open (and before a MemTracker is entered), modules get views of parameters
+    detached. A view taken under no_grad still requires grad but has no gradient function, and
+    MemTracker's module hooks fail on it (transformers 5.25 hands its kernel modules such views:
+    a Mamba layer's conv1d weight). Nothing measured needs gradients, and MemTracker counts
+    parameters as parameters, not as arguments."""
+    import torch
+
+    def dangling(a) -> bool:
+        return isinstance(a, torch.Tensor) and a.requires_grad and a.grad_fn is None and a._base is not None
+
+    def detach(module, args):
+        if any(dangling(a) for a in args):
+            return tuple(a.detach() if dangling(a) else a for a in args)
+        return None
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(detach)
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
 def _peaks(model, tokens: int, names: set[str]) -> dict[str, int]:
     import torch
     from torch.distributed._tools.mem_tracker import MemTracker, _ModState
@@ -39,7 +63,7 @@ def _peaks(model, tokens: int, names: set[str]) -> dict[str, int]:
     ids = torch.zeros((1, tokens), dtype=torch.long, device="meta")
     tracker = MemTracker()
     tracker.track_external(model)
-    with torch.no_grad(), tracker:
+    with parameter_views_detached(), torch.no_grad(), tracker:
         out = model(input_ids=ids, use_cache=False)
         del out
     modules = dict(model.named_modules())

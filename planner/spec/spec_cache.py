@@ -35,12 +35,9 @@ def cache_dir() -> Path | None:
 def cache_key(data: dict[str, Any]) -> str:
     """Content hash of the config, the installed transformers version (read from its metadata, so a
     cache hit imports neither transformers nor torch) and the spec format."""
-    from importlib.metadata import PackageNotFoundError, version
+    from planner.spec.library_versions import transformers_version_text
 
-    try:
-        hf_version = version("transformers")
-    except PackageNotFoundError:
-        hf_version = "none"
+    hf_version = transformers_version_text() or "none"
     forwards = os.environ.get("PLANNER_META_FORWARD", "on").lower()
     text = json.dumps({"config": data, "transformers": hf_version, "format": FORMAT, "forwards": forwards},
                       sort_keys=True, default=str)

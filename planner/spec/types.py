@@ -53,9 +53,10 @@ class AttentionSpec:
     qk_rope_head_dim: int | None = None
     causal: bool = True
     hf_values_per_token: int | None = None
-    """Values per token transformers' own cache holds when that differs from the heads (Falcon's new
-    decoder architecture caches K/V expanded to every head; DSA layers add indexer keys; a layer
-    that reuses an earlier layer's KV holds 0). Measured on the meta device; None: from the heads."""
+    """Values per token transformers' own cache holds when that differs from the heads (before
+    transformers 5.25 Falcon's new decoder architecture cached K/V expanded to every head; DSA
+    layers add indexer keys; a layer that reuses an earlier layer's KV holds 0). Measured on the
+    meta device; None: from the heads."""
 
 
 @dataclass(frozen=True, slots=True)
