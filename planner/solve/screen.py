@@ -90,7 +90,11 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
     after_max, after_sum = [0] * (len(gpus) + 1), [0] * (len(gpus) + 1)
     for p in range(len(gpus) - 1, -1, -1):
         after_max[p], after_sum[p] = max(after_max[p + 1], room[p]), after_sum[p + 1] + room[p]
-    by_kv = sorted(range(len(items)), key=lambda i: -Fraction(items[i].kv_bytes, _held(items[i]) or 1))
+    shapes: dict[tuple[int, int, int], int] = {}  # (KV, weights + KV, activation) -> items of that shape
+    for it in items:
+        key = (it.kv_bytes, _held(it), it.activation_bytes)
+        shapes[key] = shapes.get(key, 0) + 1
+    by_kv = sorted(shapes.items(), key=lambda kv: -Fraction(kv[0][0], kv[0][1] or 1))
     kv_total = sum(it.kv_bytes for it in items)
     w_min = min(it.weights_bytes for it in items)
     a_min = min(it.activation_bytes for it in items)
@@ -101,7 +105,7 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
         best = room[p]
         own = [it for it in items if _held(it) + it.activation_bytes > after_max[p + 1]]
         weights = sorted((it.weights_bytes for it in own), reverse=True)
-        out.append((g, kv_total - _kv_taken(items, by_kv, after_sum[p + 1], after_max[p + 1])
+        out.append((g, kv_total - _kv_taken(by_kv, after_sum[p + 1], after_max[p + 1])
                     + max([a_min] + [it.activation_bytes for it in own])
                     + (weights[0] + w_min if len(weights) > 1 else weights[0] if weights else w_min)))
     return out
@@ -111,20 +115,19 @@ def _held(it) -> int:
     return it.weights_bytes + it.kv_bytes
 
 
-def _kv_taken(items, by_kv: list[int], room: int, largest: int) -> int:
+def _kv_taken(by_kv: list[tuple[tuple[int, int, int], int]], room: int, largest: int) -> int:
     """Most KV cache GPUs with ``room`` bytes in all (none over ``largest``) can take from the
-    items each of them could hold alone: a fractional knapsack, richest in KV per byte first, the
-    last item's share rounded up (an upper bound, so the need stays a lower bound)."""
+    items each of them could hold alone (``by_kv``: (KV, weights + KV, activation) of a shape and
+    its count, richest in KV per byte first): a fractional knapsack, the last item's share rounded
+    up (an upper bound, so the need stays a lower bound)."""
     taken = 0
-    for i in by_kv:
-        it = items[i]
-        size = _held(it)
-        if size + it.activation_bytes > largest or not it.kv_bytes:
+    for (kv, size, act), count in by_kv:
+        if size + act > largest or not kv:
             continue
-        if size <= room:
-            taken, room = taken + it.kv_bytes, room - size
-        else:
-            return taken + -(-it.kv_bytes * room // size)
+        whole = min(count, room // size)
+        taken, room = taken + whole * kv, room - whole * size
+        if whole < count:
+            return taken + -(-kv * room // size)
     return taken
 
 
