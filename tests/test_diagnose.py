@@ -105,3 +105,15 @@ def test_false_position_takes_no_more_steps_than_twice_bisection():
 
     assert _bound_top(margin, 0, 1_000_000) == 999_998
     assert len(calls) <= 2 + 3 * (1_000_000).bit_length()
+
+
+def test_fixes_the_screen_decides_need_no_time():
+    """On one GPU the execution bound and the host plans decide every shorter prompt and smaller
+    batch without search, so a time limit too short for any search still names those fixes, the
+    same as with time to spare; more GPUs (13 more A100-40GB) take a search to check."""
+    inv = build_inventory(max_memory=INVENTORIES["one GPU"])
+    prof = estimate("Mixtral-8x7B-v0.1", dtype="bf16", quant="none", batch=16, prompt_tokens=8192, new_tokens=256)
+    full = make_plan(prof, inv, time_limit_s=2.0).diagnosis.suggestions
+    quick = make_plan(prof, inv, time_limit_s=0.001).diagnosis.suggestions
+    assert [t.split()[0] for t in full] == ["add", "shorten", "run"]
+    assert quick == full[1:]

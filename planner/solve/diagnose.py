@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from planner.costs.profile import Profile, profile
 from planner.hardware.inventory import Device, Inventory
 from planner.solve.problem import Problem, build_problem
-from planner.solve.solver import feasible, least_shortfall
+from planner.solve.solver import feasible, least_shortfall, screened
 from planner.units import GiB, gib
 
 MAX_EXTRA_GPUS = 256
@@ -64,16 +64,16 @@ class Budget:
 
 
 def _fits(spec_profile: Profile, inventory: Inventory, objective, pins, weights_only, budget: Budget) -> bool:
-    """Whether a plan exists; False also when the budget left cannot tell."""
-    from planner.solve.screen import proven_infeasible
+    """Whether a plan exists: by screen.py when it can tell (no search, so no budget spent), else
+    by a search within a slice of the budget; False also when the budget left cannot tell."""
     from planner.solve.segments import fits_on_gpus
 
+    problem = build_problem(spec_profile, inventory, objective, pins, weights_only)
+    known = screened(problem)
+    if known is not None:
+        return known
     seconds = budget.take()
     if seconds is None:
-        return False
-    problem = build_problem(spec_profile, inventory, objective, pins, weights_only)
-    if proven_infeasible(problem):  # answered without search: the slice is not spent
-        budget.left += seconds
         return False
     on_gpus, used = fits_on_gpus(problem, seconds)
     if on_gpus or (on_gpus is False and inventory.cpu is None and inventory.disk is None):

@@ -134,13 +134,18 @@ def _kv_taken(by_kv: list[tuple[tuple[int, int, int], int]], room: int, largest:
 def simple_plan(problem: Problem) -> tuple[int, ...] | None:
     """A valid assignment found without search, or None: every free item on the host (the CPU
     in sequence order while it has room, the rest on disk) and one on a GPU, which executes
-    them. Each is checked by ``verify``, so a plan returned is valid."""
+    them. Each is checked by ``verify``, so a plan returned is valid. Without items pinned to a
+    GPU, one GPU of each size is tried: as the only GPU used, two of a size hold the same."""
     gpus = problem.gpu_indices
     cpu, disk = problem.cpu, problem.disk
     if not gpus or (cpu is None and disk is None):
         return None
     devs = problem.devices
+    pinned = any(len(it.allowed) == 1 and devs[it.allowed[0]].kind == "gpu" for it in problem.items)
+    sizes = {}
     for g in sorted(gpus, key=lambda g: (-(devs[g].usable_bytes), g)):
+        sizes.setdefault(g if pinned else (devs[g].capacity_bytes, devs[g].reserve_bytes), g)
+    for g in sizes.values():
         for plan in _host_plans(problem, g):
             if not verify(problem, plan):
                 return plan

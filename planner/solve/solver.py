@@ -150,12 +150,9 @@ def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, 
     """Whether any plan exists (None when the time limit ran out first), and the deterministic
     seconds the search spent: screen.py's conditions and its plans (simple, filled) first,
     CP-SAT when they cannot tell."""
-    from planner.solve.screen import filled_plan, proven_infeasible, simple_plan
-
-    if proven_infeasible(problem):
-        return False, 0.0
-    if simple_plan(problem) is not None or filled_plan(problem) is not None:
-        return True, 0.0
+    known = screened(problem)
+    if known is not None:
+        return known, 0.0
     from ortools.sat.python import cp_model
 
     from planner.solve.cpsat import PlacementModel
@@ -166,6 +163,18 @@ def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, 
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return True, spent
     return (False if code == cp_model.INFEASIBLE else None), spent
+
+
+def screened(problem: Problem) -> bool | None:
+    """Whether any plan exists, when screen.py tells without search: a necessary condition fails,
+    or a plan it finds (simple, filled) is valid; None when it cannot tell."""
+    from planner.solve.screen import filled_plan, proven_infeasible, simple_plan
+
+    if proven_infeasible(problem):
+        return False
+    if simple_plan(problem) is not None or filled_plan(problem) is not None:
+        return True
+    return None
 
 
 def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int | None, dict[int, int]]:
