@@ -26,10 +26,13 @@ def verify(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
         if load.total_bytes > dev.capacity_bytes:
             errors.append(f"{dev.kind} {dev.key}: holds {load.total_bytes:,} bytes, capacity {dev.capacity_bytes:,} bytes")
     sequence = [d for it, d in zip(problem.items, assignment, strict=True) if it.in_sequence]
+    starts: dict[int, int] = {}  # runs of each device along the sequence, in one pass
+    for k, d in enumerate(sequence):
+        if k == 0 or sequence[k - 1] != d:
+            starts[d] = starts.get(d, 0) + 1
     for g in problem.gpu_indices:
-        starts = sum(1 for k, d in enumerate(sequence) if d == g and (k == 0 or sequence[k - 1] != g))
-        if starts > 1:
-            errors.append(f"gpu {problem.devices[g].key}: holds {starts} separate runs of layers, not one contiguous run")
+        if starts.get(g, 0) > 1:
+            errors.append(f"gpu {problem.devices[g].key}: holds {starts[g]} separate runs of layers, not one contiguous run")
     return errors
 
 
