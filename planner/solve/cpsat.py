@@ -21,8 +21,9 @@ Constraints (each mirrors a rule of ``loads.device_loads``):
   sum_b n[b,c] w_b + stage <= cap_c,  stage >= w_b if y[b,k]     the CPU stages one disk item at a time
   sum_b n[b,k] w_b <= cap_k
   one contiguous run per GPU along the sequence of blocks: its blocks form one interval
-  (sum of starts <= 1), the blocks strictly inside are wholly its own, and at most one GPU
-  crosses each boundary between blocks
+  (at most one start, a start being a held block after one not held: clauses and an
+  at-most-one), the blocks strictly inside are wholly its own, and at most one GPU crosses
+  each boundary between blocks
   used[g] >= used[g'] for interchangeable neighbours g < g'     symmetry breaking
 Objectives, lexicographic (solver.py): offload time; GPUs or price; max utilization; runs.
 With ``slack`` every capacity may be exceeded by over[d] >= 0; the least total over is what an
@@ -226,7 +227,9 @@ class PlacementModel:
 
     def _contiguity(self) -> None:
         """One run per GPU along the sequence of blocks; a block a GPU cannot hold (no variable)
-        counts as not held."""
+        counts as not held. As clauses and at-most-one constraints (CP-SAT propagates them
+        natively): a run starts at a held block whose predecessor is not held (the first block's
+        literal is its own start), and a GPU crosses a boundary when it holds both sides."""
         m, items, y = self.model, self.problem.items, self.y
         seq = [b for b, (i, _) in enumerate(self.blocks) if items[i].in_sequence]
         self.sequence = seq
@@ -235,10 +238,15 @@ class PlacementModel:
             for j, b in enumerate(seq):
                 if (b, g) not in y:
                     continue
+                prev = (seq[j - 1], g) if j else None
+                if prev is None or prev not in y:
+                    starts.append(y[b, g])
+                    continue
                 s = m.new_bool_var(f"start[{j},{g}]")
-                m.add(s >= y[b, g] - (y[seq[j - 1], g] if j and (seq[j - 1], g) in y else 0))
+                m.add_bool_or([~y[b, g], y[prev], s])
                 starts.append(s)
-            m.add(sum(starts) <= 1)
+            if len(starts) > 1:
+                m.add_at_most_one(starts)
             for j in range(1, len(seq) - 1):
                 size = self.blocks[seq[j]][1]
                 around = [(seq[j - 1], g), (seq[j + 1], g)]
@@ -249,10 +257,10 @@ class PlacementModel:
             for g in self.gpus:
                 if (seq[j], g) in y and (seq[j + 1], g) in y:
                     c = m.new_bool_var(f"cross[{j},{g}]")
-                    m.add(c >= y[seq[j], g] + y[seq[j + 1], g] - 1)
+                    m.add_bool_or([~y[seq[j], g], ~y[seq[j + 1], g], c])
                     crossing.append(c)
-            if crossing:
-                m.add(sum(crossing) <= 1)
+            if len(crossing) > 1:
+                m.add_at_most_one(crossing)
 
     # objectives -------------------------------------------------------------------------------
     def offload_ns(self):
