@@ -136,8 +136,17 @@ class PlacementModel:
         self.first = {g: m.new_bool_var(f"first[{g}]") for g in gpus}
         if gpus:
             m.add_exactly_one(self.first.values())
+            below = None  # "some GPU below this one is used", a chain: linear in the GPUs, not quadratic
             for k, g in enumerate(gpus):
-                m.add_bool_and([self.used[g], *(~self.used[lower] for lower in gpus[:k])]).only_enforce_if(self.first[g])
+                m.add_implication(self.first[g], self.used[g])
+                if below is not None:
+                    m.add_implication(self.first[g], ~below)
+                if k + 1 < len(gpus):
+                    nxt = m.new_bool_var(f"below[{k + 1}]")
+                    m.add_implication(self.used[g], nxt)
+                    if below is not None:
+                        m.add_implication(below, nxt)
+                    below = nxt
 
     def _offloaded(self) -> None:
         """off[b]: block b has items on the CPU or disk (with no GPU, on the disk)."""
