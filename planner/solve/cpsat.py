@@ -36,7 +36,7 @@ from dataclasses import replace
 
 from ortools.sat.python import cp_model
 
-from planner.solve.problem import UTIL_SCALE, Problem
+from planner.solve.problem import UTIL_SCALE, Item, Problem
 
 MAX_COEFFICIENT = 2**28
 """CP-SAT 9.15's presolve wrongly proved a feasible placement infeasible when a byte count above
@@ -66,8 +66,8 @@ def scaled(problem: Problem) -> tuple[Problem, int]:
         return problem, 1
     return replace(
         problem,
-        items=tuple(replace(it, weights_bytes=up(it.weights_bytes), kv_bytes=up(it.kv_bytes),
-                            activation_bytes=up(it.activation_bytes)) for it in items),
+        items=tuple(Item(it.units, it.names, up(it.weights_bytes), up(it.kv_bytes), up(it.activation_bytes), it.allowed,
+                         it.in_sequence) for it in items),
         devices=tuple(replace(d, capacity_bytes=d.capacity_bytes // unit, reserve_bytes=up(d.reserve_bytes)) for d in devices),
         offload_ns=tuple(tuple(up(c, ns_unit) for c in row) for row in problem.offload_ns),
     ), unit
@@ -119,7 +119,7 @@ class PlacementModel:
                 y = self.y[b, d] = m.new_bool_var(f"y[{b},{d}]")
                 m.add(n >= 1).only_enforce_if(y)
                 m.add(n == 0).only_enforce_if(~y)
-            m.add(sum(self.n[b, d] for d in it.allowed if (b, d) in self.n) == size)
+            m.add(cp_model.LinearExpr.sum([self.n[b, d] for d in it.allowed if (b, d) in self.n]) == size)
 
     def _used_and_first(self) -> None:
         """used[g]: GPU g holds something; first[g]: g is the execution device (the lowest used)."""
@@ -166,14 +166,15 @@ class PlacementModel:
         m, items, blocks, devices = self.model, self.scaled.items, self.blocks, self.scaled.devices
         max_a = max((it.activation_bytes for it in items), default=0)
         act = m.new_int_var(0, max_a, f"act[{g}]")
-        terms = []
+        held, sizes = [act, self.used[g]], [1, devices[g].reserve_bytes]
         for b, (i, _) in enumerate(blocks):
             if (b, g) in self.n:
                 it = items[i]
-                terms.append((it.weights_bytes + it.kv_bytes) * self.n[b, g])
+                held.append(self.n[b, g])
+                sizes.append(it.weights_bytes + it.kv_bytes)
                 if it.activation_bytes:
                     m.add(act >= it.activation_bytes).only_enforce_if(self.y[b, g])
-        load = sum(terms) + act + devices[g].reserve_bytes * self.used[g]
+        load = cp_model.LinearExpr.weighted_sum(held, sizes)  # one expression, not a chain of sums
         if self.off:
             load = load + self._execution_extras(g, act)
         m.add(load <= devices[g].capacity_bytes + self.over.get(g, 0))
