@@ -80,7 +80,7 @@ def objectives(problem: Problem, a: tuple[int, ...]) -> tuple[int, ...]:
     if problem.gpu_indices:
         stages.append(max(-(-loads[g].total_bytes * UTIL_SCALE // problem.devices[g].capacity_bytes) for g in problem.gpu_indices))
     away = [d for d in (problem.cpu, problem.disk) if d is not None] if problem.gpu_indices else [problem.disk]
-    offloaded_blocks = sum(1 for first, size in problem.blocks() for d in away
+    offloaded_blocks = sum(1 for first, size in problem.blocks for d in away
                            if any(a[i] == d for i in range(first, first + size)))
     stages.append(len(used) + offloaded_blocks)
     return tuple(stages)
@@ -126,7 +126,7 @@ def test_two_gpus_never_cross_the_same_block_boundary():
     a = [Item((i,), (f"a{i}",), 10, 0, 0, (0, 1)) for i in range(2)]
     b = [Item((i + 2,), (f"b{i}",), 10, 1, 0, (0, 1)) for i in range(2)]
     problem = Problem(tuple(a + b), gpus, "gpus", ((0, 0),) * 4)
-    assert len(problem.blocks()) == 2
+    assert len(problem.blocks) == 2
     assert solve(problem).status == "infeasible"
 
 

@@ -80,7 +80,7 @@ class PlacementModel:
         p, self.unit = scaled(problem)
         self.scaled = p
         self.model = cp_model.CpModel()
-        self.blocks = problem.blocks()
+        self.blocks = problem.blocks
         self.gpus = p.gpu_indices
         self._counts(tight=not slack)
         self.over = {d: self.model.new_int_var(0, _total(p), f"over[{d}]") for d in range(len(p.devices))} if slack else {}

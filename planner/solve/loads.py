@@ -126,6 +126,6 @@ def objective_values(problem: Problem, assignment: tuple[int, ...]) -> dict[str,
         out["max_utilization"] = max(utilization(loads[g].total_bytes, problem.devices[g].capacity_bytes)
                                      for g in problem.gpu_indices)
     away = [d for d in (problem.cpu, problem.disk) if d is not None] if problem.gpu_indices else [problem.disk]
-    out["runs"] = len(used) + sum(1 for first, size in problem.blocks() for d in away
+    out["runs"] = len(used) + sum(1 for first, size in problem.blocks for d in away
                                   if d is not None and any(assignment[i] == d for i in range(first, first + size)))
     return out

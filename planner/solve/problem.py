@@ -68,17 +68,19 @@ class Problem:
     def disk(self) -> int | None:
         return next((d for d, dev in enumerate(self.devices) if dev.kind == "disk"), None)
 
-    def blocks(self) -> list[tuple[int, int]]:
+    @cached_property
+    def blocks(self) -> tuple[tuple[int, int], ...]:
         """(first item, count) of runs of consecutive interchangeable items: same bytes, same
         devices allowed, all in the sequence. The solver places counts per block, not items, so
-        126 identical layers are one integer per device instead of 126 booleans."""
+        126 identical layers are one integer per device instead of 126 booleans. Computed once:
+        every plan scored on the problem counts its runs by block."""
         out: list[tuple[int, int]] = []
         for i, it in enumerate(self.items):
             if out and it.in_sequence and _twin(self.items[out[-1][0]], it):
                 out[-1] = (out[-1][0], out[-1][1] + 1)
             else:
                 out.append((i, 1))
-        return out
+        return tuple(out)
 
     def gpu_prices(self) -> dict[int, int]:
         """Integer price of each GPU for the ``cost`` objective: the hourly price in 1/10000 USD

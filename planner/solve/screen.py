@@ -234,13 +234,18 @@ def _filled_from(problem: Problem, e: int, others: list[int]) -> list[tuple[int,
     kv = [it.kv_bytes for it in items]
     acts = [it.activation_bytes for it in items]
     room = devs[e].usable_bytes
+    # over the items pos..k-1 that stay on the host: their largest weights and activation and their KV
+    top_w, top_a, kv_sum = [0] * (n + 1), [0] * (n + 1), [0] * (n + 1)
+    for k in range(pos, n):
+        top_w[k + 1], top_a[k + 1] = max(top_w[k], weights[k]), max(top_a[k], acts[k])
+        kv_sum[k + 1] = kv_sum[k] + kv[k]
     own = own_peak = 0
     start = n
     while start > pos:
         k = start - 1
         held = own + weights[k] + kv[k]
-        peak = max(own_peak, acts[k], max(acts[pos:k], default=0))
-        extras = max(weights[pos:k], default=0) + sum(kv[pos:k])
+        peak = max(own_peak, acts[k], top_a[k])
+        extras = top_w[k] + kv_sum[k]
         if held + peak + extras > room:
             break
         own, own_peak, start = held, max(own_peak, acts[k]), k
