@@ -80,11 +80,11 @@ def execution_bound(problem: Problem) -> str | None:
 
 def execution_needs(problem: Problem) -> list[tuple[int, int]]:
     """(GPU, the least it holds as the execution GPU, reserve left out) for each GPU that could be
-    it, by the module docstring's last condition; empty when the problem has pins or no GPU. A
-    GPU with no more room than one before it is left out: the earlier one, as e, has every later
-    GPU this one has and more, so its need is no higher."""
+    it, by the module docstring's last condition; empty when the problem has pins, no GPU or no
+    item. A GPU with no more room than one before it is left out: the earlier one, as e, has
+    every later GPU this one has and more, so its need is no higher."""
     devs, items, gpus = problem.devices, problem.items, problem.gpu_indices
-    if not gpus or any(len(it.allowed) != len(devs) for it in items):
+    if not gpus or not items or any(len(it.allowed) != len(devs) for it in items):
         return []
     room = [devs[g].usable_bytes for g in gpus]
     after_max, after_sum = [0] * (len(gpus) + 1), [0] * (len(gpus) + 1)
