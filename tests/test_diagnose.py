@@ -14,24 +14,20 @@ from test_solver_properties import candidates, problems
 from planner import estimate
 from planner.hardware.inventory import build_inventory
 from planner.placement import make_plan
-from planner.solve.cpsat_run import deterministic_solver
 from planner.solve.diagnose import _bound_top, _catalog_device
 from planner.solve.loads import device_loads
 from planner.solve.problem import build_problem
 from planner.solve.screen import one_gpu_shortfall
+from planner.solve.solver import searched_feasible
 
 GiB = 2**30
 
 
 def _searched(problem) -> bool:
     """Whether any plan exists, by CP-SAT alone (none of screen.py's shortcuts)."""
-    from ortools.sat.python import cp_model
-
-    from planner.solve.cpsat import PlacementModel
-
-    code = deterministic_solver(10.0).solve(PlacementModel(problem).model)
-    assert code in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE)
-    return code != cp_model.INFEASIBLE
+    found, _ = searched_feasible(problem, 10.0)
+    assert found is not None
+    return found
 
 
 def _one_gpu(problem):

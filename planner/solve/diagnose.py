@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from planner.costs.profile import Profile, profile
 from planner.hardware.inventory import Device, Inventory
 from planner.solve.problem import Problem, build_problem
-from planner.solve.solver import feasible, least_shortfall, screened
+from planner.solve.solver import least_shortfall, screened, searched_feasible
 from planner.units import GiB, gib
 
 MAX_EXTRA_GPUS = 256
@@ -80,7 +80,7 @@ def _fits(spec_profile: Profile, inventory: Inventory, objective, pins, weights_
         budget.left += max(0.0, seconds - used)  # answered exactly: the rest of the slice is not spent
         return bool(on_gpus)
     left = max(seconds - used, 0.01)
-    found, spent = feasible(problem, left)
+    found, spent = searched_feasible(problem, left)  # the screen could not tell (above)
     budget.left += max(0.0, left - spent)  # only the work done is spent
     return bool(found)
 
@@ -137,14 +137,14 @@ def _least_extra(problem: Problem, template: Device) -> int:
     """A lower bound on the extra GPUs of ``template``'s kind a plan needs (at least 1): screen.py's
     byte totals (all KV, the largest activation and a reserve on the GPUs; weights and KV on all
     devices), with the extra GPUs' capacity added."""
-    items, devs = problem.items, problem.devices
-    kv = sum(it.kv_bytes for it in items)
-    act = max((it.activation_bytes for it in items), default=0)
+    from planner.solve.screen import byte_needs
+
+    devs = problem.devices
     reserve = min([template.reserve_bytes] + [devs[g].reserve_bytes for g in problem.gpu_indices])
-    weights = sum(it.weights_bytes for it in items)
-    on_gpus = kv + act + reserve - sum(devs[g].capacity_bytes for g in problem.gpu_indices)
-    anywhere = weights + kv + act + reserve - sum(d.capacity_bytes for d in devs)
-    return max(1, -(-max(on_gpus, anywhere) // max(template.capacity_bytes, 1)))
+    on_gpus, anywhere = byte_needs(problem, reserve)
+    missing = max(on_gpus - sum(devs[g].capacity_bytes for g in problem.gpu_indices),
+                  anywhere - sum(d.capacity_bytes for d in devs))
+    return max(1, -(-missing // max(template.capacity_bytes, 1)))
 
 
 def _largest_that_fits(prof: Profile, inventory: Inventory, args, field: str, high: int) -> int | None:

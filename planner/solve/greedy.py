@@ -61,7 +61,7 @@ def _tree(names: list[str], sizes: list[int]) -> list[_Node]:
 class _ModelSide:
     """What the greedy reads of the model alone, the same for every inventory and workload."""
 
-    layers: list[int]
+    layers: tuple[int, ...]
     """accelerate's "layer" of each unit: the whole unit if it is a no-split block or a leaf
     module, else its largest leaf module."""
     slack: int
@@ -94,7 +94,7 @@ def _model_side(spec, bits: int, scheme) -> _ModelSide:
     parents = {m.rpartition(".")[0] for m in modules if "." in m}
     leaves = [m for m in modules if m not in parents]
     mean_leaf = int(sum(modules[m] for m in leaves) / max(len(leaves), 1))
-    return _ModelSide(layers, int(1.25 * max(max(firsts.values(), default=0), mean_leaf)))
+    return _ModelSide(tuple(layers), int(1.25 * max(max(firsts.values(), default=0), mean_leaf)))
 
 
 def _side(profile: Profile) -> _ModelSide:

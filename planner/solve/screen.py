@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from planner.solve.loads import device_loads, objective_key
 from planner.solve.problem import Problem
 from planner.solve.verify import verify
 
@@ -50,20 +51,26 @@ def proven_infeasible(problem: Problem) -> str | None:
             where = f"GPU {devs[it.allowed[0]].key}" if pinned_gpu else "the largest GPU"
             return f"{it.names[0]} needs {need:,} bytes to run, more than {where} holds ({here:,})"
     gpu_cap = sum(devs[g].capacity_bytes for g in gpus)
-    kv = sum(it.kv_bytes for it in problem.items)
-    act = max((it.activation_bytes for it in problem.items), default=0)
-    reserve = min(devs[g].reserve_bytes for g in gpus)
-    if kv + act + reserve > gpu_cap:
-        return f"KV cache, activations and a reserve need {kv + act + reserve:,} bytes, all GPUs hold {gpu_cap:,}"
-    weights = sum(it.weights_bytes for it in problem.items)
-    if weights + kv + act + reserve > sum(d.capacity_bytes for d in devs):
-        return f"the model needs {weights + kv + act + reserve:,} bytes, all devices hold {sum(d.capacity_bytes for d in devs):,}"
+    on_gpus, anywhere = byte_needs(problem, min(devs[g].reserve_bytes for g in gpus))
+    if on_gpus > gpu_cap:
+        return f"KV cache, activations and a reserve need {on_gpus:,} bytes, all GPUs hold {gpu_cap:,}"
+    if anywhere > sum(d.capacity_bytes for d in devs):
+        return f"the model needs {anywhere:,} bytes, all devices hold {sum(d.capacity_bytes for d in devs):,}"
     for host in (problem.cpu, problem.disk):
         if host is not None:
             pinned = sum(it.weights_bytes for it in problem.items if it.allowed == (host,))
             if pinned > devs[host].capacity_bytes:
                 return f"weights pinned to {devs[host].key} need {pinned:,} bytes, it holds {devs[host].capacity_bytes:,}"
     return execution_bound(problem)
+
+
+def byte_needs(problem: Problem, reserve: int) -> tuple[int, int]:
+    """The module docstring's byte totals: what the GPUs hold at least (all KV, the largest
+    activation, one ``reserve``) and what all devices hold at least (that and all weights)."""
+    kv = sum(it.kv_bytes for it in problem.items)
+    act = max((it.activation_bytes for it in problem.items), default=0)
+    weights = sum(it.weights_bytes for it in problem.items)
+    return kv + act + reserve, weights + kv + act + reserve
 
 
 def execution_bound(problem: Problem) -> str | None:
@@ -190,13 +197,12 @@ def filled_plan(problem: Problem) -> tuple[int, ...] | None:
     point when the model must offload (the greedy's plan, accelerate's rule, can be far from it:
     DeepSeek-R1 on 32 mixed GPUs offloads 31.4 s per pass there against 14.7 s at the optimum).
     GPUs other than the execution GPU take, largest first, as many sequence items as fit from the
-    start; the rest goes to the host (the CPU while it has room, then the disk); the execution GPU (the lowest-numbered one used, so those
-    below it stay idle) keeps room to run those and takes what more fits from the end (or, when
-    nothing at the end fits beside what it runs, the smallest item left). Each GPU
-    that is the first of its size is tried as the execution GPU and the best valid plan (by
-    objective_values) is kept; None when none is valid or the problem has pinned items."""
-    from planner.solve.loads import objective_key
-
+    start; the rest goes to the host (the CPU while it has room, then the disk); the execution
+    GPU (the lowest-numbered one used, so those below it stay idle) keeps room to run those and
+    takes what more fits from the end (or, when nothing at the end fits beside what it runs, the
+    smallest item left). Each GPU that is the first of its size is tried as the execution GPU and
+    the best valid plan (by objective_values) is kept; None when none is valid or the problem
+    has pinned items."""
     cpu, gpus, items = problem.cpu, problem.gpu_indices, problem.items
     if cpu is None or not gpus or any(len(it.allowed) < len(problem.devices) for it in items):
         return None
@@ -205,13 +211,13 @@ def filled_plan(problem: Problem) -> tuple[int, ...] | None:
     for g in gpus:
         firsts.setdefault((devs[g].capacity_bytes, devs[g].reserve_bytes), g)
     plans = [plan for e in sorted(firsts.values())
-             for plan in _filled_from(problem, e, [g for g in gpus if g > e])
-             if not verify(problem, plan)]
+             for plan in [_filled_from(problem, e, [g for g in gpus if g > e])]
+             if plan is not None and not verify(problem, plan)]
     return min(plans, key=lambda a: objective_key(problem, a), default=None)
 
 
-def _filled_from(problem: Problem, e: int, others: list[int]) -> list[tuple[int, ...]]:
-    """The filled plans with execution GPU e: it keeps a tail of the items the others leave, or,
+def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...] | None:
+    """The filled plan with execution GPU e: it keeps a tail of the items the others leave, or,
     when no tail fits beside what it runs (the tail item is too large), the smallest of them."""
     devs, items, n = problem.devices, problem.items, len(problem.items)
     out = [-1] * n
@@ -254,11 +260,11 @@ def _filled_from(problem: Problem, e: int, others: list[int]) -> list[tuple[int,
     elif pos < n:
         own = [min(range(pos, n), key=lambda i: (weights[i] + kv[i], i))]  # checked by the caller
     else:
-        return []
+        return None
     for i in own:
         out[i] = e
     _to_host(problem, out, [i for i in range(pos, n) if out[i] != e])
-    return [tuple(out)]
+    return tuple(out)
 
 
 def one_gpu_shortfall(problem: Problem) -> tuple[int, dict[int, int]] | None:
@@ -271,8 +277,6 @@ def one_gpu_shortfall(problem: Problem) -> tuple[int, dict[int, int]] | None:
     needs = execution_needs(problem)
     if len(gpus) != 1 or not needs or (problem.cpu is None and problem.disk is None):
         return None
-    from planner.solve.loads import device_loads
-
     g, need = needs[0]
     items, devs = problem.items, problem.devices
     out = [-1] * len(items)

@@ -153,6 +153,11 @@ def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, 
     known = screened(problem)
     if known is not None:
         return known, 0.0
+    return searched_feasible(problem, time_limit_s)
+
+
+def searched_feasible(problem: Problem, time_limit_s: float) -> tuple[bool | None, float]:
+    """``feasible`` by CP-SAT alone, for callers that asked screen.py already (``screened``)."""
     from ortools.sat.python import cp_model
 
     from planner.solve.cpsat import PlacementModel
