@@ -75,13 +75,18 @@ def scaled(problem: Problem) -> tuple[Problem, int]:
 
 class PlacementModel:
     UTIL_SCALE = UTIL_SCALE
-    def __init__(self, problem: Problem, slack: bool = False):
+    def __init__(self, problem: Problem, slack: bool = False, executors: tuple[int, ...] | None = None):
+        """``executors``: the GPUs allowed to be the execution device (all when None); those below
+        the lowest of them hold nothing and get no variables."""
         self.problem = problem
         p, self.unit = scaled(problem)
         self.scaled = p
         self.model = cp_model.CpModel()
         self.blocks = problem.blocks
         self.gpus = p.gpu_indices
+        self.executors = self.gpus if executors is None else tuple(g for g in self.gpus if g in executors)
+        lowest = min(self.executors, default=None)
+        self.idle = frozenset(g for g in self.gpus if lowest is None or g < lowest)
         self._counts(tight=not slack)
         self.over = {d: self.model.new_int_var(0, _total(p), f"over[{d}]") for d in range(len(p.devices))} if slack else {}
         self._used_and_first()
@@ -105,6 +110,8 @@ class PlacementModel:
         for b, (i, size) in enumerate(self.blocks):
             it = items[i]
             for d in it.allowed:
+                if d in self.idle:
+                    continue
                 most = size
                 if tight and devices[d].kind == "gpu":
                     room = devices[d].usable_bytes - it.activation_bytes
@@ -117,8 +124,8 @@ class PlacementModel:
                     continue
                 n = self.n[b, d] = m.new_int_var(0, most, f"n[{b},{d}]")
                 y = self.y[b, d] = m.new_bool_var(f"y[{b},{d}]")
-                m.add(n >= 1).only_enforce_if(y)
-                m.add(n == 0).only_enforce_if(~y)
+                m.add(n >= y)  # y = (n > 0), as two plain inequalities (cheaper to build than enforced ones)
+                m.add(n <= most * y)
             m.add(cp_model.LinearExpr.sum([self.n[b, d] for d in it.allowed if (b, d) in self.n]) == size)
 
     def _used_and_first(self) -> None:
@@ -133,14 +140,15 @@ class PlacementModel:
                 m.add_bool_or(on_g).only_enforce_if(self.used[g])
             else:
                 m.add(self.used[g] == 0)
-        self.first = {g: m.new_bool_var(f"first[{g}]") for g in gpus}
+        self.first = {g: m.new_bool_var(f"first[{g}]") for g in self.executors}
         if gpus:
             m.add_exactly_one(self.first.values())
             below = None  # "some GPU below this one is used", a chain: linear in the GPUs, not quadratic
             for k, g in enumerate(gpus):
-                m.add_implication(self.first[g], self.used[g])
-                if below is not None:
-                    m.add_implication(self.first[g], ~below)
+                if g in self.first:
+                    m.add_implication(self.first[g], self.used[g])
+                    if below is not None:
+                        m.add_implication(self.first[g], ~below)
                 if k + 1 < len(gpus):
                     nxt = m.new_bool_var(f"below[{k + 1}]")
                     m.add_implication(self.used[g], nxt)
@@ -173,9 +181,9 @@ class PlacementModel:
                 held.append(self.n[b, g])
                 sizes.append(it.weights_bytes + it.kv_bytes)
                 if it.activation_bytes:
-                    m.add(act >= it.activation_bytes).only_enforce_if(self.y[b, g])
+                    m.add(act >= it.activation_bytes * self.y[b, g])
         load = cp_model.LinearExpr.weighted_sum(held, sizes)  # one expression, not a chain of sums
-        if self.off:
+        if self.off and g in self.first:
             load = load + self._execution_extras(g, act)
         m.add(load <= devices[g].capacity_bytes + self.over.get(g, 0))
         return load
@@ -277,6 +285,11 @@ class PlacementModel:
         p = self.scaled
         return sum(p.offload_ns[self.blocks[b][0]][d] * v for (b, d), v in self.n.items()
                    if d in self.away and p.offload_ns[self.blocks[b][0]][d])
+
+    def offload_value(self, assignment: tuple[int, ...]) -> int:
+        """``offload_ns()`` at ``assignment``, in the model's scaled units."""
+        p = self.scaled
+        return sum(p.offload_ns[i][d] for i, d in enumerate(assignment) if d in self.away)
 
     def gpu_count(self):
         return sum(self.used.values())

@@ -103,19 +103,20 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
     from planner.solve.loads import objective_values, offload_ns
     from planner.solve.verify import verify
 
-    pm = PlacementModel(problem)
+    hint_valid = hint is not None and not verify(problem, hint)
+    executors = _settled_executors(problem, hint) if hint_valid else None
+    pm = PlacementModel(problem, executors=executors)
     if hint is not None:
         pm.hint(hint)
-    hint_valid = hint is not None and not verify(problem, hint)
     values: dict[str, int] = {}
     status, gap, unproven = "optimal", 0.0, None
     assignment = None
     spent = 0.0  # deterministic seconds used by the stages so far
     for k, terms in enumerate(_stages(pm)):
         expr = _weighted(terms)
-        if k == 0 and hint_valid and offload_ns(problem, hint) == 0:
-            pm.model.add(terms[0][1] == 0)  # a valid hint offloads nothing: stage 1 is solved without search
-            values["offload_ns"] = 0
+        if k == 0 and executors is not None:
+            pm.model.add(terms[0][1] <= pm.offload_value(hint))  # stage 1 is proven by the hint without search
+            values["offload_ns"] = offload_ns(problem, hint)
             continue
         left = time_limit_s - spent
         if left < 0.02 and assignment is not None:  # out of budget: keep the answer of the stages before
@@ -144,6 +145,23 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
     # the model counts in scaled units (cpsat.scaled); the answer reports the plan's own figures
     values = objective_values(problem, assignment) if assignment is not None else values
     return Solution(status, assignment, values, gap, time.perf_counter() - start, unproven)
+
+
+def _settled_executors(problem: Problem, hint: tuple[int, ...]) -> tuple[int, ...] | None:
+    """When a valid plan that runs on a GPU offloads no more than any plan can (offload_floor.py),
+    the first stage is proven at its value: then the GPUs that can execute a plan offloading that
+    little (the hint's own among them), which are all the model need let execute. None when the
+    bound does not prove it."""
+    from planner.solve.loads import execution_device, offload_ns
+    from planner.solve.offload_floor import execution_floors
+
+    if execution_device(problem, hint) not in problem.gpu_indices:
+        return None
+    spent = offload_ns(problem, hint)
+    floors = execution_floors(problem)
+    if spent and spent > min((f for f in floors.values() if f is not None), default=spent + 1):
+        return None
+    return tuple(g for g in problem.gpu_indices if g not in floors or (floors[g] is not None and floors[g] <= spent))
 
 
 def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, float]:
