@@ -31,7 +31,7 @@ GiB = 2**30
 CYCLE = [24, 12, 40, 48, 80]
 SIZES = [1, 2, 4, 8, 16, 32, 64, 128]
 MODELS = ["Llama-3.1-405B", "DeepSeek-R1", "Mixtral-8x22B-v0.1"]
-REPEAT = 3
+REPEAT = 5
 """Each side is timed this many times and its best time kept (the machine's noise is one-sided)."""
 WORKLOADS = {"none": {}, "generate": {"batch": 4, "prompt_tokens": 2048, "new_tokens": 256}}
 
