@@ -164,3 +164,46 @@ def test_the_exact_tail_equals_walking_the_run(problem):
         assert fast.plan.status == slow.plan.status == "optimal"
         assert fast.plan.objectives == slow.plan.objectives
         assert verify(problem, fast.plan.assignment) == []
+
+
+def _reaches_by_load(problem: Problem, shares: list[int]) -> None:
+    from planner.solve.segment_parts import Sequence
+    from planner.solve.segments import _Search
+
+    seq = Sequence(problem)
+    search = _Search(problem, seq, 10**6)
+    for g in problem.gpu_indices:
+        dev = problem.devices[g]
+        for share in shares:
+            room = dev.capacity_bytes * share // 100
+            expected = []
+            for i in range(seq.n):
+                j = i
+                while j < seq.n and seq.load(i, j + 1, g, dev.reserve_bytes) <= room:
+                    j += 1
+                expected.append(j)
+            assert search._sweep(room, g, dev.reserve_bytes) == expected
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(gpu_only_problems(), st.lists(st.integers(0, 100), min_size=1, max_size=4))
+def test_every_reach_is_the_longest_segment_that_fits(problem, shares):
+    """The search's reaches (bisections over its precomputed rows) against Sequence.load, the
+    load rule itself, item by item: from every start, the longest run of items whose load (with
+    the GPU's pinned base) fits the room, at several rooms per GPU."""
+    _reaches_by_load(problem, shares)
+
+
+def test_a_pinned_activation_shortens_the_reach():
+    """GPU 0 holds a pinned item whose activation (30) exceeds every layer's (2): beside it a
+    room of 100 takes (100 - 0 - 30) // 10 = 7 layers, not the (100 - 2) // 10 = 9 the layers'
+    own peak would allow."""
+    devices = (Device(0, "gpu", "g", 100, 0, 10.0),)
+    items = tuple(Item((i,), (f"layer{i}",), 10, 0, 2, (0,)) for i in range(12)) + (
+        Item((12,), ("vision",), 0, 0, 30, (0,), False),)
+    problem = Problem(items, devices, "gpus", tuple((0,) for _ in items))
+    from planner.solve.segment_parts import Sequence
+    from planner.solve.segments import _Search
+
+    assert _Search(problem, Sequence(problem), 10**6)._sweep(100, 0, 0)[0] == 7
+    _reaches_by_load(problem, [100, 50])

@@ -4,6 +4,10 @@ its A* estimate is made of."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from itertools import accumulate
+from operator import add
+
 from planner.solve.problem import Problem
 from planner.solve.range_max import RangeMax
 
@@ -20,6 +24,7 @@ class Sequence:
             self.prefix.append(self.prefix[-1] + items[i].weights_bytes + items[i].kv_bytes)
         self.activations = [items[i].activation_bytes for i in self.order]
         self.acts = RangeMax(self.activations)
+        self._fronts: dict[int, list[list[int]]] = {}
         keys = [(items[i].weights_bytes + items[i].kv_bytes, items[i].activation_bytes) for i in self.order]
         self.runs: list[tuple[int, int]] = []
         """(start, end) of each run of two or more identical consecutive sequence items."""
@@ -37,6 +42,19 @@ class Sequence:
                 g = it.allowed[0]
                 w, a = self.base.get(g, (0, 0))
                 self.base[g] = (w + it.weights_bytes + it.kv_bytes, max(a, it.activation_bytes))
+
+    def fronts(self, most: int) -> list[list[int]]:
+        """Per start i: prefix[i+k+1] + the largest activation of items i..i+k, for every k whose
+        items weigh at most ``most`` (no GPU holds more), a non-decreasing row, so that how many
+        items from i fit a room is one bisection. Built on first use, in C-level passes
+        (accumulate, map), once per search."""
+        if most not in self._fronts:
+            prefix, acts = self.prefix, self.activations
+            rows = self._fronts[most] = []
+            for i in range(self.n):
+                end = bisect_right(prefix, prefix[i] + most, i + 1) - 1  # items i..end-1 may fit, no more
+                rows.append(list(map(add, prefix[i + 1:end + 1], accumulate(acts[i:end], max))))
+        return self._fronts[most]
 
     def peak(self, i: int, j: int) -> int:
         return self.acts.peak(i, j)

@@ -159,9 +159,10 @@ def _settled_executors(problem: Problem, hint: tuple[int, ...]) -> tuple[int, ..
         return None
     spent = offload_ns(problem, hint)
     floors = execution_floors(problem)
-    if spent and spent > min((f for f in floors.values() if f is not None), default=spent + 1):
+    if spent > min((f for f in floors.values() if f is not None), default=0):
         return None
-    return tuple(g for g in problem.gpu_indices if g not in floors or (floors[g] is not None and floors[g] <= spent))
+    allowed = tuple(g for g in problem.gpu_indices if g not in floors or (floors[g] is not None and floors[g] <= spent))
+    return allowed or None  # never empty when the hint is valid: its own execution GPU's floor is at most its offload
 
 
 def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, float]:
