@@ -9,6 +9,8 @@ w_b, KV kv_b, activation peak a_b.
   n[b, d]  items of block b on device d (integer)          y[b, d] = 1 iff n[b, d] > 0 (n itself when 0..1)
   used[g]  GPU g holds something                          first[g] = g is the execution device,
   off[b]   block b has items on CPU or disk                          the lowest-numbered GPU used
+  (first[g] only for the GPUs allowed to execute: all, unless the solver proved the offload
+  stage and narrowed them, solver._settled_executors; GPUs below the lowest of those hold nothing)
 Constraints (each mirrors a rule of ``loads.device_loads``):
   sum_d n[b, d] = size_b                                         every item placed once
   sum_b n[b,g](w_b + kv_b) + act[g] + buf[g] + kvx[g] + reserve_g used[g] <= cap_g

@@ -149,8 +149,8 @@ def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: f
 
 def _settled_executors(problem: Problem, hint: tuple[int, ...]) -> tuple[int, ...] | None:
     """When a valid plan that runs on a GPU offloads no more than any plan can (offload_floor.py),
-    the first stage is proven at its value: then the GPUs that can execute a plan offloading that
-    little (the hint's own among them), which are all the model need let execute. None when the
+    the first stage is proven at its value; then the GPUs whose own floor allows that offload,
+    the only ones a plan at that offload can execute on (the hint's among them). None when the
     bound does not prove it."""
     from planner.solve.loads import execution_device, offload_ns
     from planner.solve.offload_floor import execution_floors
