@@ -38,6 +38,7 @@ from dataclasses import replace
 
 from ortools.sat.python import cp_model
 
+from planner.solve.loads import held_alone
 from planner.solve.problem import UTIL_SCALE, Item, Problem
 
 MAX_COEFFICIENT = 2**28
@@ -116,9 +117,8 @@ class PlacementModel:
                     continue
                 most = size
                 if tight and devices[d].kind == "gpu":
-                    room = devices[d].usable_bytes - it.activation_bytes
-                    each = it.weights_bytes + it.kv_bytes
-                    most = 0 if room < each or room < 0 else (min(size, room // each) if each else size)
+                    alone = held_alone(devices[d].usable_bytes, it.weights_bytes + it.kv_bytes, it.activation_bytes)
+                    most = size if alone is None else min(size, alone)
                 if most == 0:
                     continue
                 if most == 1 and tight:  # a count of 0 or 1 is its own "holds any" literal

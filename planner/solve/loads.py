@@ -34,6 +34,15 @@ class DeviceLoad:
         return self.weights_bytes + self.kv_bytes + self.activation_bytes + self.buffer_bytes + self.reserve_bytes
 
 
+def held_alone(room: int, each: int, act: int) -> int | None:
+    """How many items of one shape (weights + KV ``each`` bytes, activation ``act``) a GPU with
+    ``room`` bytes beside its reserve holds with nothing else: 0 when not one fits, None when any
+    number does (items of no bytes of their own)."""
+    if room < act + each:
+        return 0
+    return (room - act) // each if each else None
+
+
 def execution_device(problem: Problem, assignment: tuple[int, ...]) -> int | None:
     """Lowest-numbered GPU holding an item; the CPU when no GPU does."""
     used = set(assignment)

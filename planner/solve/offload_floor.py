@@ -24,6 +24,7 @@ can only raise the optimum.
 
 from __future__ import annotations
 
+from planner.solve.loads import held_alone
 from planner.solve.problem import Problem
 
 
@@ -53,7 +54,7 @@ def execution_floors(problem: Problem) -> dict[int, int | None]:
     for w, kv, act, _, _ in usable:
         after = [0] * (len(gpus) + 1)
         for k in range(len(gpus) - 1, -1, -1):
-            after[k] = after[k + 1] + _most(room[k], w + kv, act)
+            after[k] = after[k + 1] + held_alone(room[k], w + kv, act)
         later.append(after)
     out: dict[int, int | None] = {}
     for k, e in enumerate(gpus):
@@ -71,7 +72,7 @@ def execution_floors(problem: Problem) -> dict[int, int | None]:
 def _forced(left: int, room: int, w: int, kv: int, act: int) -> int | None:
     """Items of one shape offloaded at least when ``left`` of them must go to the execution GPU
     (room ``room``) or the host; None when the execution GPU cannot run one offloaded."""
-    m = left - _most(room, w + kv, act)
+    m = left - held_alone(room, w + kv, act)
     while m > 0:
         spare = room - act - w - m * kv
         if spare < 0:
@@ -82,7 +83,3 @@ def _forced(left: int, room: int, w: int, kv: int, act: int) -> int | None:
         m = grown
     return 0
 
-
-def _most(room: int, each: int, act: int) -> int:
-    """How many items of one shape a GPU of this room holds alone."""
-    return max((room - act) // each, 0) if room >= act + each else 0
