@@ -80,9 +80,14 @@ def resolve_scheme(spec: ModelSpec, w: Workload) -> QuantScheme | None:
 
 
 def resolve_dtype(spec: ModelSpec, w: Workload) -> str:
+    """The workload's dtype, else what ``from_pretrained(dtype="auto")`` gives (ModelSpec.default_dtype)."""
     if w.dtype:
         return w.dtype
-    return spec.default_dtype if spec.default_dtype in ("fp32", "bf16", "fp16") else "bf16"
+    if spec.dtype_error:
+        from planner.errors import ConfigError
+
+        raise ConfigError(spec.dtype_error)
+    return spec.default_dtype
 
 
 @by_identity(16)  # weights do not depend on the workload; the diagnosis and sweeps profile one model many times

@@ -43,12 +43,22 @@ def header_lines(p: Profile) -> list[str]:
     w = p.workload
     spec = p.spec
     quant = p.quant.name + (f" (group {p.quant.group_size})" if p.quant.name in ("int4", "gptq", "awq") else "") if p.quant else "none"
+    images = f", {w.images} images x {w.image_patches or 1024} patches each" if w.images else ""
     return [
         f"Model: {spec.name} ({spec.model_type}, {spec.architecture or 'unknown architecture'}), "
         f"{p.parameters:,} parameters, from {spec.source}",
-        f"Workload: {w.mode}, {p.dtype} weights, quantization {quant}, KV cache {p.kv_dtype}, batch {w.batch}, "
-        f"{w.prompt_tokens} prompt + {w.new_tokens} new tokens, {w.attn_implementation} attention, {w.engine} KV layout",
+        f"Workload: {w.mode}, {p.dtype} weights{_dtype_origin(p)}, quantization {quant}, KV cache {p.kv_dtype}, "
+        f"batch {w.batch}, {w.prompt_tokens} prompt + {w.new_tokens} new tokens{images}, {w.attn_implementation} "
+        f"attention, {w.engine} KV layout",
     ]
+
+
+def _dtype_origin(p: Profile) -> str:
+    """Where the weights' dtype came from when nobody gave one and the config names none."""
+    if p.workload.dtype:
+        return ""
+    return {"checkpoint": " (the checkpoint's: the config names none)",
+            "unnamed": " (neither config nor checkpoint names one: from_config's default; give --dtype)"}.get(p.spec.dtype_from, "")
 
 
 def unit_ranges(names: list[str]) -> str:

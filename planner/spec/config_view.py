@@ -48,6 +48,24 @@ def check_sizes(data: Any, where: str = "config.json", depth: int = 0) -> None:
                           f"is rotated), got {factor!r}")
 
 
+_FLOAT_TAGS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def decode_special_floats(obj: Any, depth: int = 0) -> Any:
+    """A config as transformers reads it back: ``{"__float__": "Infinity"}`` (how its
+    ``save_pretrained`` writes the floats JSON has no literal for: NaN, +-Infinity) becomes the
+    float; anything else is returned as it is."""
+    if depth > 64:
+        return obj
+    if isinstance(obj, dict):
+        if len(obj) == 1 and isinstance(obj.get("__float__"), str) and obj["__float__"] in _FLOAT_TAGS:
+            return _FLOAT_TAGS[obj["__float__"]]
+        return {k: decode_special_floats(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [decode_special_floats(v, depth + 1) for v in obj]
+    return obj
+
+
 def _count(value: Any) -> int | None:
     """``value`` when it is a positive integer (bools excluded), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import Any
 
 from planner.errors import ConfigError, InputError
 from planner.spec import layers as spec_layers
 from planner.spec import legacy_decoders, text_decoders, vision
-from planner.spec.config_view import ConfigView, check_sizes
+from planner.spec.config_view import ConfigView, check_sizes, decode_special_floats
 from planner.spec.types import ModelSpec, Unit
 from planner.units import normalize_dtype
 
@@ -27,17 +28,40 @@ _ARCH = {
 }
 
 
-def _default_dtype(cfg: ConfigView) -> str:
-    raw = cfg.raw("torch_dtype", "dtype")
+COMPUTE_DTYPES = ("fp32", "bf16", "fp16")
+"""The widths a model's unquantized weights are held at (what ``--dtype`` accepts)."""
+
+
+def config_dtype(cfg: ConfigView) -> tuple[str | None, str | None]:
+    """(dtype, error) the config names for ``from_pretrained(dtype="auto")``, transformers 5's
+    default: ``dtype`` (or the older ``torch_dtype``) of the config, else of its text_config.
+    (None, None) when it names none; (None, why) when it names one the planner does not size
+    (float64, an fp8 or integer type, a typo): such a model is refused unless ``--dtype`` is given."""
+    key = "dtype" if cfg.has("dtype") else "torch_dtype"
+    raw, where = cfg.raw("dtype", "torch_dtype"), cfg.where
     if raw is None:
         text = cfg.data.get("text_config")
-        raw = text.get("torch_dtype") or text.get("dtype") if isinstance(text, dict) else None
+        if isinstance(text, dict) and (text.get("dtype") or text.get("torch_dtype")) is not None:
+            key = "dtype" if text.get("dtype") is not None else "torch_dtype"
+            raw, where = text[key], f"{cfg.where}:text_config"
     if raw is None:
-        return "fp32"
-    try:
-        return normalize_dtype(str(raw), f"{cfg.where}: torch_dtype")
-    except InputError:
-        return "bf16"
+        return None, None
+    name = None
+    with contextlib.suppress(InputError):
+        name = normalize_dtype(str(raw), key)
+    if name in COMPUTE_DTYPES:
+        return name, None
+    return None, (f"{where}: field '{key}' is {str(raw)[:40]!r}, a dtype the planner does not size weights at; "
+                  f"pass --dtype fp32, bf16 or fp16 (what from_pretrained(dtype=...) would be given)")
+
+
+def with_config_dtype(spec: ModelSpec, data: dict) -> ModelSpec:
+    """The spec with the dtype its config names, or marked unnamed (then from_config's fp32, unless
+    a checkpoint beside the config says otherwise: spec/load.py) or unsizable."""
+    dtype, error = config_dtype(ConfigView(data))
+    if error:
+        return replace(spec, default_dtype="fp32", dtype_from="unknown", dtype_error=error)
+    return replace(spec, default_dtype=dtype or "fp32", dtype_from="config" if dtype else "unnamed")
 
 
 def _tie(cfg: ConfigView, default: bool, embed: str) -> str | None:
@@ -57,7 +81,7 @@ def _finish(name: str, cfg: ConfigView, model_type: str, units: list[Unit], voca
     qc = cfg.raw("quantization_config")
     return ModelSpec(
         name=name, model_type=model_type, architecture=arch, units=tuple(units), no_split_modules=no_split,
-        tied_groups=tied, default_dtype=_default_dtype(cfg), vocab_size=vocab, hidden_size=hidden,
+        tied_groups=tied, vocab_size=vocab, hidden_size=hidden,
         source="config", quantization_config=qc if isinstance(qc, dict) else None, notes=notes,
     )
 
@@ -129,6 +153,7 @@ def spec_from_config(data: Any, name: str = "model", where: str = "config.json")
     """Build the ModelSpec of a Hugging Face config.json (already parsed), with its context limit."""
     from planner.spec.context_limit import max_model_len
 
+    data = decode_special_floats(data)
     spec = _spec_from_config(data, name, where)
     limit, source = max_model_len(data)
     return replace(spec, max_model_len=limit, max_model_len_source=source)
@@ -156,4 +181,4 @@ def _spec_from_config(data: Any, name: str, where: str) -> ModelSpec:
     spec = _vlm(name, cfg, model_type) if model_type in VLM_FAMILIES else _text_model(name, cfg, model_type)
     if notes:
         spec = replace(spec, notes=notes)
-    return spec
+    return with_config_dtype(spec, cfg.data)

@@ -30,6 +30,8 @@ class HubModel:
     checkpoint_bytes: int | None
     """Bytes the checkpoint's safetensors files store (from their headers), when the Hub answered."""
     checkpoint_dtypes: tuple[str, ...] = ()
+    auto_dtype: str | None = None
+    """What ``dtype="auto"`` reads from the first checkpoint file (safetensors.auto_dtype)."""
 
 
 def split_revision(model: str, revision: str | None = None) -> tuple[str, str | None]:
@@ -84,20 +86,22 @@ def _hub_error(e: Exception, repo: str, revision: str | None) -> InputError:
     return InputError(f"model: cannot reach the Hub at {_endpoint()} for {where} ({type(e).__name__}); check the network")
 
 
-def _checkpoint(repo: str, revision: str | None) -> tuple[int | None, tuple[str, ...]]:
-    """Stored bytes and dtypes of the checkpoint from its safetensors headers (range requests)."""
+def _checkpoint(repo: str, revision: str | None) -> tuple[int | None, tuple[str, ...], str | None]:
+    """Stored bytes and dtypes of the checkpoint from its safetensors headers (range requests),
+    and the dtype ``from_pretrained(dtype="auto")`` would read from its first file."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub import errors as hub_errors
 
+    from planner.spec.safetensors import auto_dtype
     from planner.units import SAFETENSORS_BITS
 
     if constants.HF_HUB_OFFLINE:
-        return None, ()
+        return None, (), None
     try:
         meta = HfApi().get_safetensors_metadata(repo, revision=revision)
     except (hub_errors.NotASafetensorsRepoError, hub_errors.SafetensorsParsingError, hub_errors.HfHubHTTPError, OSError,
             ValueError):
-        return None, ()
+        return None, (), None
     total, dtypes = 0, set()
     for file_meta in meta.files_metadata.values():
         for info in file_meta.tensors.values():
@@ -106,7 +110,9 @@ def _checkpoint(repo: str, revision: str | None) -> tuple[int | None, tuple[str,
                 continue
             total += (prod(info.shape) * bits + 7) // 8
             dtypes.add(info.dtype)
-    return total, tuple(sorted(dtypes))
+    first = min(meta.files_metadata, default=None)
+    auto = auto_dtype({n: i.dtype for n, i in meta.files_metadata[first].tensors.items()}) if first else None
+    return total, tuple(sorted(dtypes)), auto
 
 
 def resolve_hub_model(model: str, revision: str | None = None) -> HubModel:
@@ -126,5 +132,5 @@ def resolve_hub_model(model: str, revision: str | None = None) -> HubModel:
 
     commit = path.parent.name if path.parent.parent.name == "snapshots" else None
     config = read_config_json(path)
-    stored, dtypes = _checkpoint(repo, rev)
-    return HubModel(repo, rev, commit, config, path, stored, dtypes)
+    stored, dtypes, auto = _checkpoint(repo, rev)
+    return HubModel(repo, rev, commit, config, path, stored, dtypes, auto)

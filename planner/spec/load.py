@@ -17,7 +17,7 @@ from planner.catalog import find_model, hub_ids, model_config_path
 from planner.errors import ConfigError, InputError
 from planner.files import read_text
 from planner.spec.hf_config import spec_from_config
-from planner.spec.safetensors import spec_from_safetensors
+from planner.spec.safetensors import checkpoint_dtype, spec_from_safetensors
 from planner.spec.types import ModelSpec
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -42,10 +42,18 @@ def _folder(path: Path) -> ModelSpec:
     config = path / "config.json"
     has_weights = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file()
     if config.is_file():
-        return spec_from_config(read_config_json(config), path.name, str(config))
+        spec = spec_from_config(read_config_json(config), path.name, str(config))
+        return with_checkpoint_dtype(spec, checkpoint_dtype(path) if has_weights else None)
     if has_weights:
         return spec_from_safetensors(path, path.name)
     raise InputError(f"model: folder {path} has neither config.json nor .safetensors files")
+
+
+def with_checkpoint_dtype(spec: ModelSpec, dtype: str | None) -> ModelSpec:
+    """A config that names no dtype loads at its checkpoint's (``dtype="auto"``)."""
+    if spec.dtype_from != "unnamed" or dtype is None:
+        return spec
+    return replace(spec, default_dtype=dtype, dtype_from="checkpoint")
 
 
 def _as_path(model: str) -> Path | None:
@@ -79,7 +87,8 @@ def load_model(model: str, revision: str | None = None) -> ModelSpec:
         return replace(spec, repo_id=hub_ids().get(found))
     if looks_like_repo_id(model):
         hub = resolve_hub_model(name, rev)
-        spec = spec_from_config(hub.config, name.split("/")[-1], f"{name}/config.json")
+        spec = with_checkpoint_dtype(spec_from_config(hub.config, name.split("/")[-1], f"{name}/config.json"),
+                                     hub.auto_dtype)
         notes = spec.notes
         if hub.checkpoint_bytes is not None:
             notes += (f"checkpoint on the Hub: {hub.checkpoint_bytes:,} bytes of safetensors ({', '.join(hub.checkpoint_dtypes)})",)

@@ -90,8 +90,9 @@ def hf_config_from_dict(data: dict[str, Any], where: str):
     try:
         return CONFIG_MAPPING[model_type].from_dict(cfg)
     except Exception as e:  # noqa: BLE001 - config classes validate with ValueError, TypeError, their own errors
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"{where}: transformers {transformers.__version__} cannot read this config ({first})") from None
+        lines = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+        raise ConfigError(f"{where}: transformers {transformers.__version__} cannot read this config "
+                          f"({lines[:300]})") from None
 
 
 def build_meta_model(data: dict[str, Any], where: str = "config.json", dtype: str = "bf16"):
@@ -316,7 +317,7 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
             notes.append("activation peaks measured on the meta device (MemTracker)")
     return ModelSpec(
         name=name, model_type=hf_config.model_type, architecture=type(model).__name__, units=tuple(units),
-        no_split_modules=tuple(sorted(no_split)), tied_groups=_tied_groups(units), default_dtype=_config_dtype(data),
+        no_split_modules=tuple(sorted(no_split)), tied_groups=_tied_groups(units),
         vocab_size=vocab, hidden_size=hidden, source="config",
         quantization_config=data.get("quantization_config") if isinstance(data.get("quantization_config"), dict) else None,
         notes=tuple(notes),
@@ -356,18 +357,14 @@ def _tied_groups(units: list[Unit]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(g) for g in groups.values())
 
 
-def _config_dtype(data: dict) -> str:
-    from planner.spec.config_view import ConfigView
-    from planner.spec.hf_config import _default_dtype
-
-    return _default_dtype(ConfigView(data))
-
-
 def spec_from_meta(data: dict[str, Any], name: str = "model", where: str = "config.json") -> ModelSpec:
     """ModelSpec of any architecture transformers can build, cached on disk by config and version."""
+    from planner.spec.config_view import decode_special_floats
+    from planner.spec.hf_config import with_config_dtype
     from planner.spec.spec_cache import cached_spec
 
-    return cached_spec(data, lambda: _build(data, name, where), name)
+    data = decode_special_floats(data)
+    return with_config_dtype(cached_spec(data, lambda: _build(data, name, where), name), data)
 
 
 def _build(data: dict[str, Any], name: str, where: str) -> ModelSpec:

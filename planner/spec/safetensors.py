@@ -128,6 +128,24 @@ def checkpoint_files(folder: Path) -> tuple[list[Path], dict[str, Path] | None]:
     return files, None
 
 
+def auto_dtype(first_file: dict[str, str]) -> str | None:
+    """What ``from_pretrained(dtype="auto")`` takes when the config names no dtype: the dtype of
+    the first floating tensor (by name, as safetensors lists them; fp8/fp4 skipped, since torch
+    cannot build a model in those) of the first checkpoint file, given as {name: safetensors
+    dtype}. None when that is not a width the planner sizes weights at (F64)."""
+    for name in sorted(first_file):
+        dtype = first_file[name]
+        if dtype in _FLOATS or dtype == "F64":
+            return _FLOATS.get(dtype)
+    return None
+
+
+def checkpoint_dtype(path: Path) -> str | None:
+    """``auto_dtype`` of a checkpoint folder or file."""
+    files, _ = ([path], None) if not path.is_dir() else checkpoint_files(path)
+    return auto_dtype({name: info["dtype"] for name, info in read_header(files[0]).items()})
+
+
 def read_checkpoint(path: Path) -> dict[str, dict]:
     """Every tensor of a file or checkpoint folder; a tensor in two shards, or one the index
     places in a shard that does not hold it, is refused (loaders would pick one silently)."""

@@ -7,7 +7,7 @@ ones the transformers config class uses, so a sparse config.json sizes like the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from planner.spec import layers as spec_layers
 from planner.spec.config_view import ConfigView
@@ -34,6 +34,9 @@ class Family:
     every layer, with use_sliding_window) | alternate (gemma2)"""
     moe: str = ""
     """'' | mixtral | qwen2_moe | qwen3_moe | deepseek"""
+    aliases: dict = field(default_factory=dict)
+    """Other keys a config.json may give a field under, as the config class's ``attribute_map``
+    maps them (transformers 5 writes Qwen3-MoE's expert count as ``num_local_experts``)."""
 
 
 _LLAMA = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32)
@@ -55,7 +58,7 @@ FAMILIES: dict[str, Family] = {
     "phi3": Family("Phi3", dict(_LLAMA, vocab_size=32064, hidden_size=3072, intermediate_size=8192), fused_projections=True, sliding="all"),
     "mixtral": Family(
         "Mixtral", dict(_LLAMA, intermediate_size=14336, num_key_value_heads=8, num_local_experts=8, num_experts_per_tok=2),
-        sliding="all", moe="mixtral",
+        sliding="all", moe="mixtral", aliases={"num_local_experts": ("num_experts",)},
     ),
     "qwen2_moe": Family(
         "Qwen2Moe", dict(_LLAMA, vocab_size=151936, hidden_size=2048, intermediate_size=5632, num_hidden_layers=24,
@@ -66,23 +69,26 @@ FAMILIES: dict[str, Family] = {
     "qwen3_moe": Family(
         "Qwen3Moe", dict(_LLAMA, vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=24,
                          num_key_value_heads=4, num_experts=128, num_experts_per_tok=8, moe_intermediate_size=768),
-        qk_norm=True, sliding="all_if_enabled", moe="qwen3_moe",
+        qk_norm=True, sliding="all_if_enabled", moe="qwen3_moe", aliases={"num_experts": ("num_local_experts",)},
     ),
     "deepseek_v3": Family(
         "DeepseekV3", dict(vocab_size=129280, hidden_size=7168, intermediate_size=18432, num_hidden_layers=61,
                            num_attention_heads=128, num_key_value_heads=128),
-        moe="deepseek",
+        moe="deepseek", aliases={"n_routed_experts": ("num_local_experts",)},
     ),
 }
 
 
-def _get(cfg: ConfigView, fam: Family, key: str, minimum: int = 1) -> int:
-    return cfg.int(key, default=fam.defaults.get(key), minimum=minimum)
+def _get(cfg: ConfigView, fam: Family, key: str, minimum: int = 1, default=None) -> int:
+    """A field under its own key or an alias (Family.aliases), else the config class's default."""
+    return cfg.int(key, *fam.aliases.get(key, ()), default=fam.defaults.get(key, default), minimum=minimum)
 
 
 def sliding_windows(cfg: ConfigView, fam: Family, n_layers: int) -> list[int | None]:
     """Per-layer sliding window, following the config's layer_types as transformers builds its cache."""
-    window = cfg.opt_int("sliding_window") if cfg.has("sliding_window") else fam.defaults.get("sliding_window")
+    # null and 0 are "no window" (Mistral-7B-v0.3 writes null; transformers 5 writes 0 for Qwen2-MoE
+    # when use_sliding_window is off); only a missing key takes the config class's default
+    window = cfg.opt_int("sliding_window", minimum=0) or None if "sliding_window" in cfg.data else fam.defaults.get("sliding_window")
     types = cfg.str_list("layer_types")
     if types is not None:
         return [window if t in ("sliding_attention", "chunked_attention") else None for t in types[:n_layers]]
@@ -160,8 +166,8 @@ def _mlp(cfg: ConfigView, fam: Family, p: str, i: int, hidden: int, n_layers: in
     inter = _get(cfg, fam, "intermediate_size")
     dense = (_gated(p, hidden, inter, cfg.bool("mlp_bias", False), fam.fused_projections), MlpSpec(inter))
     if fam.moe == "mixtral":
-        n = cfg.int("num_local_experts", default=8)
-        k = cfg.int("num_experts_per_tok", default=2)
+        n = _get(cfg, fam, "num_local_experts")
+        k = _get(cfg, fam, "num_experts_per_tok")
         return _router(f"{p}.gate", n, hidden) + _moe_experts(p, n, hidden, inter), MlpSpec(inter, True, n, k)
     if fam.moe in ("qwen2_moe", "qwen3_moe"):
         n = _get(cfg, fam, "num_experts", minimum=0)
@@ -177,7 +183,7 @@ def _mlp(cfg: ConfigView, fam: Family, p: str, i: int, hidden: int, n_layers: in
             tensors += _gated(f"{p}.shared_expert", hidden, shared) + spec_layers.linear(f"{p}.shared_expert_gate", hidden, 1, quantizable=False)
         return tensors, MlpSpec(moe_inter, True, n, k, shared)
     if fam.moe == "deepseek":
-        n = cfg.int("n_routed_experts", default=256, minimum=0)
+        n = _get(cfg, fam, "n_routed_experts", minimum=0, default=256)
         first_dense = cfg.int("first_k_dense_replace", default=3, minimum=0)
         freq = cfg.int("moe_layer_freq", default=1)
         if n == 0 or i < first_dense or i % freq != 0:

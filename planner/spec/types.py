@@ -117,6 +117,13 @@ class ModelSpec:
     tied_groups: tuple[tuple[str, ...], ...] = ()
     """Groups of unit names that must share a device because they share a tensor."""
     default_dtype: str = "bf16"
+    """The compute dtype ``from_pretrained(dtype="auto")`` gives the unquantized weights."""
+    dtype_from: str = "config"
+    """Where ``default_dtype`` comes from: config | checkpoint (the config names none: the first
+    floating tensor of the checkpoint, transformers' rule) | unnamed (neither: fp32, what
+    ``from_config`` builds) | unknown (the config names a dtype the planner does not size)."""
+    dtype_error: str | None = None
+    """Why the default dtype cannot be used (dtype_from unknown): raised unless a dtype is given."""
     vocab_size: int = 0
     hidden_size: int = 0
     source: str = "config"
