@@ -91,12 +91,24 @@ class GpuType:
     price_usd: float | None
     price_usd_per_hour: float | None
     vendor: str = "nvidia"
-    bf16_supported: bool = True
-    """False before compute capability 8.0 (T4, V100): bf16 models run in fp16, same bytes."""
+    compute_capability: tuple[int, int] | None = None
+    """What ``torch.cuda.get_device_capability()`` reports; None for a GPU known by size only."""
     aliases: tuple[str, ...] = ()
     board_power_w: float = 0.0
     """Rated board power (TDP/TBP), W: the draw a total-cost figure counts under load."""
     sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bf16_supported(self) -> bool:
+        """bf16 needs compute capability 8.0 (not a T4 or V100: bf16 models run in fp16 there, same bytes)."""
+        return self.compute_capability is None or self.compute_capability >= (8, 0)
+
+
+def _capability(value) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    major, _, minor = str(value).partition(".")
+    return int(major), int(minor or 0)
 
 
 @cache
@@ -113,7 +125,7 @@ def gpu_types() -> tuple[GpuType, ...]:
                 interconnect_gb_per_s=float(link.get("gb_per_s", 32)), host_link_gb_per_s=float(row.get("host_link_gb_per_s", 25)),
                 cuda_context_bytes=int(row.get("cuda_context_mib", 500)) * MiB, price_usd=row.get("price_usd"),
                 price_usd_per_hour=row.get("price_usd_per_hour"), vendor=row.get("vendor", "nvidia"),
-                bf16_supported=bool(row.get("bf16_supported", True)), board_power_w=float(row.get("board_power_w", 0)),
+                compute_capability=_capability(row.get("compute_capability")), board_power_w=float(row.get("board_power_w", 0)),
                 aliases=tuple(str(a) for a in row.get("aliases") or ()), sources=dict(row.get("sources") or {}),
             )
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from planner.costs.profile import Profile
+from planner.costs.profile import Profile, on_gpu
 from planner.hardware.inventory import Inventory
 from planner.solve.device_map import collapse
 from planner.solve.loads import DeviceLoad, device_loads, execution_device, offload_ns
@@ -134,6 +134,7 @@ def make_plan(
     from planner.solve.solver import solve
     from planner.solve.verify import verify
 
+    profile = on_gpu(profile, inventory.gpu0_type, bool(inventory.gpus))  # the quantizers check CUDA device 0
     problem = build_problem(profile, inventory, objective, pins, weights_only)
     greedy = accelerate_greedy(problem, profile)  # once: the solver's hint and the baseline
     hint = keys_to_assignment(problem, greedy) if not pins else None

@@ -34,6 +34,8 @@ class ServingAnswer:
     """Per replica type chosen: the planner's device_map for the same GPUs under transformers."""
     bill: Bill | None = None
     """What to buy or rent, its power, cost and speed."""
+    excluded: tuple[str, ...] = ()
+    """GPU types left out because vLLM cannot run the quantization on them, each with the reason."""
 
 
 def _rental(profile: Profile, types: list[GpuType], context: int, concurrency: int, target, gpus_per_node: int,
@@ -79,6 +81,7 @@ def size_serving(model: str, profile: Profile, types: list[GpuType], context: in
     from planner.solve.sizing import size
 
     check_context(profile.spec, context)
+    types, excluded = runnable_types(profile, types)
     limits, costs = limits or Limits(), RankCosts(profile)
     sizing = size(profile, types, context, concurrency, objective, target_tokens_per_s, gpus_per_node, max_gpus,
                   utilization, time_limit_s, max_latency_ms, energy, limits, costs)
@@ -87,7 +90,20 @@ def size_serving(model: str, profile: Profile, types: list[GpuType], context: in
     if compare_rental and sizing.choice and objective in ("price", "tco"):
         rental = _rental(profile, types, context, concurrency, target_tokens_per_s, gpus_per_node, max_gpus, utilization,
                          time_limit_s, max_latency_ms, limits, costs)
-    return ServingAnswer(model, profile, sizing, gpus_per_node, maps, bill_of(profile, sizing, rental))
+    return ServingAnswer(model, profile, sizing, gpus_per_node, maps, bill_of(profile, sizing, rental), excluded)
+
+
+def runnable_types(profile: Profile, types: list[GpuType]) -> tuple[list[GpuType], tuple[str, ...]]:
+    """The GPU types vLLM runs the profile's quantization on, and why each other one is left out;
+    refused when none is left."""
+    from planner.engines.vllm_rules import unsupported
+    from planner.errors import InputError
+
+    why = {t.name: unsupported(profile.load, t) for t in types}
+    kept = [t for t in types if not why[t.name]]
+    if types and not kept:
+        raise InputError(f"quant: {next(iter(why.values()))}; choose a newer GPU type or another quantization")
+    return kept, tuple(f"{name}: {reason}" for name, reason in why.items() if reason)
 
 
 @dataclass(frozen=True)

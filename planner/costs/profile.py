@@ -7,8 +7,9 @@ from functools import cached_property
 
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.kv_cache import kv_layer_bytes, state_bytes
-from planner.costs.quant import QuantScheme, make_scheme, scheme_from_quantization_config
+from planner.costs.quant import QuantScheme
 from planner.costs.weights import unit_weight_bytes
+from planner.engines.load import EngineLoad, engine_load
 from planner.recent import by_identity
 from planner.spec.types import ModelSpec
 from planner.units import DTYPE_BITS
@@ -21,8 +22,18 @@ class UnitCost:
     kind: str
     parameters: int
     weights_bytes: int
+    """Its weights as the engine holds them on a GPU."""
     kv_bytes: int
     activation_peak_bytes: int
+    host_weights_bytes: int = -1
+    """Its weights as held on the CPU or disk, what crosses the host link when it runs there (more
+    than on a GPU where the engine leaves offloaded modules unquantized); -1: the same."""
+    offloadable: bool = True
+    """False when the engine will not keep this unit off the GPUs (EngineLoad's refusals)."""
+
+    @property
+    def hosted_bytes(self) -> int:
+        return self.weights_bytes if self.host_weights_bytes < 0 else self.host_weights_bytes
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,11 @@ class Profile:
     kv_dtype: str
     quant: QuantScheme | None
     units: tuple[UnitCost, ...]
+    load: EngineLoad | None = None
+    """How the engine loads the model (engines/): layouts, refusals, the recipe that asks for them."""
+    gpu: object | None = None
+    """The catalog GPU type the engine's rules were checked on (GPU 0 for transformers), if known."""
+    has_gpu: bool = True
 
     @cached_property
     def parameters(self) -> int:
@@ -73,12 +89,6 @@ class Profile:
         return self.weights_bytes + self.kv_bytes + self.activation_peak_bytes
 
 
-def resolve_scheme(spec: ModelSpec, w: Workload) -> QuantScheme | None:
-    if w.quant == "auto":
-        return scheme_from_quantization_config(spec.quantization_config) if spec.source == "config" else None
-    return make_scheme(w.quant, w.group_size, True, w.double_quant)
-
-
 def resolve_dtype(spec: ModelSpec, w: Workload) -> str:
     """The workload's dtype, else what ``from_pretrained(dtype="auto")`` gives (ModelSpec.default_dtype)."""
     if w.dtype:
@@ -96,23 +106,40 @@ def _unit_weights(spec: ModelSpec, bits: int, scheme: QuantScheme | None) -> lis
     return [unit_weight_bytes(u, bits, scheme) for u in spec.units]
 
 
-def profile(spec: ModelSpec, w: Workload) -> Profile:
+def profile(spec: ModelSpec, w: Workload, gpu=None, has_gpu: bool = True) -> Profile:
+    """Exact costs of ``spec`` under ``w``, as the workload's engine loads it (engines/) on ``gpu``
+    (a catalog GpuType; None: a GPU that supports every method), or on a machine with none."""
     dtype = resolve_dtype(spec, w)
     bits = DTYPE_BITS[dtype]
     kv_dtype = w.kv_dtype or dtype
     kv_bits = DTYPE_BITS[kv_dtype]
-    scheme = resolve_scheme(spec, w)
+    load = engine_load(spec, w, gpu, has_gpu)
     act_w = _vllm_step(w) if w.engine == "vllm" else w
-    weights = _unit_weights(spec, bits, scheme)
+    weights = _unit_weights(spec, bits, load.scheme)
+    hosted = weights if load.host_scheme == load.scheme else _unit_weights(spec, bits, load.host_scheme)
+    everywhere = not load.refuses_offload
     costs = []
-    for u, weight in zip(spec.units, weights, strict=True):
+    for u, weight, host in zip(spec.units, weights, hosted, strict=True):
         costs.append(
             UnitCost(
                 u.name, u.kind, u.parameters, weight, kv_layer_bytes(u.attention, w, kv_bits) + state_bytes(u, w, bits),
-                unit_activation_bytes(u, act_w, bits, spec.vocab_size),
+                unit_activation_bytes(u, act_w, bits, spec.vocab_size), -1 if host == weight else host,
+                everywhere and u.name not in load.gpu_only_units,
             )
         )
-    return Profile(spec, w, dtype, kv_dtype, scheme, tuple(costs))
+    return Profile(spec, w, dtype, kv_dtype, load.scheme, tuple(costs), load, gpu, has_gpu)
+
+
+def reprofile(prof: Profile, **workload_changes) -> Profile:
+    """The same model on the same GPU under a changed workload (the diagnosis's and sizing's what-ifs)."""
+    return profile(prof.spec, prof.workload.model_copy(update=workload_changes), prof.gpu, prof.has_gpu)
+
+
+def on_gpu(prof: Profile, gpu, has_gpu: bool = True) -> Profile:
+    """The profile as the engine loads it on ``gpu`` (the same one when the GPU changes nothing)."""
+    if getattr(prof.gpu, "name", None) == getattr(gpu, "name", None) and prof.has_gpu == has_gpu:
+        return prof
+    return profile(prof.spec, prof.workload, gpu, has_gpu)
 
 
 VLLM_STEP_TOKENS = 8192

@@ -43,6 +43,12 @@ class QuantScheme:
     compressed-tensors checkpoints."""
     per_tensor: bool = False
     """One fp8 scale for the whole tensor instead of one per output channel."""
+    targets: str = "layers"
+    """Which tensors the scheme replaces: ``layers`` (what checkpoint recipes quantize: the decoder
+    Linears, ``TensorSpec.quantizable``; bitsandbytes' vision towers; mxfp4's experts only),
+    ``modules`` (bitsandbytes loading in transformers: every exact nn.Linear but the output head,
+    vision and projector included, fused MoE experts left at the model dtype) or ``modules+experts``
+    (transformers' FineGrainedFP8 while loading: those and the fused experts)."""
 
     @property
     def quantizes_vision(self) -> bool:
@@ -51,6 +57,15 @@ class QuantScheme:
     @property
     def experts_only(self) -> bool:
         return self.name == "mxfp4"
+
+    def replaces(self, t, vision: bool = False, head: bool = False) -> bool:
+        """Whether tensor ``t`` (of a vision-tower unit, of the output head) is stored quantized."""
+        if self.targets == "modules":
+            return t.exact_linear and not head
+        if self.targets == "modules+experts":
+            return (t.exact_linear and not head) or t.kind == "expert_linear"
+        return (t.quantizable and (not vision or self.quantizes_vision)
+                and (t.kind == "expert_linear" or not self.experts_only))
 
 
 SCHEMES = ("int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq", "mxfp4")
@@ -64,6 +79,8 @@ def make_scheme(name: str | None, group_size: int = 128, symmetric: bool = True,
         raise InputError(f"quant: unknown scheme {name!r}; choose one of none, {', '.join(SCHEMES)}")
     if group_size != -1 and group_size <= 0:
         raise InputError(f"group_size: must be a positive integer or -1 (one group per row), got {group_size}")
+    if name in ("int8", "nf4", "fp4"):  # bitsandbytes, which only transformers loads: it replaces modules
+        layout.setdefault("targets", "modules")
     return QuantScheme(name, group_size, symmetric if name != "awq" else False, double_quant, **layout)
 
 
@@ -144,7 +161,7 @@ def _compressed_tensors(qc: dict) -> QuantScheme | None:
         if bits == 4:
             return make_scheme("int4", _group(weights) if weights.get("group_size") is not None else -1,
                                _qc_bool(weights, "symmetric", True))
-        return make_scheme("int8")
+        return make_scheme("int8", targets="layers")  # W8A8 int8: the recipe's decoder Linears
     return None
 
 

@@ -290,7 +290,7 @@ def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTrainin
                 weights += tensor_bytes(t, bits)
                 continue
             if setup.lora_rank:  # the base is frozen: its weights only (NF4 for QLoRA); adapters train in fp32
-                frozen = tensor_bytes(t, bits, base_scheme) * share
+                frozen = tensor_bytes(t, bits, base_scheme, unit.tower == "vision", unit.kind == "head") * share
                 if setup.offload_params:
                     cpu += frozen / setup.gpus
                 else:

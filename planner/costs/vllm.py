@@ -136,7 +136,8 @@ class RankCosts:
                 for t in unit.tensors:
                     if t.tied_to is not None and own_head and unit.name in tied_head:
                         t = replace(t, tied_to=None)  # the last stage keeps its own copy of a tied head
-                    total += int(tensor_bytes(t, bits, p.quant, vision) * shard_fraction(t, unit, tp, spec.vocab_size))
+                    total += int(tensor_bytes(t, bits, p.quant, vision, unit.kind == "head")
+                                 * shard_fraction(t, unit, tp, spec.vocab_size))
                 out.append(total)
             self._weights[key] = out
         return self._weights[key]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from planner.commands.size import ClusterAnswer
 from planner.costs.profile import Profile
 from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS
 from planner.export.table import Column, Table, render
-from planner.export.vllm import partition_env, vllm_dtype
+from planner.export.vllm import command_lines, needs_checkpoint, partition_env, serve_words
 from planner.hardware.topology import Cluster
 from planner.solve.pipeline import PipelinePlan
 
@@ -17,11 +18,11 @@ def launch(model: str, profile: Profile, plan: PipelinePlan, context: int, utili
     env = "".join(f"{k}={v} " for k, v in partition_env(plan.partition).items())
     machines = list(dict.fromkeys(s.machine for s in plan.stages))
     seqs = min(plan.kv_tokens // context, DEFAULT_MAX_NUM_SEQS)
-    cmd = (f"{env}vllm serve {profile.spec.repo_id or model} --tensor-parallel-size {plan.tp} --pipeline-parallel-size {len(plan.stages)} "
-           f"--max-model-len {context} --gpu-memory-utilization {utilization:g} --max-num-seqs {max(seqs, 1)} "
-           f"--dtype {vllm_dtype(profile.dtype, [s.gpu for s in plan.stages])}")
-    if profile.kv_dtype == "fp8":
-        cmd += " --kv-cache-dtype fp8"
+    words = serve_words(model, profile, plan.tp, len(plan.stages), context, utilization, max(seqs, 1),
+                        [s.gpu for s in plan.stages])
+    if needs_checkpoint(profile):
+        return command_lines(words, profile)
+    cmd = env + shlex.join(words)
     if len(machines) == 1:
         return [cmd]
     return [f"# machines in stage order: {', '.join(machines)}; on {machines[0]}: ray start --head --port=6379",

@@ -6,7 +6,9 @@ from __future__ import annotations
 def load_device_map(path) -> dict:
     """A ``--device-map-out`` / ``plan --json`` document as keyword arguments for
     ``from_pretrained(**doc)``: ``device_map``, ``max_memory`` with int GPU keys (JSON keys are
-    strings, and accelerate's ``get_max_memory`` refuses ``"0"``), and ``offload_folder`` when set."""
+    strings, and accelerate's ``get_max_memory`` refuses ``"0"``), ``offload_folder`` when set, and
+    the load recipe: ``dtype`` and, when transformers quantizes while loading, ``quantization_config``
+    (a dict, which from_pretrained takes as it takes the config object)."""
     import json
     from pathlib import Path
 
@@ -23,4 +25,7 @@ def load_device_map(path) -> dict:
            "max_memory": {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in max_memory.items()}}
     if doc.get("offload_folder"):
         out["offload_folder"] = doc["offload_folder"]
+    for key in ("dtype", "quantization_config"):  # the load recipe: what makes transformers hold the plan
+        if doc.get(key) is not None:
+            out[key] = doc[key]
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from planner.export.report import header_lines, unit_ranges
+from planner.export.report import header_lines, load_document, unit_ranges
 from planner.export.table import Column, Table, gib, gib_gb, render
 from planner.placement import Plan
 
@@ -84,6 +84,10 @@ def plan_blocks(plan: Plan) -> list:
         out.append(line)
     if plan.offload_folder:
         out.append(f"Disk offload folder: {plan.offload_folder}")
+    recipe = load_recipe(plan)
+    if recipe:
+        out.append("Load with: from_pretrained(..., device_map=..., "
+                   + ", ".join(f"{k}={json.dumps(v)}" for k, v in recipe.items()) + ")")
     if len(plan.device_map) <= 8:
         out.append("device_map = " + json.dumps(plan.device_map))
     else:
@@ -96,14 +100,38 @@ def plan_table(plan: Plan, fmt: str = "text") -> str:
     return render(plan_blocks(plan), fmt)
 
 
+def _offloads(plan: Plan) -> bool:
+    return any(k in ("cpu", "disk") for k in plan.device_map.values())
+
+
+def load_recipe(plan: Plan) -> dict:
+    """The from_pretrained keywords besides the map that make transformers hold what was planned:
+    the dtype and, for a quantization made while loading, its quantization_config (with the
+    offload flag bitsandbytes needs when the map has cpu/disk entries)."""
+    p = plan.profile
+    auto = p.spec.default_dtype if p.spec.dtype_from in ("config", "checkpoint") else None  # what dtype="auto" loads
+    out = {} if p.dtype == auto else {"dtype": _TORCH_DTYPES[p.dtype]}
+    config = p.load.quantization_config(_offloads(plan)) if p.load else None
+    if config is not None:
+        out["quantization_config"] = config
+    return out
+
+
+_TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
 def device_map_document(plan: Plan) -> dict:
     """What from_pretrained needs, nothing run-dependent: the same plan writes the same bytes."""
-    return {
+    doc = {
         "device_map": plan.device_map,
         "max_memory": {str(k): v for k, v in plan.max_memory.items()},
         "offload_folder": plan.offload_folder,
+        **load_recipe(plan),
         "load_with": "from_pretrained(path, **planner.load_device_map(this_file)): JSON keys are strings, it makes GPU keys ints",
     }
+    if plan.profile.load is not None and plan.profile.load.needs_checkpoint:
+        doc["needs_checkpoint"] = plan.profile.load.needs_checkpoint
+    return doc
 
 
 def plan_json(plan: Plan) -> str:
@@ -117,6 +145,7 @@ def plan_json(plan: Plan) -> str:
         "dtype": p.dtype,
         "quant": p.quant.name if p.quant else None,
         "workload": p.workload.model_dump(),
+        "load": load_document(p, _offloads(plan)),
         **device_map_document(plan),
         "execution_device": plan.execution_device,
         "devices": [

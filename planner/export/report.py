@@ -43,6 +43,8 @@ def header_lines(p: Profile) -> list[str]:
     w = p.workload
     spec = p.spec
     quant = p.quant.name + (f" (group {p.quant.group_size})" if p.quant.name in ("int4", "gptq", "awq") else "") if p.quant else "none"
+    if p.quant is None and w.quant not in (None, "", "none", "auto"):
+        quant += f" ({w.quant} asked; see Load)"
     images = f", {w.images} images x {w.image_patches or 1024} patches each" if w.images else ""
     return [
         f"Model: {spec.name} ({spec.model_type}, {spec.architecture or 'unknown architecture'}), "
@@ -50,7 +52,37 @@ def header_lines(p: Profile) -> list[str]:
         f"Workload: {w.mode}, {p.dtype} weights{_dtype_origin(p)}, quantization {quant}, KV cache {p.kv_dtype}, "
         f"batch {w.batch}, {w.prompt_tokens} prompt + {w.new_tokens} new tokens{images}, {w.attn_implementation} "
         f"attention, {w.engine} KV layout",
+        *load_lines(p),
     ]
+
+
+def load_lines(p: Profile) -> list[str]:
+    """What the engine's rules did to the request (engines/): a checkpoint it needs, a dequantization, a refusal."""
+    load = p.load
+    if load is None:
+        return []
+    out = [f"Checkpoint: sized for {load.needs_checkpoint}"] if load.needs_checkpoint else []
+    out += [f"Load: {note}" for note in load.notes]
+    if load.offload_refusal:
+        out.append(f"Load: no CPU or disk offload: {load.offload_refusal}")
+    if load.gpu_only_units:
+        out.append(f"Load: {len(load.gpu_only_units)} units stay on GPUs: {load.gpu_only_reason}")
+    return out
+
+
+def load_document(p: Profile, offloads: bool = False) -> dict:
+    """The engine's load as JSON: what it holds, what it needs, and the recipe that asks for it."""
+    load = p.load
+    if load is None:
+        return {}
+    from planner.engines.load import ENGINES
+
+    return {"engine": ENGINES[load.engine], "method": load.method, "prequantized": load.prequantized,
+            "scheme": load.scheme.name if load.scheme else None,
+            "offloaded_scheme": load.host_scheme.name if load.host_scheme else None,
+            "quantization_config": load.quantization_config(offloads), "vllm_quantization": load.flag,
+            "needs_checkpoint": load.needs_checkpoint, "offload_refusal": load.offload_refusal,
+            "gpu_only_units": sorted(load.gpu_only_units), "notes": list(load.notes)}
 
 
 def _dtype_origin(p: Profile) -> str:
@@ -132,6 +164,7 @@ def estimate_json(p: Profile) -> str:
         "no_split_modules": list(p.spec.no_split_modules),
         "tied_groups": [list(g) for g in p.spec.tied_groups],
         "notes": list(p.spec.notes),
+        "load": load_document(p),
         "units": [
             {"name": u.name, "kind": u.kind, "parameters": u.parameters, "weights_bytes": u.weights_bytes,
              "kv_bytes": u.kv_bytes, "activation_peak_bytes": u.activation_peak_bytes}

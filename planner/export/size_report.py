@@ -9,7 +9,7 @@ from planner.commands.size import ServingAnswer
 from planner.costs.profile import Profile
 from planner.export.report import header_lines
 from planner.export.table import Column, Table, gib, render
-from planner.export.vllm import launch_steps, layer_partition_env, serve_args
+from planner.export.vllm import launch_steps, layer_partition_env, needs_checkpoint, serve_command
 from planner.solve.sizing import Sizing
 from planner.solve.sizing_units import Candidate
 
@@ -63,8 +63,8 @@ def _candidate_doc(model: str, profile: Profile, c: Candidate, n: int, s: Sizing
         "roofline_tokens_per_s": round(c.speed.bound_tokens_per_s * c.replicas * n, 1),
         "speed": c.speed.label,
         "prefill_tokens_per_s": round(c.speed.prefill_tokens_per_s, 1),
-        "vllm": {"command": " ".join(serve_args(model, profile, c, s.context)), "env": layer_partition_env(c),
-                 "launch": launch_steps(model, profile, c, s.context)},
+        "vllm": {"command": serve_command(model, profile, c, s.context), "env": layer_partition_env(c),
+                 "launch": launch_steps(model, profile, c, s.context), "needs_checkpoint": needs_checkpoint(profile)},
     }
     if accelerate is not None:
         doc["accelerate"] = accelerate
@@ -97,7 +97,8 @@ def size_json(a: ServingAnswer) -> str:
     model, profile, s = a.model, a.profile, a.sizing
     doc: dict = {"status": s.status, "objective": s.objective, "model": profile.spec.name, "context": s.context,
                  "concurrency": s.concurrency, "dtype": profile.dtype, "kv_dtype": profile.kv_dtype,
-                 "quant": profile.quant.name if profile.quant else None}
+                 "quant": profile.quant.name if profile.quant else None,
+                 "needs_checkpoint": needs_checkpoint(profile), "excluded_gpu_types": list(a.excluded)}
     if s.choice:
         devs, host, replica = [], 0, 0
         for c, n in s.choice:
@@ -184,6 +185,9 @@ def size_blocks(a: ServingAnswer) -> list:
     out: list = header_lines(profile)
     out.append(f"Serving: {s.concurrency} sequences of {s.context} tokens at once with vLLM; objective: fewest "
                f"{_UNIT[s.objective]}; {s.considered} layouts on hosts considered")
+    out += [f"Left out: {why}" for why in a.excluded]
+    if needs_checkpoint(profile):
+        out.append(f"Checkpoint: sized for {needs_checkpoint(profile)}")
     if not s.choice:
         out.append("INFEASIBLE: no GPU type in the list holds one full-context sequence within the limits; "
                    "try a shorter context, fp8/int4 weights (--quant), an fp8 KV cache (--kv-dtype fp8), more GPUs "

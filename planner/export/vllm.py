@@ -1,13 +1,16 @@
-"""A sizing answer as the commands that start it with vLLM. Formats only."""
+"""A sizing answer as the commands that start it with vLLM. Formats only: which quantization flag
+the model needs, or that it needs a quantized checkpoint, is the engine's rule (engines/vllm_rules.py),
+read from the profile's EngineLoad."""
 
 from __future__ import annotations
+
+import json
+import shlex
 
 from planner.costs.parallel import pp_partition
 from planner.costs.profile import Profile
 from planner.solve.sizing_units import Candidate
 
-_QUANT_FLAG = {"fp8": "fp8", "int8": "bitsandbytes", "nf4": "bitsandbytes", "fp4": "bitsandbytes", "gptq": "gptq", "awq": "awq"}
-# int4 (compressed-tensors) and fp8-block checkpoints are recognised by vLLM from their config: no flag.
 _DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
@@ -22,19 +25,50 @@ def model_reference(model: str, profile: Profile) -> str:
     return profile.spec.repo_id or model
 
 
-def serve_args(model: str, profile: Profile, c: Candidate, context: int) -> list[str]:
-    args = ["vllm", "serve", model_reference(model, profile)]
-    if profile.spec.revision:
-        args += ["--revision", profile.spec.revision]
-    args += ["--tensor-parallel-size", str(c.layout.tp), "--pipeline-parallel-size", str(c.layout.pp),
-            "--max-model-len", str(context), "--gpu-memory-utilization", f"{c.layout.utilization:g}",
-            "--max-num-seqs", str(c.seqs), "--dtype", vllm_dtype(profile.dtype, [c.gpu])]
+def engine_flags(profile: Profile, gpus) -> list[str]:
+    """The flags that make vLLM hold what the profile sized: dtype, KV dtype, quantization and,
+    for a model with a vision tower, how many images a prompt may carry."""
+    words = ["--dtype", vllm_dtype(profile.dtype, gpus)]
     if profile.kv_dtype == "fp8":
-        args += ["--kv-cache-dtype", "fp8"]
-    quant = profile.workload.quant
-    if quant in _QUANT_FLAG:
-        args += ["--quantization", _QUANT_FLAG[quant]]
-    return args
+        words += ["--kv-cache-dtype", "fp8"]
+    if profile.load is not None and profile.load.flag:
+        words += ["--quantization", profile.load.flag]
+    if any(u.tower == "vision" for u in profile.spec.units):
+        words += ["--limit-mm-per-prompt", json.dumps({"image": profile.workload.images})]
+    return words
+
+
+def serve_words(model: str, profile: Profile, tp: int, pp: int, context: int, utilization: float, seqs: int,
+                gpus) -> list[str]:
+    """``vllm serve MODEL`` and its flags, as separate words."""
+    words = ["vllm", "serve", model_reference(model, profile)]
+    if profile.spec.revision:
+        words += ["--revision", profile.spec.revision]
+    words += ["--tensor-parallel-size", str(tp), "--pipeline-parallel-size", str(pp), "--max-model-len", str(context),
+              "--gpu-memory-utilization", f"{utilization:g}", "--max-num-seqs", str(seqs)]
+    return words + engine_flags(profile, gpus)
+
+
+def needs_checkpoint(profile: Profile) -> str | None:
+    """Why no command can serve the model named: vLLM needs a checkpoint quantized as sized."""
+    return profile.load.needs_checkpoint if profile.load is not None else None
+
+
+def command_lines(words: list[str], profile: Profile) -> list[str]:
+    """The command, or, when vLLM needs another checkpoint, what it needs and the flags to serve it with."""
+    why = needs_checkpoint(profile)
+    if why is None:
+        return [shlex.join(words)]
+    return [f"# serve {why.split(':')[0]} (vLLM reads its method from the checkpoint) with: {shlex.join(words[3:])}"]
+
+
+def serve_args(model: str, profile: Profile, c: Candidate, context: int) -> list[str]:
+    return serve_words(model, profile, c.layout.tp, c.layout.pp, context, c.layout.utilization, c.seqs, [c.gpu])
+
+
+def serve_command(model: str, profile: Profile, c: Candidate, context: int) -> str | None:
+    """The ``vllm serve`` line of a candidate, or None when vLLM needs another checkpoint."""
+    return None if needs_checkpoint(profile) else shlex.join(serve_args(model, profile, c, context))
 
 
 def partition_env(partition) -> dict[str, str]:
@@ -52,7 +86,10 @@ def layer_partition_env(c: Candidate) -> dict[str, str]:
 def launch_steps(model: str, profile: Profile, c: Candidate, context: int) -> list[str]:
     """Shell lines to start one replica; several hosts go through a Ray cluster, as vLLM's docs describe."""
     env = " ".join(f"{k}={v}" for k, v in layer_partition_env(c).items())
-    cmd = " ".join(serve_args(model, profile, c, context))
+    words = serve_args(model, profile, c, context)
+    if needs_checkpoint(profile):
+        return command_lines(words, profile)
+    cmd = shlex.join(words)
     if c.hosts == 1 and c.replicas == 1:
         return [f"{env} {cmd}".strip()]
     if c.hosts == 1:

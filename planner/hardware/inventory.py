@@ -66,6 +66,14 @@ class Inventory:
     def devices(self) -> tuple[Device, ...]:
         return self.gpus + tuple(d for d in (self.cpu, self.disk) if d is not None)
 
+    @property
+    def gpu0_type(self):
+        """The catalog type of GPU 0, the device transformers' quantizers check (None when it is known
+        by size only, or there is no GPU)."""
+        if not self.gpus or self.gpus[0].gpu_type is None:
+            return None
+        return find_gpu(self.gpus[0].gpu_type)
+
     def weights_only(self) -> Inventory:
         """The same devices with no reserve, as accelerate plans (weights against max_memory)."""
         return replace(self, gpus=tuple(replace(g, reserve_bytes=0) for g in self.gpus))

@@ -17,11 +17,12 @@ Constraints (each mirrors a rule of ``loads.device_loads``):
     act[g] >= a_b if y[b,g];  act[g] >= A if first[g]          largest activation peak it runs
     buf[g] >= B if first[g]                                     room to onload an offloaded item
     kvx[g] >= K if first[g]                                     KV of the layers it runs for the host
-  with, once for the model, A >= a_b and B >= w_b if off[b], K >= sum_b kv_b (n[b,c] + n[b,k]):
+  with, once for the model, A >= a_b and B >= h_b if off[b], K >= sum_b kv_b (n[b,c] + n[b,k]):
   the offloaded blocks' largest activation and weights and their KV (one bound each, not one
   per GPU and block)
-  sum_b n[b,c] w_b + stage <= cap_c,  stage >= w_b if y[b,k]     the CPU stages one disk item at a time
-  sum_b n[b,k] w_b <= cap_k
+  sum_b n[b,c] h_b + stage <= cap_c,  stage >= h_b if y[b,k]     the CPU stages one disk item at a time
+  sum_b n[b,k] h_b <= cap_k
+  (h_b: a block's hosted weights, what the CPU or disk holds of it, which B also bounds)
   one contiguous run per GPU along the sequence of blocks: its blocks form one interval
   (at most one start, a start being a held block after one not held: clauses and an
   at-most-one), the blocks strictly inside are wholly its own, and at most one GPU crosses
@@ -58,7 +59,7 @@ def scaled(problem: Problem) -> tuple[Problem, int]:
     up, capacities down, so a placement that fits here fits to the byte. Offload costs are scaled
     the same way, in their own unit."""
     items, devices = problem.items, problem.devices
-    unit = _unit(max([1] + [max(it.weights_bytes + it.kv_bytes, it.activation_bytes) for it in items]
+    unit = _unit(max([1] + [max(it.weights_bytes + it.kv_bytes, it.hosted + it.kv_bytes, it.activation_bytes) for it in items]
                      + [d.reserve_bytes for d in devices]))
     ns_unit = _unit(max([1] + [c for row in problem.offload_ns for c in row]))
 
@@ -70,7 +71,7 @@ def scaled(problem: Problem) -> tuple[Problem, int]:
     return replace(
         problem,
         items=tuple(Item(it.units, it.names, up(it.weights_bytes), up(it.kv_bytes), up(it.activation_bytes), it.allowed,
-                         it.in_sequence) for it in items),
+                         it.in_sequence, -1 if it.host_weights_bytes < 0 else up(it.host_weights_bytes)) for it in items),
         devices=tuple(replace(d, capacity_bytes=d.capacity_bytes // unit, reserve_bytes=up(d.reserve_bytes)) for d in devices),
         offload_ns=tuple(tuple(up(c, ns_unit) for c in row) for row in problem.offload_ns),
     ), unit
@@ -194,13 +195,13 @@ class PlacementModel:
         """Once for the model: the largest weights and activation peak among the offloaded blocks
         and their KV cache, which the execution device holds (``_execution_extras``)."""
         m, items, blocks = self.model, self.scaled.items, self.blocks
-        self.off_bounds = (max((it.weights_bytes for it in items), default=0),
+        self.off_bounds = (max((it.hosted for it in items), default=0),
                            sum(items[blocks[b][0]].kv_bytes * blocks[b][1] for b in self.off))
         self.off_buf = m.new_int_var(0, self.off_bounds[0], "off_buf")
         self.off_act = m.new_int_var(0, max((it.activation_bytes for it in items), default=0), "off_act")
         for b, off in self.off.items():
             it = items[blocks[b][0]]
-            m.add(self.off_buf >= it.weights_bytes).only_enforce_if(off)
+            m.add(self.off_buf >= it.hosted).only_enforce_if(off)
             if it.activation_bytes:
                 m.add(self.off_act >= it.activation_bytes).only_enforce_if(off)
         self.off_kv = None
@@ -227,22 +228,22 @@ class PlacementModel:
         executes everything); the disk holds its items' weights."""
         m, items, blocks, devices = self.model, self.scaled.items, self.blocks, self.scaled.devices
         cpu, disk = self.scaled.cpu, self.scaled.disk
-        max_w = max((it.weights_bytes for it in items), default=0)
+        max_w = max((it.hosted for it in items), default=0)
         if cpu is not None:
             stage = 0
             if disk is not None and any((b, disk) in self.y for b in range(len(blocks))):
                 stage = m.new_int_var(0, max_w, "stage")
                 for b, (i, _) in enumerate(blocks):
                     if (b, disk) in self.y:
-                        m.add(stage >= items[i].weights_bytes).only_enforce_if(self.y[b, disk])
-            load = sum(items[i].weights_bytes * self.n[b, cpu] for b, (i, _) in enumerate(blocks) if (b, cpu) in self.n)
+                        m.add(stage >= items[i].hosted).only_enforce_if(self.y[b, disk])
+            load = sum(items[i].hosted * self.n[b, cpu] for b, (i, _) in enumerate(blocks) if (b, cpu) in self.n)
             load = load + stage
             if not self.gpus:  # the CPU executes everything
                 load = load + sum(it.kv_bytes for it in items) + max((it.activation_bytes for it in items), default=0) \
                     + devices[cpu].reserve_bytes
             m.add(load <= devices[cpu].capacity_bytes + self.over.get(cpu, 0))
         if disk is not None:
-            load = sum(items[i].weights_bytes * self.n[b, disk] for b, (i, _) in enumerate(blocks) if (b, disk) in self.n)
+            load = sum(items[i].hosted * self.n[b, disk] for b, (i, _) in enumerate(blocks) if (b, disk) in self.n)
             m.add(load <= devices[disk].capacity_bytes + self.over.get(disk, 0))
 
     def _contiguity(self) -> None:
@@ -373,5 +374,5 @@ class PlacementModel:
 
 
 def _total(p: Problem) -> int:
-    return sum(it.weights_bytes + it.kv_bytes + it.activation_bytes for it in p.items) + sum(
+    return sum(max(it.weights_bytes, it.hosted) + it.kv_bytes + it.activation_bytes for it in p.items) + sum(
         d.capacity_bytes for d in p.devices)

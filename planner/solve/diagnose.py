@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from planner.costs.profile import Profile, profile
+from planner.costs.profile import Profile, reprofile
 from planner.hardware.inventory import Device, Inventory
 from planner.solve.problem import Problem, build_problem
 from planner.solve.solver import least_shortfall, screened, searched_feasible
@@ -153,7 +153,7 @@ def _largest_that_fits(prof: Profile, inventory: Inventory, args, field: str, hi
     leaves open, found by false position on its margin, which is exact for one GPU: so the
     answer is often that value, checked once."""
     def at(v: int) -> Profile:
-        return profile(prof.spec, prof.workload.model_copy(update={field: v}))
+        return reprofile(prof, **{field: v})
 
     def fits(v: int) -> bool:
         return _fits(at(v), inventory, *args)
@@ -240,7 +240,7 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
         tips.append(f"add {more}")
     if prof.quant is None:
         for scheme in ("int8", "nf4"):
-            q = profile(prof.spec, prof.workload.model_copy(update={"quant": scheme}))
+            q = reprofile(prof, quant=scheme)
             if _fits(q, inventory, *args):
                 tips.append(f"quantize the weights with --quant {scheme} ({gib(q.weights_bytes)} instead of "
                             f"{gib(prof.weights_bytes)})")

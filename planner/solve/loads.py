@@ -10,6 +10,9 @@ JSON print them; keeping them in one pure function keeps the three in agreement.
   activations, and room to bring in the largest of them (the onload buffer).
 - The CPU holds its items' weights and, when anything is on disk, room to stage the largest
   disk item. With no GPU in use the CPU executes everything and holds all KV and activations.
+- Weights held on the CPU or disk, staged there or onloaded from there are an item's *hosted*
+  weights (``Item.hosted``): more than on a GPU where the engine keeps offloaded modules
+  unquantized (bitsandbytes in transformers).
 """
 
 from __future__ import annotations
@@ -77,19 +80,20 @@ def _device_loads(problem: Problem, assignment: tuple[int, ...]) -> tuple[Device
         runs_here = own + (offloaded if d == exec_dev else [])
         if d == exec_dev and dev.kind == "cpu":
             runs_here = own + [i for i in offloaded if i not in own]
-        weights = sum(items[i].weights_bytes for i in own)
+        hosted = dev.kind != "gpu"  # what a CPU or disk holds of an item is its hosted weights
+        weights = sum(items[i].hosted if hosted else items[i].weights_bytes for i in own)
         if dev.kind == "disk":
             loads.append(DeviceLoad(weights_bytes=weights))
             continue
         if dev.kind == "cpu" and d != exec_dev:
-            on_disk = [items[i].weights_bytes for i, a in enumerate(assignment) if a == problem.disk]
+            on_disk = [items[i].hosted for i, a in enumerate(assignment) if a == problem.disk]
             loads.append(DeviceLoad(weights_bytes=weights, buffer_bytes=max(on_disk, default=0)))
             continue
         if dev.kind == "cpu":
-            on_disk = [items[i].weights_bytes for i in offloaded]
+            on_disk = [items[i].hosted for i in offloaded]
             buffer = max(on_disk, default=0)
         else:
-            buffer = max((items[i].weights_bytes for i in offloaded), default=0) if d == exec_dev else 0
+            buffer = max((items[i].hosted for i in offloaded), default=0) if d == exec_dev else 0
         loads.append(DeviceLoad(
             weights_bytes=weights,
             kv_bytes=sum(items[i].kv_bytes for i in runs_here),

@@ -5,15 +5,16 @@ lets only those (about a third of an offloading solve at 32 GPUs).
 
 Why it holds (loads.py's rules, with at least one GPU in use whenever there are GPUs, as the
 CP-SAT model requires). Group the items by shape s (weights w, KV k, activation a; N_s items of
-it, each costing at least c_s ns when offloaded, its cheapest host tier). Fix the execution GPU
+it, each costing at least c_s ns when offloaded, its cheapest host tier; h its hosted weights,
+the onload room it takes: Item.hosted). Fix the execution GPU
 e: GPUs below it hold nothing. Any other GPU g holds at most
   x_g = floor((room_g - a) / (w + k))
 items of shape s (room = capacity - reserve), since a GPU holding one runs its activation and
 other items only add to the load; e holds at most that many too. So at least
   m_s = N_s - sum over g >= e of x_g
-items of s are offloaded. When m_s > 0, e also holds room to onload one of them (w), its KV and
+items of s are offloaded. When m_s > 0, e also holds room to onload one of them (h), its KV and
 that of the m_s - 1 others (m_s k) and runs an activation of at least a, so it holds at most
-  floor((room_e - a - w - m_s k) / (w + k))
+  floor((room_e - a - h - m_s k) / (w + k))
 of its own, which raises m_s; repeating while m_s grows keeps every step a valid bound (a larger
 m_s only shrinks e's share). If e cannot even hold those extras, no plan executes on e. The
 shapes' offloaded items are different items, so every plan executing on e offloads at least
@@ -42,16 +43,16 @@ def execution_floors(problem: Problem) -> dict[int, int | None]:
     hosts = [d for d, dev in enumerate(devs) if dev.kind != "gpu"]
     if not gpus or not hosts:
         return {}
-    shapes: dict[tuple[int, int, int], list[int]] = {}  # shape -> [count, cheapest offload ns]
+    shapes: dict[tuple[int, int, int, int], list[int]] = {}  # shape -> [count, cheapest offload ns]
     for i, it in enumerate(problem.items):
         cost = min(problem.offload_ns[i][d] for d in hosts)
-        entry = shapes.setdefault((it.weights_bytes, it.kv_bytes, it.activation_bytes), [0, cost])
+        entry = shapes.setdefault((it.weights_bytes, it.kv_bytes, it.activation_bytes, it.hosted), [0, cost])
         entry[0] += 1
         entry[1] = min(entry[1], cost)
     room = [devs[g].usable_bytes for g in gpus]
-    usable = [(w, kv, act, count, cost) for (w, kv, act), (count, cost) in shapes.items() if cost and w + kv]
+    usable = [(w, kv, act, h, count, cost) for (w, kv, act, h), (count, cost) in shapes.items() if cost and w + kv]
     later = []  # per shape: how many the GPUs after the k-th hold, for every k
-    for w, kv, act, _, _ in usable:
+    for w, kv, act, _, _, _ in usable:
         after = [0] * (len(gpus) + 1)
         for k in range(len(gpus) - 1, -1, -1):
             after[k] = after[k + 1] + held_alone(room[k], w + kv, act)
@@ -59,8 +60,8 @@ def execution_floors(problem: Problem) -> dict[int, int | None]:
     out: dict[int, int | None] = {}
     for k, e in enumerate(gpus):
         floor_e: int | None = 0
-        for (w, kv, act, count, cost), after in zip(usable, later, strict=True):
-            m = _forced(count - after[k + 1], room[k], w, kv, act)
+        for (w, kv, act, h, count, cost), after in zip(usable, later, strict=True):
+            m = _forced(count - after[k + 1], room[k], w, kv, act, h)
             if m is None:
                 floor_e = None  # e cannot run an offloaded item of this shape, yet one must be offloaded
                 break
@@ -69,12 +70,13 @@ def execution_floors(problem: Problem) -> dict[int, int | None]:
     return out
 
 
-def _forced(left: int, room: int, w: int, kv: int, act: int) -> int | None:
+def _forced(left: int, room: int, w: int, kv: int, act: int, hosted: int) -> int | None:
     """Items of one shape offloaded at least when ``left`` of them must go to the execution GPU
-    (room ``room``) or the host; None when the execution GPU cannot run one offloaded."""
+    (room ``room``) or the host; None when the execution GPU cannot run one offloaded (its onload
+    room holds the item's ``hosted`` weights)."""
     m = left - held_alone(room, w + kv, act)
     while m > 0:
-        spare = room - act - w - m * kv
+        spare = room - act - hosted - m * kv
         if spare < 0:
             return None
         grown = left - spare // (w + kv)

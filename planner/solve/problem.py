@@ -38,9 +38,17 @@ class Item:
     kv_bytes: int
     activation_bytes: int
     allowed: tuple[int, ...]
-    """Indices of the devices this item may go to (pins narrow it)."""
+    """Indices of the devices this item may go to (pins and the engine's refusals narrow it)."""
     in_sequence: bool = True
     """Takes part in the one-contiguous-run-per-GPU rule (False when pinned)."""
+    host_weights_bytes: int = -1
+    """Its weights when held on the CPU or disk (what sits there, crosses the link and fills the
+    onload room); -1: the same as on a GPU. More where the engine leaves offloaded modules
+    unquantized (bitsandbytes)."""
+
+    @property
+    def hosted(self) -> int:
+        return self.weights_bytes if self.host_weights_bytes < 0 else self.host_weights_bytes
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,8 @@ class Problem:
 
 
 def _twin(a: Item, b: Item) -> bool:
-    return a.in_sequence and (a.weights_bytes, a.kv_bytes, a.activation_bytes, a.allowed) == (
-        b.weights_bytes, b.kv_bytes, b.activation_bytes, b.allowed)
+    return a.in_sequence and (a.weights_bytes, a.kv_bytes, a.activation_bytes, a.allowed, a.hosted) == (
+        b.weights_bytes, b.kv_bytes, b.activation_bytes, b.allowed, b.hosted)
 
 
 def _same(a: Device, b: Device) -> bool:
@@ -139,6 +147,17 @@ def _pins(profile: Profile, pins: Mapping[str, str | int], devices: tuple[Device
     return out
 
 
+def _gpus_only(allowed: tuple[int, ...], gpus: tuple[int, ...], name: str, profile: Profile,
+               devices: tuple[Device, ...]) -> tuple[int, ...]:
+    """The devices an item the engine keeps on GPUs may use; a pin off the GPUs is refused."""
+    kept = tuple(d for d in allowed if d in gpus)
+    if not kept:
+        load = profile.load
+        why = load.offload_refusal or load.gpu_only_reason if load else "the engine keeps it on a GPU"
+        raise InputError(f"pin: {name} is pinned to {devices[allowed[0]].key}, but {why}")
+    return kept
+
+
 def build_problem(
     profile: Profile,
     inventory: Inventory,
@@ -174,6 +193,8 @@ def build_problem(
     for i, first in enumerate(group_of):
         groups.setdefault(first, []).append(i)
     everywhere = tuple(range(len(devices)))
+    gpu_zeros = len(inventory.gpus)  # GPUs come first in Inventory.devices, and cost nothing to reach
+    on_gpus = everywhere[:gpu_zeros]
     items: list[Item] = []
     for first in sorted(groups):
         members = tuple(groups[first])
@@ -181,22 +202,23 @@ def build_problem(
         if len(pin_set) > 1:
             raise InputError(f"pin: {', '.join(names[i] for i in members)} share a tensor but are pinned to different devices")
         costs = [profile.units[i] for i in members]
-        w = sum(c.weights_bytes for c in costs)
+        w, hosted = sum(c.weights_bytes for c in costs), sum(c.hosted_bytes for c in costs)
         allowed = tuple(pin_set) if pin_set else everywhere
+        if not all(c.offloadable for c in costs) and gpu_zeros:
+            allowed = _gpus_only(allowed, on_gpus, names[first], profile, devices)
         items.append(Item(
             members, tuple(names[i] for i in members), w,
             0 if weights_only else sum(c.kv_bytes for c in costs),
             0 if weights_only else max(c.activation_peak_bytes for c in costs),
-            allowed, not pin_set,
+            allowed, not pin_set, -1 if hosted == w else hosted,
         ))
-    gpu_zeros = len(inventory.gpus)  # GPUs come first in Inventory.devices, and cost nothing to reach
     offload = []
     for it in items:
         row = [0] * gpu_zeros
         for dev in devices[gpu_zeros:]:
             if dev.kind == "cpu":
-                row.append(_ns(it.weights_bytes, link) if link else 0)
+                row.append(_ns(it.hosted, link) if link else 0)
             else:
-                row.append(_ns(it.weights_bytes, dev.link_gb_per_s) + (_ns(it.weights_bytes, link) if link else 0))
+                row.append(_ns(it.hosted, dev.link_gb_per_s) + (_ns(it.hosted, link) if link else 0))
         offload.append(tuple(row))
     return Problem(tuple(items), devices, objective, tuple(offload), weights_only, basis or "auto")

@@ -12,7 +12,8 @@ as the CP-SAT model and the exhaustive oracle require):
 - Every KV byte sits on a GPU, the largest activation peak on at least one, and every GPU in use
   keeps its reserve: together they need no more than all GPU capacity.
 - Weights and KV together need no more than every device's capacity; items pinned to the CPU
-  or the disk need no more than that device holds.
+  or the disk need no more than that device holds. (An item's weights count at the least of
+  its GPU and hosted sizes wherever it may be either: ``Item.hosted``.)
 - The execution GPU e (the lowest-numbered GPU in use; those below it hold nothing) holds the
   KV cache of every item no later GPU holds, its own items' weights and room to onload the
   largest offloaded one, the largest activation it runs and its reserve. An item that no GPU
@@ -46,7 +47,7 @@ def proven_infeasible(problem: Problem) -> str | None:
     for it in problem.items:
         pinned_gpu = len(it.allowed) == 1 and it.allowed[0] in room
         here = room[it.allowed[0]] if pinned_gpu else best
-        need = it.weights_bytes + it.kv_bytes + it.activation_bytes
+        need = _least_weights(it, devs) + it.kv_bytes + it.activation_bytes
         if need > here:
             where = f"GPU {devs[it.allowed[0]].key}" if pinned_gpu else "the largest GPU"
             return f"{it.names[0]} needs {need:,} bytes to run, more than {where} holds ({here:,})"
@@ -58,7 +59,7 @@ def proven_infeasible(problem: Problem) -> str | None:
         return f"the model needs {anywhere:,} bytes, all devices hold {sum(d.capacity_bytes for d in devs):,}"
     for host in (problem.cpu, problem.disk):
         if host is not None:
-            pinned = sum(it.weights_bytes for it in problem.items if it.allowed == (host,))
+            pinned = sum(it.hosted for it in problem.items if it.allowed == (host,))
             if pinned > devs[host].capacity_bytes:
                 return f"weights pinned to {devs[host].key} need {pinned:,} bytes, it holds {devs[host].capacity_bytes:,}"
     return execution_bound(problem)
@@ -69,8 +70,14 @@ def byte_needs(problem: Problem, reserve: int) -> tuple[int, int]:
     activation, one ``reserve``) and what all devices hold at least (that and all weights)."""
     kv = sum(it.kv_bytes for it in problem.items)
     act = max((it.activation_bytes for it in problem.items), default=0)
-    weights = sum(it.weights_bytes for it in problem.items)
+    weights = sum(_least_weights(it, problem.devices) for it in problem.items)
     return kv + act + reserve, weights + kv + act + reserve
+
+
+def _least_weights(it, devs) -> int:
+    """The least of an item's weights anywhere it may be: on a GPU, or hosted when it may be offloaded."""
+    offloadable = any(devs[d].kind != "gpu" for d in it.allowed)
+    return min(it.weights_bytes, it.hosted) if offloadable else it.weights_bytes
 
 
 def execution_bound(problem: Problem) -> str | None:
@@ -103,7 +110,7 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
         shapes[key] = shapes.get(key, 0) + 1
     by_kv = sorted(shapes.items(), key=lambda kv: -Fraction(kv[0][0], kv[0][1] or 1))
     kv_total = sum(it.kv_bytes for it in items)
-    w_min = min(it.weights_bytes for it in items)
+    w_min = min(min(it.weights_bytes, it.hosted) for it in items)
     a_min = min(it.activation_bytes for it in items)
     best, out = -1, []
     for p, g in enumerate(gpus):
@@ -111,7 +118,7 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
             continue
         best = room[p]
         own = [it for it in items if _held(it) + it.activation_bytes > after_max[p + 1]]
-        weights = sorted((it.weights_bytes for it in own), reverse=True)
+        weights = sorted((min(it.weights_bytes, it.hosted) for it in own), reverse=True)
         out.append((g, kv_total - _kv_taken(by_kv, after_sum[p + 1], after_max[p + 1])
                     + max([a_min] + [it.activation_bytes for it in own])
                     + (weights[0] + w_min if len(weights) > 1 else weights[0] if weights else w_min)))
@@ -184,12 +191,12 @@ def _to_host(problem: Problem, out: list[int], rest: list[int]) -> None:
         for i in rest:
             out[i] = disk
         return
-    stage = max((items[i].weights_bytes for i in rest), default=0) if disk is not None else 0
-    room = problem.devices[cpu].capacity_bytes - stage - sum(it.weights_bytes for it in items if it.allowed == (cpu,))
+    stage = max((items[i].hosted for i in rest), default=0) if disk is not None else 0
+    room = problem.devices[cpu].capacity_bytes - stage - sum(it.hosted for it in items if it.allowed == (cpu,))
     for i in rest:
-        fits = items[i].weights_bytes <= room
+        fits = items[i].hosted <= room
         out[i] = cpu if fits or disk is None else disk
-        room -= items[i].weights_bytes if fits else 0
+        room -= items[i].hosted if fits else 0
 
 
 def filled_plan(problem: Problem) -> tuple[int, ...] | None:
@@ -240,10 +247,11 @@ def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...]
     kv = [it.kv_bytes for it in items]
     acts = [it.activation_bytes for it in items]
     room = devs[e].usable_bytes
-    # over the items pos..k-1 that stay on the host: their largest weights and activation and their KV
+    # over the items pos..k-1 that stay on the host: their largest hosted weights (the onload room)
+    # and activation, and their KV
     top_w, top_a, kv_sum = [0] * (n + 1), [0] * (n + 1), [0] * (n + 1)
     for k in range(pos, n):
-        top_w[k + 1], top_a[k + 1] = max(top_w[k], weights[k]), max(top_a[k], acts[k])
+        top_w[k + 1], top_a[k + 1] = max(top_w[k], items[k].hosted), max(top_a[k], acts[k])
         kv_sum[k + 1] = kv_sum[k] + kv[k]
     own = own_peak = 0
     start = n

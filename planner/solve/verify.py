@@ -18,8 +18,8 @@ def verify(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
         if not 0 <= d < len(problem.devices):
             errors.append(f"{it.names[0]}: device {d} does not exist")
         elif d not in it.allowed:
-            errors.append(f"{it.names[0]}: on {problem.devices[d].key}, but pinned to "
-                          f"{', '.join(str(problem.devices[a].key) for a in it.allowed)}")
+            errors.append(f"{it.names[0]}: on {problem.devices[d].key}, but allowed only on "
+                          f"{', '.join(str(problem.devices[a].key) for a in it.allowed)} (a pin or the engine's rule)")
     if errors:
         return errors
     for dev, load in zip(problem.devices, device_loads(problem, assignment), strict=True):

@@ -8,14 +8,16 @@ FLOAT = 32  # float tensors follow the model dtype, capped at their natural fp32
 
 
 def linear(
-    name: str, in_f: int, out_f: int, bias: bool = False, quantizable: bool = True, conv1d: bool = False
+    name: str, in_f: int, out_f: int, bias: bool = False, quantizable: bool = True, conv1d: bool = False,
+    exact: bool = True,
 ) -> list[TensorSpec]:
-    """An nn.Linear (weight [out, in]) or GPT-2's Conv1D (weight [in, out]) and its bias."""
+    """An nn.Linear (weight [out, in]) or GPT-2's Conv1D (weight [in, out]) and its bias;
+    ``exact=False`` for a subclass of nn.Linear, which bitsandbytes leaves alone."""
     shape = (in_f, out_f) if conv1d else (out_f, in_f)
     out = [
         TensorSpec(
             f"{name}.weight", shape, "linear", max_bits=FLOAT, quantizable=quantizable,
-            in_features=in_f, out_features=out_f,
+            in_features=in_f, out_features=out_f, exact_linear=exact,
         )
     ]
     if bias:

@@ -97,9 +97,9 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
     attention = AttentionSpec(heads, kv, hd, hd, hf_values_per_token=hf_values)
     for i in range(n_layers):
         p = f"transformer.h.{i}"
-        tensors = spec_layers.linear(f"{p}.self_attention.query_key_value", h, qkv_out, bias)
-        tensors += spec_layers.linear(f"{p}.self_attention.dense", h, h, bias)
-        tensors += spec_layers.linear(f"{p}.mlp.dense_h_to_4h", h, ffn, bias) + spec_layers.linear(f"{p}.mlp.dense_4h_to_h", ffn, h, bias)
+        tensors = spec_layers.linear(f"{p}.self_attention.query_key_value", h, qkv_out, bias, exact=False)
+        tensors += spec_layers.linear(f"{p}.self_attention.dense", h, h, bias, exact=False)
+        tensors += spec_layers.linear(f"{p}.mlp.dense_h_to_4h", h, ffn, bias, exact=False) + spec_layers.linear(f"{p}.mlp.dense_4h_to_h", ffn, h, bias, exact=False)
         if not parallel:
             tensors += spec_layers.norm(f"{p}.post_attention_layernorm", h, True) + spec_layers.norm(f"{p}.input_layernorm", h, True)
         elif cfg.int("num_ln_in_parallel_attn", default=2 if new_arch else 1) == 2:

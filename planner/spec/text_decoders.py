@@ -155,7 +155,9 @@ def _gated(p: str, hidden: int, inter: int, bias: bool = False, fused: bool = Fa
 
 
 def _router(name: str, n_experts: int, hidden: int) -> list[TensorSpec]:
-    return spec_layers.linear(name, hidden, n_experts, quantizable=False)
+    """The router's weight: a router class of its own in transformers 5 (MixtralTopKRouter, ...),
+    not an nn.Linear, so no quantizer replaces it."""
+    return [TensorSpec(f"{name}.weight", (n_experts, hidden), "other", max_bits=spec_layers.FLOAT)]
 
 
 def _moe_experts(p: str, n: int, hidden: int, inter: int) -> list[TensorSpec]:
@@ -252,7 +254,7 @@ def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str |
 
 def lm_head_unit(name: str, vocab: int, hidden: int, tied_to: str | None) -> Unit:
     tensor = TensorSpec(f"{name}.weight", (vocab, hidden), "linear", max_bits=spec_layers.FLOAT, in_features=hidden,
-                        out_features=vocab, tied_to=tied_to)
+                        out_features=vocab, tied_to=tied_to, exact_linear=True)
     return Unit(name, "head", (tensor,), hidden_size=hidden)
 
 
