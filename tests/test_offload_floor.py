@@ -43,9 +43,11 @@ def layered(draw):
         shapes.insert(draw(st.sampled_from([0, len(shapes)])),
                       (draw(st.integers(1, 40)), draw(st.integers(0, 4)), draw(st.integers(0, 12))))
     devices = tuple(gpus + hosts)
-    items = tuple(Item((i,), (f"u{i}",), w, kv, a, tuple(range(len(devices)))) for i, (w, kv, a) in enumerate(shapes))
-    offload = tuple(tuple(0 if d.kind == "gpu" else math.ceil(it.weights_bytes / LINK) if d.kind == "cpu"
-                          else math.ceil(it.weights_bytes / d.link_gb_per_s) + math.ceil(it.weights_bytes / LINK)
+    grow = draw(st.sampled_from([1, 1, 2, 3]))  # hosted weights over GPU weights (bitsandbytes: offloaded stays unquantized)
+    items = tuple(Item((i,), (f"u{i}",), w, kv, a, tuple(range(len(devices))), True, -1 if grow == 1 else w * grow)
+                  for i, (w, kv, a) in enumerate(shapes))
+    offload = tuple(tuple(0 if d.kind == "gpu" else math.ceil(it.hosted / LINK) if d.kind == "cpu"
+                          else math.ceil(it.hosted / d.link_gb_per_s) + math.ceil(it.hosted / LINK)
                           for d in devices) for it in items)
     return Problem(items, devices, draw(st.sampled_from(["gpus", "balance"])), offload)
 

@@ -30,23 +30,31 @@ def problems(draw):
         devices.append(Device("disk", "disk", "disk", draw(st.integers(30, 400)), 0, 2.0))
     n_items = draw(st.integers(1, 6 if len(devices) <= 3 else 5))
     twin = draw(st.booleans())
+    # the engine's rules: hosted weights larger than on a GPU (bitsandbytes keeps offloaded modules
+    # unquantized), and items the engine keeps on GPUs (fp8 quantized on the fly, mxfp4 experts)
+    unquantized_host = draw(st.booleans())
     items = []
     for i in range(n_items):
         if twin and items and draw(st.booleans()):
             prev = items[-1]
-            items.append(Item((i,), (f"u{i}",), prev.weights_bytes, prev.kv_bytes, prev.activation_bytes, prev.allowed, prev.in_sequence))
+            items.append(Item((i,), (f"u{i}",), prev.weights_bytes, prev.kv_bytes, prev.activation_bytes, prev.allowed,
+                              prev.in_sequence, prev.host_weights_bytes))
             continue
         pinned = draw(st.integers(0, 9)) == 0
-        allowed = (draw(st.integers(0, len(devices) - 1)),) if pinned else tuple(range(len(devices)))
-        items.append(Item((i,), (f"u{i}",), draw(st.integers(1, 120)), draw(st.integers(0, 25)), draw(st.integers(0, 25)),
-                          allowed, not pinned))
+        gpus_only = n_gpus and not pinned and draw(st.integers(0, 5)) == 0
+        allowed = ((draw(st.integers(0, len(devices) - 1)),) if pinned else tuple(range(n_gpus)) if gpus_only
+                   else tuple(range(len(devices))))
+        weights = draw(st.integers(1, 120))
+        hosted = weights * draw(st.integers(2, 4)) if unquantized_host and draw(st.booleans()) else -1
+        items.append(Item((i,), (f"u{i}",), weights, draw(st.integers(0, 25)), draw(st.integers(0, 25)),
+                          allowed, not pinned, hosted))
     objective = draw(st.sampled_from(["gpus", "cost", "balance"]))
     all_hourly = all(d.price_usd_per_hour is not None for d in devices if d.kind == "gpu")
     basis = draw(st.sampled_from(["auto", "purchase", "hourly"] if all_hourly else ["auto", "purchase"]))
     link = 10.0
     offload = tuple(tuple(0 if d.kind == "gpu" or (d.kind == "cpu" and not n_gpus) else
-                          math.ceil(it.weights_bytes / link) if d.kind == "cpu" else
-                          math.ceil(it.weights_bytes / d.link_gb_per_s) + (math.ceil(it.weights_bytes / link) if n_gpus else 0)
+                          math.ceil(it.hosted / link) if d.kind == "cpu" else
+                          math.ceil(it.hosted / d.link_gb_per_s) + (math.ceil(it.hosted / link) if n_gpus else 0)
                           for d in devices) for it in items)
     return Problem(tuple(items), tuple(devices), objective, offload, price_basis=basis)
 
