@@ -34,8 +34,8 @@ def assert_same_spec(hand, meta) -> None:
         assert (a.kind, a.tower, a.layer_index, a.hidden_size) == (b.kind, b.tower, b.layer_index, b.hidden_size), a.name
         assert a.attention == b.attention and a.mlp == b.mlp, a.name
         # what each quantizer replaces: the same tensors are Linears, exact nn.Linear modules, and checkpoint targets
-        assert sorted((t.name, t.kind, t.exact_linear, t.quantizable) for t in a.tensors if t.numel) == \
-            sorted((t.name, t.kind, t.exact_linear, t.quantizable) for t in b.tensors if t.numel), a.name
+        assert sorted((t.name, t.kind, t.exact_linear, t.conv1d, t.quantizable) for t in a.tensors if t.numel) == \
+            sorted((t.name, t.kind, t.exact_linear, t.conv1d, t.quantizable) for t in b.tensors if t.numel), a.name
         for bits in (16, 32):
             assert unit_weight_bytes(a, bits) == unit_weight_bytes(b, bits), (a.name, bits)
     for w in WORKLOADS:

@@ -38,16 +38,17 @@ def problems(draw):
         if twin and items and draw(st.booleans()):
             prev = items[-1]
             items.append(Item((i,), (f"u{i}",), prev.weights_bytes, prev.kv_bytes, prev.activation_bytes, prev.allowed,
-                              prev.in_sequence, prev.host_weights_bytes))
+                              prev.in_sequence, prev.host_weights_bytes, prev.buffer_bytes))
             continue
         pinned = draw(st.integers(0, 9)) == 0
         gpus_only = n_gpus and not pinned and draw(st.integers(0, 5)) == 0
         allowed = ((draw(st.integers(0, len(devices) - 1)),) if pinned else tuple(range(n_gpus)) if gpus_only
                    else tuple(range(len(devices))))
         weights = draw(st.integers(1, 120))
-        hosted = weights * draw(st.integers(2, 4)) if unquantized_host and draw(st.booleans()) else -1
+        buffers = draw(st.sampled_from([0, 0, 0, 1, 5]))  # part of the weights; offloaded, they stay on the executor
+        hosted = weights * draw(st.integers(2, 4)) if unquantized_host and draw(st.booleans()) else weights - buffers
         items.append(Item((i,), (f"u{i}",), weights, draw(st.integers(0, 25)), draw(st.integers(0, 25)),
-                          allowed, not pinned, hosted))
+                          allowed, not pinned, -1 if hosted == weights else max(hosted, 0), min(buffers, weights)))
     objective = draw(st.sampled_from(["gpus", "cost", "balance"]))
     all_hourly = all(d.price_usd_per_hour is not None for d in devices if d.kind == "gpu")
     basis = draw(st.sampled_from(["auto", "purchase", "hourly"] if all_hourly else ["auto", "purchase"]))
@@ -161,3 +162,14 @@ def test_a_device_map_reads_back_as_its_assignment_and_its_faults_are_named():
     assert errors == ["model.embed_tokens, lm_head: share a tensor but are mapped to different devices"]
     _, errors = assignment_from_device_map(problem, {**whole, "model.norm": 7})
     assert errors == ["model.norm: device 7 is not in the inventory"]
+
+
+def test_a_pin_breaks_the_symmetry_of_identical_gpus():
+    """Two identical GPUs are used in order (symmetry breaking), unless a pin tells them apart: one
+    layer pinned to GPU 1 fits on GPU 1 alone, with GPU 0 idle (not 'infeasible', not two GPUs)."""
+    gpus = tuple(Device(g, "gpu", "g", 100, 0, 10.0) for g in range(2))
+    problem = Problem((Item((0,), ("head",), 10, 0, 0, (1,), False), Item((1,), ("layer",), 10, 0, 0, (0, 1))), gpus,
+                      "gpus", ((0, 0), (0, 0)))
+    assert problem.symmetric_pairs() == []
+    solution = solve(problem, time_limit_s=5.0)
+    assert solution.status == "optimal" and solution.assignment == (1, 1) and solution.objectives["gpus"] == 1

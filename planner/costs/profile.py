@@ -27,9 +27,13 @@ class UnitCost:
     activation_peak_bytes: int
     host_weights_bytes: int = -1
     """Its weights as held on the CPU or disk, what crosses the host link when it runs there (more
-    than on a GPU where the engine leaves offloaded modules unquantized); -1: the same."""
+    than on a GPU where the engine leaves offloaded modules unquantized; its buffers left out,
+    see ``buffer_bytes``); -1: the same as ``weights_bytes``."""
     offloadable: bool = True
     """False when the engine will not keep this unit off the GPUs (EngineLoad's refusals)."""
+    buffer_bytes: int = 0
+    """Its buffers (rotary tables, position ids, scales): counted in ``weights_bytes`` on a GPU, but
+    when it is offloaded accelerate keeps them on the execution device (``offload_buffers=False``)."""
 
     @property
     def hosted_bytes(self) -> int:
@@ -106,6 +110,14 @@ def _unit_weights(spec: ModelSpec, bits: int, scheme: QuantScheme | None) -> lis
     return [unit_weight_bytes(u, bits, scheme) for u in spec.units]
 
 
+@by_identity(16)
+def _unit_buffers(spec: ModelSpec, bits: int) -> list[int]:
+    """Per-unit bytes of buffers (never quantized)."""
+    from planner.costs.weights import tensor_bytes
+
+    return [sum(tensor_bytes(t, bits) for t in u.tensors if t.kind == "buffer") for u in spec.units]
+
+
 def profile(spec: ModelSpec, w: Workload, gpu=None, has_gpu: bool = True) -> Profile:
     """Exact costs of ``spec`` under ``w``, as the workload's engine loads it (engines/) on ``gpu``
     (a catalog GpuType; None: a GPU that supports every method), or on a machine with none."""
@@ -119,12 +131,13 @@ def profile(spec: ModelSpec, w: Workload, gpu=None, has_gpu: bool = True) -> Pro
     hosted = weights if load.host_scheme == load.scheme else _unit_weights(spec, bits, load.host_scheme)
     everywhere = not load.refuses_offload
     costs = []
-    for u, weight, host in zip(spec.units, weights, hosted, strict=True):
+    buffers = _unit_buffers(spec, bits)
+    for u, weight, host, buf in zip(spec.units, weights, hosted, buffers, strict=True):
         costs.append(
             UnitCost(
                 u.name, u.kind, u.parameters, weight, kv_layer_bytes(u.attention, w, kv_bits) + state_bytes(u, w, bits),
-                unit_activation_bytes(u, act_w, bits, spec.vocab_size), -1 if host == weight else host,
-                everywhere and u.name not in load.gpu_only_units,
+                unit_activation_bytes(u, act_w, bits, spec.vocab_size), -1 if host - buf == weight else host - buf,
+                everywhere and u.name not in load.gpu_only_units, buf,
             )
         )
     return Profile(spec, w, dtype, kv_dtype, load.scheme, tuple(costs), load, gpu, has_gpu)

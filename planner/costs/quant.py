@@ -46,9 +46,10 @@ class QuantScheme:
     targets: str = "layers"
     """Which tensors the scheme replaces: ``layers`` (what checkpoint recipes quantize: the decoder
     Linears, ``TensorSpec.quantizable``; bitsandbytes' vision towers; mxfp4's experts only),
-    ``modules`` (bitsandbytes loading in transformers: every exact nn.Linear but the output head,
-    vision and projector included, fused MoE experts left at the model dtype) or ``modules+experts``
-    (transformers' FineGrainedFP8 while loading: those and the fused experts)."""
+    ``modules`` (bitsandbytes loading in transformers: every exact nn.Linear and GPT-2 Conv1D but the
+    output head, vision and projector included, fused MoE experts left at the model dtype) or
+    ``modules+experts`` (transformers' FineGrainedFP8 while loading: exact nn.Linears, not Conv1D,
+    and the fused experts)."""
 
     @property
     def quantizes_vision(self) -> bool:
@@ -60,9 +61,9 @@ class QuantScheme:
 
     def replaces(self, t, vision: bool = False, head: bool = False) -> bool:
         """Whether tensor ``t`` (of a vision-tower unit, of the output head) is stored quantized."""
-        if self.targets == "modules":
-            return t.exact_linear and not head
-        if self.targets == "modules+experts":
+        if self.targets == "modules":  # bitsandbytes: nn.Linear and Conv1D (integrations/bitsandbytes.py)
+            return (t.exact_linear or t.conv1d) and not head
+        if self.targets == "modules+experts":  # FineGrainedFP8: nn.Linear and `.experts` (integrations/finegrained_fp8.py)
             return (t.exact_linear and not head) or t.kind == "expert_linear"
         return (t.quantizable and (not vision or self.quantizes_vision)
                 and (t.kind == "expert_linear" or not self.experts_only))

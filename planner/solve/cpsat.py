@@ -16,13 +16,14 @@ Constraints (each mirrors a rule of ``loads.device_loads``):
   sum_b n[b,g](w_b + kv_b) + act[g] + buf[g] + kvx[g] + reserve_g used[g] <= cap_g
     act[g] >= a_b if y[b,g];  act[g] >= A if first[g]          largest activation peak it runs
     buf[g] >= B if first[g]                                     room to onload an offloaded item
-    kvx[g] >= K if first[g]                                     KV of the layers it runs for the host
-  with, once for the model, A >= a_b and B >= h_b if off[b], K >= sum_b kv_b (n[b,c] + n[b,k]):
+    kvx[g] >= K if first[g]                                     KV (and buffers) of the layers it runs for the host
+  with, once for the model, A >= a_b and B >= h_b if off[b], K >= sum_b (kv_b + f_b)(n[b,c] + n[b,k]):
   the offloaded blocks' largest activation and weights and their KV (one bound each, not one
   per GPU and block)
   sum_b n[b,c] h_b + stage <= cap_c,  stage >= h_b if y[b,k]     the CPU stages one disk item at a time
   sum_b n[b,k] h_b <= cap_k
-  (h_b: a block's hosted weights, what the CPU or disk holds of it, which B also bounds)
+  (h_b: a block's hosted weights, what the CPU or disk holds of it, which B also bounds; f_b its
+  buffers, which accelerate keeps on the execution device when the block is offloaded)
   one contiguous run per GPU along the sequence of blocks: its blocks form one interval
   (at most one start, a start being a held block after one not held: clauses and an
   at-most-one), the blocks strictly inside are wholly its own, and at most one GPU crosses
@@ -71,7 +72,8 @@ def scaled(problem: Problem) -> tuple[Problem, int]:
     return replace(
         problem,
         items=tuple(Item(it.units, it.names, up(it.weights_bytes), up(it.kv_bytes), up(it.activation_bytes), it.allowed,
-                         it.in_sequence, -1 if it.host_weights_bytes < 0 else up(it.host_weights_bytes)) for it in items),
+                         it.in_sequence, -1 if it.host_weights_bytes < 0 else up(it.host_weights_bytes),
+                         up(it.buffer_bytes)) for it in items),
         devices=tuple(replace(d, capacity_bytes=d.capacity_bytes // unit, reserve_bytes=up(d.reserve_bytes)) for d in devices),
         offload_ns=tuple(tuple(up(c, ns_unit) for c in row) for row in problem.offload_ns),
     ), unit
@@ -196,7 +198,7 @@ class PlacementModel:
         and their KV cache, which the execution device holds (``_execution_extras``)."""
         m, items, blocks = self.model, self.scaled.items, self.blocks
         self.off_bounds = (max((it.hosted for it in items), default=0),
-                           sum(items[blocks[b][0]].kv_bytes * blocks[b][1] for b in self.off))
+                           sum(_stays(items[blocks[b][0]]) * blocks[b][1] for b in self.off))
         self.off_buf = m.new_int_var(0, self.off_bounds[0], "off_buf")
         self.off_act = m.new_int_var(0, max((it.activation_bytes for it in items), default=0), "off_act")
         for b, off in self.off.items():
@@ -207,7 +209,7 @@ class PlacementModel:
         self.off_kv = None
         if self.off_bounds[1]:
             self.off_kv = m.new_int_var(0, self.off_bounds[1], "off_kv")
-            m.add(self.off_kv >= sum(items[blocks[b][0]].kv_bytes * self.n[b, d]
+            m.add(self.off_kv >= sum(_stays(items[blocks[b][0]]) * self.n[b, d]
                                      for b in self.off for d in self.away if (b, d) in self.n))
 
     def _execution_extras(self, g: int, act):
@@ -238,8 +240,8 @@ class PlacementModel:
                         m.add(stage >= items[i].hosted).only_enforce_if(self.y[b, disk])
             load = sum(items[i].hosted * self.n[b, cpu] for b, (i, _) in enumerate(blocks) if (b, cpu) in self.n)
             load = load + stage
-            if not self.gpus:  # the CPU executes everything
-                load = load + sum(it.kv_bytes for it in items) + max((it.activation_bytes for it in items), default=0) \
+            if not self.gpus:  # the CPU executes everything, and holds every item's KV and buffers
+                load = load + sum(_stays(it) for it in items) + max((it.activation_bytes for it in items), default=0) \
                     + devices[cpu].reserve_bytes
             m.add(load <= devices[cpu].capacity_bytes + self.over.get(cpu, 0))
         if disk is not None:
@@ -371,6 +373,11 @@ class PlacementModel:
                     out[pos] = d
                     pos += 1
         return tuple(out)
+
+
+def _stays(it: Item) -> int:
+    """What an offloaded item keeps on the execution device: its KV cache and its buffers."""
+    return it.kv_bytes + it.buffer_bytes
 
 
 def _total(p: Problem) -> int:

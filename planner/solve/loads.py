@@ -12,7 +12,8 @@ JSON print them; keeping them in one pure function keeps the three in agreement.
   disk item. With no GPU in use the CPU executes everything and holds all KV and activations.
 - Weights held on the CPU or disk, staged there or onloaded from there are an item's *hosted*
   weights (``Item.hosted``): more than on a GPU where the engine keeps offloaded modules
-  unquantized (bitsandbytes in transformers).
+  unquantized (bitsandbytes in transformers). An offloaded item's buffers stay on the execution
+  device (accelerate's ``offload_buffers=False``), with its KV cache.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def _device_loads(problem: Problem, assignment: tuple[int, ...]) -> tuple[Device
             runs_here = own + [i for i in offloaded if i not in own]
         hosted = dev.kind != "gpu"  # what a CPU or disk holds of an item is its hosted weights
         weights = sum(items[i].hosted if hosted else items[i].weights_bytes for i in own)
+        if d == exec_dev:  # the buffers of what it runs from the host stay here
+            weights += sum(items[i].buffer_bytes for i in (offloaded if dev.kind == "gpu" else runs_here))
         if dev.kind == "disk":
             loads.append(DeviceLoad(weights_bytes=weights))
             continue

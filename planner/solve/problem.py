@@ -46,6 +46,10 @@ class Item:
     onload room); -1: the same as on a GPU. More where the engine leaves offloaded modules
     unquantized (bitsandbytes)."""
 
+    buffer_bytes: int = 0
+    """Its buffers, part of ``weights_bytes`` on a GPU; offloaded, they stay on the execution
+    device (accelerate's offload_buffers=False) and are not part of ``hosted``."""
+
     @property
     def hosted(self) -> int:
         return self.weights_bytes if self.host_weights_bytes < 0 else self.host_weights_bytes
@@ -100,14 +104,16 @@ class Problem:
                 for g, dev in zip(self.gpu_indices, gpus, strict=True)}
 
     def symmetric_pairs(self) -> list[tuple[int, int]]:
-        """Consecutive GPUs that are interchangeable (same capacity, reserve, link and price)."""
+        """Consecutive GPUs that are interchangeable (same capacity, reserve, link and price, and no
+        item allowed on one of them but not the other: a pin breaks the symmetry)."""
         gpus = self.gpu_indices
-        return [(a, b) for a, b in zip(gpus, gpus[1:], strict=False) if _same(self.devices[a], self.devices[b])]
+        return [(a, b) for a, b in zip(gpus, gpus[1:], strict=False) if _same(self.devices[a], self.devices[b])
+                and all((a in it.allowed) == (b in it.allowed) for it in self.items)]
 
 
 def _twin(a: Item, b: Item) -> bool:
-    return a.in_sequence and (a.weights_bytes, a.kv_bytes, a.activation_bytes, a.allowed, a.hosted) == (
-        b.weights_bytes, b.kv_bytes, b.activation_bytes, b.allowed, b.hosted)
+    return a.in_sequence and (a.weights_bytes, a.kv_bytes, a.activation_bytes, a.allowed, a.hosted, a.buffer_bytes) == (
+        b.weights_bytes, b.kv_bytes, b.activation_bytes, b.allowed, b.hosted, b.buffer_bytes)
 
 
 def _same(a: Device, b: Device) -> bool:
@@ -210,7 +216,7 @@ def build_problem(
             members, tuple(names[i] for i in members), w,
             0 if weights_only else sum(c.kv_bytes for c in costs),
             0 if weights_only else max(c.activation_peak_bytes for c in costs),
-            allowed, not pin_set, -1 if hosted == w else hosted,
+            allowed, not pin_set, -1 if hosted == w else hosted, sum(c.buffer_bytes for c in costs),
         ))
     offload = []
     for it in items:

@@ -252,7 +252,7 @@ def _filled_from(problem: Problem, e: int, others: list[int]) -> tuple[int, ...]
     top_w, top_a, kv_sum = [0] * (n + 1), [0] * (n + 1), [0] * (n + 1)
     for k in range(pos, n):
         top_w[k + 1], top_a[k + 1] = max(top_w[k], items[k].hosted), max(top_a[k], acts[k])
-        kv_sum[k + 1] = kv_sum[k] + kv[k]
+        kv_sum[k + 1] = kv_sum[k] + kv[k] + items[k].buffer_bytes  # its KV and buffers stay on the execution GPU
     own = own_peak = 0
     start = n
     while start > pos:

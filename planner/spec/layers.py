@@ -17,7 +17,7 @@ def linear(
     out = [
         TensorSpec(
             f"{name}.weight", shape, "linear", max_bits=FLOAT, quantizable=quantizable,
-            in_features=in_f, out_features=out_f, exact_linear=exact,
+            in_features=in_f, out_features=out_f, exact_linear=exact and not conv1d, conv1d=conv1d,
         )
     ]
     if bias:

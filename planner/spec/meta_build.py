@@ -225,7 +225,7 @@ class _Reader:
                               exact_linear=type(module) is torch.nn.Linear)
         elif type(module).__name__ == "Conv1D" and leaf == "weight":  # GPT-2's transposed Linear, which bnb also replaces
             return TensorSpec(name, shape, "linear", fixed_bits=fixed, max_bits=32, quantizable=in_layer,
-                              in_features=shape[0], out_features=shape[1], tied_to=tied, exact_linear=True)
+                              in_features=shape[0], out_features=shape[1], tied_to=tied, conv1d=True)
         elif len(shape) == 3 and "expert" in name and leaf != "bias":
             return TensorSpec(name, shape, "expert_linear", fixed_bits=fixed, max_bits=32, quantizable=in_layer,
                               in_features=shape[2], out_features=shape[1], experts=shape[0], tied_to=tied)

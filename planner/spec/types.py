@@ -34,9 +34,11 @@ class TensorSpec:
     tied_to: str | None = None
     """Name of the tensor this one shares storage with; it then costs nothing here."""
     exact_linear: bool = False
-    """The weight of a module whose type is exactly ``nn.Linear`` (or GPT-2's ``Conv1D``), not a
-    subclass (Falcon's FalconLinear) or a router class: what bitsandbytes and FineGrainedFP8 replace
-    when transformers quantizes while loading (``type(module) is nn.Linear``)."""
+    """The weight of a module whose type is exactly ``nn.Linear``, not a subclass (Falcon's
+    FalconLinear) or a router class: what bitsandbytes and FineGrainedFP8 replace when transformers
+    quantizes while loading (``type(module) is nn.Linear``)."""
+    conv1d: bool = False
+    """The weight of GPT-2's ``Conv1D`` (a transposed Linear): bitsandbytes replaces it, FineGrainedFP8 does not."""
 
     @property
     def numel(self) -> int:
