@@ -71,8 +71,6 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
     fields = workload_fields(kwargs)
     fields["engine"] = "vllm"
     w = make_workload(**fields)
-    context = context if context is not None else w.total_tokens
-    concurrency = concurrency if concurrency is not None else w.batch
     for name, value, low, high, low_open in (
             ("context", context, 1, MAX_TOKENS, False), ("concurrency", concurrency, 1, MAX_BATCH, False),
             ("gpus-per-node", gpus_per_node, 1, 1024, False), ("max-gpus", max_gpus, 1, 1_000_000, False),
@@ -81,9 +79,8 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
             ("years", years, 0, 100, True), ("pue", pue, 1, 5, False), ("max-hosts", max_hosts, 1, 1_000_000, False),
             ("max-rack-units", max_rack_units, 1, 1_000_000, False)):
         check_range(name, value, low, high, low_open)
-    shape = {"batch": concurrency} if context == w.total_tokens else {"batch": concurrency, "prompt_tokens": context, "new_tokens": 0}
-    w = make_workload(w, **shape)
     spec = model_spec(model, revision)
+    w, context, concurrency = commands.serving_request(spec, w, context, concurrency)
     if mode != "inference":
         from planner.export.workload_sizing import workload_json, workload_table
 
@@ -110,8 +107,8 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
     if buy_more and not have:
         raise InputError("buy-more: give the GPUs you have with --have, e.g. --have 4xRTX-4090 --buy-more")
     if have and not buy_more:
-        from planner.costs.vllm import check_context
         from planner.export.capacity_report import capacity_json, capacity_table, have_gpus
+        from planner.spec.context_limit import check_context
 
         check_context(spec, context)
         gpu, count = have_gpus(have)

@@ -44,10 +44,10 @@ def configs(draw):
                    q_lora_rank=draw(st.sampled_from([None, 24])), num_key_value_heads=heads)
     if family == "gpt2":
         cfg = dict(model_type="gpt2", n_embd=hidden, n_head=heads, n_layer=cfg["num_hidden_layers"], vocab_size=cfg["vocab_size"],
-                   n_positions=64, n_inner=draw(st.sampled_from([None, 48])), tie_word_embeddings=cfg["tie_word_embeddings"])
+                   n_positions=512, n_inner=draw(st.sampled_from([None, 48])), tie_word_embeddings=cfg["tie_word_embeddings"])
     if family == "opt":
         cfg = dict(model_type="opt", hidden_size=hidden, num_attention_heads=heads, num_hidden_layers=cfg["num_hidden_layers"],
-                   ffn_dim=64, vocab_size=cfg["vocab_size"], max_position_embeddings=64,
+                   ffn_dim=64, vocab_size=cfg["vocab_size"], max_position_embeddings=512,
                    word_embed_proj_dim=draw(st.sampled_from([hidden, hidden // 2])), enable_bias=draw(st.booleans()),
                    tie_word_embeddings=cfg["tie_word_embeddings"])
     if family == "falcon":

@@ -108,8 +108,8 @@ def test_rule_of_thumb_line_uses_the_bytes_of_the_precision_asked():
 def test_images_flag_sizes_the_vision_tower():
     """--images reaches the vision tower: on llava-1.5-7b-hf (fp16, CLIP-L with hidden size 1,024)
     the vision embeddings hold their input and output for every image's patches, 2 x images x
-    1,024 patches (the planner's per-image default without --image-patches) x 1,024 x 2 bytes:
-    8,388,608 bytes at --images 2, twice that at 4, and nothing at 0, when the tower does not run."""
+    576 patches (its 336-pixel tower at patch 14, the default without --image-patches) x 1,024 x 2
+    bytes: 4,718,592 bytes at --images 2, twice that at 4, and nothing at 0, when the tower does not run."""
     def vision_embeddings(images: int) -> int:
         r = run_cli("estimate", "llava-1.5-7b-hf", "--images", str(images), "--json")
         assert r.returncode == 0, r.stderr
@@ -118,6 +118,6 @@ def test_images_flag_sizes_the_vision_tower():
         unit = next(u for u in doc["units"] if u["name"] == "model.vision_tower.embeddings")
         return unit["activation_peak_bytes"]
 
-    assert vision_embeddings(2) == 2 * 2 * 1024 * 1024 * 2 == 8_388_608
+    assert vision_embeddings(2) == 2 * 2 * 576 * 1024 * 2 == 4_718_592
     assert vision_embeddings(4) == 2 * vision_embeddings(2)
     assert vision_embeddings(0) == 0

@@ -24,6 +24,28 @@ PRECISIONS = (
 )
 
 
+def serving_request(spec, w, context: int | None, concurrency: int | None):
+    """(workload, context, concurrency) of a serving question, the one reading of it for the CLI and
+    the what-if runner: vLLM's engine; the context is vLLM's --max-model-len, the whole sequence
+    (image tokens included), by default the workload's prompt + new tokens and its images; the
+    concurrency by default its batch; the text prompt is what the images leave of the context."""
+    from planner.costs.profile import image_tokens
+    from planner.errors import InputError
+    from planner.spec.context_limit import check_context
+
+    w = w.model_copy(update={"engine": "vllm"})
+    images = image_tokens(spec, w)
+    concurrency = concurrency if concurrency is not None else w.batch
+    check_context(spec, context if context is not None else w.total_tokens + images)
+    if context is None or context == w.total_tokens + images:
+        return w.model_copy(update={"batch": concurrency}), w.total_tokens + images, concurrency
+    if context - images < 1:
+        raise InputError(f"context: {w.images} images take {images:,} tokens of the {context:,}-token context; give a "
+                         "longer --context or fewer --images")
+    return (w.model_copy(update={"batch": concurrency, "prompt_tokens": context - images, "new_tokens": 0}),
+            context, concurrency)
+
+
 @dataclass(frozen=True)
 class ServingAnswer:
     model: str
@@ -77,8 +99,9 @@ def size_serving(model: str, profile: Profile, types: list[GpuType], context: in
     """The proven-cheapest hosts (or instances) and layouts; for a purchase, also the cheapest
     rental of the same load, so the bill can say when buying breaks even."""
     from planner.commands.bill import bill_of
-    from planner.costs.vllm import RankCosts, check_context
+    from planner.costs.vllm import RankCosts
     from planner.solve.sizing import size
+    from planner.spec.context_limit import check_context
 
     check_context(profile.spec, context)
     types, excluded = runnable_types(profile, types)
@@ -128,8 +151,9 @@ class ClusterAnswer:
 
 
 def size_cluster(model: str, profile: Profile, cluster, context: int, concurrency: int, utilization: float = 0.9) -> ClusterAnswer:
-    from planner.costs.vllm import TP_SIZES, check_context
+    from planner.costs.vllm import TP_SIZES
     from planner.solve.pipeline import best_pipeline
+    from planner.spec.context_limit import check_context
 
     check_context(profile.spec, context)
     plans = tuple(p for tp in TP_SIZES for p in [best_pipeline(profile, cluster, tp, utilization)] if p is not None)
@@ -153,13 +177,20 @@ class CapacityAnswer:
 def serve_capacity(spec, workload, gpu: GpuType, count: int, context: int, concurrency: int, gpus_per_node: int = 8,
                    utilization: float = 0.9) -> CapacityAnswer:
     from planner.costs.profile import profile
-    from planner.solve.capacity import capacity
+    from planner.errors import InputError
+    from planner.solve.capacity import Capacity, capacity
 
     rows = []
     for label, change in PRECISIONS:
         if "quant" in change and workload.quant not in ("auto", None):
             continue
-        prof = profile(spec, workload.model_copy(update=change))
+        try:  # the precision as vLLM loads it on this GPU, or its refusal
+            prof = profile(spec, workload.model_copy(update=change), gpu)
+        except InputError as e:
+            if not rows:  # the precision as given is the user's own request: its refusal is the answer
+                raise
+            rows.append(Capacity(label, None, None, None, str(e).removeprefix("quant: ")))
+            continue
         rows.append(capacity(label, prof, gpu, count, context, concurrency, gpus_per_node, utilization))
     return CapacityAnswer(gpu, count, context, concurrency, tuple(rows))
 

@@ -11,6 +11,7 @@ from planner.costs.quant import QuantScheme
 from planner.costs.weights import unit_weight_bytes
 from planner.engines.load import EngineLoad, engine_load
 from planner.recent import by_identity
+from planner.spec.context_limit import check_context
 from planner.spec.types import ModelSpec
 from planner.units import DTYPE_BITS
 from planner.workload import Workload
@@ -50,6 +51,9 @@ class Profile:
     kv_dtype: str
     quant: QuantScheme | None
     units: tuple[UnitCost, ...]
+    image_tokens: int = 0
+    """Tokens the images of one sequence add to its text (Workload.images x patches / the model's
+    merge): the KV cache, the text layers' activations and the context limit count them."""
     load: EngineLoad | None = None
     """How the engine loads the model (engines/): layouts, refusals, the recipe that asks for them."""
     gpu: object | None = None
@@ -126,6 +130,13 @@ def profile(spec: ModelSpec, w: Workload, gpu=None, has_gpu: bool = True) -> Pro
     kv_dtype = w.kv_dtype or dtype
     kv_bits = DTYPE_BITS[kv_dtype]
     load = engine_load(spec, w, gpu, has_gpu)
+    images = image_tokens(spec, w)
+    user_w = w
+    if images:  # the sequence the language model reads: the text and the images' tokens; patches as the model takes them
+        w = w.model_copy(update={"prompt_tokens": w.prompt_tokens + images, "image_patches": image_patches(spec, w)})
+    if w.mode == "inference":
+        check_context(spec, w.total_tokens, "prompt + images + new tokens" if images else "prompt + new tokens",
+                      f"keep --prompt-tokens + --new-tokens{' + the images' if images else ''} at {{limit}}")
     act_w = _vllm_step(w) if w.engine == "vllm" else w
     weights = _unit_weights(spec, bits, load.scheme)
     hosted = weights if load.host_scheme == load.scheme else _unit_weights(spec, bits, load.host_scheme)
@@ -140,7 +151,27 @@ def profile(spec: ModelSpec, w: Workload, gpu=None, has_gpu: bool = True) -> Pro
                 everywhere and u.name not in load.gpu_only_units, buf,
             )
         )
-    return Profile(spec, w, dtype, kv_dtype, load.scheme, tuple(costs), load, gpu, has_gpu)
+    return Profile(spec, user_w, dtype, kv_dtype, load.scheme, tuple(costs), images, load, gpu, has_gpu)
+
+
+def image_tokens(spec: ModelSpec, w: Workload) -> int:
+    """Tokens ``w.images`` add to one sequence of ``spec``'s language model; refused for a model
+    without a vision tower."""
+    if not w.images:
+        return 0
+    if not any(u.tower == "vision" for u in spec.units):
+        from planner.errors import InputError
+
+        raise InputError(f"images: {spec.name} has no vision tower to read images with; drop --images or use a VLM")
+    return w.images * -(-image_patches(spec, w) // spec.image_merge)
+
+
+def image_patches(spec: ModelSpec, w: Workload) -> int:
+    """Vision patches of one image: as asked, else the model's fixed resolution (LLaVA-1.5: 336 / 14
+    squared, 576), else 1024 (a 448 x 448 image at patch 14, for towers of any resolution)."""
+    from planner.costs.activations import DEFAULT_IMAGE_PATCHES
+
+    return w.image_patches or spec.image_patches or DEFAULT_IMAGE_PATCHES
 
 
 def reprofile(prof: Profile, **workload_changes) -> Profile:

@@ -194,19 +194,6 @@ def vllm_layout(profile: Profile, gpu: GpuType, tp: int, pp: int, utilization: f
     return layout
 
 
-def check_context(spec, context: int) -> None:
-    """vLLM refuses a --max-model-len above the model's limit: a longer context cannot be served."""
-    from planner.errors import InfeasibleError
-
-    limit = spec.max_model_len
-    if limit is not None and context > limit:
-        raise InfeasibleError(
-            f"context: {context:,} tokens is more than {spec.name} supports ({limit:,} positions: "
-            f"{spec.max_model_len_source} in its config.json), and vLLM refuses --max-model-len above it; "
-            f"use --context {limit} or less, or a model with a longer context")
-
-
-
 TP_SIZES = (1, 2, 4, 8, 16)
 """Tensor-parallel sizes tried: vLLM needs the attention heads divisible by tp (powers of two)."""
 

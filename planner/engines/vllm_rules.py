@@ -78,6 +78,8 @@ def vllm_load(spec: ModelSpec, w, gpu=None) -> EngineLoad:
         return _check_capability(EngineLoad("vllm", scheme, scheme, flag, flag=flag), gpu)
     label = _CHECKPOINT_LABEL[asked]
     scheme = make_scheme(asked, w.group_size, True, w.double_quant, **({"targets": "layers"} if asked == "int8" else {}))
-    return EngineLoad("vllm", scheme, scheme, asked, needs_checkpoint=(
-        f"a {label} checkpoint of {spec.repo_id or spec.name}: vLLM quantizes only to fp8 while loading (and has no "
-        "bitsandbytes since 0.28); llm-compressor makes one: planner estimate MODEL --mode compression"))
+    method = "compressed-tensors" if asked in ("int4", "int8") else asked
+    return _check_capability(EngineLoad("vllm", scheme, scheme, method, needs_checkpoint=(
+        f"{'an' if label[0] in 'AEIOU' else 'a'} {label} checkpoint of {spec.repo_id or spec.name}: vLLM quantizes "
+        "only to fp8 while loading (and has no bitsandbytes since 0.28); llm-compressor makes one: planner estimate "
+        "MODEL --mode compression")), gpu)

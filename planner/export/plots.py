@@ -83,13 +83,14 @@ def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
     sc = point.scenario
     spec = model_spec(sc.model, cache=True)
     fig, ax = plt.subplots(figsize=(6, 4))
+    contexts = [c for c in CONTEXTS if spec.max_model_len is None or c <= spec.max_model_len]  # what the model takes
     for (label, change), style, marker in zip(PRECISIONS, ("-", "--", ":", "-."), ("o", "s", "^", "D"), strict=True):
         totals = []
-        for ctx in CONTEXTS:
+        for ctx in contexts:
             w = sc.workload.model_copy(update={**change, "prompt_tokens": ctx, "new_tokens": 0, "logits": "last"})
             totals.append(profile(spec, w).total_bytes / GiB)
         same = " (same bytes as int8)" if label == "fp8" else ""  # one byte per weight both: the lines coincide
-        ax.plot(CONTEXTS, totals, marker=marker, markersize=7 if label == "fp8" else 4, linestyle=style,
+        ax.plot(contexts, totals, marker=marker, markersize=7 if label == "fp8" else 4, linestyle=style,
                 label=label + same)
     if sc.inventory.gpus:
         from planner.commands.inputs import inventory_of

@@ -3,7 +3,8 @@ concurrent sequences and the precisions they can serve with vLLM.
 
 For every layout that fits the GPUs (tp x pp per replica, replicas = GPUs // (tp x pp), tensor
 parallel inside a node), with R replicas of T KV tokens each:
-- longest context at N sequences: T // ceil(N / R) (each replica holds its share whole);
+- longest context at N sequences: T // ceil(N / R) (each replica holds its share whole), at most
+  the model's own limit (spec/context_limit.py);
 - most sequences at context C: R x min(T // C, max_num_seqs).
 The best layout is taken for each question separately, for each precision asked.
 """
@@ -21,11 +22,13 @@ from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, VllmLa
 class Capacity:
     label: str
     """The precision, as asked (e.g. "bf16", "fp8 weights + fp8 KV")."""
-    profile: Profile
+    profile: Profile | None
     longest: tuple[int, VllmLayout, int] | None
     """(longest context at the asked concurrency, layout, replicas), None when nothing fits."""
     most: tuple[int, VllmLayout, int] | None
     """(most sequences at the asked context, layout, replicas)."""
+    refused: str | None = None
+    """Why vLLM cannot load this precision here (then ``profile`` is None)."""
 
 
 def layouts(profile: Profile, gpu: GpuType, count: int, gpus_per_node: int, utilization: float):
@@ -39,9 +42,10 @@ def layouts(profile: Profile, gpu: GpuType, count: int, gpus_per_node: int, util
 def capacity(label: str, profile: Profile, gpu: GpuType, count: int, context: int, concurrency: int,
              gpus_per_node: int = 8, utilization: float = DEFAULT_UTILIZATION) -> Capacity:
     longest = most = None
+    limit = profile.spec.max_model_len or float("inf")  # no engine serves a sequence longer than the model's
     for layout, replicas in layouts(profile, gpu, count, gpus_per_node, utilization):
         per_replica = -(-concurrency // replicas)
-        length = layout.kv_tokens // per_replica if per_replica <= DEFAULT_MAX_NUM_SEQS else 0
+        length = int(min(layout.kv_tokens // per_replica, limit)) if per_replica <= DEFAULT_MAX_NUM_SEQS else 0
         if length and (longest is None or (length, -layout.gpus) > (longest[0], -longest[1].gpus)):
             longest = (length, layout, replicas)
         seqs = replicas * min(layout.kv_tokens // context, DEFAULT_MAX_NUM_SEQS)

@@ -61,3 +61,18 @@ def max_model_len(config: dict) -> tuple[int, str]:
             source += f" x rope factor {factor:g}"
         length *= factor
     return int(length), source
+
+
+def check_context(spec, tokens: int, what: str = "context", fix: str | None = None) -> None:
+    """The one rule for a sequence longer than the model: ``tokens`` (prompt, image tokens and
+    generated ones) above its limit is a request no engine serves (vLLM refuses --max-model-len above
+    it; transformers' positions run out or extrapolate). Raised as "does not fit" (exit 3); ``fix``
+    says what to shorten, with ``{limit}`` where the limit goes."""
+    from planner.errors import InfeasibleError
+
+    limit = spec.max_model_len
+    if limit is not None and tokens > limit:
+        raise InfeasibleError(
+            f"{what}: {tokens:,} tokens is more than {spec.name} supports ({limit:,} positions: "
+            f"{spec.max_model_len_source} in its config.json), and vLLM refuses --max-model-len above it; "
+            f"{(fix or 'use --context {limit}').format(limit=limit)} or less, or a model with a longer context")

@@ -113,7 +113,9 @@ def _vlm(name: str, cfg: ConfigView, model_type: str) -> ModelSpec:
         vocab, hidden, _ = text_decoders.text_dims(text, "qwen2")
         vis = vision.qwen_vl_tower(cfg.sub("vision_config"), "model.visual", model_type == "qwen2_5_vl", hidden)
         units = vis + text_units
-        return _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens"))
+        merge = cfg.sub("vision_config").int("spatial_merge_size", default=2)
+        return replace(_finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens")),
+                       image_merge=merge * merge)
     text = cfg.sub("text_config")
     family = _text_family(text, "llama" if model_type == "llava" else "qwen2")
     v = cfg.sub("vision_config")
@@ -127,7 +129,16 @@ def _vlm(name: str, cfg: ConfigView, model_type: str) -> ModelSpec:
     if model_type == "llava_onevision":  # a direct parameter of `model`: accelerate takes it before the submodules
         units.append(Unit("model.image_newline", "other", (spec_layers.param("model.image_newline", (hidden,)),), hidden_size=hidden, tower="vision"))
     units += vis + [vision.llava_projector(cfg, vis[0].hidden_size, hidden, "model")] + text_units
-    return _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens"))
+    spec = _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens"))
+    return replace(spec, image_patches=fixed_resolution_patches(v.data))
+
+
+def fixed_resolution_patches(vision_cfg: dict) -> int | None:
+    """(image_size / patch_size)^2 of a vision config that names both, else None."""
+    size, patch = vision_cfg.get("image_size"), vision_cfg.get("patch_size")
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in (size, patch)):
+        return None
+    return (size // patch) ** 2 or None
 
 
 def _from_lmms_llava(data: dict[str, Any]) -> dict[str, Any]:

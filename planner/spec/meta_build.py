@@ -319,8 +319,14 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
         if peaks:
             units = [_with_activations(u, peaks[u.name]) if u.name in peaks else u for u in units]
             notes.append("activation peaks measured on the meta device (MemTracker)")
+    from planner.spec.hf_config import fixed_resolution_patches
+
+    vision_cfg = data.get("vision_config") if isinstance(data.get("vision_config"), dict) else {}
+    merge = vision_cfg.get("spatial_merge_size", 1)
+    merge = merge if isinstance(merge, int) and not isinstance(merge, bool) and 0 < merge <= 64 else 1
     return ModelSpec(
         name=name, model_type=hf_config.model_type, architecture=type(model).__name__, units=tuple(units),
+        image_merge=merge * merge, image_patches=None if merge > 1 else fixed_resolution_patches(vision_cfg),
         no_split_modules=tuple(sorted(no_split)), tied_groups=_tied_groups(units),
         vocab_size=vocab, hidden_size=hidden, source="config",
         quantization_config=data.get("quantization_config") if isinstance(data.get("quantization_config"), dict) else None,

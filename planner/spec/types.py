@@ -140,6 +140,12 @@ class ModelSpec:
     repo_id: str | None = None
     """The Hugging Face Hub repo the model is named by there (exports use it, not a catalog alias)."""
     revision: str | None = None
+    image_patches: int | None = None
+    """Vision patches of one image at the resolution the tower is built for ((image_size /
+    patch_size)^2: 576 for LLaVA-1.5's 336-pixel CLIP); None for towers of any resolution (Qwen2-VL)."""
+    image_merge: int = 1
+    """Vision patches per token the language model sees of an image (Qwen2-VL merges 2 x 2
+    patches: 4; LLaVA passes each patch on: 1)."""
     max_model_len: int | None = None
     """Longest context a serving engine accepts (vLLM's rule, spec/context_limit.py); None unknown."""
     max_model_len_source: str = ""

@@ -46,15 +46,13 @@ def _plan_row(sc: WhatIf) -> dict:
     }
 
 
-def _size_row(sc: WhatIf, prof) -> dict:
+def _size_row(sc: WhatIf, prof, context: int, concurrency: int) -> dict:
     from planner.commands.inputs import candidate_types
     from planner.commands.size import size_serving
     from planner.hardware.prices import Energy
     from planner.solve.sizing import Limits
 
     s = sc.size
-    context = s.context or prof.workload.total_tokens
-    concurrency = s.concurrency or prof.workload.batch
     if s.cluster:
         return _cluster_row(sc, prof, context, concurrency)
     answer = size_serving(sc.model, prof, candidate_types(s.gpu_types, s.prices), context, concurrency, s.objective,
@@ -131,9 +129,13 @@ def _result(sc: WhatIf) -> dict:
             raise PlannerError(f"workload.mode {sc.workload.mode}: task plan places inference; use task {sc.workload.mode}"
                                if sc.workload.mode == "training" else "task plan places inference")
         return _plan_row(sc)
-    prof = profile(model_spec(sc.model, cache=True), sc.workload)
+    spec = model_spec(sc.model, cache=True)
     if sc.task == "size":
-        return _size_row(sc, prof)
+        from planner.commands.size import serving_request
+
+        w, context, concurrency = serving_request(spec, sc.workload, sc.size.context, sc.size.concurrency)
+        return _size_row(sc, profile(spec, w), context, concurrency)
+    prof = profile(spec, sc.workload)
     return _training_row(sc, prof) if sc.task == "training" else _estimate_row(prof)
 
 
