@@ -90,7 +90,10 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
                                         seq_len=seq_len)
         else:
             setup = settings_from_flags("compression", kwargs, seq_len=seq_len)
-        answer = commands.size_workload(mode, model, prof, setup, candidate_types(gpu_types, prices), objective)
+        from planner.hardware.prices import Energy
+
+        answer = commands.size_workload(mode, model, prof, setup, candidate_types(gpu_types, prices), objective,
+                                        Energy(usd_per_kwh, years, pue))
         _echo(workload_json(answer) if fmt == "json" else workload_table(answer, fmt), fmt)
         if answer.best is None:
             ctx.exit(3)
@@ -101,7 +104,7 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
 
         answer = commands.size_cluster(model, profile(spec, w), load_cluster(cluster_file), context, concurrency, utilization)
         _echo(cluster_json(answer) if fmt == "json" else cluster_table(answer, fmt), fmt)
-        if not answer.plans:
+        if not answer.fits:
             ctx.exit(3)
         return
     if buy_more and not have:

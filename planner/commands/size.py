@@ -69,8 +69,9 @@ def _rental(profile: Profile, types: list[GpuType], context: int, concurrency: i
                 max_latency_ms, limits=Limits(limits.max_hosts, limits.max_power_w, limits.max_rack_units), costs=costs)
     if not rent.choice:
         return None
-    return " + ".join(f"{n * c.hosts} x {c.offer.name}" if n * c.hosts > 1 else c.offer.name for c, n in rent.choice), \
-        rent.objective_value
+    # its own layouts, which differ from the purchase's: tensor parallel groups stay inside an instance
+    return " + ".join(f"{n * c.hosts} x {c.offer.name}" if n * c.hosts > 1 else c.offer.name for c, n in rent.choice) \
+        + " (" + "; ".join(f"tp {c.layout.tp} x pp {c.layout.pp}" for c, _ in rent.choice) + ")", rent.objective_value
 
 
 def accelerate_map(profile: Profile, c: Candidate, s: Sizing, gpus_per_node: int) -> dict:
@@ -147,7 +148,25 @@ class ClusterAnswer:
 
     @property
     def fits(self) -> bool:
+        """The one verdict (CLI exit status, JSON, what-if rows): the best pipeline's KV cache holds
+        every sequence at full context."""
         return self.best is not None and self.best.kv_tokens >= self.context * self.concurrency
+
+    @property
+    def status(self) -> str:
+        return "feasible" if self.fits else "infeasible"
+
+    @property
+    def reason(self) -> str | None:
+        """Why it does not fit, with what would: None when it fits."""
+        if self.fits:
+            return None
+        if self.best is None:
+            return "no pipeline holds the model on these machines"
+        need = self.context * self.concurrency
+        return (f"the best pipeline's KV cache holds {self.best.kv_tokens:,} tokens, {need:,} needed "
+                f"({self.concurrency} sequences x {self.context:,}); it serves {self.best.kv_tokens // self.context} "
+                f"sequences at that context, or {self.concurrency} of {self.best.kv_tokens // self.concurrency:,} tokens")
 
 
 def size_cluster(model: str, profile: Profile, cluster, context: int, concurrency: int, utilization: float = 0.9) -> ClusterAnswer:
@@ -207,6 +226,8 @@ class SizedOption:
     cost: object
     """What runs there: the TrainingCost at this data-parallel degree, or the CompressionCost of the settings that fit."""
     data_parallel: int | None = None
+    tco_usd: float | None = None
+    """Purchase price plus the GPUs' power over the horizon (objective tco)."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +246,13 @@ class WorkloadAnswer:
 
 _RANK = {"price": lambda o: (o.price_usd is None, o.price_usd or 0, o.count),
          "hourly": lambda o: (o.price_usd_per_hour is None, o.price_usd_per_hour or 0, o.count),
-         "gpus": lambda o: (o.count, o.price_usd_per_hour or 0)}
+         "gpus": lambda o: (o.count, o.price_usd_per_hour or 0),
+         "tco": lambda o: (o.tco_usd is None, o.tco_usd or 0, o.count)}
+
+
+def _with_tco(o: SizedOption, energy: Energy) -> SizedOption:
+    """The option with its total cost: purchase price plus the GPUs' power over the horizon."""
+    return o if o.price_usd is None else replace(o, tco_usd=round(o.price_usd + energy.usd(o.gpu.board_power_w * o.count), 2))
 
 
 def _option(gpu: GpuType, count: int, peak: int, cost, data_parallel: int | None = None) -> SizedOption:
@@ -236,9 +263,11 @@ def _option(gpu: GpuType, count: int, peak: int, cost, data_parallel: int | None
 
 
 def size_workload(mode: str, model: str, profile: Profile, setup, types: list[GpuType],
-                  objective: str = "price") -> WorkloadAnswer:
-    """The GPU types that run a training (``setup`` a TrainingSetup) or compression run, ranked."""
+                  objective: str = "price", energy: Energy | None = None) -> WorkloadAnswer:
+    """The GPU types that run a training (``setup`` a TrainingSetup) or compression run, ranked by
+    the objective: price, hourly, gpus or tco (price and power over ``energy``'s horizon)."""
     options = _training_options(profile, setup, types) if mode == "training" else _compression_options(profile, setup, types)
+    options = [_with_tco(o, energy or Energy()) for o in options]
     return WorkloadAnswer(mode, objective, model, profile, tuple(sorted(options, key=_RANK[objective])))
 
 

@@ -51,7 +51,6 @@ from planner.errors import InputError
 from planner.units import DTYPE_BITS
 from planner.workload import MAX_BATCH, MAX_TOKENS
 
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "qkv_proj", "gate_up_proj")
 Precision = Literal["bf16-mixed", "fp32", "bf16"]
 Optimizer = Literal["adamw", "adamw8bit", "sgd", "adafactor"]
 OptimizerImpl = Literal["auto", "fused", "foreach", "forloop"]
@@ -121,6 +120,16 @@ class TrainingSetup:
             raise InputError("qlora: QLoRA trains LoRA adapters; give --lora-rank (e.g. 16)")
         if self.tp & (self.tp - 1):
             raise InputError(f"tp: tensor-parallel size must be a power of two, got {self.tp}")
+
+
+def _lora_target(t, targets: tuple[str, ...]) -> bool:
+    """Whether LoRA adapts tensor ``t`` of a decoder layer: the Linears named in ``targets``, or by
+    default every projection Linear of the layer (GPT-2's c_attn, c_fc and c_proj as much as
+    llama's q_proj ... down_proj; not routers or gates)."""
+    if targets:
+        leaf = t.name.split(".")[-2] if "." in t.name else t.name
+        return t.kind in ("linear", "expert_linear") and leaf in targets
+    return t.kind == "linear" and t.quantizable
 
 
 @dataclass(frozen=True)
@@ -295,9 +304,7 @@ def _unit_rows(profile: Profile, setup: TrainingSetup) -> tuple[list[UnitTrainin
                     cpu += frozen / setup.gpus
                 else:
                     weights += frozen / (setup.gpus if setup.zero == 3 else 1)
-                leaf = t.name.split(".")[-2] if "." in t.name else t.name
-                if t.kind in ("linear", "expert_linear") and leaf in (setup.lora_targets or LORA_TARGETS) \
-                        and unit.kind == "decoder_layer":
+                if unit.kind == "decoder_layer" and _lora_target(t, setup.lora_targets):
                     params = setup.lora_rank * (t.in_features + t.out_features) * t.experts
                     trainable += params
                     mine.append((params, 4, 4))

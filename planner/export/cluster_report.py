@@ -57,7 +57,7 @@ def cluster_doc(a: ClusterAnswer) -> dict:
     best = a.best
     return {"model": a.profile.spec.name, "machines": [{"name": n.name, "type": n.gpu.name, "count": n.count,
                                                         "network_gb_per_s": n.network_gb_per_s} for n in a.cluster.nodes],
-            "context": a.context, "concurrency": a.concurrency, "status": "feasible" if best else "infeasible",
+            "context": a.context, "concurrency": a.concurrency, "status": a.status, "fits": a.fits, "reason": a.reason,
             "best": _plan_doc(a, best) if best else None, "by_tensor_parallel_size": [_plan_doc(a, p) for p in a.plans]}
 
 
@@ -78,6 +78,8 @@ def cluster_blocks(a: ClusterAnswer) -> list:
     if doc["best"] is None:
         out.append("INFEASIBLE: no tensor-parallel size gives a pipeline that holds the model on these machines")
         return out
+    if not a.fits:
+        out.append(f"DOES NOT FIT: {a.reason}")
     b = doc["best"]
     out.append(f"Best: tp {b['tensor_parallel_size']} x pp {b['pipeline_parallel_size']}, stages "
                + "; ".join(f"{s['machine']} {s['type']} x{len(s['gpus'])}: {s['layers']} layers" for s in b["stages"]))

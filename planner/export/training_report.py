@@ -81,7 +81,8 @@ def hardware_lines(answer: TrainingAnswer) -> list[str]:
     out = [f"{head}, ZeRO {setup.zero}:"]
     for h in rows:
         price = f", {h.price_usd_per_hour:.2f} USD/h" if h.price_usd_per_hour else ""
-        out.append(f"  {h.gpus} x {h.gpu.name} ({gib(h.gpu_peak_bytes)} peak each{price})")
+        host = f"; each node also {gib(h.cost.cpu_bytes)} of CPU RAM for the offloaded states" if h.cost and h.cost.cpu_bytes else ""
+        out.append(f"  {h.gpus} x {h.gpu.name} ({gib(h.gpu_peak_bytes)} peak each{price}{host})")
         if asked and h.fixes:
             out.append(f"    to stay at {setup.gpus} GPU(s), any one of: {'; '.join(h.fixes)}")
         if asked and h.cost is not None and h.gpus != setup.gpus:

@@ -21,7 +21,8 @@ def _extra(a: WorkloadAnswer, o: SizedOption) -> dict:
 
 def _row(a: WorkloadAnswer, o: SizedOption) -> dict:
     return {"type": o.gpu.name, "count": o.count, "node": 0, "gpu_peak_bytes": o.gpu_peak_bytes, "price_usd": o.price_usd,
-            "price_usd_per_hour": o.price_usd_per_hour, **_extra(a, o)}
+            "price_usd_per_hour": o.price_usd_per_hour, "tco_usd": o.tco_usd,
+            "cpu_bytes_per_node": getattr(o.cost, "cpu_bytes", None), **_extra(a, o)}
 
 
 def workload_doc(a: WorkloadAnswer) -> dict:
@@ -41,11 +42,16 @@ def workload_blocks(a: WorkloadAnswer) -> list:
     if a.best is None:
         return [f"INFEASIBLE: no GPU type in the list can run this {a.mode} "
                 "(try checkpointing, ZeRO 3, offload, LoRA, or a leaner setting)"]
-    t = Table([Column("type", "type"), Column("count", "GPUs", "count"), Column("gpu_peak_bytes", "peak", "GiB"),
-               Column("price_usd", "USD", "usd"), Column("price_usd_per_hour", "USD/h", "usd_per_hour")], main=True)
+    columns = [Column("type", "type"), Column("count", "GPUs", "count"), Column("gpu_peak_bytes", "peak", "GiB"),
+               Column("price_usd", "USD", "usd"), Column("price_usd_per_hour", "USD/h", "usd_per_hour")]
+    if a.objective == "tco":
+        columns.append(Column("tco_usd", "TCO USD (price + GPU power)", "usd"))
+    if any(getattr(o.cost, "cpu_bytes", 0) for o in a.options):  # offloaded states: the host must hold them
+        columns.append(Column("cpu_bytes", "CPU RAM per node", "GiB"))
+    t = Table(columns, main=True)
     for o in a.options:
         t.add(type=o.gpu.name, count=o.count, gpu_peak_bytes=o.gpu_peak_bytes, price_usd=o.price_usd,
-              price_usd_per_hour=o.price_usd_per_hour)
+              price_usd_per_hour=o.price_usd_per_hour, tco_usd=o.tco_usd, cpu_bytes=getattr(o.cost, "cpu_bytes", None))
     return [f"Cheapest for this {a.mode} ({a.objective}): {a.best.count} x {a.best.gpu.name}", "", t]
 
 

@@ -81,13 +81,11 @@ def _cluster_row(sc: WhatIf, prof, context: int, concurrency: int) -> dict:
     answer = size_cluster(sc.model, prof, load_cluster(sc.size.cluster), context, concurrency, sc.size.gpu_memory_utilization)
     best = answer.best
     if best is None:
-        return {"status": "infeasible", "fits": False, "reason": "no pipeline holds the model on these machines"}
-    need = context * concurrency
+        return {"status": answer.status, "fits": False, "reason": answer.reason}
     return {
-        "status": "optimal" if answer.fits else "infeasible", "fits": answer.fits, "gpus_used": best.gpus,
+        "status": answer.status, "fits": answer.fits, "gpus_used": best.gpus,
         "layout": f"tp{best.tp} pp{len(best.stages)} partition {','.join(map(str, best.partition))}",
-        "weights_bytes": prof.weights_bytes, "kv_tokens": best.kv_tokens,
-        "reason": None if answer.fits else f"KV cache holds {best.kv_tokens:,} tokens, {need:,} needed",
+        "weights_bytes": prof.weights_bytes, "kv_tokens": best.kv_tokens, "reason": answer.reason,
     }
 
 
