@@ -151,13 +151,13 @@ def catalog_models(fmt, as_json):
     """Bundled model configs (real config.json files)."""
     import json
 
-    from planner.catalog import load_model_config, model_names
+    from planner.catalog import model_names
     from planner.export.table import Column, Table, render
-    from planner.spec.hf_config import spec_from_config
+    from planner.spec.load import catalog_spec
 
     rows = []
     for name in model_names():
-        spec = spec_from_config(load_model_config(name), name)
+        spec = catalog_spec(name)
         rows.append({"name": name, "model_type": spec.model_type, "parameters": spec.parameters, "dtype": spec.default_dtype})
     if output_format(fmt, as_json) == "json":
         click.echo(json.dumps(rows, indent=2))

@@ -14,7 +14,9 @@ tokens, d = bytes of the compute dtype, a decoder layer holds:
              MoE: T k (3 h + 3 I) d for the routed tokens + T E 4 router logits + 3 T I_shared d.
 The KV cache written by the layer is not included: it is a category of its own.
 The head holds its input and batch x positions x vocab logits in the compute dtype (transformers
-5 no longer upcasts them), plus two fp32 copies of the last logits during ``generate``.
+5 no longer upcasts them) times the logits-sized tensors alive at once after it (``Unit.logits_copies``:
+a scale or soft-cap applied after the head makes two; measured on the meta route), plus two fp32
+copies of the last logits during ``generate``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,15 @@ _KV = 4 / 3
 _MLP_COPIES = {"gpt2": 4}
 _EAGER_SCORE_COPIES = {"gpt2": 2, "falcon": 3}
 _SDPA_SCORE_COPIES = {"falcon": 4}
-# GPT-2's eager path also keeps about 6 hidden-sized tensors more than its sdpa path.
-_EAGER_EXTRA_HIDDEN = {"gpt2": 6}
+# GPT-2 (read line by line in modeling_gpt2.py, then measured): its inputs_embeds stay referenced
+# beside every layer's input, which is their sum with the position embeddings [1, s, h] (also
+# referenced throughout); during the MLP the block holds the attention output, the residual and
+# ln_2's output (3 hidden-sized tensors, not 2), and under eager the attention weights it returns
+# (batch x heads x s^2); its attention phase holds ln_1's output and the fused q, k, v (4).
+_LEARNED_POSITIONS = {"gpt2"}
+_MLP_HIDDEN = {"gpt2": 3}
+_ATTENTION_HIDDEN = {"gpt2": 4}
+_EAGER_WEIGHTS_KEPT = {"gpt2"}
 DEFAULT_IMAGE_PATCHES = 1024
 
 
@@ -53,7 +62,8 @@ def _attention_phase(u: Unit, t: int, d: int, batch: int, s: int, eager: bool) -
     else:
         q_dim = a.num_heads * a.head_dim
         kv_dim = a.num_kv_heads * (a.head_dim + a.v_head_dim) / 2
-    phase = t * d * (2 * h + _Q * q_dim + _KV * kv_dim + (_EAGER_EXTRA_HIDDEN.get(u.family, 0) * h if eager else 0))
+    hidden = _ATTENTION_HIDDEN.get(u.family)
+    phase = t * d * (hidden * h if hidden else 2 * h + _Q * q_dim + _KV * kv_dim)
     return phase + batch * a.num_heads * s * s * _score_bytes(u.family, eager, d)
 
 
@@ -64,33 +74,43 @@ def _mlp_phase(u: Unit, t: int, d: int) -> float:
         routed = t * m.experts_per_token * (3 * h + 3 * m.intermediate) * d
         return 2 * t * h * d + routed + t * m.experts * 4 + 3 * t * m.shared_intermediate * d
     copies = 3 if m.gated else _MLP_COPIES.get(u.family, 2)
-    return 2 * t * h * d + copies * t * m.intermediate * d
+    return _MLP_HIDDEN.get(u.family, 2) * t * h * d + copies * t * m.intermediate * d
 
 
 def _block_peak(u: Unit, w: Workload, d: int, batch: int, s: int, resident_inputs: int) -> int:
     t = batch * s
     h = u.hidden_size
     eager = w.attn_implementation == "eager"
-    resident = resident_inputs * t * h * d
+    learned = u.family in _LEARNED_POSITIONS
+    resident = (2 if learned else resident_inputs) * t * h * d
     a = u.attention
+    kept = 0  # what the attention leaves behind for the MLP phase
     if a is not None:
         rot = a.qk_rope_head_dim or a.head_dim
-        resident += 2 * s * rot * d
+        resident += s * h * d if learned else 2 * s * rot * d
         if eager and a.causal:
             resident += batch * s * s * d
+        if eager and u.family in _EAGER_WEIGHTS_KEPT:
+            kept = batch * a.num_heads * s * s * d
     phases = [2 * t * h * 4]  # RMSNorm/LayerNorm upcast to fp32
     if a is not None:
         phases.append(_attention_phase(u, t, d, batch, s, eager))
     if u.mlp is not None:
-        phases.append(_mlp_phase(u, t, d))
+        phases.append(_mlp_phase(u, t, d) + kept)
     return int(resident + max(phases))
 
 
 def _measured_peak(u: Unit, w: Workload, d: int, batch: int, s: int, resident: int) -> int:
     """A measured layer (spec/meta_activations.py): its fused-attention peak scaled to the tokens
-    and dtype, plus what eager attention adds by the closed form (the scores and the mask)."""
+    and dtype; under eager attention, the larger of that and its attention phase as measured with
+    the model's own eager kernel (else what eager adds by the closed form)."""
     peak = (u.activation_per_token * batch * s + u.activation_base) * d / 2
     if w.attn_implementation == "eager" and u.attention is not None:
+        fit, scale = (u.eager_per_token2, u.eager_per_token, u.eager_kept_per_token2), d / 2  # 16 bits, fp16 as bf16
+        if d >= 4 and u.eager32_per_token2:
+            fit, scale = (u.eager32_per_token2, u.eager32_per_token, u.eager32_kept_per_token2), 1
+        if fit[0]:  # measured (spec/meta_eager.py): the larger of the attention phase and the rest beside what it keeps
+            return int(max(peak + batch * fit[2] * s * s * scale, batch * (fit[0] * s * s + fit[1] * s) * scale))
         fused = w.model_copy(update={"attn_implementation": "sdpa"})
         peak += _block_peak(u, w, d, batch, s, resident) - _block_peak(u, fused, d, batch, s, resident)
     return int(peak)
@@ -127,7 +147,7 @@ def unit_activation_bytes(u: Unit, w: Workload, compute_bits: int, vocab: int) -
         return 2 * t * h * d + 2 * t * h * 4
     if u.kind == "head":
         positions = w.logits_positions
-        out = b * positions * h * d + b * positions * vocab * d
+        out = b * positions * h * d + int(u.logits_copies * b * positions * vocab * d)
         if w.new_tokens > 0:
             out += 2 * b * vocab * 4
         return out

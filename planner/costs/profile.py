@@ -137,6 +137,8 @@ def profile(spec: ModelSpec, w: Workload, gpu=None, has_gpu: bool = True) -> Pro
     if w.mode == "inference":
         check_context(spec, w.total_tokens, "prompt + images + new tokens" if images else "prompt + new tokens",
                       f"keep --prompt-tokens + --new-tokens{' + the images' if images else ''} at {{limit}}")
+    if w.engine == "hf" and w.attn_implementation == "sdpa" and not spec.supports_sdpa:
+        w = w.model_copy(update={"attn_implementation": "eager"})  # transformers runs eager: sdpa it has not
     act_w = _vllm_step(w) if w.engine == "vllm" else w
     weights = _unit_weights(spec, bits, load.scheme)
     hosted = weights if load.host_scheme == load.scheme else _unit_weights(spec, bits, load.host_scheme)

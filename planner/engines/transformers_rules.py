@@ -48,7 +48,18 @@ def _checkpoint_method(spec: ModelSpec) -> str | None:
 
 
 def transformers_load(spec: ModelSpec, w, gpu, has_gpu: bool) -> EngineLoad:
-    """The load transformers gives ``spec`` for ``w.quant`` (module docstring)."""
+    """The load transformers gives ``spec`` for ``w.quant`` (module docstring), with a note when it
+    runs eager attention where sdpa was asked (``_supports_sdpa = False``: Gemma-2, gpt-oss)."""
+    load = _transformers_load(spec, w, gpu, has_gpu)
+    if w.attn_implementation == "sdpa" and not spec.supports_sdpa:
+        from dataclasses import replace
+
+        load = replace(load, notes=(*load.notes, f"transformers runs {spec.architecture or spec.model_type} with eager "
+                                    "attention (it has no sdpa kernel): sized so"))
+    return load
+
+
+def _transformers_load(spec: ModelSpec, w, gpu, has_gpu: bool) -> EngineLoad:
     stored = checkpoint_scheme(spec)
     method = _checkpoint_method(spec) if stored else None
     asked = asked_scheme(w)

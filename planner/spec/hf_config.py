@@ -69,8 +69,8 @@ def _tie(cfg: ConfigView, default: bool, embed: str) -> str | None:
 
 
 def _finish(name: str, cfg: ConfigView, model_type: str, units: list[Unit], vocab: int, hidden: int,
-            head_in: int, tie_to: str | None, notes: tuple[str, ...] = ()) -> ModelSpec:
-    units.append(text_decoders.lm_head_unit("lm_head", vocab, head_in, tie_to))
+            head_in: int, tie_to: str | None, notes: tuple[str, ...] = (), traits: tuple[float, bool] = (1.0, True)) -> ModelSpec:
+    units.append(text_decoders.lm_head_unit("lm_head", vocab, head_in, tie_to, traits[0]))
     tied = ()
     if tie_to:
         embed_unit = tie_to.removesuffix(".weight")
@@ -82,7 +82,7 @@ def _finish(name: str, cfg: ConfigView, model_type: str, units: list[Unit], voca
     return ModelSpec(
         name=name, model_type=model_type, architecture=arch, units=tuple(units), no_split_modules=no_split,
         tied_groups=tied, vocab_size=vocab, hidden_size=hidden,
-        source="config", quantization_config=qc if isinstance(qc, dict) else None, notes=notes,
+        source="config", quantization_config=qc if isinstance(qc, dict) else None, notes=notes, supports_sdpa=traits[1],
     )
 
 
@@ -93,7 +93,8 @@ def _text_model(name: str, cfg: ConfigView, model_type: str) -> ModelSpec:
         return _finish(name, cfg, model_type, units, vocab, units[-1].hidden_size, head_in, _tie(cfg, tie_default, embed))
     units = text_decoders.text_decoder_units(cfg, model_type, "model")
     vocab, hidden, tie_default = text_decoders.text_dims(cfg, model_type)
-    return _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, tie_default, "model.embed_tokens"))
+    return _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, tie_default, "model.embed_tokens"),
+                   traits=text_decoders.head_traits(cfg, model_type))
 
 
 def _text_family(text: ConfigView, default: str) -> str:
@@ -129,7 +130,8 @@ def _vlm(name: str, cfg: ConfigView, model_type: str) -> ModelSpec:
     if model_type == "llava_onevision":  # a direct parameter of `model`: accelerate takes it before the submodules
         units.append(Unit("model.image_newline", "other", (spec_layers.param("model.image_newline", (hidden,)),), hidden_size=hidden, tower="vision"))
     units += vis + [vision.llava_projector(cfg, vis[0].hidden_size, hidden, "model")] + text_units
-    spec = _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens"))
+    spec = _finish(name, cfg, model_type, units, vocab, hidden, hidden, _tie(cfg, False, f"{base}.embed_tokens"),
+                   traits=text_decoders.head_traits(text, family))
     return replace(spec, image_patches=fixed_resolution_patches(v.data))
 
 

@@ -56,6 +56,23 @@ def with_checkpoint_dtype(spec: ModelSpec, dtype: str | None) -> ModelSpec:
     return replace(spec, default_dtype=dtype, dtype_from="checkpoint")
 
 
+def catalog_spec(name: str) -> ModelSpec:
+    """A catalog model's spec: from its config, or, for a family only the meta route reads when
+    transformers is not installed, the spec shipped with the catalog (spec/bundled.py)."""
+    from planner.spec.hf_config import SUPPORTED
+    from planner.spec.meta_build import meta_route_available
+
+    cfg_path = model_config_path(name)
+    data = json.loads(cfg_path.read_text())
+    if data.get("model_type") not in SUPPORTED and "mm_vision_tower" not in data and not meta_route_available():
+        from planner.spec.bundled import bundled_spec
+
+        spec = bundled_spec(name)
+        if spec is not None:
+            return spec
+    return spec_from_config(data, cfg_path.stem, cfg_path.name)
+
+
 def _as_path(model: str) -> Path | None:
     try:
         path = Path(model).expanduser()
@@ -82,9 +99,7 @@ def load_model(model: str, revision: str | None = None) -> ModelSpec:
     name, rev = split_revision(model, revision)
     found = find_model(name)
     if found is not None and rev is None:
-        cfg_path = model_config_path(found)
-        spec = spec_from_config(json.loads(cfg_path.read_text()), cfg_path.stem, cfg_path.name)
-        return replace(spec, repo_id=hub_ids().get(found))
+        return replace(catalog_spec(found), repo_id=hub_ids().get(found))
     if looks_like_repo_id(model):
         hub = resolve_hub_model(name, rev)
         spec = with_checkpoint_dtype(spec_from_config(hub.config, name.split("/")[-1], f"{name}/config.json"),

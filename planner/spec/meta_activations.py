@@ -25,7 +25,7 @@ def _stub(module, query, key, value, attention_mask, **kwargs):
     return query.new_empty((b, s, h, value.shape[-1])), None
 
 
-def _register() -> None:
+def register_stub() -> None:
     from transformers import AttentionInterface
 
     if STUB not in AttentionInterface._global_mapping:
@@ -56,17 +56,52 @@ def parameter_views_detached():
         hook.remove()
 
 
-def _peaks(model, tokens: int, names: set[str]) -> dict[str, int]:
+@contextlib.contextmanager
+def meta_as_traced():
+    """While open, transformers' mask code takes meta tensors as traced (as it takes fake tensors:
+    ``is_tracing``), so it skips the checks that read a mask's values (packed sequences, an all-ones
+    padding mask), which cannot run on meta; the masks it then builds are those of a real forward."""
+    import torch
+    from transformers import masking_utils
+
+    original = masking_utils.is_tracing
+    masking_utils.is_tracing = lambda tensor=None: original(tensor) or (isinstance(tensor, torch.Tensor) and tensor.is_meta)
+    try:
+        yield
+    finally:
+        masking_utils.is_tracing = original
+
+
+class _StopForwardError(Exception):
+    """Raised after the last module a measurement needs: the rest of the forward is not run."""
+
+
+def module_peaks(model, tokens: int, names: set[str], mask: bool = False, stop_after: str | None = None) -> dict[str, int]:
+    """MemTracker's forward peak of each module named, for one sequence of ``tokens``; ``mask``
+    passes an attention mask of ones, built as a real forward builds it (``meta_as_traced``);
+    ``stop_after`` ends the forward once that module has run."""
     import torch
     from torch.distributed._tools.mem_tracker import MemTracker, _ModState
 
     ids = torch.zeros((1, tokens), dtype=torch.long, device="meta")
+    extra = {"attention_mask": torch.ones((1, tokens), dtype=torch.long, device="meta")} if mask else {}
+    modules = dict(model.named_modules())
     tracker = MemTracker()
     tracker.track_external(model)
-    with parameter_views_detached(), torch.no_grad(), tracker:
-        out = model(input_ids=ids, use_cache=False)
-        del out
-    modules = dict(model.named_modules())
+
+    def stop(module, args, output):
+        raise _StopForwardError
+
+    hook = modules[stop_after].register_forward_hook(stop) if stop_after in modules else None
+    try:
+        with parameter_views_detached(), torch.no_grad(), tracker, meta_as_traced() if mask else contextlib.nullcontext():
+            out = model(input_ids=ids, use_cache=False, **extra)
+            del out
+    except _StopForwardError:
+        pass
+    finally:
+        if hook is not None:
+            hook.remove()
     peaks = {}
     for name in names:
         stats = tracker.memory_tracking.get(modules.get(name))
@@ -76,25 +111,35 @@ def _peaks(model, tokens: int, names: set[str]) -> dict[str, int]:
     return peaks
 
 
-def measure_activations(model, layer_names: list[str]) -> dict[str, tuple[float, float]] | None:
+def measure_activations(model, layer_names: list[str]) -> dict[str, tuple[float, ...]] | None:
     """Per decoder layer, (bytes per prompt token, constant bytes) of its forward peak under a
-    fused attention kernel, in the model's dtype; None when the forward cannot run on meta."""
+    fused attention kernel, then the eager kernel's (per token^2, per token, kept per token^2) in the
+    model's 16-bit dtype and in fp32 (meta_eager.py; zeros where that cannot run on meta), all per
+    sequence; None when the forward cannot run on meta."""
     try:
-        _register()
+        register_stub()
         previous = model.config._attn_implementation
         model.set_attn_implementation(STUB)
     except Exception:  # noqa: BLE001 - a model without the attention interface keeps the closed form
         return None
     try:
-        a, b = (_peaks(model, n, set(layer_names)) for n in LENGTHS)
+        a, b = (module_peaks(model, n, set(layer_names)) for n in LENGTHS)
     except Exception:  # noqa: BLE001 - data-dependent code (.item(), nonzero) cannot run on meta
         return None
     finally:
         with contextlib.suppress(Exception):  # leave the model as it was, whatever failed
             model.set_attn_implementation(previous)
+    from planner.spec.meta_eager import eager_fits, eager_fits_fp32
+
+    eager = eager_fits(model, layer_names, previous) if layer_names else {}
+    eager32 = eager_fits_fp32(model, layer_names, previous) if eager else {}
     out = {}
     for name in layer_names:
         if a.get(name) and b.get(name, 0) >= a[name]:
             slope = (b[name] - a[name]) / (LENGTHS[1] - LENGTHS[0])
-            out[name] = (slope, max(a[name] - slope * LENGTHS[0], 0.0))
+            out[name] = (slope, max(a[name] - slope * LENGTHS[0], 0.0), *eager.get(name, (0.0, 0.0, 0.0)),
+                         *eager32.get(name, (0.0, 0.0, 0.0)))
     return out
+
+
+

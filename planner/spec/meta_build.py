@@ -27,6 +27,7 @@ from typing import Any
 from planner.errors import ConfigError
 from planner.spec.meta_activations import measure_activations
 from planner.spec.meta_cache import measure_cache
+from planner.spec.meta_head import logits_copies
 from planner.spec.meta_layers import (
     attention_for_layer,
     block_hidden,
@@ -319,6 +320,9 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
         if peaks:
             units = [_with_activations(u, peaks[u.name]) if u.name in peaks else u for u in units]
             notes.append("activation peaks measured on the meta device (MemTracker)")
+    copies = logits_copies(model) if forwards else None
+    if copies:  # every family, the hand-written ones too: their head traits are checked against it
+        units = [replace(u, logits_copies=round(copies, 4)) if u.kind == "head" else u for u in units]
     from planner.spec.hf_config import fixed_resolution_patches
 
     vision_cfg = data.get("vision_config") if isinstance(data.get("vision_config"), dict) else {}
@@ -330,7 +334,7 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
         no_split_modules=tuple(sorted(no_split)), tied_groups=_tied_groups(units),
         vocab_size=vocab, hidden_size=hidden, source="config",
         quantization_config=data.get("quantization_config") if isinstance(data.get("quantization_config"), dict) else None,
-        notes=tuple(notes),
+        notes=tuple(notes), supports_sdpa=bool(getattr(type(model), "_supports_sdpa", True)),
     )
 
 
@@ -351,8 +355,10 @@ def _with_cache(u: Unit, measured: list) -> Unit:
     return replace(u, attention=attn, state_elements=m.state_elements, state_fixed_bytes=m.state_fixed_bytes)
 
 
-def _with_activations(u: Unit, fit: tuple[float, float]) -> Unit:
-    return replace(u, activation_per_token=fit[0], activation_base=fit[1])
+def _with_activations(u: Unit, fit: tuple[float, ...]) -> Unit:
+    return replace(u, activation_per_token=fit[0], activation_base=fit[1], eager_per_token2=fit[2], eager_per_token=fit[3],
+                   eager_kept_per_token2=fit[4], eager32_per_token2=fit[5], eager32_per_token=fit[6],
+                   eager32_kept_per_token2=fit[7])
 
 
 def _tied_groups(units: list[Unit]) -> tuple[tuple[str, ...], ...]:

@@ -34,6 +34,10 @@ class Family:
     every layer, with use_sliding_window) | alternate (gemma2)"""
     moe: str = ""
     """'' | mixtral | qwen2_moe | qwen3_moe | deepseek"""
+    sdpa: bool = True
+    """transformers runs the family with sdpa (Gemma-2 has ``_supports_sdpa = False``: eager)."""
+    softcap_key: str = ""
+    """Config key of a soft-cap applied to the logits after the head (a second logits-sized tensor)."""
     aliases: dict = field(default_factory=dict)
     """Other keys a config.json may give a field under, as the config class's ``attribute_map``
     maps them (transformers 5 writes Qwen3-MoE's expert count as ``num_local_experts``)."""
@@ -53,7 +57,8 @@ FAMILIES: dict[str, Family] = {
     "gemma2": Family(
         "Gemma2", dict(vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
                        num_attention_heads=8, num_key_value_heads=4, head_dim=256, sliding_window=4096),
-        embed_scale=True, tie_default=True, sandwich_norms=True, sliding="alternate",
+        embed_scale=True, tie_default=True, sandwich_norms=True, sliding="alternate", sdpa=False,
+        softcap_key="final_logit_softcapping",
     ),
     "phi3": Family("Phi3", dict(_LLAMA, vocab_size=32064, hidden_size=3072, intermediate_size=8192), fused_projections=True, sliding="all"),
     "mixtral": Family(
@@ -252,10 +257,20 @@ def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str |
     return units
 
 
-def lm_head_unit(name: str, vocab: int, hidden: int, tied_to: str | None) -> Unit:
+def lm_head_unit(name: str, vocab: int, hidden: int, tied_to: str | None, logits_copies: float = 1.0) -> Unit:
     tensor = TensorSpec(f"{name}.weight", (vocab, hidden), "linear", max_bits=spec_layers.FLOAT, in_features=hidden,
                         out_features=vocab, tied_to=tied_to, exact_linear=True)
-    return Unit(name, "head", (tensor,), hidden_size=hidden)
+    return Unit(name, "head", (tensor,), hidden_size=hidden, logits_copies=logits_copies)
+
+
+def head_traits(cfg: ConfigView, model_type: str) -> tuple[float, bool]:
+    """(logits copies at the head's peak, whether transformers runs sdpa) of a llama-like family:
+    Gemma-2's soft-cap (``logits / cap``, tanh, ``* cap``, each a new tensor while the last is
+    alive) holds two logits-sized tensors."""
+    fam = FAMILIES[model_type]
+    # a missing key takes the config class's default (Gemma2Config: 30.0); an explicit null turns it off
+    capped = bool(fam.softcap_key) and (fam.softcap_key not in cfg.data or cfg.data[fam.softcap_key] is not None)
+    return (2.0 if capped else 1.0), fam.sdpa
 
 
 def text_dims(cfg: ConfigView, model_type: str) -> tuple[int, int, bool]:

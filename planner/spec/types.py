@@ -103,6 +103,24 @@ class Unit:
     state_fixed_bytes: int = 0
     """Bytes per sequence of state tensors kept at a width of their own (a Mamba SSM state stays
     fp32 in a bf16 model); ``state_elements`` follow the model dtype."""
+    eager_per_token2: float = 0.0
+    """Measured (meta route): the attention phase of the layer under the model's own eager kernel,
+    bytes per batch x tokens^2 (score tensors, the mask, in whatever dtypes its code makes them), in
+    a 16-bit model; 0 where the closed form in costs/activations.py applies."""
+    eager_per_token: float = 0.0
+    """The eager kernel's attention phase, bytes per batch x token (its linear part)."""
+    eager_kept_per_token2: float = 0.0
+    """What the eager kernel leaves alive for the rest of the layer (the mask, attention weights a
+    layer keeps), bytes per batch x tokens^2."""
+    eager32_per_token2: float = 0.0
+    """The same three for an fp32 model, measured apart: the eager kernels' dtypes differ by model
+    dtype (a 16-bit model's softmax makes an fp32 copy, an fp32 model's does not)."""
+    eager32_per_token: float = 0.0
+    eager32_kept_per_token2: float = 0.0
+    logits_copies: float = 1.0
+    """Head only: logits-sized tensors alive at the head's peak, in units of one batch x positions
+    x vocab tensor of the model dtype (2 for a scale or soft-cap applied after the head, 3 for an
+    fp32 copy of bf16 logits); measured on the meta route, set by the family otherwise."""
 
     @property
     def parameters(self) -> int:
@@ -140,6 +158,9 @@ class ModelSpec:
     repo_id: str | None = None
     """The Hugging Face Hub repo the model is named by there (exports use it, not a catalog alias)."""
     revision: str | None = None
+    supports_sdpa: bool = True
+    """transformers runs the model's attention with sdpa when asked; False (Gemma-2, gpt-oss:
+    ``_supports_sdpa = False``) means it runs eager whatever is asked."""
     image_patches: int | None = None
     """Vision patches of one image at the resolution the tower is built for ((image_size /
     patch_size)^2: 576 for LLaVA-1.5's 336-pixel CLIP); None for towers of any resolution (Qwen2-VL)."""
