@@ -9,7 +9,6 @@ Written by a maintainer after a transformers release changes them:
 
 from __future__ import annotations
 
-import json
 import sys
 
 from planner.catalog import catalog_root, model_names
