@@ -91,5 +91,5 @@ def plan(ctx, model, scenario_file, gpus, cpu, disk, max_memory, reserve, disk_g
         write_atomic(device_map_out, json.dumps(device_map_document(result), indent=2) + "\n", "--device-map-out")
     if device_map_out != "-":  # '-': the document alone is the output
         click.echo(plan_json(result) if fmt == "json" else plan_table(result, fmt), nl=fmt == "text")
-    if result.status not in ("optimal", "feasible"):
+    if not result.fits:  # infeasible, or not decided within the time limit
         ctx.exit(3)

@@ -95,7 +95,7 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
         answer = commands.size_workload(mode, model, prof, setup, candidate_types(gpu_types, prices), objective,
                                         Energy(usd_per_kwh, years, pue))
         _echo(workload_json(answer) if fmt == "json" else workload_table(answer, fmt), fmt)
-        if answer.best is None:
+        if not answer.fits:
             ctx.exit(3)
         return
     if cluster_file:
@@ -117,7 +117,7 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
         gpu, count = have_gpus(have)
         answer = commands.serve_capacity(spec, w, gpu, count, context, concurrency, gpus_per_node, utilization)
         _echo(capacity_json(answer) if fmt == "json" else capacity_table(answer, fmt), fmt)
-        if not answer.serves:  # no precision serves even one sequence: does not fit
+        if not answer.fits:  # no precision serves even one sequence
             ctx.exit(3)
         return
     from planner.export.size_report import size_json, size_table
@@ -133,7 +133,7 @@ def size(ctx, model, mode, seq_len, context, concurrency, gpu_types, prices, obj
                                    with_accelerate=fmt == "json",  # only the JSON carries the accelerate maps
                                    energy=energy, limits=limits)
     _echo(size_json(answer) if fmt == "json" else size_table(answer, fmt), fmt)
-    if answer.sizing.status not in ("optimal", "feasible"):
+    if not answer.fits:
         ctx.exit(3)
 
 

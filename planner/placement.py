@@ -65,6 +65,12 @@ class Plan:
     """A ``Diagnosis`` when infeasible."""
 
     @property
+    def fits(self) -> bool | None:
+        """The one verdict (the CLI's exit status, the what-if row, the API): a plan was found; False
+        when none can exist; None when the time limit ran out before either was proven."""
+        return True if self.status in ("optimal", "feasible") else False if self.status == "infeasible" else None
+
+    @property
     def offload_bytes(self) -> int:
         return sum(d.load.weights_bytes for d in self.devices if d.kind != "gpu" and d.key != self.execution_device)
 

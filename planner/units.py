@@ -120,3 +120,13 @@ def gib(n: int | float) -> str:
 def gib_gb(n: int | float) -> str:
     """``12.34 GiB (13.25 GB)``: a byte count in prose where both units matter."""
     return f"{n / GiB:.2f} GiB ({n / GB:.2f} GB)"
+
+
+def size_text(n: int | float) -> str:
+    """A byte count in the unit its size needs: ``812 bytes``, ``3.50 MiB``, ``46.23 GiB``,
+    ``1.20 TiB`` (binary units; for reasons and messages, where a GiB with two decimals would
+    read 0.00 for a small model)."""
+    for unit, name in ((1024**4, "TiB"), (GiB, "GiB"), (MiB, "MiB")):
+        if abs(n) >= unit:
+            return f"{n / unit:.2f} {name}"
+    return f"{int(n):,} bytes"

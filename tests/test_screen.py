@@ -55,7 +55,7 @@ def test_an_item_too_large_to_run_anywhere_is_named():
     """A layer of 5 bytes needs 5 + 1 + 1 = 7 bytes on the GPU that runs it, which holds 10 - 4 = 6
     (offloaded, it must be onloaded there): infeasible whatever the CPU holds."""
     reason = proven_infeasible(_offload_problem(5))
-    assert reason == "layers.0 needs 7 bytes to run, more than the largest GPU holds (6)"
+    assert reason == "layers.0 needs 7 bytes to run, more than the largest GPU holds (6 bytes)"
     assert not any(not verify(_offload_problem(5), a) for a in candidates(_offload_problem(5)))
 
 
@@ -71,7 +71,7 @@ def test_a_host_plan_is_found_when_the_gpu_only_executes():
     assert proven_infeasible(fits) is None
     short = replace(problem, devices=(replace(problem.devices[0], capacity_bytes=13), problem.devices[1]))
     assert proven_infeasible(short) == ("the execution GPU needs at least 14 bytes (KV cache, activations and onload "
-                                        "room of what it runs, and its reserve), more than GPU 0 holds (13)")
+                                        "room of what it runs, and its reserve), more than GPU 0 holds (13 bytes)")
     assert not any(not verify(short, a) for a in candidates(short))
 
 
@@ -88,7 +88,7 @@ def test_the_bound_counts_what_later_gpus_take():
     assert execution_bound(problem(6)) is None
     assert not verify(problem(6), (1, 0, 0))
     assert execution_bound(problem(5)) == ("the execution GPU needs at least 13 bytes (KV cache, activations and "
-                                           "onload room of what it runs, and its reserve), more than GPU 0 holds (8)")
+                                           "onload room of what it runs, and its reserve), more than GPU 0 holds (8 bytes)")
     assert not any(not verify(problem(5), a) for a in candidates(problem(5)))
 
 
@@ -118,3 +118,32 @@ def test_the_filled_plan_offloads_only_what_the_gpus_cannot_hold():
 
     assert filled_plan(problem(21)) == (1, 1, 2, 2, 0)
     assert filled_plan(problem(14)) == (2, 2, 2, 2, 1)
+
+
+def test_the_bound_counts_the_activation_of_the_layers_with_kv():
+    """Three layers of 1 byte of weights, 2 of KV and a 10-byte activation; GPU 0 of 14 bytes, GPU 1
+    of 13. A GPU that takes KV runs such a layer's activation, so GPU 1 has room for one layer (13 -
+    10 = 3 bytes: 2 of KV), not the 13 bytes of KV a byte count gives it; GPU 0 then holds 4 bytes of
+    KV, of two layers, so it runs one of those activations (10) and holds at least the least weights
+    (1): 15 > 14. Every plan is indeed invalid (GPU 0 holds 16 at the least)."""
+    devices = (Device(0, "gpu", "g", 14, 0, 10.0), Device(1, "gpu", "g", 13, 0, 10.0), Device("cpu", "cpu", "cpu", 100))
+    items = tuple(Item((i,), (f"layers.{i}",), 1, 2, 10, (0, 1, 2)) for i in range(3))
+    problem = Problem(items, devices, "gpus", tuple((0, 0, 1) for _ in items))
+    assert execution_bound(problem) == ("the execution GPU needs at least 15 bytes (KV cache, activations and "
+                                        "onload room of what it runs, and its reserve), more than GPU 0 holds (14 bytes)")
+    assert not any(not verify(problem, a) for a in candidates(problem))
+
+
+def test_a_long_context_that_cannot_fit_is_proven_without_search():
+    """Llama-3.1-70B, 4 sequences of 32k + 512 on 8 L40S and 512 GiB of RAM: each layer runs a
+    29 GiB activation, so a GPU holds 6 layers beside it and the execution GPU the KV cache of the
+    32 that cannot go elsewhere; the screen proves it infeasible (no search) and says why."""
+    from planner import estimate
+    from planner.costs.profile import on_gpu
+    from planner.hardware.inventory import build_inventory
+    from planner.solve.problem import build_problem
+
+    inventory = build_inventory(["8xL40S"], cpu="512GiB")
+    prof = on_gpu(estimate("Llama-3.1-70B", batch=4, prompt_tokens=32768, new_tokens=512), inventory.gpu0_type)
+    reason = proven_infeasible(build_problem(prof, inventory))
+    assert reason is not None and reason.startswith("the execution GPU needs at least 46.")

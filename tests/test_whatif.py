@@ -211,3 +211,28 @@ def test_exclude_drops_and_include_adds_points(tmp_path):
     rows = run(points[-1:], jobs=1, progress=False)
     assert rows[0]["results"]["status"] != "error", rows[0]["results"]
     assert rows[0]["axes"] == {"workload.batch": 8, "workload.prompt_tokens": 256}
+
+
+def test_points_the_time_limit_left_undecided_are_counted_apart():
+    """A point whose plan was neither found nor ruled out within its time limit is undecided
+    (fits None, status unknown), never 'does not fit'; the table counts such points apart."""
+    from planner.export.rows import to_table
+
+    rows = [{"point": 0, "axes": {}, "results": {"status": "optimal", "fits": True}},
+            {"point": 1, "axes": {}, "results": {"status": "infeasible", "fits": False}},
+            {"point": 2, "axes": {}, "results": {"status": "unknown", "fits": None}}]
+    assert "3 points: 1 fit, 1 do not, 1 undecided within the time limit, 0 errors" in to_table("plan", rows)
+
+
+def test_a_long_context_point_says_why_it_does_not_fit():
+    """The issue's point (70B, 4 x 32k + 512 on 8 L40S and 512 GiB): decided within the default
+    limit, with the proven shortfall and the execution GPU's bound as the reason."""
+    from planner.scenario import InventorySpec
+    from planner.whatif.run import _plan_row
+    from planner.whatif.schema import WhatIf
+
+    sc = WhatIf(model="Llama-3.1-70B", workload={"batch": 4, "prompt_tokens": 32768, "new_tokens": 512},
+                inventory=InventorySpec(gpus=["8xL40S"], cpu="512GiB"))
+    row = _plan_row(sc)
+    assert row["status"] == "infeasible" and row["fits"] is False
+    assert row["reason"].startswith("3.61 GiB short with units kept whole; the execution GPU needs at least 46.")

@@ -14,15 +14,19 @@ def plan(profile, inventory, objective: str = "gpus", pins=None, weights_only: b
 
 
 def shortfall_reason(result: Plan, time_limit_s: float = 0.5) -> str:
-    """One line on why a plan without a placement does not fit: the proven least shortfall with
-    units kept whole, or that none was proven within the time limit."""
+    """One line on why a plan without a placement does not fit: what the screen proves (the
+    execution GPU's bound, a unit too large to run), and the proven least shortfall with units
+    kept whole; or, for a point the time limit left undecided, that it is undecided."""
+    from planner.solve.screen import proven_infeasible
     from planner.solve.solver import least_shortfall
-    from planner.units import gib
+    from planner.units import size_text
 
+    if result.status == "unknown":
+        return "not decided within the time limit: no plan found, none ruled out (raise time_limit_s)"
+    why = proven_infeasible(result.problem)
     short, _ = least_shortfall(result.problem, time_limit_s)
-    if short:
-        return f"{gib(short)} short with units kept whole"
-    return "no placement found" if short == 0 else "does not fit (shortfall not proven in time)"
+    amount = f"{size_text(short)} short with units kept whole" if short else None
+    return "; ".join(x for x in (amount, why) if x) or "no placement exists (shortfall not proven in time)"
 
 
 def plan_scenario(sc, diagnose: bool = True) -> Plan:

@@ -59,6 +59,11 @@ class ServingAnswer:
     excluded: tuple[str, ...] = ()
     """GPU types left out because vLLM cannot run the quantization on them, each with the reason."""
 
+    @property
+    def fits(self) -> bool:
+        """The one verdict: some GPUs serve the load within the limits."""
+        return self.sizing.status in ("optimal", "feasible")
+
 
 def _rental(profile: Profile, types: list[GpuType], context: int, concurrency: int, target, gpus_per_node: int,
             max_gpus: int, utilization: float, time_limit_s: float, max_latency_ms, limits, costs) -> tuple[str, float] | None:
@@ -192,6 +197,11 @@ class CapacityAnswer:
     def serves(self) -> bool:
         return any(r.longest or r.most for r in self.rows)
 
+    @property
+    def fits(self) -> bool:
+        """The one verdict: some precision serves at least one sequence on these GPUs."""
+        return self.serves
+
 
 def serve_capacity(spec, workload, gpu: GpuType, count: int, context: int, concurrency: int, gpus_per_node: int = 8,
                    utilization: float = 0.9) -> CapacityAnswer:
@@ -242,6 +252,11 @@ class WorkloadAnswer:
     @property
     def best(self) -> SizedOption | None:
         return self.options[0] if self.options else None
+
+    @property
+    def fits(self) -> bool:
+        """The one verdict: some GPU type runs the job."""
+        return self.best is not None
 
 
 _RANK = {"price": lambda o: (o.price_usd is None, o.price_usd or 0, o.count),

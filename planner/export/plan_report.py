@@ -167,7 +167,7 @@ def plan_json(plan: Plan) -> str:
                              "max_gpu_utilization": round(b.max_utilization, 6), "violations": list(b.violations)}
     if plan.diagnosis is not None:
         dg = plan.diagnosis
-        doc["diagnosis"] = {"summary": dg.summary(), "shortfall_bytes": dg.shortfall_bytes,
+        doc["diagnosis"] = {"summary": dg.summary(), "reason": dg.reason, "shortfall_bytes": dg.shortfall_bytes,
                             "short_devices": {str(k): v for k, v in dg.short_devices.items()}, "need_bytes": dg.need_bytes,
                             "capacity_bytes": dg.capacity_bytes,
                             "largest_unit": {"name": dg.largest_unit[0], "bytes": dg.largest_unit[1]},

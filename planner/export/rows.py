@@ -33,9 +33,11 @@ def _table(task: str, rows: list[dict]) -> Table:
     axes = list(dict.fromkeys(k for r in rows for k in r["axes"]))
     fits = sum(1 for r in rows if r["results"].get("fits"))
     errors = sum(1 for r in rows if r["results"].get("status") == "error")
+    undecided = sum(1 for r in rows if r["results"].get("status") == "unknown")
     columns = [Column("point", "point"), *(_column(a) for a in axes), *(_column(c) for c in COLUMNS[task])]
-    t = Table(columns, notes=[f"{len(rows)} points: {fits} fit, {len(rows) - fits - errors} do not, {errors} errors "
-                              "(GiB = 2^30 bytes)"])
+    counts = f"{len(rows)} points: {fits} fit, {len(rows) - fits - errors - undecided} do not, "
+    counts += f"{undecided} undecided within the time limit, " if undecided else ""
+    t = Table(columns, notes=[f"{counts}{errors} errors (GiB = 2^30 bytes)"])
     for r in rows:
         t.rows.append({"point": r["point"], **r["axes"], **{c: r["results"].get(c) for c in COLUMNS[task]}})
     return t

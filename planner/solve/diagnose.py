@@ -32,6 +32,9 @@ class Diagnosis:
     largest_unit: tuple[str, int]
     """The unit with the largest own need (weights + KV + activation peak)."""
     suggestions: tuple[str, ...]
+    reason: str | None = None
+    """What rules every plan out, when a necessary condition says (screen.py): the execution GPU's
+    bound, a unit too large to run, the byte totals."""
 
     def summary(self) -> str:
         total = sum(self.need_bytes.values())
@@ -44,7 +47,7 @@ class Diagnosis:
             at_least = total - self.capacity_bytes
             head += (f"; at least {gib(at_least)} short" if at_least > 0 else "") + (
                 " (the least shortfall with units kept whole was not proven within the time limit)")
-        return head
+        return f"{self.reason}; {head}" if self.reason else head
 
 
 class Budget:
@@ -269,5 +272,8 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
         tips.append(f"give the search more time with --time-limit {max(2.0, 4 * time_limit_s):g} "
                     "(no fix was found within this one)")
     keys = {d: problem.devices[d].key for d in over}
+    from planner.solve.screen import proven_infeasible
+
     return Diagnosis(shortfall, {keys[d]: v for d, v in sorted(over.items())}, need,
-                     sum(d.capacity_bytes for d in problem.devices), _largest_unit(problem), tuple(tips))
+                     sum(d.capacity_bytes for d in problem.devices), _largest_unit(problem), tuple(tips),
+                     proven_infeasible(problem))

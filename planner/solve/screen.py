@@ -19,8 +19,11 @@ as the CP-SAT model and the exhaustive oracle require):
   largest offloaded one, the largest activation it runs and its reserve. An item that no GPU
   after e could hold alone (weights + KV + activation over its room) is e's, as its own or
   offloaded; e also holds at least one item. So e holds at least: the KV cache less what the
-  GPUs after e could take at most (their room filled with the items richest in KV per byte,
-  the last one in part), the largest activation among e's items, the largest weights among
+  GPUs after e could take at most (the room each has for items with KV beside the activation it
+  then runs: that of one such item, or past one item the second-least of them; filled with the
+  items richest in KV per byte, the last one in part), the largest activation among e's items
+  (with KV left on e, e runs an item with KV, two past the largest one's KV: the least and the
+  second-least activation of such items), the largest weights among
   them plus the smallest of any item (with two or more of them: one is its own and one
   onloaded, or one onloaded beside another it holds, or both its own), and the reserve. When
   that is over e's capacity for every GPU e, nothing fits (``execution_bound``).
@@ -33,6 +36,7 @@ from fractions import Fraction
 from planner.solve.loads import device_loads, objective_key
 from planner.solve.problem import Problem
 from planner.solve.verify import verify
+from planner.units import size_text
 
 
 def proven_infeasible(problem: Problem) -> str | None:
@@ -50,18 +54,19 @@ def proven_infeasible(problem: Problem) -> str | None:
         need = _least_weights(it, devs) + it.kv_bytes + it.activation_bytes
         if need > here:
             where = f"GPU {devs[it.allowed[0]].key}" if pinned_gpu else "the largest GPU"
-            return f"{it.names[0]} needs {need:,} bytes to run, more than {where} holds ({here:,})"
+            return f"{it.names[0]} needs {size_text(need)} to run, more than {where} holds ({size_text(here)})"
     gpu_cap = sum(devs[g].capacity_bytes for g in gpus)
     on_gpus, anywhere = byte_needs(problem, min(devs[g].reserve_bytes for g in gpus))
     if on_gpus > gpu_cap:
-        return f"KV cache, activations and a reserve need {on_gpus:,} bytes, all GPUs hold {gpu_cap:,}"
+        return f"KV cache, activations and a reserve need {size_text(on_gpus)}, all GPUs hold {size_text(gpu_cap)}"
     if anywhere > sum(d.capacity_bytes for d in devs):
-        return f"the model needs {anywhere:,} bytes, all devices hold {sum(d.capacity_bytes for d in devs):,}"
+        return f"the model needs {size_text(anywhere)}, all devices hold {size_text(sum(d.capacity_bytes for d in devs))}"
     for host in (problem.cpu, problem.disk):
         if host is not None:
             pinned = sum(it.hosted for it in problem.items if it.allowed == (host,))
             if pinned > devs[host].capacity_bytes:
-                return f"weights pinned to {devs[host].key} need {pinned:,} bytes, it holds {devs[host].capacity_bytes:,}"
+                return (f"weights pinned to {devs[host].key} need {size_text(pinned)}, it holds "
+                        f"{size_text(devs[host].capacity_bytes)}")
     return execution_bound(problem)
 
 
@@ -88,8 +93,8 @@ def execution_bound(problem: Problem) -> str | None:
         return None
     g, need = needs[0]
     dev = problem.devices[g]
-    return (f"the execution GPU needs at least {need + dev.reserve_bytes:,} bytes (KV cache, activations and onload "
-            f"room of what it runs, and its reserve), more than GPU {dev.key} holds ({dev.capacity_bytes:,})")
+    return (f"the execution GPU needs at least {size_text(need + dev.reserve_bytes)} (KV cache, activations and onload "
+            f"room of what it runs, and its reserve), more than GPU {dev.key} holds ({size_text(dev.capacity_bytes)})")
 
 
 def execution_needs(problem: Problem) -> list[tuple[int, int]]:
@@ -103,7 +108,7 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
     room = [devs[g].usable_bytes for g in gpus]
     after_max, after_sum = [0] * (len(gpus) + 1), [0] * (len(gpus) + 1)
     for p in range(len(gpus) - 1, -1, -1):
-        after_max[p], after_sum[p] = max(after_max[p + 1], room[p]), after_sum[p + 1] + room[p]
+        after_max[p], after_sum[p] = max(after_max[p + 1], room[p]), after_sum[p + 1] + _kv_room(room[p], items)
     shapes: dict[tuple[int, int, int], int] = {}  # (KV, weights + KV, activation) -> items of that shape
     for it in items:
         key = (it.kv_bytes, _held(it), it.activation_bytes)
@@ -112,6 +117,8 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
     kv_total = sum(it.kv_bytes for it in items)
     w_min = min(min(it.weights_bytes, it.hosted) for it in items)
     a_min = min(it.activation_bytes for it in items)
+    kv_acts = sorted(it.activation_bytes for it in items if it.kv_bytes)
+    kv_one = max((it.kv_bytes for it in items), default=0)
     best, out = -1, []
     for p, g in enumerate(gpus):
         if room[p] <= best:
@@ -119,10 +126,24 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
         best = room[p]
         own = [it for it in items if _held(it) + it.activation_bytes > after_max[p + 1]]
         weights = sorted((min(it.weights_bytes, it.hosted) for it in own), reverse=True)
-        out.append((g, kv_total - _kv_taken(by_kv, after_sum[p + 1], after_max[p + 1])
-                    + max([a_min] + [it.activation_bytes for it in own])
+        kv_left = kv_total - _kv_taken(by_kv, after_sum[p + 1], after_max[p + 1])
+        # KV on e is that of items e runs: one of them at least, two past the largest one's KV
+        runs = kv_acts[:1] if 0 < kv_left else []
+        runs += kv_acts[1:2] if kv_left > kv_one else []
+        out.append((g, kv_left + max([a_min, *runs] + [it.activation_bytes for it in own])
                     + (weights[0] + w_min if len(weights) > 1 else weights[0] if weights else w_min)))
     return out
+
+
+def _kv_room(room: int, items) -> int:
+    """Most bytes of items with KV cache a GPU with ``room`` can hold: it runs the activation of one
+    of them at least, and of the second-least of them once it holds two (an upper bound; the KV
+    knapsack of ``execution_needs`` fills it)."""
+    acts = sorted(it.activation_bytes for it in items if it.kv_bytes)
+    if not acts:
+        return 0
+    one = min(room - acts[0], max(it.weights_bytes + it.kv_bytes for it in items if it.kv_bytes))
+    return max(one, room - acts[1] if len(acts) > 1 else 0, 0)
 
 
 def _held(it) -> int:

@@ -218,6 +218,11 @@ def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int | 
     pm = PlacementModel(problem, slack=True)
     pm.model.minimize(pm.shortfall())
     solver = deterministic_solver(time_limit_s)
+    # Unlike the placement stages, this minimum of summed overflows is proven by its linear
+    # relaxation: with it and presolve, 70B at 4 x 32k on 8 L40S 0.46 -> 0.03 deterministic
+    # seconds; Mixtral-8x7B on three 24 GB cards and 405B on 4 A100s unproven at 5 -> 0.01.
+    solver.parameters.linearization_level = 1
+    solver.parameters.cp_model_presolve = True
     if run_search(solver, pm.model) != cp_model.OPTIMAL:
         return None, {}
     over = {d: solver.value(v) * pm.unit for d, v in pm.over.items() if solver.value(v) > 0}

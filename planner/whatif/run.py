@@ -31,10 +31,10 @@ def _plan_row(sc: WhatIf) -> dict:
 
     plan = plan_scenario(sc, diagnose=False)
     if plan.assignment is None:
-        return {"status": plan.status, "fits": False, "reason": shortfall_reason(plan)}
+        return {"status": plan.status, "fits": plan.fits, "reason": shortfall_reason(plan)}
     used = [(d, dev) for d, dev in zip(plan.devices, plan.problem.devices, strict=True) if d.kind == "gpu" and d.load.total_bytes]
     return {
-        "status": plan.status, "fits": True, "gpus_used": len(used),
+        "status": plan.status, "fits": plan.fits, "gpus_used": len(used),
         "price_usd": sum(dev.price_usd or 0 for _, dev in used) or None,
         "price_usd_per_hour": round(sum(dev.price_usd_per_hour or 0 for _, dev in used), 4) or None,
         "weights_bytes": sum(d.load.weights_bytes for d in plan.devices),
@@ -61,10 +61,10 @@ def _size_row(sc: WhatIf, prof, context: int, concurrency: int) -> dict:
                           energy=Energy(s.electricity_usd_per_kwh, s.years, s.pue),
                           limits=Limits(s.max_hosts, s.max_power_w, s.max_rack_units))
     sizing, bill = answer.sizing, answer.bill
-    if not sizing.choice:
+    if not answer.fits:
         return {"status": sizing.status, "fits": False, "reason": "no GPU type holds one full-context sequence"}
     return {
-        "status": sizing.status, "fits": True, "gpus_used": bill.gpus,
+        "status": sizing.status, "fits": answer.fits, "gpus_used": bill.gpus,
         "layout": " + ".join(f"{n * c.hosts} x {c.offer.name} {c.gpu.name} tp{c.layout.tp} pp{c.layout.pp}"
                              for c, n in sizing.choice),
         "price_usd": bill.purchase_usd if sizing.objective != "hourly" else None,
