@@ -128,7 +128,7 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
         weights = sorted((min(it.weights_bytes, it.hosted) for it in own), reverse=True)
         kv_left = kv_total - _kv_taken(by_kv, after_sum[p + 1], after_max[p + 1])
         # KV on e is that of items e runs: one of them at least, two past the largest one's KV
-        runs = kv_acts[:1] if 0 < kv_left else []
+        runs = kv_acts[:1] if kv_left > 0 else []
         runs += kv_acts[1:2] if kv_left > kv_one else []
         out.append((g, kv_left + max([a_min, *runs] + [it.activation_bytes for it in own])
                     + (weights[0] + w_min if len(weights) > 1 else weights[0] if weights else w_min)))
