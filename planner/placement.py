@@ -98,7 +98,7 @@ def _baseline(problem: Problem, keys: list[int | str]) -> Baseline:
     from planner.solve.verify import verify
 
     index = {dev.key: d for d, dev in enumerate(problem.devices)}
-    sizes = [it.weights_bytes for it in problem.items]
+    sizes = [it.hosted for it in problem.items]  # what sits on the CPU or disk, as the plan counts its own
     disk = sum(s for s, k in zip(sizes, keys, strict=True) if k == "disk")
     if any(k not in index for k in keys):
         off = sum(s for s, k in zip(sizes, keys, strict=True) if k in ("cpu", "disk"))

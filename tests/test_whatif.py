@@ -61,6 +61,18 @@ def test_outputs_and_plots(tmp_path):
             assert ET.fromstring(data).tag.endswith("svg")
 
 
+def test_plots_leave_out_what_the_engine_refuses(tmp_path):
+    """gpt-oss-20b's checkpoint is mxfp4: transformers refuses fp8, int8 and nf4 configs for it, and a
+    128k context is past its limit; the memory chart draws the precision it loads, at the contexts it takes."""
+    path = tmp_path / "w.yaml"
+    path.write_text("model: gpt-oss-20b\ninventory: {gpus: [H100]}\nsweep:\n  workload.batch: [1, 2]\n")
+    r = run_cli("whatif", str(path), "--plot", str(tmp_path / "plots"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "plots" / "memory_vs_context.svg").stat().st_size > 5000
+    svg = (tmp_path / "plots" / "memory_vs_context.svg").read_text()
+    assert "bf16" in svg and "nf4" not in svg
+
+
 def test_parallel_equals_sequential():
     points = load_whatif(ROOT / "examples" / "whatif" / "homelab.yaml")
     assert run(points, jobs=2, progress=False) == run(points, jobs=1, progress=False)

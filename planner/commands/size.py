@@ -60,9 +60,26 @@ class ServingAnswer:
     """GPU types left out because vLLM cannot run the quantization on them, each with the reason."""
 
     @property
-    def fits(self) -> bool:
-        """The one verdict: some GPUs serve the load within the limits."""
+    def fits(self) -> bool | None:
+        """The one verdict: some GPUs serve the load within the limits (None: the time limit ran
+        out before an answer was found or ruled out)."""
+        if self.sizing.status == "unknown":
+            return None
         return self.sizing.status in ("optimal", "feasible")
+
+    @property
+    def reason(self) -> str:
+        """Why there is no answer, in one line (empty when there is one)."""
+        s = self.sizing
+        if s.choice:
+            return ""
+        left = f" ({len(self.excluded)} GPU type(s) left out: see Left out)" if self.excluded else ""
+        if s.status == "unknown":
+            return "not decided within the time limit; give a longer --time-limit"
+        if not s.considered:
+            return f"no GPU type in the list holds one full-context sequence{left}"
+        return (f"no choice within --max-gpus and the limits (hosts, power, rack units, speed, latency) serves "
+                f"{s.concurrency} sequences of {s.context:,} tokens{left}")
 
 
 def _rental(profile: Profile, types: list[GpuType], context: int, concurrency: int, target, gpus_per_node: int,
@@ -86,14 +103,19 @@ def accelerate_map(profile: Profile, c: Candidate, s: Sizing, gpus_per_node: int
     if c.hosts > 1 or c.gpus > gpus_per_node:
         return {"status": "not applicable: a device_map runs on one machine"}
     from planner.costs.profile import profile as make_profile
+    from planner.errors import PlannerError
     from planner.hardware.inventory import build_inventory
     from planner.placement import make_plan
 
     seqs = min(c.unit_seqs, s.concurrency)
-    w = profile.workload.model_copy(update={"engine": "hf", "batch": seqs, "prompt_tokens": s.context, "new_tokens": 0,
+    prompt = max(1, s.context - profile.image_tokens)  # the images are part of each sequence's context
+    w = profile.workload.model_copy(update={"engine": "hf", "batch": seqs, "prompt_tokens": prompt, "new_tokens": 0,
                                             "logits": "last"})
-    plan = make_plan(make_profile(profile.spec, w), build_inventory([f"{c.gpus}x{c.gpu.name}"]), "balance",
-                     diagnose=False, time_limit_s=0.5)
+    try:
+        hf_profile = make_profile(profile.spec, w, c.gpu)
+    except PlannerError as e:  # transformers refuses what vLLM loads (a method, a GPU generation)
+        return {"status": f"not applicable: {e}"}
+    plan = make_plan(hf_profile, build_inventory([f"{c.gpus}x{c.gpu.name}"]), "balance", diagnose=False, time_limit_s=0.5)
     return {"status": plan.status, "sequences": seqs, "device_map": plan.device_map or None}
 
 
@@ -176,10 +198,17 @@ class ClusterAnswer:
 
 def size_cluster(model: str, profile: Profile, cluster, context: int, concurrency: int, utilization: float = 0.9) -> ClusterAnswer:
     from planner.costs.vllm import TP_SIZES
+    from planner.engines.vllm_rules import unsupported
+    from planner.errors import InputError
     from planner.solve.pipeline import best_pipeline
     from planner.spec.context_limit import check_context
 
     check_context(profile.spec, context)
+    for node in cluster.nodes:  # every worker of the pipeline loads the method on its own GPUs
+        why = unsupported(profile.load, node.gpu)
+        if why:
+            raise InputError(f"quant: machine {node.name}: {why}; leave that machine out of the cluster file or choose "
+                             "another quantization")
     plans = tuple(p for tp in TP_SIZES for p in [best_pipeline(profile, cluster, tp, utilization)] if p is not None)
     return ClusterAnswer(model, profile, cluster, plans, context, concurrency, utilization)
 

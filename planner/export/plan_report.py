@@ -87,7 +87,7 @@ def plan_blocks(plan: Plan) -> list:
     recipe = load_recipe(plan)
     if recipe:
         out.append("Load with: from_pretrained(..., device_map=..., "
-                   + ", ".join(f"{k}={json.dumps(v)}" for k, v in recipe.items()) + ")")
+                   + ", ".join(f"{k}={v!r}" for k, v in recipe.items()) + ")")  # Python literals, to paste
     if len(plan.device_map) <= 8:
         out.append("device_map = " + json.dumps(plan.device_map))
     else:

@@ -76,22 +76,36 @@ def _plan_devices(plt, folder: Path, point) -> list[Path]:
     return _save(fig, folder, "plan_devices")
 
 
+def _coincide(a: list, b: list) -> bool:
+    """Two series at the same contexts within 0.5% (fp8 and int8 hold one byte per quantized weight,
+    but not always over the same modules: bitsandbytes leaves fused experts in 16 bits)."""
+    return [c for c, _ in a] == [c for c, _ in b] and all(abs(x - y) <= 0.005 * y for (_, x), (_, y) in zip(a, b, strict=True))
+
+
 def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
     from planner.commands.inputs import model_spec
     from planner.costs.profile import profile
+    from planner.errors import PlannerError
 
     sc = point.scenario
     spec = model_spec(sc.model, cache=True)
     fig, ax = plt.subplots(figsize=(6, 4))
-    contexts = [c for c in CONTEXTS if spec.max_model_len is None or c <= spec.max_model_len]  # what the model takes
-    for (label, change), style, marker in zip(PRECISIONS, ("-", "--", ":", "-."), ("o", "s", "^", "D"), strict=True):
-        totals = []
-        for ctx in contexts:
+    series = {}
+    for label, change in PRECISIONS:
+        points = []
+        for ctx in CONTEXTS:
             w = sc.workload.model_copy(update={**change, "prompt_tokens": ctx, "new_tokens": 0, "logits": "last"})
-            totals.append(profile(spec, w).total_bytes / GiB)
-        same = " (same bytes as int8)" if label == "fp8" else ""  # one byte per weight both: the lines coincide
-        ax.plot(contexts, totals, marker=marker, markersize=7 if label == "fp8" else 4, linestyle=style,
-                label=label + same)
+            try:
+                points.append((ctx, profile(spec, w).total_bytes / GiB))
+            except PlannerError:  # past the context limit, or a precision the engine refuses for this model
+                continue
+        series[label] = points
+    for (label, _), style, marker in zip(PRECISIONS, ("-", "--", ":", "-."), ("o", "s", "^", "D"), strict=True):
+        if not series[label]:
+            continue
+        same = " (same bytes as int8)" if label == "fp8" and _coincide(series["fp8"], series["int8"]) else ""
+        ax.plot([c for c, _ in series[label]], [t for _, t in series[label]], marker=marker,
+                markersize=7 if same else 4, linestyle=style, label=label + same)
     if sc.inventory.gpus:
         from planner.commands.inputs import inventory_of
 

@@ -6,7 +6,7 @@ import json
 from itertools import groupby
 
 from planner.commands.estimate import Estimate
-from planner.costs.profile import Profile
+from planner.costs.profile import Profile, image_patches
 from planner.export.table import Column, Table, gib, render
 from planner.units import GB
 
@@ -45,7 +45,7 @@ def header_lines(p: Profile) -> list[str]:
     quant = p.quant.name + (f" (group {p.quant.group_size})" if p.quant.name in ("int4", "gptq", "awq") else "") if p.quant else "none"
     if p.quant is None and w.quant not in (None, "", "none", "auto"):
         quant += f" ({w.quant} asked; see Load)"
-    images = (f", {w.images} images x {w.image_patches or 1024} patches each ({p.image_tokens:,} tokens in the sequence)"
+    images = (f", {w.images} images x {image_patches(spec, w)} patches each ({p.image_tokens:,} tokens in the sequence)"
               if w.images else "")
     return [
         f"Model: {spec.name} ({spec.model_type}, {spec.architecture or 'unknown architecture'}), "

@@ -189,9 +189,11 @@ def size_blocks(a: ServingAnswer) -> list:
     if needs_checkpoint(profile):
         out.append(f"Checkpoint: sized for {needs_checkpoint(profile)}")
     if not s.choice:
-        out.append("INFEASIBLE: no GPU type in the list holds one full-context sequence within the limits; "
-                   "try a shorter context, fp8/int4 weights (--quant), an fp8 KV cache (--kv-dtype fp8), more GPUs "
-                   "(--max-gpus) or looser --max-hosts/--max-power/--max-rack-units")
+        if a.fits is None:
+            out.append(f"UNKNOWN: {a.reason}")
+            return out
+        out.append(f"INFEASIBLE: {a.reason}; try a shorter context, fp8/int4 weights (--quant), an fp8 KV cache "
+                   "(--kv-dtype fp8), more GPUs (--max-gpus) or looser --max-hosts/--max-power/--max-rack-units")
         return out
     state = "optimal (proven)" if s.status == "optimal" else "feasible, not proven optimal"
     out.append(f"Answer: {_money(s.objective_value, s.objective)}, {state}")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from planner.costs.profile import Profile, reprofile
+from planner.errors import PlannerError
 from planner.hardware.inventory import Device, Inventory
 from planner.solve.problem import Problem, build_problem
 from planner.solve.solver import least_shortfall, screened, searched_feasible
@@ -241,9 +242,12 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
     more = _more_gpus(prof, problem, inventory, args)
     if more:
         tips.append(f"add {more}")
-    if prof.quant is None:
+    if prof.quant is None and not prof.spec.quantization_config:  # a quantized checkpoint takes no other method
         for scheme in ("int8", "nf4"):
-            q = reprofile(prof, quant=scheme)
+            try:
+                q = reprofile(prof, quant=scheme)
+            except PlannerError:  # the engine refuses this scheme for this model
+                continue
             if _fits(q, inventory, *args):
                 tips.append(f"quantize the weights with --quant {scheme} ({gib(q.weights_bytes)} instead of "
                             f"{gib(prof.weights_bytes)})")

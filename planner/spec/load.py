@@ -43,7 +43,9 @@ def _folder(path: Path) -> ModelSpec:
     has_weights = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file()
     if config.is_file():
         spec = spec_from_config(read_config_json(config), path.name, str(config))
-        return with_checkpoint_dtype(spec, checkpoint_dtype(path) if has_weights else None)
+        if spec.dtype_from != "unnamed" or not has_weights:  # the shards are read only for dtype="auto"
+            return spec
+        return with_checkpoint_dtype(spec, checkpoint_dtype(path))
     if has_weights:
         return spec_from_safetensors(path, path.name)
     raise InputError(f"model: folder {path} has neither config.json nor .safetensors files")

@@ -56,8 +56,10 @@ def _representatives(model, attention: dict[str, str]) -> dict[str, str]:
     types = getattr(text, "layer_types", None) or []
     modules = dict(model.named_modules())
     kinds: dict[tuple, list[str]] = {}
-    for index, (layer, attn) in enumerate(attention.items()):
-        kind = (type(modules[attn]).__name__, types[index] if index < len(types) else None)
+    for layer, attn in attention.items():
+        tail = layer.rsplit(".", 1)[-1]  # the layer's own index: layer_types counts layers without attention too
+        index = int(tail) if tail.isdigit() else -1
+        kind = (type(modules[attn]).__name__, types[index] if 0 <= index < len(types) else None)
         kinds.setdefault(kind, []).append(layer)
     return {layer: group[min(k, 1)] for group in kinds.values() for k, layer in enumerate(group)}
 

@@ -21,7 +21,7 @@ from typing import Any
 from planner.errors import PlannerError
 from planner.spec.types import AttentionSpec, MlpSpec, ModelSpec, TensorSpec, Unit
 
-FORMAT = 6  # bump whenever a ModelSpec field changes, so no cached spec lacks it
+FORMAT = 7  # bump whenever a ModelSpec field or what the meta route measures changes, so no cached spec is stale
 
 
 def cache_dir() -> Path | None:

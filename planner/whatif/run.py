@@ -62,7 +62,7 @@ def _size_row(sc: WhatIf, prof, context: int, concurrency: int) -> dict:
                           limits=Limits(s.max_hosts, s.max_power_w, s.max_rack_units))
     sizing, bill = answer.sizing, answer.bill
     if not answer.fits:
-        return {"status": sizing.status, "fits": False, "reason": "no GPU type holds one full-context sequence"}
+        return {"status": sizing.status, "fits": answer.fits, "reason": answer.reason}
     return {
         "status": sizing.status, "fits": answer.fits, "gpus_used": bill.gpus,
         "layout": " + ".join(f"{n * c.hosts} x {c.offer.name} {c.gpu.name} tp{c.layout.tp} pp{c.layout.pp}"
