@@ -75,3 +75,13 @@ def test_a_folder_that_names_its_dtype_needs_no_shards(tmp_path):
     index = {"metadata": {}, "weight_map": {"lm_head.weight": "model-00004-of-00004.safetensors"}}
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
     assert estimate(str(tmp_path)).weights_bytes == estimate("Meta-Llama-3-8B").weights_bytes
+
+
+def test_mxfp4_on_a_machine_without_gpus_names_no_gpu_only_layers():
+    """With no GPU, transformers has no accelerator to move mxfp4 experts to: they stay where the map
+    puts them; the model runs eager attention (gpt-oss has no sdpa), and the workload line says so.
+    Building the spec (a meta forward stopped early) prints nothing on stderr."""
+    r = run_cli("plan", "gpt-oss-20b", "--cpu", "64GiB")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "stay on GPUs" not in r.stdout and "eager (sdpa asked) attention" in r.stdout
+    assert "kernels package" in r.stdout  # without them transformers dequantizes: the answer says how to size that

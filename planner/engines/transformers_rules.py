@@ -108,7 +108,7 @@ def _prequantized(spec: ModelSpec, stored: QuantScheme, method: str, w, gpu, has
             "modules unquantized (modules_to_not_convert) with the checkpoint's own llm_int8_enable_fp32_cpu_offload; "
             "fits with an unquantized checkpoint and --quant " + name + ", or GPUs that hold the whole model")
     if method == "mxfp4":
-        load.update(_mxfp4_experts(spec))
+        load.update(_mxfp4_experts(spec, has_gpu))
     if method == "awq" and w.dtype in (None, "bf16") and spec.default_dtype == "bf16":
         load.update(dtype="fp16", notes=("AWQ kernels run bf16 models in fp16 on CUDA (same bytes)",))
     return EngineLoad(**load)
@@ -149,11 +149,13 @@ def _on_the_fly(spec: ModelSpec, scheme: QuantScheme, w, gpu, has_gpu: bool) -> 
         f"quantize to it while loading (a calibration run makes one: planner estimate MODEL --mode compression)"))
 
 
-def _mxfp4_experts(spec: ModelSpec) -> dict:
-    units = frozenset(u.name for u in spec.units if any(t.kind == "expert_linear" for t in u.tensors))
-    return {"gpu_only_units": units, "gpu_only_reason": (
+def _mxfp4_experts(spec: ModelSpec, has_gpu: bool) -> dict:
+    units = frozenset(u.name for u in spec.units if any(t.kind == "expert_linear" for t in u.tensors)) if has_gpu else ()
+    return {"gpu_only_units": frozenset(units), "gpu_only_reason": (
         "transformers moves mxfp4 experts mapped to the CPU onto the GPU (integrations/mxfp4.py), so layers holding "
-        "them stay on GPUs")}
+        "them stay on GPUs") if units else "", "notes": (
+        "transformers keeps the experts in mxfp4 only with its kernels installed (triton >= 3.4 on CUDA, >= 3.5 on a "
+        "CPU, and the kernels package); without them it dequantizes them to the model dtype: size that with --quant none",)}
 
 
 def _fp8_dequantized(gpu, has_gpu: bool, spec: ModelSpec) -> str:

@@ -38,6 +38,14 @@ def collapsed_units(p: Profile) -> list[tuple[str, int, int, int, int, int]]:
     return rows
 
 
+def _attention(p: Profile) -> str:
+    """The attention kernel the engine runs (transformers falls back to eager where sdpa is missing)."""
+    w = p.workload
+    if w.engine == "hf" and w.attn_implementation == "sdpa" and not p.spec.supports_sdpa:
+        return "eager (sdpa asked)"
+    return w.attn_implementation
+
+
 def header_lines(p: Profile) -> list[str]:
     """The model and workload lines every report starts with."""
     w = p.workload
@@ -51,7 +59,7 @@ def header_lines(p: Profile) -> list[str]:
         f"Model: {spec.name} ({spec.model_type}, {spec.architecture or 'unknown architecture'}), "
         f"{p.parameters:,} parameters, from {spec.source}",
         f"Workload: {w.mode}, {p.dtype} weights{_dtype_origin(p)}, quantization {quant}, KV cache {p.kv_dtype}, "
-        f"batch {w.batch}, {w.prompt_tokens} prompt + {w.new_tokens} new tokens{images}, {w.attn_implementation} "
+        f"batch {w.batch}, {w.prompt_tokens} prompt + {w.new_tokens} new tokens{images}, {_attention(p)} "
         f"attention, {w.engine} KV layout",
         *load_lines(p),
     ]

@@ -14,6 +14,7 @@ gated-delta-net layers (tests/test_activations_any_architecture.py).
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 STUB = "planner_fused_attention_stub"
 LENGTHS = (64, 128)  # whole 64-token chunks (gated delta nets); short, as Mamba reference scans loop per token
@@ -93,8 +94,10 @@ def module_peaks(model, tokens: int, names: set[str], mask: bool = False, stop_a
         raise _StopForwardError
 
     hook = modules[stop_after].register_forward_hook(stop) if stop_after in modules else None
-    try:
-        with parameter_views_detached(), torch.no_grad(), tracker, meta_as_traced() if mask else contextlib.nullcontext():
+    try:  # a forward stopped early leaves ModTracker's module stack open: its warning is noise to the user
+        with warnings.catch_warnings(), parameter_views_detached(), torch.no_grad(), tracker, \
+                meta_as_traced() if mask else contextlib.nullcontext():
+            warnings.simplefilter("ignore")
             out = model(input_ids=ids, use_cache=False, **extra)
             del out
     except _StopForwardError:
