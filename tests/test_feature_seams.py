@@ -85,3 +85,15 @@ def test_mxfp4_on_a_machine_without_gpus_names_no_gpu_only_layers():
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert "stay on GPUs" not in r.stdout and "eager (sdpa asked) attention" in r.stdout
     assert "kernels package" in r.stdout  # without them transformers dequantizes: the answer says how to size that
+
+
+def test_a_gpt_oss_checkpoint_in_bf16_is_quantized_to_mxfp4_while_loading(tmp_path):
+    """gpt-oss saved without quantization_config (a bf16 checkpoint) and --quant mxfp4: transformers
+    quantizes its experts while loading, and those layers stay on the GPUs it moves them to."""
+    config = json.loads((ROOT / "catalogs" / "models" / "gpt-oss-20b.json").read_text())
+    config.pop("quantization_config")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    bf16, mx = estimate(str(path)), estimate(str(path), quant="mxfp4")
+    assert mx.load.config == {"quant_method": "mxfp4"} and mx.load.gpu_only_units
+    assert mx.weights_bytes < bf16.weights_bytes / 2.5

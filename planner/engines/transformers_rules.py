@@ -142,7 +142,7 @@ def _on_the_fly(spec: ModelSpec, scheme: QuantScheme, w, gpu, has_gpu: bool) -> 
         if spec.model_type != "gpt_oss":
             raise InputError("quant: mxfp4: transformers quantizes to MXFP4 only gpt-oss's experts (Mxfp4GptOssMLP); "
                              "use --quant fp8, int8 or nf4 for this model")
-        return EngineLoad("hf", scheme, scheme, "mxfp4", config={"quant_method": "mxfp4"}, **_mxfp4_experts(spec))
+        return EngineLoad("hf", scheme, scheme, "mxfp4", config={"quant_method": "mxfp4"}, **_mxfp4_experts(spec, has_gpu))
     label = _LABEL[name]
     return EngineLoad("hf", scheme, scheme, METHOD[name], needs_checkpoint=(
         f"a {label} checkpoint of {spec.repo_id or spec.name}: transformers loads {label} checkpoints but does not "
