@@ -24,6 +24,10 @@ DTYPE_BITS: dict[str, int] = {
     "fp4": 4,
 }
 
+TORCH_DTYPE_NAMES: dict[str, str] = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+"""The torch names of the compute dtypes (``torch.bfloat16``; vLLM's ``--dtype`` and transformers'
+``dtype=`` take them as strings)."""
+
 # Spellings people and libraries use, mapped onto the names above.
 _DTYPE_ALIASES: dict[str, str] = {
     "float32": "fp32",

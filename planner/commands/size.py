@@ -223,13 +223,9 @@ class CapacityAnswer:
     """Capacity per precision: the longest context and the most sequences, with their layouts."""
 
     @property
-    def serves(self) -> bool:
-        return any(r.longest or r.most for r in self.rows)
-
-    @property
     def fits(self) -> bool:
         """The one verdict: some precision serves at least one sequence on these GPUs."""
-        return self.serves
+        return any(r.longest or r.most for r in self.rows)
 
 
 def serve_capacity(spec, workload, gpu: GpuType, count: int, context: int, concurrency: int, gpus_per_node: int = 8,

@@ -9,7 +9,7 @@ from planner.costs.activations import unit_activation_bytes
 from planner.costs.kv_cache import kv_layer_bytes, state_bytes
 from planner.costs.quant import QuantScheme
 from planner.costs.weights import unit_weight_bytes
-from planner.engines.load import EngineLoad, engine_load
+from planner.engines.load import EngineLoad, attention_kernel, engine_load
 from planner.recent import by_identity
 from planner.spec.context_limit import check_context
 from planner.spec.types import ModelSpec
@@ -59,6 +59,11 @@ class Profile:
     gpu: object | None = None
     """The catalog GPU type the engine's rules were checked on (GPU 0 for transformers), if known."""
     has_gpu: bool = True
+
+    @property
+    def attention(self) -> str:
+        """The attention kernel the engine runs (the workload keeps what was asked)."""
+        return attention_kernel(self.spec, self.workload)
 
     @cached_property
     def parameters(self) -> int:
@@ -137,8 +142,8 @@ def profile(spec: ModelSpec, w: Workload, gpu=None, has_gpu: bool = True) -> Pro
     if w.mode == "inference":
         check_context(spec, w.total_tokens, "prompt + images + new tokens" if images else "prompt + new tokens",
                       f"keep --prompt-tokens + --new-tokens{' + the images' if images else ''} at {{limit}}")
-    if w.engine == "hf" and w.attn_implementation == "sdpa" and not spec.supports_sdpa:
-        w = w.model_copy(update={"attn_implementation": "eager"})  # transformers runs eager: sdpa it has not
+    if attention_kernel(spec, w) != w.attn_implementation:
+        w = w.model_copy(update={"attn_implementation": attention_kernel(spec, w)})
     act_w = _vllm_step(w) if w.engine == "vllm" else w
     weights = _unit_weights(spec, bits, load.scheme)
     hosted = weights if load.host_scheme == load.scheme else _unit_weights(spec, bits, load.host_scheme)

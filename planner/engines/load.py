@@ -67,6 +67,19 @@ def checkpoint_scheme(spec: ModelSpec) -> QuantScheme | None:
     return scheme_from_quantization_config(spec.quantization_config) if spec.source == "config" else None
 
 
+def checkpoint_method(spec: ModelSpec) -> str | None:
+    """The checkpoint's ``quant_method`` as the libraries spell it (lower case), or None."""
+    return str((spec.quantization_config or {}).get("quant_method", "")).lower() or None
+
+
+def attention_kernel(spec: ModelSpec, w) -> str:
+    """The attention kernel the engine runs for ``w``: transformers runs eager where the model has
+    no sdpa kernel (``_supports_sdpa = False``: Gemma-2, gpt-oss), whatever was asked."""
+    if w.engine == "hf" and w.attn_implementation == "sdpa" and not spec.supports_sdpa:
+        return "eager"
+    return w.attn_implementation
+
+
 def engine_load(spec: ModelSpec, workload, gpu=None, has_gpu: bool = True) -> EngineLoad:
     """The engine's load of ``spec`` for ``workload`` (its quant, dtype and engine) on ``gpu`` (a
     catalog GpuType: the GPU transformers checks, CUDA device 0, or the type vLLM runs on; None when

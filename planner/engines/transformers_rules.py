@@ -26,15 +26,15 @@ Each rule is the quantizer's own check, read in transformers 5.25 (``quantizers/
 from __future__ import annotations
 
 from planner.costs.quant import QuantScheme, make_scheme
-from planner.engines.load import EngineLoad, asked_scheme, checkpoint_scheme
+from planner.engines.load import EngineLoad, asked_scheme, attention_kernel, checkpoint_method, checkpoint_scheme
 from planner.errors import InputError
 from planner.spec.types import ModelSpec
+from planner.units import TORCH_DTYPE_NAMES
 
 METHOD = {"int8": "bitsandbytes", "nf4": "bitsandbytes", "fp4": "bitsandbytes", "fp8": "fp8", "fp8-block": "fp8",
           "gptq": "gptq", "awq": "awq", "int4": "compressed-tensors", "mxfp4": "mxfp4"}
 """The transformers quant_method each planner scheme is loaded with."""
 _LABEL = {"int4": "W4A16 (compressed-tensors int4)", "gptq": "GPTQ", "awq": "AWQ", "mxfp4": "MXFP4"}
-_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 BNB_OFFLOAD_FLAG = "llm_int8_enable_fp32_cpu_offload"
 
 
@@ -42,16 +42,11 @@ def _capability(gpu) -> tuple[int, int] | None:
     return getattr(gpu, "compute_capability", None)
 
 
-def _checkpoint_method(spec: ModelSpec) -> str | None:
-    qc = spec.quantization_config or {}
-    return str(qc.get("quant_method", "")).lower() or None
-
-
 def transformers_load(spec: ModelSpec, w, gpu, has_gpu: bool) -> EngineLoad:
     """The load transformers gives ``spec`` for ``w.quant`` (module docstring), with a note when it
     runs eager attention where sdpa was asked (``_supports_sdpa = False``: Gemma-2, gpt-oss)."""
     load = _transformers_load(spec, w, gpu, has_gpu)
-    if w.attn_implementation == "sdpa" and not spec.supports_sdpa:
+    if attention_kernel(spec, w) != w.attn_implementation:
         from dataclasses import replace
 
         load = replace(load, notes=(*load.notes, f"transformers runs {spec.architecture or spec.model_type} with eager "
@@ -61,7 +56,7 @@ def transformers_load(spec: ModelSpec, w, gpu, has_gpu: bool) -> EngineLoad:
 
 def _transformers_load(spec: ModelSpec, w, gpu, has_gpu: bool) -> EngineLoad:
     stored = checkpoint_scheme(spec)
-    method = _checkpoint_method(spec) if stored else None
+    method = checkpoint_method(spec) if stored else None
     asked = asked_scheme(w)
     if asked is None:
         return _unquantized(spec, stored, method)
@@ -116,7 +111,7 @@ def _prequantized(spec: ModelSpec, stored: QuantScheme, method: str, w, gpu, has
 
 def _on_the_fly(spec: ModelSpec, scheme: QuantScheme, w, gpu, has_gpu: bool) -> EngineLoad:
     name, cc = scheme.name, _capability(gpu)
-    dtype = _DTYPE_NAMES.get(w.dtype or spec.default_dtype, "bfloat16")
+    dtype = TORCH_DTYPE_NAMES.get(w.dtype or spec.default_dtype, "bfloat16")
     if name in ("int8", "nf4", "fp4"):
         config = {"quant_method": "bitsandbytes", "load_in_8bit": True} if name == "int8" else {
             "quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": name,

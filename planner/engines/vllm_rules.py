@@ -17,7 +17,7 @@ Minimum compute capability per method is ``get_min_capability`` of its config cl
 from __future__ import annotations
 
 from planner.costs.quant import make_scheme
-from planner.engines.load import EngineLoad, asked_scheme, checkpoint_scheme
+from planner.engines.load import EngineLoad, asked_scheme, checkpoint_method, checkpoint_scheme
 from planner.errors import InputError
 from planner.spec.types import ModelSpec
 
@@ -29,10 +29,6 @@ _CHECKPOINT_LABEL = {"int4": "W4A16 (compressed-tensors)", "gptq": "GPTQ", "awq"
                      "mxfp4": "MXFP4"}
 _BNB = ("vLLM removed bitsandbytes in 0.28 (no --quantization bitsandbytes, in flight or from a checkpoint); for 4-bit "
         "weights use --quant awq, gptq or int4 with a checkpoint quantized so, or --quant fp8, which vLLM quantizes as it loads")
-
-
-def _method(spec: ModelSpec) -> str:
-    return str((spec.quantization_config or {}).get("quant_method", "")).lower()
 
 
 def unsupported(load: EngineLoad | None, gpu) -> str | None:
@@ -55,7 +51,7 @@ def _check_capability(load: EngineLoad, gpu) -> EngineLoad:
 def vllm_load(spec: ModelSpec, w, gpu=None) -> EngineLoad:
     """The load vLLM gives ``spec`` for ``w.quant`` on ``gpu`` (module docstring)."""
     stored = checkpoint_scheme(spec)
-    method = _method(spec) if stored else None
+    method = checkpoint_method(spec) if stored else None
     asked = asked_scheme(w)
     if method == "bitsandbytes":
         raise InputError(f"model: {spec.name} is a bitsandbytes checkpoint; " + _BNB)

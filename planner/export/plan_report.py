@@ -7,6 +7,7 @@ import json
 from planner.export.report import header_lines, load_document, unit_ranges
 from planner.export.table import Column, Table, gib, gib_gb, render
 from planner.placement import Plan
+from planner.units import TORCH_DTYPE_NAMES
 
 _OBJECTIVE_WORDS = {"gpus": "fewest GPUs", "cost": "lowest price", "balance": "even load"}
 _PRICE_WORDS = {"purchase": "lowest purchase price", "hourly": "lowest hourly price", "auto": "lowest price"}
@@ -110,14 +111,12 @@ def load_recipe(plan: Plan) -> dict:
     offload flag bitsandbytes needs when the map has cpu/disk entries)."""
     p = plan.profile
     auto = p.spec.default_dtype if p.spec.dtype_from in ("config", "checkpoint") else None  # what dtype="auto" loads
-    out = {} if p.dtype == auto else {"dtype": _TORCH_DTYPES[p.dtype]}
+    out = {} if p.dtype == auto else {"dtype": TORCH_DTYPE_NAMES[p.dtype]}
     config = p.load.quantization_config(_offloads(plan)) if p.load else None
     if config is not None:
         out["quantization_config"] = config
     return out
 
-
-_TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 def device_map_document(plan: Plan) -> dict:

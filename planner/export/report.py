@@ -39,11 +39,9 @@ def collapsed_units(p: Profile) -> list[tuple[str, int, int, int, int, int]]:
 
 
 def _attention(p: Profile) -> str:
-    """The attention kernel the engine runs (transformers falls back to eager where sdpa is missing)."""
-    w = p.workload
-    if w.engine == "hf" and w.attn_implementation == "sdpa" and not p.spec.supports_sdpa:
-        return "eager (sdpa asked)"
-    return w.attn_implementation
+    """The attention kernel the engine runs, and what was asked when that differs."""
+    asked = p.workload.attn_implementation
+    return p.attention if p.attention == asked else f"{p.attention} ({asked} asked)"
 
 
 def header_lines(p: Profile) -> list[str]:

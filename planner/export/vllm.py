@@ -10,13 +10,12 @@ import shlex
 from planner.costs.parallel import pp_partition
 from planner.costs.profile import Profile
 from planner.solve.sizing_units import Candidate
-
-_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+from planner.units import TORCH_DTYPE_NAMES
 
 
 def vllm_dtype(dtype: str, gpus) -> str:
     """vLLM's --dtype: bf16 becomes float16 on cards without bf16 (T4, V100), same bytes."""
-    return "float16" if dtype == "bf16" and not all(g.bf16_supported for g in gpus) else _DTYPE[dtype]
+    return "float16" if dtype == "bf16" and not all(g.bf16_supported for g in gpus) else TORCH_DTYPE_NAMES[dtype]
 
 
 def model_reference(model: str, profile: Profile) -> str:

@@ -14,6 +14,7 @@ from planner.costs.profile import Profile, reprofile
 from planner.errors import PlannerError
 from planner.hardware.inventory import Device, Inventory
 from planner.solve.problem import Problem, build_problem
+from planner.solve.screen import proven_infeasible
 from planner.solve.solver import least_shortfall, screened, searched_feasible
 from planner.units import GiB, gib
 
@@ -276,8 +277,6 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
         tips.append(f"give the search more time with --time-limit {max(2.0, 4 * time_limit_s):g} "
                     "(no fix was found within this one)")
     keys = {d: problem.devices[d].key for d in over}
-    from planner.solve.screen import proven_infeasible
-
     return Diagnosis(shortfall, {keys[d]: v for d, v in sorted(over.items())}, need,
                      sum(d.capacity_bytes for d in problem.devices), _largest_unit(problem), tuple(tips),
                      proven_infeasible(problem))

@@ -106,9 +106,11 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
     if not gpus or not items or any(len(it.allowed) != len(devs) for it in items):
         return []
     room = [devs[g].usable_bytes for g in gpus]
+    kv_acts = sorted(it.activation_bytes for it in items if it.kv_bytes)
+    kv_held = max((_held(it) for it in items if it.kv_bytes), default=0)
     after_max, after_sum = [0] * (len(gpus) + 1), [0] * (len(gpus) + 1)
     for p in range(len(gpus) - 1, -1, -1):
-        after_max[p], after_sum[p] = max(after_max[p + 1], room[p]), after_sum[p + 1] + _kv_room(room[p], items)
+        after_max[p], after_sum[p] = max(after_max[p + 1], room[p]), after_sum[p + 1] + _kv_room(room[p], kv_acts, kv_held)
     shapes: dict[tuple[int, int, int], int] = {}  # (KV, weights + KV, activation) -> items of that shape
     for it in items:
         key = (it.kv_bytes, _held(it), it.activation_bytes)
@@ -117,7 +119,6 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
     kv_total = sum(it.kv_bytes for it in items)
     w_min = min(min(it.weights_bytes, it.hosted) for it in items)
     a_min = min(it.activation_bytes for it in items)
-    kv_acts = sorted(it.activation_bytes for it in items if it.kv_bytes)
     kv_one = max((it.kv_bytes for it in items), default=0)
     best, out = -1, []
     for p, g in enumerate(gpus):
@@ -135,14 +136,14 @@ def execution_needs(problem: Problem) -> list[tuple[int, int]]:
     return out
 
 
-def _kv_room(room: int, items) -> int:
+def _kv_room(room: int, acts: list[int], held: int) -> int:
     """Most bytes of items with KV cache a GPU with ``room`` can hold: it runs the activation of one
     of them at least, and of the second-least of them once it holds two (an upper bound; the KV
-    knapsack of ``execution_needs`` fills it)."""
-    acts = sorted(it.activation_bytes for it in items if it.kv_bytes)
+    knapsack of ``execution_needs`` fills it). ``acts``: those items' activations, sorted; ``held``:
+    the most weights + KV of one of them."""
     if not acts:
         return 0
-    one = min(room - acts[0], max(it.weights_bytes + it.kv_bytes for it in items if it.kv_bytes))
+    one = min(room - acts[0], held)
     return max(one, room - acts[1] if len(acts) > 1 else 0, 0)
 
 
