@@ -97,3 +97,10 @@ def test_a_gpt_oss_checkpoint_in_bf16_is_quantized_to_mxfp4_while_loading(tmp_pa
     bf16, mx = estimate(str(path)), estimate(str(path), quant="mxfp4")
     assert mx.load.config == {"quant_method": "mxfp4"} and mx.load.gpu_only_units
     assert mx.weights_bytes < bf16.weights_bytes / 2.5
+
+
+def test_the_checkpoint_a_size_answer_needs_is_said_once():
+    r = run_cli("size", "Meta-Llama-3-8B", "--context", "4096", "--concurrency", "2", "--gpu-type", "L40S",
+                "--quant", "awq")
+    assert r.returncode == 0 and r.stdout.count("Checkpoint: sized for an AWQ checkpoint") == 1
+    assert "# serve an AWQ checkpoint of meta-llama/Meta-Llama-3-8B" in r.stdout

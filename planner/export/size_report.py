@@ -185,9 +185,7 @@ def size_blocks(a: ServingAnswer) -> list:
     out: list = header_lines(profile)
     out.append(f"Serving: {s.concurrency} sequences of {s.context} tokens at once with vLLM; objective: fewest "
                f"{_UNIT[s.objective]}; {s.considered} layouts on hosts considered")
-    out += [f"Left out: {why}" for why in a.excluded]
-    if needs_checkpoint(profile):
-        out.append(f"Checkpoint: sized for {needs_checkpoint(profile)}")
+    out += [f"Left out: {why}" for why in a.excluded]  # the checkpoint it needs is in header_lines
     if not s.choice:
         if a.fits is None:
             out.append(f"UNKNOWN: {a.reason}")
