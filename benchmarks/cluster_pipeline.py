@@ -22,8 +22,8 @@ from planner import estimate
 from planner.catalog import find_gpu, gpu_types
 from planner.costs.vllm import TP_SIZES
 from planner.hardware.topology import Cluster, Node
-from planner.solve.pipeline import best_pipeline
-from planner.solve.sizing import size
+from planner.sizing.fleet import size
+from planner.sizing.pipeline import best_pipeline
 
 MODELS = {"DeepSeek-R1": {"dtype": "bf16", "quant": "fp8-block"}, "Llama-3.1-405B": {"dtype": "bf16", "quant": "none"}}
 MIXES = {"H100 + A100-40GB": ("H100", "A100-40GB"), "H100 + L40S": ("H100", "L40S")}

@@ -10,7 +10,7 @@ the ratio (each the best of REPEAT runs). A gap is the relative distance between
 not ruled out; "optimal" means every stage was proven.
 
 The ``path`` column says what answered: ``segments`` (the exact segment search: everything fits
-on GPUs), ``infeasible`` (ruled out without CP-SAT by solve/screen.py, then the diagnosis), or
+on GPUs), ``infeasible`` (ruled out without CP-SAT by placement/screen.py, then the diagnosis), or
 ``cp-sat`` (offloading needed). After the table: the ratio's spread per path and per GPU count
 (times, the worst ratio, statuses and the largest gap), and the start-up
 of a ``planner plan`` process with and without CP-SAT (``python -X importtime``).
@@ -55,7 +55,7 @@ def accelerate_ms(meta, budget: dict) -> float:
 
 def _path_probe() -> list[str]:
     """Records "cp-sat" each time make_plan hands a problem to CP-SAT."""
-    import planner.solve.solver as solver
+    import planner.placement.solver as solver
 
     seen: list[str] = []
     cpsat = solver._solve_cpsat
@@ -98,7 +98,7 @@ def main(models: list[str]) -> int:
     from planner import estimate
     from planner.catalog import load_model_config
     from planner.hardware.inventory import build_inventory
-    from planner.placement import make_plan
+    from planner.placement.plan import make_plan
 
     print(f"{'model':<20}{'GPUs':>5}  {'workload':<9}{'objective':<9}{'status':<10}{'gap':>7}{'used':>6}{'fullest':>9}"
           f"{'planner ms':>11}{'accel. ms':>10}{'ratio':>7}  path")

@@ -61,8 +61,8 @@ def accelerate_auto(model, budget: dict) -> tuple[dict, float]:
 
 def evaluate(problem, device_map: dict):
     """Offloaded bytes, disk bytes and fullest GPU of any device_map, by the planner's accounting."""
-    from planner.solve.loads import device_loads
-    from planner.solve.verify import assignment_from_device_map
+    from planner.placement.loads import device_loads
+    from planner.placement.verify import assignment_from_device_map
 
     assignment, errors = assignment_from_device_map(problem, {k: v for k, v in device_map.items()})
     assert not errors, errors
@@ -82,7 +82,7 @@ def main(models: list[str]) -> int:
     from planner import estimate
     from planner.catalog import load_model_config
     from planner.hardware.inventory import build_inventory
-    from planner.placement import make_plan
+    from planner.placement.plan import make_plan
 
     rows, failures = [], []
     print(f"{'model':<24}{'budget':<17}{'accel. off GiB':>15}{'planner GiB':>12}{'accel. max%':>12}{'planner max%':>13}"
@@ -127,7 +127,7 @@ def full_workload(cache, models, build_meta, estimate, load_model_config, build_
     """The same budgets when the model then generates (batch 4, 2048 + 256 tokens): accelerate's
     map is made for weights only, so check it with the KV cache, activations and CUDA context the
     run needs (the planner's accounting, measured within 1% on an H100, docs/validation.md)."""
-    from planner.solve.verify import assignment_from_device_map, verify
+    from planner.placement.verify import assignment_from_device_map, verify
 
     oom = fits = infeasible = 0
     for name in models:

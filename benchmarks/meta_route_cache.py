@@ -35,7 +35,7 @@ print(compute_module_sizes(model)[""])
 """
 FORCE_META = """
 import json, sys
-from planner.spec.meta_build import spec_from_meta
+from planner.model.meta_build import spec_from_meta
 from planner.costs.profile import profile
 from planner.workload import Workload
 spec = spec_from_meta(json.load(open(sys.argv[1])), "model")

@@ -20,7 +20,7 @@ CASES = [
 def main() -> int:
     from planner import estimate
     from planner.catalog import gpu_types
-    from planner.solve.sizing import exhaustive, make_candidates, size
+    from planner.sizing.fleet import exhaustive, make_candidates, size
 
     size(estimate("gpt2", engine="vllm"), list(gpu_types())[:1], 512, 1)  # import and warm up OR-Tools once
     print(f"{'model':<20}{'objective':<9}{'layouts':>8}{'sizing ms':>10}{'of which layouts':>17}{'CP-SAT':>8}"

@@ -15,7 +15,7 @@ __all__ = ["Inventory", "ModelSpec", "Plan", "Profile", "Workload", "build_inven
 
 def load_model(model: str, revision: str | None = None):
     """ModelSpec of a catalog name, a Hub repo id, a config.json path, or a safetensors file or folder."""
-    from planner.spec.load import load_model as _load
+    from planner.model.load import load_model as _load
 
     return _load(model, revision)
 
@@ -30,7 +30,7 @@ def load_device_map(path) -> dict:
 def estimate(model, workload=None, **workload_fields):
     """Profile (per-unit weights, KV cache and activation peak) of ``model`` under a workload."""
     from planner.costs.profile import profile
-    from planner.spec.types import ModelSpec
+    from planner.model.types import ModelSpec
     from planner.workload import Workload
 
     spec = model if isinstance(model, ModelSpec) else load_model(model)
@@ -49,7 +49,7 @@ def plan(model, inventory=None, workload=None, *, objective="gpus", pins=None, w
          offload_folder="offload", **workload_fields):
     """The optimal placement of ``model`` on ``inventory`` (an Inventory, or accelerate's max_memory
     dict): a Plan with ``status``, ``device_map`` (ready for from_pretrained), per-device bytes."""
-    from planner.commands.plan import plan as run_plan
+    from planner.answers.plan import plan as run_plan
     from planner.hardware.inventory import Inventory as _Inventory
 
     inv = inventory if isinstance(inventory, _Inventory) else build_inventory(max_memory=inventory)
@@ -63,7 +63,7 @@ def __getattr__(name: str) -> Any:
 
         return Inventory
     if name == "Plan":
-        from planner.placement import Plan
+        from planner.placement.plan import Plan
 
         return Plan
     if name == "Workload":
@@ -71,7 +71,7 @@ def __getattr__(name: str) -> Any:
 
         return Workload
     if name == "ModelSpec":
-        from planner.spec.types import ModelSpec
+        from planner.model.types import ModelSpec
 
         return ModelSpec
     if name == "Profile":

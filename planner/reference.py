@@ -35,7 +35,7 @@ def _command_doc(name: str, cmd: click.Command) -> list[str]:
 
 
 def cli_reference() -> str:
-    from planner.cli import cli
+    from planner.cli.app import cli
 
     out = ["# Command-line reference", "", "Generated from the click commands by `python -m planner.reference docs/`.", ""]
     ctx = click.Context(cli)

@@ -1,5 +1,5 @@
 """Activation peaks of families the planner has no hand-written constants for, measured by the
-meta route (MemTracker on a meta-device forward, spec/meta_activations.py: the fused-kernel layer,
+meta route (MemTracker on a meta-device forward, model/meta_activations.py: the fused-kernel layer,
 the model's own eager attention, the head's phase with what the forward does to its logits),
 against MemTracker on real CPU forward passes of the same tiny random models: every decoder layer
 and the head within 10%, under SDPA and under eager attention. The real passes run in fp32, bf16
@@ -16,7 +16,7 @@ import pytest
 from test_activations_vs_torch import measure
 
 from planner.costs.profile import profile
-from planner.spec.hf_config import SUPPORTED, spec_from_config
+from planner.model.hf_config import SUPPORTED, spec_from_config
 from planner.workload import Workload
 
 pytestmark = [pytest.mark.hf, pytest.mark.slow]

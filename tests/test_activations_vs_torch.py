@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from planner.costs.profile import profile
-from planner.spec.hf_config import spec_from_config
-from planner.spec.meta_activations import parameter_views_detached
+from planner.model.hf_config import spec_from_config
+from planner.model.meta_activations import parameter_views_detached
 from planner.workload import Workload
 
 MODELS = {

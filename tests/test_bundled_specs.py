@@ -1,5 +1,5 @@
 """Every catalog model works on the core install (no transformers, no torch): the models of families
-only the meta route reads ship their spec (spec/bundled.py), kept equal to the meta route's build
+only the meta route reads ship their spec (model/bundled.py), kept equal to the meta route's build
 under the installed transformers."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import sys
 import pytest
 from conftest import CATALOG_MODELS, ROOT
 
-from planner.spec.bundled import FOLDER, build, needs_bundle
+from planner.model.bundled import FOLDER, build, needs_bundle
 
 BUNDLED = [n for n in CATALOG_MODELS if needs_bundle(n)]
 CORE = ("import sys\n"
         "sys.modules['transformers'] = None; sys.modules['torch'] = None  # as on the core install\n"
-        "from planner.cli import main\n"
+        "from planner.cli.app import main\n"
         "sys.argv = ['planner', *sys.argv[1:]]\n"
         "main()\n")
 
@@ -28,7 +28,7 @@ def core(*args: str) -> subprocess.CompletedProcess:
 def test_every_family_the_meta_route_reads_is_bundled():
     assert BUNDLED, "the catalog has a model only the meta route reads (gpt-oss-20b)"
     for name in BUNDLED:
-        assert (ROOT / "catalogs" / FOLDER / f"{name}.json").is_file(), f"run python -m planner.spec.bundled for {name}"
+        assert (ROOT / "catalogs" / FOLDER / f"{name}.json").is_file(), f"run python -m planner.model.bundled for {name}"
 
 
 def test_catalog_models_and_estimate_work_without_transformers():
@@ -45,5 +45,5 @@ def test_catalog_models_and_estimate_work_without_transformers():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_spec_equals_the_meta_build(hf, name):
-    """Regenerate with: python -m planner.spec.bundled"""
+    """Regenerate with: python -m planner.model.bundled"""
     assert (ROOT / "catalogs" / FOLDER / f"{name}.json").read_text() == build(name)

@@ -33,7 +33,7 @@ from planner.catalog import find_gpu
 from planner.costs.profile import on_gpu
 from planner.costs.quant import make_scheme, quantized_linear_bytes
 from planner.hardware.inventory import build_inventory
-from planner.placement import make_plan
+from planner.placement.plan import make_plan
 from planner.workload import Workload
 
 pytestmark = [pytest.mark.hf, pytest.mark.slow]

@@ -7,10 +7,10 @@ import json
 import subprocess
 import sys
 
-from planner.commands.estimate import estimate
-from planner.commands.inputs import candidate_types, inventory_of, model_spec
-from planner.commands.plan import plan
-from planner.commands.size import size_serving, size_workload
+from planner.answers.estimate import estimate
+from planner.answers.inputs import candidate_types, inventory_of, model_spec
+from planner.answers.plan import plan
+from planner.answers.size import size_serving, size_workload
 from planner.costs.profile import profile
 from planner.costs.training import TrainingSetup
 from planner.export.plan_report import plan_table

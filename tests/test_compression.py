@@ -12,7 +12,7 @@ from hf_reference import build_meta
 from planner import estimate
 from planner.catalog import find_gpu
 from planner.costs.compression import CompressionSetup, compression_cost
-from planner.solve.compression_plan import recommend, smallest_gpu
+from planner.sizing.compression import recommend, smallest_gpu
 
 GiB = 2**30
 
@@ -90,7 +90,7 @@ def test_every_compression_setting_is_one_flag(field, value, monkeypatch, capsys
 
     from test_hostile_corpus import run_in_process
 
-    from planner.cli_settings import flag_of
+    from planner.cli.settings import flag_of
     from planner.costs.compression import CompressionSetup
 
     assert {f.name for f in dataclasses.fields(CompressionSetup)} == {"algorithm", "samples", "seq_len", "sequential_targets",

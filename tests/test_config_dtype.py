@@ -68,7 +68,7 @@ def test_text_config_dtype_is_read(tmp_path):
 
 
 def test_auto_dtype_takes_the_first_floating_tensor_by_name():
-    from planner.spec.safetensors import auto_dtype
+    from planner.model.safetensors import auto_dtype
 
     assert auto_dtype({"b.weight": "BF16", "a.weight": "F32", "a.scale": "F8_E4M3"}) == "fp32"
     assert auto_dtype({"a.qweight": "I32", "b.weight": "F16"}) == "fp16"  # integers are skipped, as torch's is_floating_point

@@ -6,7 +6,7 @@ import pytest
 from conftest import catalog_config
 
 from planner.errors import ConfigError
-from planner.spec.hf_config import SUPPORTED, spec_from_config
+from planner.model.hf_config import SUPPORTED, spec_from_config
 
 
 def test_lmms_lab_flat_llava_config_reads_as_onevision():

@@ -8,8 +8,8 @@ import json
 import pytest
 from conftest import ROOT, run_cli
 
-from planner.spec.context_limit import max_model_len
-from planner.spec.load import load_model
+from planner.model.context_limit import max_model_len
+from planner.model.load import load_model
 from planner.whatif.run import run
 from planner.whatif.schema import load_whatif
 

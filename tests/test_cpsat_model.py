@@ -9,11 +9,11 @@ from dataclasses import replace
 from hypothesis import given
 from test_solver_properties import SETTINGS, candidates, problems
 
-from planner.solve import loads
-from planner.solve.cpsat import PlacementModel
-from planner.solve.cpsat_run import deterministic_solver, run_search
-from planner.solve.loads import device_loads, objective_values
-from planner.solve.verify import verify
+from planner.placement import loads
+from planner.placement.cpsat import PlacementModel
+from planner.placement.loads import device_loads, objective_values
+from planner.placement.verify import verify
+from planner.search.cpsat_run import deterministic_solver, run_search
 
 
 @SETTINGS

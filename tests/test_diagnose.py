@@ -13,12 +13,12 @@ from test_solver_properties import candidates, problems
 
 from planner import estimate
 from planner.hardware.inventory import build_inventory
-from planner.placement import make_plan
-from planner.solve.diagnose import _bound_top, _catalog_device
-from planner.solve.loads import device_loads
-from planner.solve.problem import build_problem
-from planner.solve.screen import one_gpu_shortfall
-from planner.solve.solver import searched_feasible
+from planner.placement.diagnose import _bound_top, _catalog_device
+from planner.placement.loads import device_loads
+from planner.placement.plan import make_plan
+from planner.placement.problem import build_problem
+from planner.placement.screen import one_gpu_shortfall
+from planner.placement.solver import searched_feasible
 
 GiB = 2**30
 

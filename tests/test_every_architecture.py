@@ -12,7 +12,7 @@ import pytest
 from hf_reference import build_meta
 
 from planner.costs.weights import unit_weight_bytes
-from planner.spec.meta_build import spec_from_meta
+from planner.model.meta_build import spec_from_meta
 
 pytestmark = [pytest.mark.hf, pytest.mark.slow]
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "decoder_layers", "encoder_layers", "depth")

@@ -8,7 +8,7 @@ from conftest import CATALOG_MODELS, catalog_config
 from hf_reference import build_meta, module_sizes
 
 from planner.costs.weights import unit_weight_bytes
-from planner.spec.hf_config import spec_from_config
+from planner.model.hf_config import spec_from_config
 from planner.units import DTYPE_BITS
 
 

@@ -48,7 +48,7 @@ def test_real_sigint_while_running(tmp_path):
     solve, started through the real entry point)."""
     script = tmp_path / "busy.py"
     script.write_text(  # Python's own Ctrl-C handler, whatever the runner left (a background job ignores SIGINT)
-        "import signal, sys, planner.cli as c\n"
+        "import signal, sys, planner.cli.app as c\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "def busy(*a, **k):\n"
         "    print('ready', flush=True)\n"

@@ -136,8 +136,8 @@ def test_ctrl_c_during_a_cp_sat_search_exits_130_at_once(tmp_path):
     script = tmp_path / "search.py"
     script.write_text(
         "from ortools.sat.python import cp_model\n"
-        "import planner.cli as c\n"
-        "from planner.solve.cpsat_run import deterministic_solver, run_search\n"
+        "import planner.cli.app as c\n"
+        "from planner.search.cpsat_run import deterministic_solver, run_search\n"
         "def search(*a, **k):\n"
         "    m = cp_model.CpModel()\n"
         "    xs = [m.new_int_var(0, 1000, f'x{i}') for i in range(80)]\n"

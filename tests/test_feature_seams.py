@@ -12,8 +12,8 @@ from dataclasses import replace
 from conftest import ROOT, run_cli
 
 from planner import estimate
+from planner.answers.size import size_serving
 from planner.catalog import find_gpu
-from planner.commands.size import size_serving
 
 
 def test_the_diagnosis_of_a_dequantized_checkpoint_suggests_no_other_method():

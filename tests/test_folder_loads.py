@@ -9,7 +9,7 @@ import pytest
 
 from planner import estimate
 from planner.hardware.inventory import build_inventory
-from planner.placement import make_plan
+from planner.placement.plan import make_plan
 
 pytestmark = pytest.mark.hf
 TIED = dict(model_type="qwen2", hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,

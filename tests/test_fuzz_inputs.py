@@ -72,7 +72,7 @@ def test_mutated_config_gives_a_spec_or_a_planner_error(changes):
     """A llama config with up to three fields replaced by arbitrary JSON values (a random
     model_type goes to the meta route, which must refuse it in one line too)."""
     from planner.costs.profile import profile
-    from planner.spec.hf_config import spec_from_config
+    from planner.model.hf_config import spec_from_config
     from planner.workload import Workload
 
     config = {**BASE, **changes}

@@ -32,7 +32,7 @@ HEADER = st.dictionaries(st.sampled_from(["a.weight", "model.layers.0.mlp.weight
 @SETTINGS
 @given(HEADER, st.integers(0, 80), st.binary(max_size=16))
 def test_safetensors_header_gives_tensors_or_a_planner_error(tmp_path, header, data_len, garbage):
-    from planner.spec.safetensors import read_header
+    from planner.model.safetensors import read_header
 
     path = tmp_path / "model.safetensors"
     raw = json.dumps(header).encode()
@@ -50,7 +50,7 @@ def test_safetensors_header_gives_tensors_or_a_planner_error(tmp_path, header, d
                      st.sampled_from(["m-1.safetensors", "m-2.safetensors", "../m-1.safetensors", "/etc/passwd", "",
                                       "sub/../m-1.safetensors", "m-1.safetensors\0"]), JSON), max_size=2)})))
 def test_index_gives_a_checkpoint_or_a_planner_error(tmp_path, index):
-    from planner.spec.safetensors import read_checkpoint
+    from planner.model.safetensors import read_checkpoint
 
     folder = tmp_path / "ckpt"
     folder.mkdir(exist_ok=True)

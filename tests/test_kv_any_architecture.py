@@ -10,7 +10,7 @@ import pytest
 from hf_reference import transformers_cache_bytes
 
 from planner.costs.profile import profile
-from planner.spec.hf_config import SUPPORTED, spec_from_config
+from planner.model.hf_config import SUPPORTED, spec_from_config
 from planner.workload import Workload
 
 pytestmark = pytest.mark.hf
@@ -57,7 +57,7 @@ def test_falcon_caches_what_the_installed_release_caches(monkeypatch, installed,
     """Falcon's new decoder architecture: transformers up to 5.24 broadcast K/V to all 8 heads
     before caching them (its modeling_falcon.py), 5.25 caches the 2 KV heads; with no transformers
     installed the newest rule holds. 2 layers x 2 x 20 tokens x heads x 8 dims x 2 bytes."""
-    from planner.spec import library_versions
+    from planner.model import library_versions
 
     monkeypatch.setattr(library_versions, "transformers_version_text", lambda: installed)
     cfg = dict(CASES["falcon-new-arch"], pad_token_id=0, bos_token_id=0, eos_token_id=0)

@@ -6,7 +6,7 @@ import pytest
 from hf_reference import transformers_cache_bytes
 
 from planner.costs.profile import profile
-from planner.spec.hf_config import spec_from_config
+from planner.model.hf_config import spec_from_config
 from planner.workload import Workload
 
 TINY = {

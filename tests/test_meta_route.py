@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from planner.costs.profile import profile
 from planner.costs.weights import unit_weight_bytes
 from planner.errors import ConfigError
-from planner.spec import meta_build, spec_cache
-from planner.spec.hf_config import spec_from_config
+from planner.model import meta_build, spec_cache
+from planner.model.hf_config import spec_from_config
 from planner.workload import Workload
 
 pytestmark = pytest.mark.hf

@@ -40,7 +40,7 @@ def test_workload_flags_default_to_the_workload_models_defaults():
     choices the model accepts (so a default changed in one place cannot drift from the other)."""
     from typing import Literal, get_args, get_origin
 
-    from planner.cli_options import WORKLOAD_OPTIONS
+    from planner.cli.options import WORKLOAD_OPTIONS
     from planner.workload import Workload
 
     for flag, field, kwargs in WORKLOAD_OPTIONS:

@@ -1,4 +1,4 @@
-"""The offload floor (solve/offload_floor.py) against exhaustive search: no valid plan offloads
+"""The offload floor (placement/offload_floor.py) against exhaustive search: no valid plan offloads
 less, and where a starting plan meets it the solver's answer is the brute-force optimum with
 the first stage settled without search."""
 
@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from test_solver_properties import SETTINGS, candidates, objectives, problems
 
 from planner.hardware.inventory import Device
-from planner.solve import solver as solver_module
-from planner.solve.loads import execution_device, offload_ns
-from planner.solve.offload_floor import execution_floors, offload_floor
-from planner.solve.problem import Item, Problem
-from planner.solve.solver import solve
-from planner.solve.verify import verify
+from planner.placement import solver as solver_module
+from planner.placement.loads import execution_device, offload_ns
+from planner.placement.offload_floor import execution_floors, offload_floor
+from planner.placement.problem import Item, Problem
+from planner.placement.solver import solve
+from planner.placement.verify import verify
 
 LINK = 10.0
 

@@ -39,7 +39,7 @@ def test_catalog_from_installed_wheel(tmp_path):
 
 def test_help_imports_nothing_heavy():
     code = ("import sys; sys.argv = ['planner', '--help']\n"
-            "from planner.cli import main\n"
+            "from planner.cli.app import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('ortools', 'networkx', 'torch', 'transformers', 'pydantic', 'yaml') if m in sys.modules]\n"
             "assert not heavy, heavy")

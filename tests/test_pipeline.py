@@ -14,7 +14,7 @@ from planner.catalog import find_gpu
 from planner.costs.kv_cache import VLLM_BLOCK
 from planner.costs.vllm import RankCosts
 from planner.hardware.topology import Cluster, Node
-from planner.solve.pipeline import _groups, best_pipeline
+from planner.sizing.pipeline import _groups, best_pipeline
 
 
 def exhaustive_blocks(profile, cluster, tp, utilization=0.9, max_num_seqs=256):
@@ -130,7 +130,7 @@ def test_one_stage_rule_for_units_around_and_between_layers():
 def test_tensor_parallel_groups_come_from_the_graphs_fast_link_islands():
     """A group never spans the network: the graph's islands are the machines, and each gives
     len // tp groups of consecutive GPUs; the link between machines is the slower card."""
-    from planner.solve.pipeline import _groups
+    from planner.sizing.pipeline import _groups
 
     cluster = Cluster((Node("big", find_gpu("A100-80GB"), 4, 50.0), Node("small", find_gpu("L40S"), 2, 25.0)))
     assert [sorted(i) for i in cluster.islands()] == [["big/0", "big/1", "big/2", "big/3"], ["small/0", "small/1"]]

@@ -181,9 +181,9 @@ def test_large_coefficients_do_not_fool_the_solver():
     model now works in scaled units."""
     from planner import estimate
     from planner.hardware.inventory import build_inventory
-    from planner.placement import make_plan
-    from planner.solve.problem import build_problem
-    from planner.solve.verify import verify
+    from planner.placement.plan import make_plan
+    from planner.placement.problem import build_problem
+    from planner.placement.verify import verify
 
     prof = estimate("gemma-2-27b", prompt_tokens=4096, new_tokens=256)
     inventory = build_inventory(["RTX4090", "RTX3090"], cpu="128GiB")

@@ -12,9 +12,9 @@ from hf_reference import build_meta
 
 from planner import estimate
 from planner.hardware.inventory import build_inventory
-from planner.placement import make_plan
-from planner.solve.greedy import accelerate_greedy
-from planner.solve.problem import build_problem
+from planner.placement.greedy import accelerate_greedy
+from planner.placement.plan import make_plan
+from planner.placement.problem import build_problem
 
 pytestmark = pytest.mark.hf
 GiB = 2**30

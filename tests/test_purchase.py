@@ -13,8 +13,8 @@ from planner import estimate
 from planner.catalog import find_gpu, gpu_types
 from planner.hardware.hosts import host_offers, instance_offers
 from planner.hardware.prices import Energy
-from planner.solve.sizing import Limits, size
-from planner.solve.sizing_units import make_candidates
+from planner.sizing.candidates import make_candidates
+from planner.sizing.fleet import Limits, size
 
 
 def _size_json(*args: str) -> dict:
@@ -139,7 +139,7 @@ def test_limited_sizing_equals_brute_force(objective, limits):
 def test_owned_sxm_gpus_sit_in_the_baseboard_they_fill():
     """4 H100 SXM one has are an HGX-4 (never half of an HGX-8 to be filled up: a baseboard comes
     populated); 8 are an HGX-8; loose cards sit in the first host with loose slots."""
-    from planner.solve.sizing_units import owned_offer
+    from planner.sizing.candidates import owned_offer
 
     h100, rtx = find_gpu("H100"), find_gpu("RTX4090")
     assert owned_offer(h100, 4, 8).name == "HGX-4-Hopper"

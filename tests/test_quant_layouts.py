@@ -11,7 +11,7 @@ from conftest import catalog_config
 from planner import estimate
 from planner.costs.quant import scheme_from_quantization_config
 from planner.errors import InputError
-from planner.spec.hf_config import spec_from_config
+from planner.model.hf_config import spec_from_config
 from planner.workload import Workload
 
 K = N = 256  # one q_proj of the tiny model below: in_features = out_features = hidden

@@ -8,7 +8,7 @@ from hf_reference import build_meta, module_sizes
 from hypothesis import HealthCheck, given, settings
 
 from planner.costs.weights import unit_weight_bytes
-from planner.spec.hf_config import spec_from_config
+from planner.model.hf_config import spec_from_config
 
 
 @pytest.mark.hf

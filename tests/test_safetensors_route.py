@@ -10,9 +10,9 @@ import pytest
 from planner.costs.profile import profile
 from planner.costs.weights import unit_weight_bytes
 from planner.errors import SafetensorsError
-from planner.spec.hf_config import spec_from_config
-from planner.spec.load import load_model
-from planner.spec.safetensors import read_header
+from planner.model.hf_config import spec_from_config
+from planner.model.load import load_model
+from planner.model.safetensors import read_header
 from planner.workload import Workload
 
 TINY = dict(model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,

@@ -18,7 +18,7 @@ from family_configs import configs
 from hypothesis import HealthCheck, given, settings
 
 from planner.costs.weights import unit_weight_bytes
-from planner.spec.hf_config import SUPPORTED, spec_from_config
+from planner.model.hf_config import SUPPORTED, spec_from_config
 
 
 def saved(cfg: dict, folder) -> dict:
@@ -68,7 +68,7 @@ def test_pruned_qwen3_moe_as_transformers_5_writes_it(hf, tmp_path):
 
 
 def test_special_floats_are_read_as_transformers_reads_them():
-    from planner.spec.config_view import decode_special_floats
+    from planner.model.config_view import decode_special_floats
 
     raw = {"a": [0.0, {"__float__": "Infinity"}], "b": {"__float__": "-Infinity"}, "c": {"__float__": "NaN", "x": 1},
            "d": {"__float__": "bogus"}}

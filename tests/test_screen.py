@@ -1,4 +1,4 @@
-"""The solver's shortcuts (solve/screen.py) against exhaustive search: a problem they call
+"""The solver's shortcuts (placement/screen.py) against exhaustive search: a problem they call
 infeasible has no valid plan, and a plan they return (a host plan, or the filled plan CP-SAT
 starts from) is valid and of the kind the solver may answer (a GPU in use whenever there are
 GPUs)."""
@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from test_solver_properties import SETTINGS, candidates, problems
 
 from planner.hardware.inventory import Device
-from planner.solve.problem import Item, Problem
-from planner.solve.screen import execution_bound, filled_plan, proven_infeasible, simple_plan
-from planner.solve.solver import feasible
-from planner.solve.verify import verify
+from planner.placement.problem import Item, Problem
+from planner.placement.screen import execution_bound, filled_plan, proven_infeasible, simple_plan
+from planner.placement.solver import feasible
+from planner.placement.verify import verify
 
 
 @SETTINGS
@@ -141,7 +141,7 @@ def test_a_long_context_that_cannot_fit_is_proven_without_search():
     from planner import estimate
     from planner.costs.profile import on_gpu
     from planner.hardware.inventory import build_inventory
-    from planner.solve.problem import build_problem
+    from planner.placement.problem import build_problem
 
     inventory = build_inventory(["8xL40S"], cpu="512GiB")
     prof = on_gpu(estimate("Llama-3.1-70B", batch=4, prompt_tokens=32768, new_tokens=512), inventory.gpu0_type)

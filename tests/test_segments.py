@@ -1,4 +1,4 @@
-"""The segment search (solve/segments.py) against exhaustive search, a hand-counted instance at
+"""The segment search (placement/segments.py) against exhaustive search, a hand-counted instance at
 128 GPUs, and the rules around it: never worse than the greedy, the same plan on every run, a
 diagnosis whose suggestions are exact."""
 
@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from test_solver_properties import candidates, objectives
 
 from planner.hardware.inventory import Device, build_inventory
-from planner.solve.problem import Item, Problem
-from planner.solve.segments import solve_segments
-from planner.solve.solver import solve
-from planner.solve.verify import verify
+from planner.placement.problem import Item, Problem
+from planner.placement.segments import solve_segments
+from planner.placement.solver import solve
+from planner.placement.verify import verify
 
 
 @st.composite
@@ -92,7 +92,7 @@ def test_same_plan_every_run_also_when_work_runs_out():
 def test_never_worse_than_the_greedy_when_the_search_cannot_finish():
     """With offloading needed (CP-SAT's part) and almost no time, the answer is still a plan."""
     from planner import estimate
-    from planner.placement import make_plan
+    from planner.placement.plan import make_plan
 
     prof = estimate("Meta-Llama-3-8B", dtype="bf16", quant="none")
     mm = {g: [4, 2, 3][g % 3] * 2**30 for g in range(24)} | {"cpu": 64 * 2**30}
@@ -104,8 +104,8 @@ def test_never_worse_than_the_greedy_when_the_search_cannot_finish():
 def test_more_gpus_suggestion_is_the_fewest_that_fit():
     """The diagnosis says N more GPUs: N fit and N - 1 do not (checked by the search itself)."""
     from planner import estimate
-    from planner.placement import make_plan
-    from planner.solve.problem import build_problem
+    from planner.placement.plan import make_plan
+    from planner.placement.problem import build_problem
 
     prof = estimate("Llama-3.1-70B", dtype="bf16", quant="none", batch=8, prompt_tokens=4096)
     inventory = build_inventory(gpus=["2x24GiB"])
@@ -145,7 +145,7 @@ def test_the_exact_tail_equals_walking_the_run(problem):
     """On sequences too long to enumerate, the search that finishes covers inside the last run
     by formula (segment_tail.py) gives the same optimum as the same search walking the run GPU
     by GPU (the tail switched off), both proven."""
-    import planner.solve.segment_tail as tail
+    import planner.placement.segment_tail as tail
 
     fast = solve_segments(problem, time_limit_s=20.0)
     ok = tail.TailCompletion.__init__
@@ -167,8 +167,8 @@ def test_the_exact_tail_equals_walking_the_run(problem):
 
 
 def _reaches_by_load(problem: Problem, shares: list[int]) -> None:
-    from planner.solve.segment_parts import Sequence
-    from planner.solve.segments import _Search
+    from planner.placement.segment_parts import Sequence
+    from planner.placement.segments import _Search
 
     seq = Sequence(problem)
     search = _Search(problem, seq, 10**6)
@@ -202,8 +202,8 @@ def test_a_pinned_activation_shortens_the_reach():
     items = tuple(Item((i,), (f"layer{i}",), 10, 0, 2, (0,)) for i in range(12)) + (
         Item((12,), ("vision",), 0, 0, 30, (0,), False),)
     problem = Problem(items, devices, "gpus", tuple((0,) for _ in items))
-    from planner.solve.segment_parts import Sequence
-    from planner.solve.segments import _Search
+    from planner.placement.segment_parts import Sequence
+    from planner.placement.segments import _Search
 
     assert _Search(problem, Sequence(problem), 10**6)._sweep(100, 0, 0)[0] == 7
     _reaches_by_load(problem, [100, 50])

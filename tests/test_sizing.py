@@ -15,7 +15,7 @@ from planner.costs.kv_cache import VLLM_BLOCK
 from planner.costs.parallel import check_tp, kv_heads_per_rank, pad_vocab, pp_partition
 from planner.costs.vllm import vllm_layout
 from planner.errors import InputError
-from planner.solve.sizing import exhaustive, make_candidates, size
+from planner.sizing.fleet import exhaustive, make_candidates, size
 
 
 @pytest.mark.parametrize("layers, pp, expected", [
@@ -124,7 +124,7 @@ def test_longest_context_agrees_with_sizing(model, gpu, count, concurrency):
     """The capacity answer (longest context these GPUs serve) is exactly the edge where sizing
     on the same GPUs flips from feasible to infeasible, or the model's own limit when the GPUs
     would hold more (Meta-Llama-3-8B's 8,192 positions on two RTX 4090s)."""
-    from planner.solve.capacity import capacity
+    from planner.sizing.capacity import capacity
 
     prof = estimate(model, engine="vllm")
     g = find_gpu(gpu)

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.hardware.inventory import Device
-from planner.solve.loads import device_loads, offload_ns
-from planner.solve.problem import UTIL_SCALE, Item, Problem
-from planner.solve.solver import least_shortfall, solve
-from planner.solve.verify import verify
+from planner.placement.loads import device_loads, offload_ns
+from planner.placement.problem import UTIL_SCALE, Item, Problem
+from planner.placement.solver import least_shortfall, solve
+from planner.placement.verify import verify
 
 
 @st.composite
@@ -145,8 +145,8 @@ def test_a_device_map_reads_back_as_its_assignment_and_its_faults_are_named():
     device the inventory does not have."""
     from planner import estimate
     from planner.hardware.inventory import build_inventory
-    from planner.placement import make_plan
-    from planner.solve.verify import assignment_from_device_map
+    from planner.placement.plan import make_plan
+    from planner.placement.verify import assignment_from_device_map
 
     prof = estimate("Llama-3.2-1B", dtype="bf16")
     result = make_plan(prof, build_inventory(gpus=["2x1GiB"], cpu="8GiB"), "gpus")

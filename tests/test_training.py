@@ -274,7 +274,7 @@ NEEDS = {"offload_optimizer": {"zero": 1}, "offload_params": {"zero": 3, "offloa
 
 
 def _as_flags(settings: dict) -> list[str]:
-    from planner.cli_settings import flag_of
+    from planner.cli.settings import flag_of
 
     out = []
     for name, value in settings.items():

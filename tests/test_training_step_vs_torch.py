@@ -16,7 +16,7 @@ import pytest
 
 from planner.costs.profile import profile
 from planner.costs.training import TrainingSetup, training_cost
-from planner.spec.hf_config import spec_from_config
+from planner.model.hf_config import spec_from_config
 from planner.workload import Workload
 
 MODELS = {

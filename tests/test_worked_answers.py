@@ -6,7 +6,7 @@ import pytest
 
 from planner import estimate
 from planner.catalog import find_gpu
-from planner.solve.sizing import size
+from planner.sizing.fleet import size
 
 
 def per_type(model, context, concurrency, types, objective="gpus", **workload):

@@ -21,7 +21,7 @@ copies of the last logits during ``generate``.
 
 from __future__ import annotations
 
-from planner.spec.types import Unit
+from planner.model.types import Unit
 from planner.workload import Workload
 
 _Q = 8 / 3
@@ -101,7 +101,7 @@ def _block_peak(u: Unit, w: Workload, d: int, batch: int, s: int, resident_input
 
 
 def _measured_peak(u: Unit, w: Workload, d: int, batch: int, s: int, resident: int) -> int:
-    """A measured layer (spec/meta_activations.py): its fused-attention peak scaled to the tokens
+    """A measured layer (model/meta_activations.py): its fused-attention peak scaled to the tokens
     and dtype; under eager attention, the larger of that and its attention phase as measured with
     the model's own eager kernel (else what eager adds by the closed form)."""
     peak = (u.activation_per_token * batch * s + u.activation_base) * d / 2
@@ -109,7 +109,7 @@ def _measured_peak(u: Unit, w: Workload, d: int, batch: int, s: int, resident: i
         fit, scale = (u.eager_per_token2, u.eager_per_token, u.eager_kept_per_token2), d / 2  # 16 bits, fp16 as bf16
         if d >= 4 and u.eager32_per_token2:
             fit, scale = (u.eager32_per_token2, u.eager32_per_token, u.eager32_kept_per_token2), 1
-        if fit[0]:  # measured (spec/meta_eager.py): the larger of the attention phase and the rest beside what it keeps
+        if fit[0]:  # measured (model/meta_eager.py): the larger of the attention phase and the rest beside what it keeps
             return int(max(peak + batch * fit[2] * s * s * scale, batch * (fit[0] * s * s + fit[1] * s) * scale))
         fused = w.model_copy(update={"attn_implementation": "sdpa"})
         peak += _block_peak(u, w, d, batch, s, resident) - _block_peak(u, fused, d, batch, s, resident)

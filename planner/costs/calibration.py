@@ -42,7 +42,7 @@ def _layout(model: str, gpu: str, tp: int, pp: int, context: int):
     from planner.catalog import find_gpu
     from planner.costs.profile import profile
     from planner.costs.vllm import vllm_layout
-    from planner.spec.load import load_model
+    from planner.model.load import load_model
     from planner.workload import Workload
 
     prof = profile(load_model(model), Workload(engine="vllm", batch=1, prompt_tokens=context, new_tokens=0))

@@ -33,7 +33,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.profile import Profile
 from planner.errors import InputError
-from planner.spec.types import TensorSpec, Unit
+from planner.model.types import TensorSpec, Unit
 from planner.units import DTYPE_BITS
 
 ALGORITHMS = ("gptq", "sparsegpt", "awq", "rtn")

@@ -16,7 +16,7 @@ Per token and layer: K and V of num_key_value_heads x head_dim each, in the KV d
 
 from __future__ import annotations
 
-from planner.spec.types import AttentionSpec, Unit
+from planner.model.types import AttentionSpec, Unit
 from planner.workload import Workload
 
 VLLM_BLOCK = 16

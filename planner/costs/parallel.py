@@ -26,7 +26,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from planner.errors import InputError
-from planner.spec.types import AttentionSpec, TensorSpec, Unit
+from planner.model.types import AttentionSpec, TensorSpec, Unit
 
 VOCAB_PADDING = 64
 _COLUMN = {"q_proj", "k_proj", "v_proj", "qkv_proj", "qkv", "c_attn", "query_key_value", "gate_proj", "up_proj",

@@ -10,9 +10,9 @@ from planner.costs.kv_cache import kv_layer_bytes, state_bytes
 from planner.costs.quant import QuantScheme
 from planner.costs.weights import unit_weight_bytes
 from planner.engines.load import EngineLoad, attention_kernel, engine_load
+from planner.model.context_limit import check_context
+from planner.model.types import ModelSpec
 from planner.recent import by_identity
-from planner.spec.context_limit import check_context
-from planner.spec.types import ModelSpec
 from planner.units import DTYPE_BITS
 from planner.workload import Workload
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.errors import InputError
-from planner.spec.config_view import ConfigView
+from planner.model.config_view import ConfigView
 
 
 @dataclass(frozen=True, slots=True)

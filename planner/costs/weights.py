@@ -8,7 +8,7 @@ bf16 model costs 2 bytes an element, an int64 buffer always 8): the rule acceler
 from __future__ import annotations
 
 from planner.costs.quant import QuantScheme, quantized_linear_bytes
-from planner.spec.types import TensorSpec, Unit
+from planner.model.types import TensorSpec, Unit
 from planner.units import elements_bytes
 
 

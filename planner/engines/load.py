@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner.costs.quant import QuantScheme, scheme_from_quantization_config
-from planner.spec.types import ModelSpec
+from planner.model.types import ModelSpec
 
 ENGINES = {"hf": "transformers", "vllm": "vLLM"}
 

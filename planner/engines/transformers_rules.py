@@ -28,7 +28,7 @@ from __future__ import annotations
 from planner.costs.quant import QuantScheme, make_scheme
 from planner.engines.load import EngineLoad, asked_scheme, attention_kernel, checkpoint_method, checkpoint_scheme
 from planner.errors import InputError
-from planner.spec.types import ModelSpec
+from planner.model.types import ModelSpec
 from planner.units import TORCH_DTYPE_NAMES
 
 METHOD = {"int8": "bitsandbytes", "nf4": "bitsandbytes", "fp4": "bitsandbytes", "fp8": "fp8", "fp8-block": "fp8",

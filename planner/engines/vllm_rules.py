@@ -19,7 +19,7 @@ from __future__ import annotations
 from planner.costs.quant import make_scheme
 from planner.engines.load import EngineLoad, asked_scheme, checkpoint_method, checkpoint_scheme
 from planner.errors import InputError
-from planner.spec.types import ModelSpec
+from planner.model.types import ModelSpec
 
 MIN_CAPABILITY = {"fp8": (7, 5), "fp8_per_block": (7, 5), "gptq": (6, 0), "awq": (7, 5), "compressed-tensors": (7, 5),
                   "mxfp4": (8, 0)}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from planner.answers.size import CapacityAnswer
 from planner.catalog import GpuType, find_gpu
-from planner.commands.size import CapacityAnswer
 from planner.errors import InputError
 from planner.export.table import Column, Table, gib, render
 

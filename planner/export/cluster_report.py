@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import shlex
 
-from planner.commands.size import ClusterAnswer
+from planner.answers.size import ClusterAnswer
 from planner.costs.profile import Profile
 from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS
 from planner.export.table import Column, Table, render
 from planner.export.vllm import command_lines, needs_checkpoint, partition_env, serve_words
 from planner.hardware.topology import Cluster
-from planner.solve.pipeline import PipelinePlan
+from planner.sizing.pipeline import PipelinePlan
 
 
 def launch(model: str, profile: Profile, plan: PipelinePlan, context: int, utilization: float) -> list[str]:

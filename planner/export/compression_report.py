@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from planner.commands.compress import CompressionAnswer
+from planner.answers.compress import CompressionAnswer
 from planner.costs.compression import CompressionCost
 from planner.export.report import header_lines
 from planner.export.table import Column, Table, gib, render
-from planner.solve.compression_plan import oneshot_args, samples_cached_on_gpu
+from planner.sizing.compression import oneshot_args, samples_cached_on_gpu
 
 
 def settings_text(c: CompressionCost) -> str:

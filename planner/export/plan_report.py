@@ -6,7 +6,7 @@ import json
 
 from planner.export.report import header_lines, load_document, unit_ranges
 from planner.export.table import Column, Table, gib, gib_gb, render
-from planner.placement import Plan
+from planner.placement.plan import Plan
 from planner.units import TORCH_DTYPE_NAMES
 
 _OBJECTIVE_WORDS = {"gpus": "fewest GPUs", "cost": "lowest price", "balance": "even load"}

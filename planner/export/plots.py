@@ -55,7 +55,7 @@ def _save(fig, folder: Path, stem: str) -> list[Path]:
 
 
 def _plan_devices(plt, folder: Path, point) -> list[Path]:
-    from planner.commands.plan import plan_scenario
+    from planner.answers.plan import plan_scenario
 
     sc = point.scenario
     plan = plan_scenario(sc, diagnose=False)
@@ -83,7 +83,7 @@ def _coincide(a: list, b: list) -> bool:
 
 
 def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
-    from planner.commands.inputs import model_spec
+    from planner.answers.inputs import model_spec
     from planner.costs.profile import profile
     from planner.errors import PlannerError
 
@@ -107,7 +107,7 @@ def _memory_vs_context(plt, folder: Path, point) -> list[Path]:
         ax.plot([c for c, _ in series[label]], [t for _, t in series[label]], marker=marker,
                 markersize=7 if same else 4, linestyle=style, label=label + same)
     if sc.inventory.gpus:
-        from planner.commands.inputs import inventory_of
+        from planner.answers.inputs import inventory_of
 
         cap = inventory_of(sc.inventory).gpus[0].capacity_bytes / GiB
         ax.axhline(cap, color="grey", linestyle="--", label=f"one {sc.inventory.gpus[0]} ({cap:.1f} GiB)")

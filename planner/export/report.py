@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from itertools import groupby
 
-from planner.commands.estimate import Estimate
+from planner.answers.estimate import Estimate
 from planner.costs.profile import Profile, image_patches
 from planner.export.table import Column, Table, gib, render
 from planner.units import GB

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from planner.commands.bill import Bill
-from planner.commands.size import ServingAnswer
+from planner.answers.bill import Bill
+from planner.answers.size import ServingAnswer
 from planner.costs.profile import Profile
 from planner.export.report import header_lines
 from planner.export.table import Column, Table, gib, render
 from planner.export.vllm import launch_steps, layer_partition_env, needs_checkpoint, serve_command
-from planner.solve.sizing import Sizing
-from planner.solve.sizing_units import Candidate
+from planner.sizing.candidates import Candidate
+from planner.sizing.fleet import Sizing
 
 _UNIT = {"gpus": "GPUs", "price": "USD to buy", "hourly": "USD per hour", "tco": "USD to buy and power"}
 _COST_UNIT = {"gpus": "number", "price": "usd", "hourly": "usd_per_hour", "tco": "usd"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from planner.commands.train import TrainingAnswer
+from planner.answers.train import TrainingAnswer
 from planner.costs.training import TrainingCost
 from planner.costs.training_step import deepspeed_buckets
 from planner.export.report import header_lines

@@ -9,7 +9,7 @@ import shlex
 
 from planner.costs.parallel import pp_partition
 from planner.costs.profile import Profile
-from planner.solve.sizing_units import Candidate
+from planner.sizing.candidates import Candidate
 from planner.units import TORCH_DTYPE_NAMES
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from planner.commands.size import SizedOption, WorkloadAnswer
+from planner.answers.size import SizedOption, WorkloadAnswer
 from planner.export.table import Column, Table, render
 
 
@@ -14,7 +14,7 @@ def _extra(a: WorkloadAnswer, o: SizedOption) -> dict:
 
         return {"data_parallel": o.data_parallel, "deepspeed_config": deepspeed_config(o.cost)}
     from planner.export.compression_report import settings_text
-    from planner.solve.compression_plan import oneshot_args
+    from planner.sizing.compression import oneshot_args
 
     return {"settings": settings_text(o.cost), "oneshot": oneshot_args(a.model, a.profile, o.cost)}
 

@@ -58,7 +58,7 @@ def priced(gpu: GpuType, prices: Prices) -> GpuType:
 def price_of(gpu: GpuType, count: int) -> tuple[float | None, float | None]:
     """(purchase USD, USD per hour) of ``count`` GPUs of one type; None where the type has no
     such price. The one place a GPU's price is multiplied by a count (a sizing unit adds its hosts:
-    solve/sizing_units.py)."""
+    sizing/candidates.py)."""
     buy = gpu.price_usd * count if gpu.price_usd else None
     rent = round(gpu.price_usd_per_hour * count, 4) if gpu.price_usd_per_hour else None
     return buy, rent

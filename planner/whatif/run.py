@@ -13,7 +13,7 @@ from planner.whatif.schema import Point, WhatIf
 
 def preflight(sc: WhatIf) -> None:
     """Errors a user must fix before anything runs: unknown model, GPU, bad sizes."""
-    from planner.commands.inputs import candidate_types, inventory_of, model_spec
+    from planner.answers.inputs import candidate_types, inventory_of, model_spec
 
     model_spec(sc.model, cache=True)
     if sc.task == "plan":
@@ -27,7 +27,7 @@ def preflight(sc: WhatIf) -> None:
 
 
 def _plan_row(sc: WhatIf) -> dict:
-    from planner.commands.plan import plan_scenario, shortfall_reason
+    from planner.answers.plan import plan_scenario, shortfall_reason
 
     plan = plan_scenario(sc, diagnose=False)
     if plan.assignment is None:
@@ -47,10 +47,10 @@ def _plan_row(sc: WhatIf) -> dict:
 
 
 def _size_row(sc: WhatIf, prof, context: int, concurrency: int) -> dict:
-    from planner.commands.inputs import candidate_types
-    from planner.commands.size import size_serving
+    from planner.answers.inputs import candidate_types
+    from planner.answers.size import size_serving
     from planner.hardware.prices import Energy
-    from planner.solve.sizing import Limits
+    from planner.sizing.fleet import Limits
 
     s = sc.size
     if s.cluster:
@@ -75,7 +75,7 @@ def _size_row(sc: WhatIf, prof, context: int, concurrency: int) -> dict:
 
 
 def _cluster_row(sc: WhatIf, prof, context: int, concurrency: int) -> dict:
-    from planner.commands.size import size_cluster
+    from planner.answers.size import size_cluster
     from planner.hardware.topology import load_cluster
 
     answer = size_cluster(sc.model, prof, load_cluster(sc.size.cluster), context, concurrency, sc.size.gpu_memory_utilization)
@@ -92,7 +92,7 @@ def _cluster_row(sc: WhatIf, prof, context: int, concurrency: int) -> dict:
 def _training_row(sc: WhatIf, prof) -> dict:
     from dataclasses import replace
 
-    from planner.commands.inputs import inventory_of
+    from planner.answers.inputs import inventory_of
     from planner.costs.overhead import usable_bytes
     from planner.costs.training import training_cost
     from planner.export.table import gib
@@ -119,7 +119,7 @@ def _estimate_row(prof) -> dict:
 
 
 def _result(sc: WhatIf) -> dict:
-    from planner.commands.inputs import model_spec
+    from planner.answers.inputs import model_spec
     from planner.costs.profile import profile
 
     if sc.task == "plan":
@@ -129,7 +129,7 @@ def _result(sc: WhatIf) -> dict:
         return _plan_row(sc)
     spec = model_spec(sc.model, cache=True)
     if sc.task == "size":
-        from planner.commands.size import serving_request
+        from planner.answers.size import serving_request
 
         w, context, concurrency = serving_request(spec, sc.workload, sc.size.context, sc.size.concurrency)
         return _size_row(sc, profile(spec, w), context, concurrency)

@@ -1,0 +1,141 @@
+"""Command-line options shared by several commands. Only click is imported here, so ``--help``
+stays instant; everything else is imported inside the helpers when a command runs."""
+
+from __future__ import annotations
+
+import click
+
+QUANT_CHOICES = ["auto", "none", "int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq", "mxfp4"]
+
+# (flag, Workload field, click keyword arguments)
+WORKLOAD_OPTIONS = [
+    ("--dtype", "dtype", dict(default=None, help="Weights/compute dtype: fp32, bf16, fp16 [default: the checkpoint's].")),
+    ("--quant", "quant", dict(type=click.Choice(QUANT_CHOICES), default="auto", show_default=True,
+                                 help="Weight quantization; auto uses the checkpoint's own quantization_config.")),
+    ("--group-size", "group_size", dict(type=int, default=128, show_default=True, help="Group size of int4/gptq/awq (-1: per row).")),
+    ("--double-quant", "double_quant", dict(is_flag=True, help="bitsandbytes 4-bit double quantization.")),
+    ("--batch", "batch", dict(type=int, default=1, show_default=True, help="Concurrent sequences.")),
+    ("--prompt-tokens", "prompt_tokens", dict(type=int, default=512, show_default=True, help="Prompt length (prefill tokens).")),
+    ("--new-tokens", "new_tokens", dict(type=int, default=0, show_default=True, help="Generated tokens (0: one forward pass).")),
+    ("--kv-dtype", "kv_dtype", dict(default=None, help="KV cache dtype: fp32, bf16, fp16, fp8 [default: compute dtype].")),
+    ("--attn", "attn_implementation", dict(type=click.Choice(["sdpa", "eager", "flash_attention_2"]), default="sdpa",
+                                           show_default=True, help="Attention implementation.")),
+    ("--logits", "logits", dict(type=click.Choice(["auto", "last", "all"]), default="auto", show_default=True,
+                                   help="Logits of the last position (auto, last: what generate keeps) or of every "
+                                        "position (all: a plain forward).")),
+    ("--engine", "engine", dict(type=click.Choice(["hf", "vllm"]), default="hf", show_default=True, help="KV cache layout.")),
+    ("--images", "images", dict(type=int, default=0, show_default=True, help="Images per sequence (VLMs).")),
+]
+
+
+def workload_options(func):
+    """Add every workload flag to a command; they arrive as keyword arguments named after the
+    Workload fields."""
+    for flag, field, kwargs in reversed(WORKLOAD_OPTIONS):
+        func = click.option(flag, field, **kwargs)(func)
+    return func
+
+
+def format_options(f):
+    """``--format text|markdown|csv|json`` and ``--json`` (the same as ``--format json``)."""
+    f = click.option("--json", "as_json", is_flag=True, help="Print JSON (the same as --format json).")(f)
+    return click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv", "json"]), default="text",
+                        show_default=True, help="Tables for people (text, markdown), the main table as CSV, or the "
+                        "whole answer as JSON.")(f)
+
+
+def output_format(fmt: str, as_json: bool) -> str:
+    return "json" if as_json else fmt
+
+
+revision_option = click.option(
+    "--revision", default=None, help="Hub branch, tag or commit when MODEL is a repo id (same as MODEL@REVISION).")
+
+
+def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:
+    """The Workload fields among a command's arguments (only those typed on the command line
+    when ``only_explicit``, so they can override a scenario file)."""
+    fields = [field for _, field, _ in WORKLOAD_OPTIONS]
+    if not only_explicit:
+        return {f: kwargs[f] for f in fields}
+    ctx = click.get_current_context()
+    return {f: kwargs[f] for f in fields if ctx.get_parameter_source(f) == click.core.ParameterSource.COMMANDLINE}
+
+
+INFERENCE_ONLY = ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
+                  "prompt_tokens", "new_tokens")
+"""Parameters that mean something in --mode inference only. Those of training and compression
+are the fields of their settings models (cli_settings.mode_param_names); shared ones, such as
+--seq-len, are in neither. Typing one under another mode is an error rather than silently ignored."""
+INSTEAD = {
+    ("prompt_tokens", "training"): "--seq-len", ("new_tokens", "training"): "--seq-len",
+    ("prompt_tokens", "compression"): "--seq-len", ("new_tokens", "compression"): "--seq-len",
+    ("dtype", "training"): "--precision (bf16-mixed, bf16 or fp32)",
+}
+"""What to type instead of a flag that has another meaning in a mode."""
+
+
+def check_range(name: str, value: float | None, low: float, high: float, low_open: bool = False) -> None:
+    """Refuse a numeric flag outside [low, high] (or (low, high]), NaN and infinities included,
+    naming the flag."""
+    import math
+
+    from planner.errors import InputError
+
+    if value is None:
+        return
+    inside = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
+    if not inside:
+        bound = f"more than {low:,g}" if low_open else f"at least {low:,g}"
+        raise InputError(f"{name}: must be {bound} and at most {high:,g}, got {value}")
+
+
+def check_mode_flags(mode: str) -> None:
+    """An InputError when a flag of another --mode was typed on the command line."""
+    from planner.cli.settings import SETTINGS, mode_param_names
+    from planner.errors import InputError
+
+    ctx = click.get_current_context()
+    flags = {p.name: p.opts[0] for p in ctx.command.params if isinstance(p, click.Option)}
+
+    def typed(name: str) -> bool:
+        return name in flags and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+    for (name, in_mode), instead in INSTEAD.items():
+        if in_mode == mode and typed(name):
+            flag = flags[name]
+            raise InputError(f"{flag.lstrip('-')}: {flag} has no effect in --mode {mode}; use {instead}")
+    own = {f.lstrip("-").replace("-", "_") for f in getattr(ctx.command, "skip", ())}  # the command's own flags
+    mode_only = {"inference": INFERENCE_ONLY, **{m: tuple(n for n in mode_param_names(m) if n not in own) for m in SETTINGS}}
+    for other, names in mode_only.items():
+        if other == mode:
+            continue
+        for name in names:
+            if typed(name):
+                flag = flags[name]
+                raise InputError(f"{flag.lstrip('-')}: {flag} applies to --mode {other} only and this is --mode {mode}; "
+                                 f"drop it, or add --mode {other}")
+
+
+def validation_message(err) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(x) for x in first.get("loc", ())) or "input"
+    msg = first.get("msg", "invalid value").removeprefix("Value error, ")
+    from planner.yaml_files import echo
+
+    return f"{field.replace('_', '-')}: {msg} (got {echo(first.get('input'))})"
+
+
+def make_workload(base=None, **fields):
+    """A Workload, or an InputError naming the flag."""
+    from pydantic import ValidationError
+
+    from planner.errors import InputError
+    from planner.workload import Workload
+
+    try:
+        if base is not None:
+            return Workload.model_validate({**base.model_dump(), **fields})
+        return Workload(**fields)
+    except ValidationError as e:
+        raise InputError(validation_message(e)) from None

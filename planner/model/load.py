@@ -1,0 +1,117 @@
+"""Resolve what the user typed as MODEL: a path (config.json, .safetensors file, checkpoint folder),
+a bundled catalog name, or a Hugging Face Hub repo id (``org/name[@revision]``, also found
+offline in the local HF cache).
+
+A checkpoint folder with a config.json is read through its config, so unit names are the real
+module names (a VLM's ``model.language_model.*``, a tied ``lm_head``) whatever the checkpoint's
+own tensor names; only a folder without a config falls back to the safetensors headers alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from planner.catalog import find_model, hub_ids, model_config_path
+from planner.errors import ConfigError, InputError
+from planner.files import read_text
+from planner.model.hf_config import spec_from_config
+from planner.model.safetensors import checkpoint_dtype, spec_from_safetensors
+from planner.model.types import ModelSpec
+
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_MODEL_ARG = 1024
+
+
+def read_config_json(path: Path) -> dict:
+    text = read_text(path, MAX_CONFIG_BYTES, "model", ConfigError)
+    if not text.strip():
+        raise ConfigError(f"{path}: empty file; expected a Hugging Face config.json")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = " (the file looks truncated)" if e.pos >= len(text.rstrip()) - 1 else ""
+        raise ConfigError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}{hint}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _folder(path: Path) -> ModelSpec:
+    config = path / "config.json"
+    has_weights = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file()
+    if config.is_file():
+        spec = spec_from_config(read_config_json(config), path.name, str(config))
+        if spec.dtype_from != "unnamed" or not has_weights:  # the shards are read only for dtype="auto"
+            return spec
+        return with_checkpoint_dtype(spec, checkpoint_dtype(path))
+    if has_weights:
+        return spec_from_safetensors(path, path.name)
+    raise InputError(f"model: folder {path} has neither config.json nor .safetensors files")
+
+
+def with_checkpoint_dtype(spec: ModelSpec, dtype: str | None) -> ModelSpec:
+    """A config that names no dtype loads at its checkpoint's (``dtype="auto"``)."""
+    if spec.dtype_from != "unnamed" or dtype is None:
+        return spec
+    return replace(spec, default_dtype=dtype, dtype_from="checkpoint")
+
+
+def catalog_spec(name: str) -> ModelSpec:
+    """A catalog model's spec: from its config, or, for a family only the meta route reads when
+    transformers is not installed, the spec shipped with the catalog (model/bundled.py)."""
+    from planner.model.hf_config import SUPPORTED
+    from planner.model.meta_build import meta_route_available
+
+    cfg_path = model_config_path(name)
+    data = json.loads(cfg_path.read_text())
+    if data.get("model_type") not in SUPPORTED and "mm_vision_tower" not in data and not meta_route_available():
+        from planner.model.bundled import bundled_spec
+
+        spec = bundled_spec(name)
+        if spec is not None:
+            return spec
+    return spec_from_config(data, cfg_path.stem, cfg_path.name)
+
+
+def _as_path(model: str) -> Path | None:
+    try:
+        path = Path(model).expanduser()
+        return path if path.exists() else None
+    except (RuntimeError, OSError, ValueError):  # ~nouser, a name too long for the file system
+        return None
+
+
+def load_model(model: str, revision: str | None = None) -> ModelSpec:
+    """A ModelSpec for a path, a catalog name or a Hub repo id (``revision`` for the last)."""
+    from planner.model.hub import looks_like_repo_id, resolve_hub_model, split_revision
+
+    if not isinstance(model, str) or not model.strip():
+        raise InputError("model: empty; give a catalog name, a Hub repo id (org/name) or a path")
+    if len(model) > MAX_MODEL_ARG:
+        raise InputError(f"model: {len(model)} characters; a catalog name, repo id or path is at most {MAX_MODEL_ARG}")
+    path = _as_path(model)
+    if path is not None and revision is None:
+        if path.is_dir():
+            return _folder(path)
+        if path.suffix == ".safetensors":
+            return spec_from_safetensors(path, path.stem)
+        return spec_from_config(read_config_json(path), path.parent.name or path.stem, str(path))  # refuses non-files
+    name, rev = split_revision(model, revision)
+    found = find_model(name)
+    if found is not None and rev is None:
+        return replace(catalog_spec(found), repo_id=hub_ids().get(found))
+    if looks_like_repo_id(model):
+        hub = resolve_hub_model(name, rev)
+        spec = with_checkpoint_dtype(spec_from_config(hub.config, name.split("/")[-1], f"{name}/config.json"),
+                                     hub.auto_dtype)
+        notes = spec.notes
+        if hub.checkpoint_bytes is not None:
+            notes += (f"checkpoint on the Hub: {hub.checkpoint_bytes:,} bytes of safetensors ({', '.join(hub.checkpoint_dtypes)})",)
+        return replace(spec, repo_id=name, revision=hub.commit or rev, notes=notes)
+    looks_like_path = model.endswith((".json", ".safetensors")) or model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_like_path:
+        raise InputError(f"model: file not found: {model}")
+    model_config_path(model)  # raises the catalog's "did you mean"
+    raise InputError(f"model: {model!r} is not a catalog name, a Hub repo id or a path")
