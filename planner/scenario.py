@@ -7,10 +7,10 @@ Strict: unknown keys are errors, so a typo never silently falls back to a defaul
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from planner.objectives import PlanObjective
 from planner.workload import Workload
 from planner.yaml_files import read_model
 
@@ -24,14 +24,15 @@ class InventorySpec(BaseModel):
     """CPU RAM the model may use, e.g. 256GiB."""
     disk: str | int | None = None
     """Disk space for offloaded weights, e.g. 1TiB (no disk offload unless given)."""
-    max_memory: dict[str | int, str | int] | None = None
+    max_memory: dict[str | int, str | int] | str | None = None
     """accelerate's max_memory: {0: 24GiB, cpu: 200GiB}; defines the GPUs when gpus is empty, caps them otherwise."""
     reserve: str | int | None = None
     """Per-GPU reserve overriding the default (CUDA context + 2% fragmentation)."""
     disk_gb_per_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("disk_gb_per_s", "disk_gbps"))
     """Disk read bandwidth in GB/s, for offload time."""
-    prices: dict[str, str | float] = {}
-    """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, RTX4090: 1600}."""
+    prices: dict[str, str | float] | list[str] = {}
+    """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, RTX4090: 1600} (or a list of
+    TYPE=PRICE, as the CLI's --price takes them: [H100=2.10/h, H100=25000])."""
 
 
 class Scenario(BaseModel):
@@ -43,7 +44,7 @@ class Scenario(BaseModel):
     """Precision, quantization, batch, prompt and new tokens, KV dtype, attention, engine."""
     inventory: InventorySpec
     """GPUs, CPU RAM and disk the model may use."""
-    objective: Literal["gpus", "price", "hourly", "balance", "cost"] = "gpus"
+    objective: PlanObjective = "gpus"
     """After least offload: fewest GPUs, lowest purchase price, lowest hourly price, or even load
     across all GPUs (cost: hourly when every GPU has an hourly price, else purchase)."""
     pins: dict[str, int | str] = {}

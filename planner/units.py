@@ -134,3 +134,22 @@ def size_text(n: int | float) -> str:
         if abs(n) >= unit:
             return f"{n / unit:.2f} {name}"
     return f"{int(n):,} bytes"
+
+
+def parse_watts(text: str, field: str) -> float:
+    """``3000``, ``3000W``, ``12kW`` or ``1.2MW`` as watts."""
+    from planner.errors import InputError
+
+    raw = str(text).strip().lower().replace(" ", "")
+    scale = 1.0
+    for suffix, factor in (("mw", 1e6), ("kw", 1e3), ("w", 1.0)):
+        if raw.endswith(suffix):
+            raw, scale = raw[: -len(suffix)], factor
+            break
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        raise InputError(f"{field}: cannot read {text!r} as a power; write e.g. 3000 (W) or 12kW") from None
+    if not 0 < value < 1e12:  # also refuses nan and inf
+        raise InputError(f"{field}: must be a power above 0 W and below 1e12 W, got {text!r}; write e.g. 3000 or 12kW")
+    return value

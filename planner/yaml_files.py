@@ -56,10 +56,13 @@ def _allowed(model: type[BaseModel] | None, loc: tuple) -> list[str]:
     return list(model.model_fields) if model is not None else []
 
 
-def validation_where(err: ValidationError, model: type[BaseModel] | None = None) -> str:
+def validation_where(err: ValidationError, model: type[BaseModel] | None = None, name=None, default: str = "file") -> str:
+    """The one line every pydantic error becomes (files, flags, API arguments): the field, the
+    problem and the value given; ``name`` maps the error's location to what the user typed (a flag,
+    an argument), else the dotted path; an unknown key gets the closest known names."""
     first = err.errors()[0]
     loc = tuple(first.get("loc", ()))
-    field = ".".join(str(x) for x in loc) or "file"
+    field = (name(loc) if name is not None else ".".join(str(x) for x in loc)) or default
     if first.get("type") == "extra_forbidden":
         import difflib
 

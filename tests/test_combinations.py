@@ -28,7 +28,7 @@ import pytest
 from combination_cases import FAMILIES, VLMS, auto_class, device_bytes, disk_bytes, held_by_unit, save_tiny
 from conftest import run_cli
 
-from planner import estimate, load_device_map
+from planner import load_device_map, profile
 from planner.catalog import find_gpu
 from planner.costs.profile import on_gpu
 from planner.costs.quant import make_scheme, quantized_linear_bytes
@@ -60,7 +60,7 @@ def _workload(quant: str | None, **more) -> Workload:
 def test_bitsandbytes_holds_what_the_planner_sizes_on_a_gpu(hf, saved, family, quant):
     transformers = hf[0]
     folder, _ = saved[family]
-    prof = estimate(str(folder), _workload(quant))
+    prof = profile(str(folder), _workload(quant))
     model = auto_class(transformers, family).from_pretrained(folder, quantization_config=prof.load.quantization_config(False),
                                                              device_map={"": "cpu"})
     held = held_by_unit(model, [u.name for u in prof.units])
@@ -75,7 +75,7 @@ def test_planned_map_and_recipe_load_and_hold_what_the_plan_says(hf, saved, tmp_
     and every module on the CPU or disk stays bf16."""
     transformers, _, torch = hf
     folder, whole = saved[family]
-    prof = estimate(str(folder), _workload(quant))
+    prof = profile(str(folder), _workload(quant))
     cpu = sum(u.hosted_bytes for u in prof.units)
     args = ["plan", str(folder), "--prompt-tokens", "8", "--quant", quant or "none", "--offload-folder", str(tmp_path / "off")]
     if quant == "fp4":
@@ -188,7 +188,7 @@ def _module_param_bytes(module, pname: str, t, recipe: dict | None) -> int:
 def test_gpu_maps_pass_the_quantizer_and_hold_what_the_plan_says(hf, saved, family, quant, budget, gpu):
     torch = hf[2]
     folder, _ = saved[family]
-    prof = on_gpu(estimate(str(folder), _workload(quant)), find_gpu(gpu))  # as transformers loads it on that GPU
+    prof = on_gpu(profile(str(folder), _workload(quant)), find_gpu(gpu))  # as transformers loads it on that GPU
     plan = make_plan(prof, _gpu_inventory(prof, budget, gpu), diagnose=False)
     if plan.status == "infeasible":
         # only where the engine refuses offload: fp8 quantized while loading must fit the GPUs
@@ -213,7 +213,7 @@ def test_the_quantizers_refuse_what_the_planner_refuses(hf, saved, family):
     compute capability 8.9 fp8 leaves every Linear unquantized (the planner sizes it at the model dtype)."""
     torch = hf[2]
     folder, _ = saved[family]
-    units = [u.name for u in estimate(str(folder)).units]
+    units = [u.name for u in profile(str(folder)).units]
     mixed = {u: 0 for u in units} | {units[1]: "cpu"}
     bnb = {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
     with pytest.raises(ValueError, match="llm_int8_enable_fp32_cpu_offload=True"):
@@ -222,6 +222,6 @@ def test_the_quantizers_refuse_what_the_planner_refuses(hf, saved, family):
         _transformers_holds(hf, family, mixed, {"quant_method": "fp8", "weight_block_size": [128, 128]}, (9, 0), torch.bfloat16)
     a100 = _transformers_holds(hf, family, {"": 0}, {"quant_method": "fp8", "weight_block_size": [128, 128]}, (8, 0),
                                torch.bfloat16)
-    prof = estimate(str(folder), _workload("fp8"))
+    prof = profile(str(folder), _workload("fp8"))
     plan = make_plan(prof, build_inventory(["A100-80GB"]), diagnose=False)
     assert plan.profile.quant is None and a100 == {0: plan.devices[0].load.weights_bytes}

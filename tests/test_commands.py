@@ -7,14 +7,15 @@ import json
 import subprocess
 import sys
 
+from planner.answers.answer import answer_plan
 from planner.answers.estimate import estimate
-from planner.answers.inputs import candidate_types, inventory_of, model_spec
-from planner.answers.plan import plan
+from planner.answers.inputs import candidate_types, model_spec
 from planner.answers.size import size_serving, size_workload
 from planner.costs.profile import profile
 from planner.costs.training import TrainingSetup
 from planner.export.plan_report import plan_table
 from planner.export.report import estimate_table
+from planner.requests import PlanRequest
 from planner.scenario import InventorySpec
 from planner.workload import Workload
 
@@ -30,8 +31,7 @@ def test_estimate_command_is_what_the_cli_prints():
 
 
 def test_plan_command_is_what_the_cli_prints():
-    prof = profile(model_spec("Llama-3.2-1B"), Workload())
-    result = plan(prof, inventory_of(InventorySpec(gpus=["2xRTX4090"], cpu="64GiB")))
+    result = answer_plan(PlanRequest(model="Llama-3.2-1B", inventory=InventorySpec(gpus=["2xRTX4090"], cpu="64GiB")))
     assert result.status == "optimal"
     assert _cli("plan", "Llama-3.2-1B", "--gpu", "2xRTX4090", "--cpu", "64GiB") == plan_table(result) + "\n"
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import catalog_config, run_cli
 from hf_reference import build_meta
 
-from planner import estimate
+from planner import profile
 from planner.catalog import find_gpu
 from planner.costs.compression import CompressionSetup, compression_cost
 from planner.sizing.compression import recommend, smallest_gpu
@@ -18,7 +18,7 @@ GiB = 2**30
 
 
 def test_llama3_8b_layer_and_hessians():
-    cost = compression_cost(estimate("Meta-Llama-3-8B", dtype="bf16"), CompressionSetup("gptq", 512, 2048))
+    cost = compression_cost(profile("Meta-Llama-3-8B", dtype="bf16"), CompressionSetup("gptq", 512, 2048))
     layer = next(u for u in cost.units if u.name == "model.layers.0")
     assert layer.weights_bytes == 218_103_808 * 2 + 2 * 4096 * 2  # 0.41 GiB: the Linears and two norms, bf16
     assert layer.hessian_bytes == (6 * 4096**2 + 14336**2) * 4  # q, k, v, o, gate, up at 4096 in; down at 14336
@@ -26,7 +26,7 @@ def test_llama3_8b_layer_and_hessians():
 
 
 def test_deepseek_r1_expert_hessians_are_about_100_gib():
-    cost = compression_cost(estimate("DeepSeek-R1", dtype="bf16", quant="none"), CompressionSetup("gptq", 512, 2048))
+    cost = compression_cost(profile("DeepSeek-R1", dtype="bf16", quant="none"), CompressionSetup("gptq", 512, 2048))
     moe = next(u for u in cost.units if u.name == "model.layers.3")
     # worked by hand from DeepSeek-V3's architecture: fp32 in x in per targeted Linear. MLA:
     # q_a_proj and kv_a_proj_with_mqa read 7168, q_b_proj 1536 (q_lora_rank), kv_b_proj 512
@@ -54,12 +54,12 @@ def test_hessians_match_the_real_modules(hf, name):
             if p.dim() == 3:  # fused experts (E, out, in): one Linear per expert, gate_up split in two
                 e, out, inp = p.shape
                 total += e * (2 if pname == "gate_up_proj" else 1) * inp * inp * 4
-    cost = compression_cost(estimate(name, dtype="bf16", quant="none"), CompressionSetup("gptq", 16, 256))
+    cost = compression_cost(profile(name, dtype="bf16", quant="none"), CompressionSetup("gptq", 16, 256))
     assert next(u for u in cost.units if u.name == "model.layers.0").hessian_bytes == total
 
 
 def test_leaner_settings_use_less_gpu():
-    prof = estimate("Qwen3-30B-A3B", dtype="bf16")
+    prof = profile("Qwen3-30B-A3B", dtype="bf16")
     peaks = [compression_cost(prof, CompressionSetup("sparsegpt", 256, 2048, g, off)).gpu_peak_bytes
              for g, off in (("layer", False), ("layer", True), ("sublayer", True))]
     assert peaks[0] > peaks[1] > peaks[2]
@@ -90,8 +90,8 @@ def test_every_compression_setting_is_one_flag(field, value, monkeypatch, capsys
 
     from test_hostile_corpus import run_in_process
 
-    from planner.cli.settings import flag_of
     from planner.costs.compression import CompressionSetup
+    from planner.requests import flag_of
 
     assert {f.name for f in dataclasses.fields(CompressionSetup)} == {"algorithm", "samples", "seq_len", "sequential_targets",
                                                                       "offload_hessians", "cache_on_gpu"}

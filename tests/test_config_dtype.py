@@ -10,7 +10,7 @@ import json
 import pytest
 from conftest import assert_input_error, run_cli
 
-from planner import estimate
+from planner import profile
 
 TINY = dict(model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, vocab_size=256)
@@ -36,7 +36,7 @@ def test_folder_without_dtype_sizes_what_from_pretrained_loads(hf, tmp_path, sav
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path)
     held = sum(p.numel() * p.element_size() for p in loaded.parameters())
-    prof = estimate(str(tmp_path))
+    prof = profile(str(tmp_path))
     assert prof.spec.dtype_from == "checkpoint"
     assert {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[str(loaded.dtype).removeprefix("torch.")] == prof.dtype
     assert sum(u.weights_bytes for u in prof.units if u.kind != "rotary") == held  # parameters (rotary: buffers)
@@ -44,7 +44,7 @@ def test_folder_without_dtype_sizes_what_from_pretrained_loads(hf, tmp_path, sav
 
 def test_config_alone_without_dtype_is_fp32_and_says_so(tmp_path):
     path = _config(tmp_path)
-    prof = estimate(str(path))
+    prof = profile(str(path))
     assert prof.dtype == "fp32" and prof.spec.dtype_from == "unnamed"
     r = run_cli("estimate", str(path))
     assert r.returncode == 0 and "from_config's default; give --dtype" in r.stdout
@@ -64,7 +64,7 @@ def test_text_config_dtype_is_read(tmp_path):
     path.write_text(json.dumps({"model_type": "llava", "text_config": dict(TINY, dtype="float16"),
                                 "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
                                                   "num_attention_heads": 2, "image_size": 28, "patch_size": 14}}))
-    assert estimate(str(path)).dtype == "fp16"
+    assert profile(str(path)).dtype == "fp16"
 
 
 def test_auto_dtype_takes_the_first_floating_tensor_by_name():

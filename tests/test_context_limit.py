@@ -52,7 +52,7 @@ def test_a_longer_context_is_infeasible_with_the_reason():
 
 
 def test_whatif_points_above_the_limit_do_not_fit():
-    rows = run(load_whatif(ROOT / "examples" / "whatif" / "cluster-context.yaml"), jobs=1, progress=False)
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "cluster-context.yaml"), jobs=1)
     mixtral = [r for r in rows if r["axes"].get("model") == "Mixtral-8x22B-v0.1" and r["axes"].get("size.context") == 131072]
     assert mixtral and all(r["results"]["status"] == "infeasible" and not r["results"]["fits"] for r in mixtral)
     assert "65,536 positions" in mixtral[0]["results"]["reason"]
@@ -80,14 +80,14 @@ def test_size_have_never_claims_a_context_past_the_model():
 def test_images_are_tokens_of_the_sequence():
     """Qwen2.5-VL merges 2 x 2 patches: 16 images of 1,024 patches add 16 x 256 = 4,096 tokens, so
     the KV cache of a 1,024-token prompt with them is that of a 5,120-token prompt without."""
-    from planner import estimate
+    from planner import profile
 
-    with_images = estimate("Qwen2.5-VL-7B-Instruct", images=16, prompt_tokens=1024)
-    text_only = estimate("Qwen2.5-VL-7B-Instruct", prompt_tokens=1024 + 16 * 256)
+    with_images = profile("Qwen2.5-VL-7B-Instruct", images=16, prompt_tokens=1024)
+    text_only = profile("Qwen2.5-VL-7B-Instruct", prompt_tokens=1024 + 16 * 256)
     assert with_images.image_tokens == 4096 and with_images.kv_bytes == text_only.kv_bytes
     assert with_images.workload.prompt_tokens == 1024  # the request as asked; the sequence adds the images
     # LLaVA-1.5's 336-pixel tower at patch 14 makes 576 tokens an image
-    assert estimate("llava-1.5-7b-hf", images=2, prompt_tokens=100).image_tokens == 2 * 576
+    assert profile("llava-1.5-7b-hf", images=2, prompt_tokens=100).image_tokens == 2 * 576
     r = run_cli("estimate", "Qwen2.5-VL-7B-Instruct", "--images", "16", "--prompt-tokens", "1024")
     assert "16 images x 1024 patches each (4,096 tokens in the sequence)" in r.stdout
     r = run_cli("estimate", "llava-1.5-7b-hf", "--images", "8", "--prompt-tokens", "100")  # 4,708 > 4,096 positions

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_solver_properties import candidates, problems
 
-from planner import estimate
+from planner import profile
 from planner.hardware.inventory import build_inventory
 from planner.placement.diagnose import _bound_top, _catalog_device
 from planner.placement.loads import device_loads
@@ -67,13 +67,13 @@ def test_offloading_fixes_are_the_limits(inventory):
     it names fit, one more does not, and the fewest extra GPUs it names fit where one fewer does
     not: each by a CP-SAT model without the screen's shortcuts."""
     inv = build_inventory(max_memory=INVENTORIES[inventory])
-    prof = estimate("Mixtral-8x7B-v0.1", dtype="bf16", quant="none", batch=16, prompt_tokens=8192, new_tokens=256)
+    prof = profile("Mixtral-8x7B-v0.1", dtype="bf16", quant="none", batch=16, prompt_tokens=8192, new_tokens=256)
     plan = make_plan(prof, inv, time_limit_s=2.0)
     assert plan.status == "infeasible"
     tips = {t.split()[0]: t for t in plan.diagnosis.suggestions}
 
     def fits(**update) -> bool:
-        return _searched(build_problem(estimate("Mixtral-8x7B-v0.1", dtype="bf16", quant="none",
+        return _searched(build_problem(profile("Mixtral-8x7B-v0.1", dtype="bf16", quant="none",
                                                 **({"batch": 16, "prompt_tokens": 8192, "new_tokens": 256} | update)), inv))
 
     tokens = int(tips["shorten"].split("at most ")[1].split()[0])
@@ -108,7 +108,7 @@ def test_fixes_the_screen_decides_need_no_time():
     batch without search, so a time limit too short for any search still names those fixes, the
     same as with time to spare; more GPUs (13 more A100-40GB) take a search to check."""
     inv = build_inventory(max_memory=INVENTORIES["one GPU"])
-    prof = estimate("Mixtral-8x7B-v0.1", dtype="bf16", quant="none", batch=16, prompt_tokens=8192, new_tokens=256)
+    prof = profile("Mixtral-8x7B-v0.1", dtype="bf16", quant="none", batch=16, prompt_tokens=8192, new_tokens=256)
     full = make_plan(prof, inv, time_limit_s=2.0).diagnosis.suggestions
     quick = make_plan(prof, inv, time_limit_s=0.001).diagnosis.suggestions
     assert [t.split()[0] for t in full] == ["add", "shorten", "run"]

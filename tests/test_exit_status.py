@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -58,7 +57,6 @@ def test_real_sigint_while_running(tmp_path):
         "c.main()\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
-    time.sleep(0.1)
     os.kill(proc.pid, signal.SIGINT)
     try:
         out, err = proc.communicate(timeout=30)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from conftest import ROOT, run_cli
 
-from planner import estimate
+from planner import profile
 from planner.answers.size import size_serving
 from planner.catalog import find_gpu
 
@@ -50,7 +50,7 @@ def test_a_cluster_whose_gpus_cannot_run_the_method_is_refused(tmp_path):
 
 
 def test_a_sizing_left_undecided_is_unknown_not_infeasible():
-    prof = estimate("Meta-Llama-3-8B", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", engine="vllm")
     answer = size_serving("Meta-Llama-3-8B", prof, [find_gpu("L40S")], 4096, 2, with_accelerate=False,
                           compare_rental=False)
     assert answer.fits is True and answer.reason == ""
@@ -74,7 +74,7 @@ def test_a_folder_that_names_its_dtype_needs_no_shards(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**config, "torch_dtype": "bfloat16"}))
     index = {"metadata": {}, "weight_map": {"lm_head.weight": "model-00004-of-00004.safetensors"}}
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
-    assert estimate(str(tmp_path)).weights_bytes == estimate("Meta-Llama-3-8B").weights_bytes
+    assert profile(str(tmp_path)).weights_bytes == profile("Meta-Llama-3-8B").weights_bytes
 
 
 def test_mxfp4_on_a_machine_without_gpus_names_no_gpu_only_layers():
@@ -94,7 +94,7 @@ def test_a_gpt_oss_checkpoint_in_bf16_is_quantized_to_mxfp4_while_loading(tmp_pa
     config.pop("quantization_config")
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    bf16, mx = estimate(str(path)), estimate(str(path), quant="mxfp4")
+    bf16, mx = profile(str(path)), profile(str(path), quant="mxfp4")
     assert mx.load.config == {"quant_method": "mxfp4"} and mx.load.gpu_only_units
     assert mx.weights_bytes < bf16.weights_bytes / 2.5
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner import estimate
+from planner import profile
 from planner.hardware.inventory import build_inventory
 from planner.placement.plan import make_plan
 
@@ -30,7 +30,7 @@ def test_planned_map_loads_and_generates(hf, tmp_path, name, cfg, auto):
     model = cls.from_config(transformers.AutoConfig.for_model(**cfg), dtype=torch.float32).eval()
     folder = tmp_path / name
     model.save_pretrained(folder)
-    prof = estimate(str(folder), dtype="fp32", prompt_tokens=8)
+    prof = profile(str(folder), dtype="fp32", prompt_tokens=8)
     plan = make_plan(prof, build_inventory(cpu=int(prof.weights_bytes * 0.5), disk="1GiB"), diagnose=False)
     assert plan.status == "optimal" and set(plan.device_map.values()) == {"cpu", "disk"}, plan.device_map
     if name == "tied":

@@ -7,7 +7,7 @@ import json
 
 from conftest import ROOT, run_cli
 
-from planner import estimate
+from planner import profile
 from planner.costs.training import TrainingSetup, training_cost
 
 
@@ -29,7 +29,7 @@ def test_lora_defaults_to_every_projection_of_a_layer():
     """GPT-2's Conv1D projections (c_attn, c_proj, c_fc, c_proj) are its layers' Linears: rank 8
     adapts 8 x ((768 + 2304) + (768 + 768) + (768 + 3072) + (3072 + 768)) = 98,304 parameters a
     layer, 12 layers: 1,179,648."""
-    prof = estimate("gpt2")
+    prof = profile("gpt2")
     cost = training_cost(prof, TrainingSetup(lora_rank=8))
     assert cost.trainable_parameters == 12 * 8 * ((768 + 2304) + (768 + 768) + (768 + 3072) + (3072 + 768)) == 1_179_648
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import ROOT, assert_input_error, run_cli
 
-from planner import estimate
+from planner import profile
 from planner.catalog import find_gpu
 from planner.costs.kv_cache import VLLM_BLOCK
 from planner.costs.vllm import RankCosts
@@ -54,7 +54,7 @@ def exhaustive_blocks(profile, cluster, tp, utilization=0.9, max_num_seqs=256):
 ])
 def test_greedy_partition_equals_exhaustive(machines, tp):
     cluster = Cluster(tuple(Node(n, find_gpu(g), c, 25.0) for n, g, c in machines))
-    prof = estimate("Llama-3.2-1B", engine="vllm", dtype="fp16")
+    prof = profile("Llama-3.2-1B", engine="vllm", dtype="fp16")
     plan = best_pipeline(prof, cluster, tp)
     assert plan is not None
     assert plan.kv_blocks == exhaustive_blocks(prof, cluster, tp)
@@ -63,7 +63,7 @@ def test_greedy_partition_equals_exhaustive(machines, tp):
 
 def test_bigger_cards_get_more_layers():
     cluster = Cluster((Node("big", find_gpu("A100-80GB"), 4, 50.0), Node("small", find_gpu("L40S"), 4, 25.0)))
-    plan = best_pipeline(estimate("Llama-3.1-70B", engine="vllm"), cluster, 4)
+    plan = best_pipeline(profile("Llama-3.1-70B", engine="vllm"), cluster, 4)
     by_machine = dict(zip((s.machine for s in plan.stages), plan.partition, strict=True))
     assert by_machine["big"] > by_machine["small"]
 
@@ -106,7 +106,7 @@ def test_machine_orders_by_dynamic_program_equal_every_order():
     """Five machines of three kinds: 120 orders x every split of 16 layers into 5 stages."""
     machines = (("a", "T4", 1), ("b", "L4", 1), ("c", "T4", 1), ("d", "RTX4090", 1), ("e", "L4", 1))
     cluster = Cluster(tuple(Node(n, find_gpu(g), c, 25.0) for n, g, c in machines))
-    prof = estimate("Llama-3.2-1B", engine="vllm", dtype="fp16")
+    prof = profile("Llama-3.2-1B", engine="vllm", dtype="fp16")
     plan = best_pipeline(prof, cluster, 1)
     assert plan is not None
     assert plan.kv_blocks == exhaustive_blocks(prof, cluster, 1)

@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import ROOT, assert_input_error, run_cli
 
-from planner import estimate
+from planner import profile
 
 GiB = 2**30
 
@@ -23,9 +23,10 @@ def test_json_contract_and_accounting():
     code, doc = plan_json("Meta-Llama-3-8B", "--gpu", "RTX4090", "--gpu", "RTX3090", "--cpu", "64GiB",
                           "--batch", "4", "--prompt-tokens", "2048", "--new-tokens", "256")
     assert code == 0 and doc["status"] == "optimal"
-    for key in ("device_map", "max_memory", "offload_folder", "devices", "solve_seconds"):
+    for key in ("device_map", "max_memory", "offload_folder", "devices"):
         assert key in doc
-    prof = estimate("Meta-Llama-3-8B", batch=4, prompt_tokens=2048, new_tokens=256)
+    assert "solve_seconds" not in doc  # wall clock only with --timings: the same input gives the same bytes
+    prof = profile("Meta-Llama-3-8B", batch=4, prompt_tokens=2048, new_tokens=256)
     assert sum(d["weights_bytes"] for d in doc["devices"]) == prof.weights_bytes  # every unit placed once
     # the KV cache of 4 sequences of 2048 + 256 tokens (the last token's KV is never written):
     # 32 layers x 8 KV heads x 128 x 2 (K and V) x 2 bytes per token
@@ -147,8 +148,8 @@ def test_bad_scenario_files(tmp_path, text, field):
 def test_python_api_gives_the_cli_plan():
     import planner
 
-    p = planner.plan("Mixtral-8x7B-v0.1", {0: "24GiB", 1: "24GiB", 2: "24GiB", 3: "24GiB", "cpu": "128GiB"}, weights_only=True,
-                     objective="balance")
+    p = planner.plan("Mixtral-8x7B-v0.1", max_memory={0: "24GiB", 1: "24GiB", 2: "24GiB", 3: "24GiB", "cpu": "128GiB"},
+                     weights_only=True, objective="balance")
     _, doc = plan_json("Mixtral-8x7B-v0.1", "--max-memory", "0=24GiB,1=24GiB,2=24GiB,3=24GiB,cpu=128GiB", "--weights-only",
                        "--objective", "balance")
     assert p.status == doc["status"] == "optimal"
@@ -161,6 +162,20 @@ def test_same_input_same_table():
     args = ("plan", "Llama-3.1-70B", "--gpu", "RTX4090", "--gpu", "RTX3090", "--cpu", "128GiB", "--batch", "2")
     first, second = run_cli(*args), run_cli(*args)
     assert first.returncode == 0 and first.stdout == second.stdout
+
+
+@pytest.mark.parametrize("command", [
+    ("plan", "Llama-3.1-70B", "--gpu", "RTX4090", "--gpu", "RTX3090", "--cpu", "128GiB", "--batch", "2", "--json"),
+    ("size", "Llama-3.1-70B", "--context", "8192", "--concurrency", "8", "--gpu-type", "H100", "--gpu-type", "L40S", "--json"),
+])
+def test_same_input_same_json_bytes_and_timings_only_when_asked(command):
+    """An offloading plan (CP-SAT) and a purchase: twice the same bytes; the solver's wall clock
+    appears only with --timings."""
+    first, second = run_cli(*command), run_cli(*command)
+    assert first.returncode == 0 and first.stdout == second.stdout and "solve_seconds" not in first.stdout
+    timed = json.loads(run_cli(*command, "--timings").stdout)
+    assert isinstance(timed["solve_seconds"], float) and timed["solve_seconds"] >= 0
+    assert {k: v for k, v in timed.items() if k != "solve_seconds"} == json.loads(first.stdout)
 
 
 def test_cpu_only_runs_everything_on_the_cpu():
@@ -179,13 +194,13 @@ def test_large_coefficients_do_not_fool_the_solver():
     """gemma-2-27b in fp32 has a 4.7 GB embedding. With byte counts above 2^32 as coefficients,
     CP-SAT 9.15's presolve called this placement infeasible although one verifies by hand; the
     model now works in scaled units."""
-    from planner import estimate
+    from planner import profile
     from planner.hardware.inventory import build_inventory
     from planner.placement.plan import make_plan
     from planner.placement.problem import build_problem
     from planner.placement.verify import verify
 
-    prof = estimate("gemma-2-27b", prompt_tokens=4096, new_tokens=256)
+    prof = profile("gemma-2-27b", prompt_tokens=4096, new_tokens=256)
     inventory = build_inventory(["RTX4090", "RTX3090"], cpu="128GiB")
     problem = build_problem(prof, inventory, "balance")
     by_hand = tuple([0] * 4 + [1] * 3 + [2] * (len(problem.items) - 7))

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, catalog_config
 from hf_reference import build_meta
 
-from planner import estimate
+from planner import profile
 from planner.hardware.inventory import build_inventory
 from planner.placement.greedy import accelerate_greedy
 from planner.placement.plan import make_plan
@@ -43,7 +43,7 @@ def test_greedy_reproduces_accelerate_auto(hf, meta_models, name):
     from accelerate.utils import get_balanced_memory
 
     model = meta_models[name]
-    prof = estimate(name, dtype="bf16", quant="none")
+    prof = profile(name, dtype="bf16", quant="none")
     for budget in BUDGETS.values():
         problem = build_problem(prof, build_inventory(max_memory=budget, reserve=0), weights_only=True)
         nsm = model._no_split_modules
@@ -57,7 +57,7 @@ def test_device_maps_pass_accelerate_checks(hf, meta_models, name):
     from accelerate.utils import check_device_map, check_tied_parameters_on_same_device, find_tied_parameters
 
     model = meta_models[name]
-    prof = estimate(name, dtype="bf16", quant="none", prompt_tokens=1024)
+    prof = profile(name, dtype="bf16", quant="none", prompt_tokens=1024)
     checked = 0
     for budget in BUDGETS.values():
         plan = make_plan(prof, build_inventory(max_memory=budget, disk="4TiB"), objective="balance", diagnose=False)
@@ -98,7 +98,7 @@ def test_plan_loads_for_real_on_cpu_and_disk(hf, tmp_path, kind, cpu_share):
     transformers, accelerate, torch = hf
     folder = tmp_path / "model"
     model = _save_random(hf, TINY[kind], folder)
-    prof = estimate(str(folder / "config.json"), dtype="fp32", prompt_tokens=12)
+    prof = profile(str(folder / "config.json"), dtype="fp32", prompt_tokens=12)
     plan = make_plan(prof, build_inventory(cpu=int(prof.weights_bytes * cpu_share), disk="1GiB"), diagnose=False)
     assert plan.status == "optimal"
     values = set(plan.device_map.values())

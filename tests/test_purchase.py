@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import assert_input_error, run_cli
 
-from planner import estimate
+from planner import profile
 from planner.catalog import find_gpu, gpu_types
 from planner.hardware.hosts import host_offers, instance_offers
 from planner.hardware.prices import Energy
@@ -123,7 +123,7 @@ def _brute(cands, concurrency, objective, energy, limits: Limits, max_gpus):
     ("price", Limits(max_hosts=1)), ("tco", Limits(max_power_w=2500)), ("price", Limits(max_hosts=2, max_power_w=1500)),
 ])
 def test_limited_sizing_equals_brute_force(objective, limits):
-    prof = estimate("Meta-Llama-3-8B", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", engine="vllm")
     types = [find_gpu("RTX4090"), find_gpu("L4")]
     energy = Energy()
     answer = size(prof, types, 8192, 12, objective, max_gpus=8, energy=energy, limits=limits)

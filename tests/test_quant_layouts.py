@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from conftest import catalog_config
 
-from planner import estimate
+from planner import profile
 from planner.costs.quant import scheme_from_quantization_config
 from planner.errors import InputError
 from planner.model.hf_config import spec_from_config
@@ -32,7 +32,7 @@ def stored(*tensors: tuple[str, tuple[int, ...]]) -> int:
 
 def q_proj_bytes(qc: dict) -> int:
     spec = spec_from_config(dict(TINY, quantization_config=qc))
-    prof = estimate(spec, Workload(dtype="bf16"))
+    prof = profile(spec, Workload(dtype="bf16"))
     from planner.costs.weights import module_bytes
 
     return module_bytes(spec.unit("model.layers.0"), 16, prof.quant)["model.layers.0.self_attn.q_proj"]
@@ -62,13 +62,13 @@ def test_mxfp4_experts_as_gpt_oss_stores_them():
     """gpt-oss-20b: 20.9 B parameters; expert weights as U8 blocks [E, N, K/32, 16] + U8 scales
     [E, N, K/32]; attention, routers, biases, sinks and embeddings in bf16."""
     cfg = catalog_config("gpt-oss-20b")
-    p = estimate("gpt-oss-20b")
+    p = profile("gpt-oss-20b")
     assert p.parameters == 20_914_757_184
     assert p.quant is not None and p.quant.name == "mxfp4"
     e, h, inter = cfg["num_local_experts"], cfg["hidden_size"], cfg["intermediate_size"]
     experts = stored(("U8", (e, 2 * inter, h // 32, 16)), ("U8", (e, 2 * inter, h // 32)),
                      ("U8", (e, h, inter // 32, 16)), ("U8", (e, h, inter // 32)))
-    unquantized = estimate("gpt-oss-20b", quant="none")
+    unquantized = profile("gpt-oss-20b", quant="none")
     expert_params = e * (h * 2 * inter + inter * h)
     layers = cfg["num_hidden_layers"]
     assert p.weights_bytes == unquantized.weights_bytes - layers * (2 * expert_params - experts)

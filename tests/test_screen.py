@@ -138,12 +138,12 @@ def test_a_long_context_that_cannot_fit_is_proven_without_search():
     """Llama-3.1-70B, 4 sequences of 32k + 512 on 8 L40S and 512 GiB of RAM: each layer runs a
     29 GiB activation, so a GPU holds 6 layers beside it and the execution GPU the KV cache of the
     32 that cannot go elsewhere; the screen proves it infeasible (no search) and says why."""
-    from planner import estimate
+    from planner import profile
     from planner.costs.profile import on_gpu
     from planner.hardware.inventory import build_inventory
     from planner.placement.problem import build_problem
 
     inventory = build_inventory(["8xL40S"], cpu="512GiB")
-    prof = on_gpu(estimate("Llama-3.1-70B", batch=4, prompt_tokens=32768, new_tokens=512), inventory.gpu0_type)
+    prof = on_gpu(profile("Llama-3.1-70B", batch=4, prompt_tokens=32768, new_tokens=512), inventory.gpu0_type)
     reason = proven_infeasible(build_problem(prof, inventory))
     assert reason is not None and reason.startswith("the execution GPU needs at least 46.")

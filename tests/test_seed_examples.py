@@ -10,7 +10,7 @@ from planner.units import GB, GiB
 
 
 def test_72b_fp16_is_144_gb_but_134_gib():
-    p = planner.estimate("LLaVA-Video-72B-Qwen2", dtype="fp16")
+    p = planner.profile("LLaVA-Video-72B-Qwen2", dtype="fp16")
     assert p.parameters == 73_180_522_016
     # params x 2, + the int64 position_ids buffer (729 x 8) and two 64-entry rotary buffers, which
     # transformers computes in fp32 and from_pretrained leaves fp32 in an fp16 model (4 bytes each)
@@ -19,22 +19,22 @@ def test_72b_fp16_is_144_gb_but_134_gib():
 
 
 def test_13b_two_bytes_is_26_gb():
-    p = planner.estimate("Llama-2-13b-hf", dtype="fp16")
+    p = planner.profile("Llama-2-13b-hf", dtype="fp16")
     assert p.parameters == 13_015_864_320
     assert round(p.weights_bytes / GB, 2) == 26.03
 
 
 @pytest.mark.parametrize(("model", "params", "gb"), [("Llama-2-7b-hf", 6_738_415_616, 26.95), ("Llama-3.1-70B", 70_553_706_496, 282.21)])
 def test_fp32_figures(model, params, gb):
-    p = planner.estimate(model, dtype="fp32")
+    p = planner.profile(model, dtype="fp32")
     assert p.parameters == params
     assert round(p.weights_bytes / GB, 2) == gb
 
 
 def test_int8_and_int4_halve_and_quarter_plus_metadata():
-    bf16 = planner.estimate("Meta-Llama-3-8B", dtype="bf16", quant="none")
-    int8 = planner.estimate("Meta-Llama-3-8B", dtype="bf16", quant="int8")
-    gptq = planner.estimate("Meta-Llama-3-8B", dtype="bf16", quant="gptq")
+    bf16 = planner.profile("Meta-Llama-3-8B", dtype="bf16", quant="none")
+    int8 = planner.profile("Meta-Llama-3-8B", dtype="bf16", quant="int8")
+    gptq = planner.profile("Meta-Llama-3-8B", dtype="bf16", quant="gptq")
     linear = sum(t.numel for u in bf16.spec.units for t in u.tensors if t.quantizable)
     rest = bf16.weights_bytes - 2 * linear
     # int8: one byte per weight + an fp32 scale per output row; embeddings and lm_head stay bf16
@@ -60,7 +60,7 @@ def test_quant_layouts_per_linear():
 
 def test_inference_vs_rule_of_thumb_13b():
     """Chip Huyen's 13B x 2 bytes x 1.2 = 31.2 GB, against the exact need for a stated workload."""
-    p = planner.estimate("Llama-2-13b-hf", dtype="fp16", batch=1, prompt_tokens=2048, new_tokens=512)
+    p = planner.profile("Llama-2-13b-hf", dtype="fp16", batch=1, prompt_tokens=2048, new_tokens=512)
     assert p.parameters == 13_015_864_320  # the count the rule is applied to: 31.24 GB with x 2 bytes x 1.2
     assert pytest.approx(31.24, abs=0.01) == p.parameters * 2 * 1.2 / GB
     assert p.kv_bytes == 40 * 2 * 40 * 128 * (2048 + 511) * 2

@@ -91,10 +91,10 @@ def test_same_plan_every_run_also_when_work_runs_out():
 
 def test_never_worse_than_the_greedy_when_the_search_cannot_finish():
     """With offloading needed (CP-SAT's part) and almost no time, the answer is still a plan."""
-    from planner import estimate
+    from planner import profile
     from planner.placement.plan import make_plan
 
-    prof = estimate("Meta-Llama-3-8B", dtype="bf16", quant="none")
+    prof = profile("Meta-Llama-3-8B", dtype="bf16", quant="none")
     mm = {g: [4, 2, 3][g % 3] * 2**30 for g in range(24)} | {"cpu": 64 * 2**30}
     plan = make_plan(prof, build_inventory(max_memory=mm), time_limit_s=0.001, diagnose=False)
     assert plan.status in ("optimal", "feasible")
@@ -103,11 +103,11 @@ def test_never_worse_than_the_greedy_when_the_search_cannot_finish():
 
 def test_more_gpus_suggestion_is_the_fewest_that_fit():
     """The diagnosis says N more GPUs: N fit and N - 1 do not (checked by the search itself)."""
-    from planner import estimate
+    from planner import profile
     from planner.placement.plan import make_plan
     from planner.placement.problem import build_problem
 
-    prof = estimate("Llama-3.1-70B", dtype="bf16", quant="none", batch=8, prompt_tokens=4096)
+    prof = profile("Llama-3.1-70B", dtype="bf16", quant="none", batch=8, prompt_tokens=4096)
     inventory = build_inventory(gpus=["2x24GiB"])
     plan = make_plan(prof, inventory, time_limit_s=0.5)
     assert plan.status == "infeasible"

@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import assert_input_error, run_cli
 
-from planner import estimate
+from planner import profile
 from planner.catalog import find_gpu
 from planner.costs.kv_cache import VLLM_BLOCK
 from planner.costs.parallel import check_tp, kv_heads_per_rank, pad_vocab, pp_partition
@@ -36,7 +36,7 @@ def test_custom_partition_is_checked():
 
 def test_kv_heads_split_or_replicate_as_vllm_does():
     assert kv_heads_per_rank(8, 2) == 4 and kv_heads_per_rank(8, 8) == 1 and kv_heads_per_rank(8, 16) == 1
-    prof = estimate("Meta-Llama-3-8B")
+    prof = profile("Meta-Llama-3-8B")
     attn = next(u.attention for u in prof.spec.units if u.attention)
     assert check_tp(attn, 8) is None and check_tp(attn, 16) is None  # 32 heads, 8 KV heads replicated twice
     assert "divide" in check_tp(attn, 3)
@@ -45,7 +45,7 @@ def test_kv_heads_split_or_replicate_as_vllm_does():
 def test_tensor_parallel_ranks_add_up_to_the_model():
     """bf16 Llama-3-8B: every split tensor divides exactly, so tp ranks hold the model plus the
     replicated parts (norms) and the vocabulary padding, and nothing else."""
-    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
     whole = vllm_layout(prof, find_gpu("H100"), 1, 1).stages[0].weights_bytes
     assert whole == prof.weights_bytes
     norms = sum(u.weights_bytes for u in prof.units if u.kind == "norm") + 32 * 2 * 4096 * 2
@@ -59,7 +59,7 @@ def test_tensor_parallel_ranks_add_up_to_the_model():
 def test_kv_capacity_is_vllms_formula():
     """total x 0.9 - weights - activations - non-torch, in 16-token blocks of 32 layers x 8 KV heads
     x 128 x 2 (K, V) x 2 bytes."""
-    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
     gpu = find_gpu("H100")
     stage = vllm_layout(prof, gpu, 1, 1).stages[0]
     per_token = 32 * 8 * 128 * 2 * 2
@@ -69,7 +69,7 @@ def test_kv_capacity_is_vllms_formula():
 
 
 def test_mla_cache_is_the_576_value_latent_on_every_rank():
-    prof = estimate("DeepSeek-R1", engine="vllm")
+    prof = profile("DeepSeek-R1", engine="vllm")
     for tp in (1, 8):
         stage = vllm_layout(prof, find_gpu("H200"), tp, 1).stages[0]
         assert stage.kv_bytes_per_token == 61 * 576 * 2  # bf16 KV cache, not divided by tp
@@ -82,7 +82,7 @@ def test_mla_cache_is_the_576_value_latent_on_every_rank():
     ("Mixtral-8x7B-v0.1", ["A100-80GB", "RTX4090", "L40S"], 4096, 8, "price"),
 ])
 def test_sizing_equals_exhaustive_enumeration(model, types, context, concurrency, objective):
-    prof = estimate(model, engine="vllm")
+    prof = profile(model, engine="vllm")
     gpus = [find_gpu(t) for t in types]
     answer = size(prof, gpus, context, concurrency, objective, max_gpus=16)
     assert answer.status == "optimal"
@@ -126,7 +126,7 @@ def test_longest_context_agrees_with_sizing(model, gpu, count, concurrency):
     would hold more (Meta-Llama-3-8B's 8,192 positions on two RTX 4090s)."""
     from planner.sizing.capacity import capacity
 
-    prof = estimate(model, engine="vllm")
+    prof = profile(model, engine="vllm")
     g = find_gpu(gpu)
     longest = capacity("as given", prof, g, count, 4096, concurrency).longest[0]
     assert size(prof, [g], longest, concurrency, "gpus", max_gpus=count).status == "optimal"
@@ -155,7 +155,7 @@ def test_size_bad_input_is_one_line_exit_2(args, field):
 
 
 def test_latency_and_throughput_targets_are_met():
-    prof = estimate("Meta-Llama-3-8B", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", engine="vllm")
     types = [find_gpu(t) for t in ("RTX4090", "L4", "H100", "A100-80GB")]
     loose = size(prof, types, 4096, 8, "hourly")
     fast = size(prof, types, 4096, 8, "hourly", max_step_ms=10)
@@ -188,7 +188,7 @@ def test_a_unit_is_priced_as_its_hosts_and_gpus():
 
     from planner.hardware.prices import price_of
 
-    prof = estimate("Meta-Llama-3-8B", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", engine="vllm")
     h100 = find_gpu("H100")
     assert price_of(h100, 8) == (h100.price_usd * 8, round(h100.price_usd_per_hour * 8, 4))
     units = make_candidates(prof, [h100], 8192, 1, max_gpus=8)

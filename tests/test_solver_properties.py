@@ -143,12 +143,12 @@ def test_a_device_map_reads_back_as_its_assignment_and_its_faults_are_named():
     """assignment_from_device_map inverts a plan's collapsed device_map exactly, and names the
     rules a hand-edited map breaks: a module left out, the tied embedding and head split, a
     device the inventory does not have."""
-    from planner import estimate
+    from planner import profile
     from planner.hardware.inventory import build_inventory
     from planner.placement.plan import make_plan
     from planner.placement.verify import assignment_from_device_map
 
-    prof = estimate("Llama-3.2-1B", dtype="bf16")
+    prof = profile("Llama-3.2-1B", dtype="bf16")
     result = make_plan(prof, build_inventory(gpus=["2x1GiB"], cpu="8GiB"), "gpus")
     problem = result.problem
     assert len(set(result.assignment)) > 1  # a map with several devices, collapsed to prefixes

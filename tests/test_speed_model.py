@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from planner import estimate
+from planner import profile
 from planner.catalog import find_gpu
 from planner.costs.calibration import relative_errors
 from planner.costs.comm import LinkCost, NetworkCost, SpeedModel, speed_model
@@ -28,7 +28,7 @@ def test_roofline_figures_worked_by_hand():
       batch 64: (16,060,523,008 + 64 x 268,435,456) / 2.68e12 = 12.4031 ms, 5,159.99 tokens/s;
       tp 2 halves both per rank and adds 2 all-reduces x 32 layers of 4,096 x 2 B, each moving
       2 (n-1)/n of it at 900 GB/s; prefill: 2 x 8.03e9 FLOPs per token at 494.5 TFLOPS = 30,790 tokens/s."""
-    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
     gpu = find_gpu("H100")
     assert (gpu.hbm_gb_per_s, gpu.bf16_tflops) == (3350, 989)
     fabric = Fabric("nvlink4")
@@ -50,7 +50,7 @@ def test_all_reduce_latency_is_paid_per_call():
     link = LinkCost("x", 20e-6, 5e-6, 100e9)
     assert link.allreduce_s(1, 1e9) == 0
     assert link.allreduce_s(8, 8192) == pytest.approx(30e-6 + 2 * 7 / 8 * 8192 / 100e9)
-    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
     model = replace(BARE, links={"x": link})
     layout = vllm_layout(prof, find_gpu("H100"), 8, 1)
     slow = replica_speed(prof, layout, 1, 2048, Fabric("x", "ethernet-100g"), model)
@@ -65,7 +65,7 @@ def test_pipeline_rounds_and_hops_worked_by_hand():
     """pp 2 on two hosts: one sequence waits for both stages and the network hop (latency adds);
     with 8 sequences, 2 micro-batches of 4 keep both stages busy, so a round is the longer of
     (both stages + the hop) and (2 x the slower stage). Never pp x the one-stage throughput."""
-    prof = estimate("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", dtype="bf16", engine="vllm")
     net = NetworkCost("ethernet-100g", 50e-6)
     model = replace(BARE, networks={"ethernet-100g": net})
     layout = vllm_layout(prof, find_gpu("H100"), 1, 2)
@@ -86,10 +86,10 @@ def test_pipeline_rounds_and_hops_worked_by_hand():
 
 def test_moe_reads_the_experts_its_tokens_reach():
     """Mixtral (8 experts, top 2): one token reaches 2/8 of them; 4 tokens 1 - (6/8)^4 = 68.4%."""
-    prof = estimate("Mixtral-8x7B-v0.1", engine="vllm")
+    prof = profile("Mixtral-8x7B-v0.1", engine="vllm")
     assert expert_share(prof, 1) == pytest.approx(0.25)
     assert expert_share(prof, 4) == pytest.approx(1 - 0.75 ** 4)
-    assert expert_share(estimate("Meta-Llama-3-8B"), 4) == 1.0
+    assert expert_share(profile("Meta-Llama-3-8B"), 4) == 1.0
 
 
 def test_fit_to_published_runs_holds():
@@ -106,7 +106,7 @@ def test_fit_to_published_runs_holds():
 
 
 def test_speed_is_labelled_by_what_was_calibrated():
-    prof = estimate("Meta-Llama-3-8B", engine="vllm")
+    prof = profile("Meta-Llama-3-8B", engine="vllm")
     h100, rtx = find_gpu("H100"), find_gpu("RTX4090")
     assert replica_speed(prof, vllm_layout(prof, h100, 2, 1), 1, 2048).calibrated  # NVLink 4: fitted
     assert not replica_speed(prof, vllm_layout(prof, rtx, 2, 1), 1, 2048).calibrated  # PCIe without P2P: defaults

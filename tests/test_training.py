@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner import estimate
+from planner import profile
 from planner.costs.training import TrainingSetup, training_cost
 from planner.costs.weights import tensor_bytes
 from planner.errors import InputError
@@ -24,7 +24,7 @@ def states(cost) -> int:
 
 
 def cost_profile():
-    return estimate("Meta-Llama-3-8B", dtype="bf16")
+    return profile("Meta-Llama-3-8B", dtype="bf16")
 
 
 def deepspeed_says(zero, gpus, off_opt, off_params):
@@ -66,7 +66,7 @@ def test_lora_and_qlora_shrink_everything_but_activations():
     assert lora.trainable_parameters == 16 * 32 * (2 * 8192 + 2 * 5120 + 3 * 18432) == 41_943_040
     # LoRA's weights are the frozen bf16 base plus fp32 adapters; QLoRA's base is NF4
     assert lora.total("weights_bytes") == full.total("weights_bytes") + 4 * lora.trainable_parameters
-    nf4 = estimate("Meta-Llama-3-8B", dtype="bf16", quant="nf4", double_quant=True).weights_bytes
+    nf4 = profile("Meta-Llama-3-8B", dtype="bf16", quant="nf4", double_quant=True).weights_bytes
     assert qlora.total("weights_bytes") == nf4 + 4 * qlora.trainable_parameters
     assert lora.total("optimizer_bytes") < full.total("optimizer_bytes") / 100
     assert lora.total("activation_bytes") == full.total("activation_bytes")
@@ -143,7 +143,7 @@ def test_deepspeed_accepts_the_config(args):
 
 
 def test_tensor_and_pipeline_parallel_split_the_states():
-    prof = estimate("Llama-3.1-70B", dtype="bf16")
+    prof = profile("Llama-3.1-70B", dtype="bf16")
     one = training_cost(prof, TrainingSetup(seq_len=1024))
     tp8 = training_cost(prof, TrainingSetup(seq_len=1024, tp=8))
     norms = sum(u.weights_bytes for u in prof.units if u.kind in ("norm", "rotary")) + 80 * 2 * 8192 * 2
@@ -187,11 +187,11 @@ def test_training_and_compression_bad_flags(args, field):
 def test_eager_attention_probabilities_follow_the_training_sequence_length():
     """With eager attention a layer keeps batch x heads x seq x seq probabilities (fp32 softmax
     output and its bf16 copy: 6 bytes each); seq is --seq-len, whatever --prompt-tokens says."""
-    from planner import estimate
+    from planner import profile
     from planner.costs.training import TrainingSetup, training_cost
 
     def layer_activations(prompt_tokens: int, seq_len: int, attn: str) -> int:
-        prof = estimate("Meta-Llama-3-8B", mode="training", attn_implementation=attn, prompt_tokens=prompt_tokens)
+        prof = profile("Meta-Llama-3-8B", mode="training", attn_implementation=attn, prompt_tokens=prompt_tokens)
         cost = training_cost(prof, TrainingSetup(seq_len=seq_len, micro_batch=1))
         return next(u.activation_bytes for u in cost.units if u.name == "model.layers.0")
 
@@ -237,7 +237,7 @@ def test_a_larger_answer_names_the_fixes_and_prints_its_own_deepspeed_config(mon
     monkeypatch.setattr(deepspeed.runtime.config.dist, "get_rank", lambda *a, **k: 0)
     parsed = deepspeed.runtime.config.DeepSpeedConfig(config, mpu=DataParallel())
     assert parsed.train_batch_size == answer["gpus"]
-    prof = estimate("Meta-Llama-3-8B", mode="training")
+    prof = profile("Meta-Llama-3-8B", mode="training")
     base = TrainingSetup(zero=3, gpus=8)
     changes = {"--checkpointing full": {"checkpointing": "full"}, "--offload-optimizer": {"offload_optimizer": True},
                "--offload-optimizer --offload-params": {"offload_optimizer": True, "offload_params": True},
@@ -274,7 +274,7 @@ NEEDS = {"offload_optimizer": {"zero": 1}, "offload_params": {"zero": 3, "offloa
 
 
 def _as_flags(settings: dict) -> list[str]:
-    from planner.cli.settings import flag_of
+    from planner.requests import flag_of
 
     out = []
     for name, value in settings.items():

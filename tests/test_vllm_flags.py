@@ -10,7 +10,7 @@ import shlex
 import pytest
 from conftest import ROOT, assert_input_error, run_cli
 
-from planner import estimate
+from planner import profile
 
 ARGS = json.loads((ROOT / "tests" / "data" / "vllm_engine_args.json").read_text())
 
@@ -74,7 +74,7 @@ CASES = [
 def test_printed_vllm_commands_use_real_engine_arguments(model, options, expected):
     """Each command passes the check, and carries the flags its options call for."""
     answer = size_answer(model, *options)
-    limit = estimate(model).spec.max_model_len
+    limit = profile(model).spec.max_model_len
     lines = [ln for part in answer["replicas"] + answer["alternatives"]
              for ln in [part["vllm"]["command"], *part["vllm"]["launch"]] if ln]
     commands = [ln for ln in lines if "vllm serve" in ln]
@@ -153,7 +153,7 @@ def test_cluster_pipeline_commands_use_real_engine_arguments_and_price_their_hop
                 "--concurrency", "4", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    limit = estimate("Llama-3.1-70B").spec.max_model_len
+    limit = profile("Llama-3.1-70B").spec.max_model_len
     for row in doc["by_tensor_parallel_size"]:
         commands = [ln for ln in row["launch"] if "vllm serve" in ln]
         assert commands and all(" meta-llama/Llama-3.1-70B " in ln for ln in commands)

@@ -20,17 +20,17 @@ EXAMPLES = sorted((ROOT / "examples" / "whatif").glob("*.yaml"))
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_examples_run(path):
     points = load_whatif(path)
-    rows = run(points, jobs=1, progress=False)
+    rows = run(points, jobs=1)
     assert len(rows) == len(points) >= 2
     assert all(r["results"]["status"] != "error" for r in rows), [r["results"].get("reason") for r in rows]
     assert any(r["results"].get("fits") for r in rows)
 
 
 def test_seed_answers_in_the_examples():
-    rows = run(load_whatif(ROOT / "examples" / "whatif" / "llava-video-72b-gpus.yaml"), jobs=1, progress=False)
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "llava-video-72b-gpus.yaml"), jobs=1)
     gpus = {(r["axes"]["workload.quant"], r["axes"]["size.gpu_types"][0]): r["results"]["gpus_used"] for r in rows}
     assert gpus[("none", "H100")] == 2 and gpus[("int8", "RTX4090")] == 4 and gpus[("awq", "A100-80GB")] == 1
-    rows = run(load_whatif(ROOT / "examples" / "whatif" / "70b-fp32-vs-bf16.yaml"), jobs=1, progress=False)
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "70b-fp32-vs-bf16.yaml"), jobs=1)
     fp32, bf16 = (r["results"]["weights_bytes"] for r in rows)
     # every parameter doubles; the two 64-entry rotary buffers are fp32 in both (4 bytes each)
     assert fp32 - bf16 == 2 * 70_553_706_496 and fp32 == 4 * 70_553_706_496 + 2 * 64 * 4
@@ -75,14 +75,14 @@ def test_plots_leave_out_what_the_engine_refuses(tmp_path):
 
 def test_parallel_equals_sequential():
     points = load_whatif(ROOT / "examples" / "whatif" / "homelab.yaml")
-    assert run(points, jobs=2, progress=False) == run(points, jobs=1, progress=False)
+    assert run(points, jobs=2) == run(points, jobs=1)
 
 
 def test_a_failing_point_stays_in_its_row(tmp_path):
     path = tmp_path / "w.yaml"
     path.write_text("model: Meta-Llama-3-8B\ninventory: {gpus: [RTX4090]}\nsweep:\n  inventory.gpus: [[1GiB], [RTX4090]]\n"
                     "  pins: [{lm_head: 3}, {}]\n")
-    rows = run(load_whatif(path), jobs=1, progress=False)
+    rows = run(load_whatif(path), jobs=1)
     by = {(json.dumps(r["axes"]["inventory.gpus"]), json.dumps(r["axes"]["pins"])): r["results"] for r in rows}
     assert by[('["1GiB"]', "{}")]["fits"] is False and "short" in by[('["1GiB"]', "{}")]["reason"]
     assert by[('["RTX4090"]', '{"lm_head": 3}')]["status"] == "error" and "pin" in by[('["RTX4090"]', '{"lm_head": 3}')]["reason"]
@@ -138,14 +138,14 @@ def test_prices_replace_the_catalogs():
 
 
 def test_whatif_over_a_cluster_of_machines():
-    rows = run(load_whatif(ROOT / "examples" / "whatif" / "cluster-context.yaml"), jobs=1, progress=False)
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "cluster-context.yaml"), jobs=1)
     fits = {(r["axes"]["model"], r["axes"]["size.context"]): r["results"]["fits"] for r in rows}
     assert fits[("Llama-3.1-70B", 32768)] is True
     assert fits[("Llama-3.1-70B", 131072)] is False  # 2.1M tokens needed, the cluster holds about 1.9M
 
 
 def test_training_sweep_and_sizing_modes(tmp_path):
-    rows = run(load_whatif(ROOT / "examples" / "whatif" / "13b-training.yaml"), jobs=1, progress=False)
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "13b-training.yaml"), jobs=1)
     by = {(r["axes"]["training.lora_rank"], r["axes"]["training.qlora"], r["axes"]["training.zero"], r["axes"]["training.gpus"]):
           r["results"] for r in rows}
     assert by[(0, False, 0, 1)]["fits"] is False and by[(0, False, 3, 8)]["fits"] is True  # full fine-tuning needs ZeRO-3 x 8
@@ -175,7 +175,7 @@ def test_fail_on_misfit_exits_3_and_still_prints_every_row():
 def test_sweep_chart_data_is_every_row():
     """3 GPU types x 2 precisions: two series (one per precision) of three bars (one per GPU
     type), each bar the row's price; a point that does not fit is a gap, not a zero price."""
-    from planner.export.sweep_chart import sweep_series
+    from planner.answers.sweep_series import sweep_series
 
     rows = [{"point": k, "axes": {"size.gpu_types": g, "workload.quant": q},
              "results": {"fits": fits, "price_usd": price}}
@@ -189,7 +189,7 @@ def test_sweep_chart_data_is_every_row():
 
 
 def test_sweep_chart_follows_a_numeric_axis_and_draws_every_point(tmp_path):
-    from planner.export.sweep_chart import sweep_series, value_of
+    from planner.answers.sweep_series import sweep_series, value_of
 
     example = ROOT / "examples" / "whatif" / "long-context-kv.yaml"  # prompt tokens x KV dtype
     r = run_cli("whatif", str(example), "--json", str(tmp_path / "rows.json"))
@@ -220,7 +220,7 @@ def test_exclude_drops_and_include_adds_points(tmp_path):
     points = load_whatif(path)
     assert [(p.scenario.workload.batch, p.scenario.workload.prompt_tokens) for p in points] == [
         (1, 512), (1, 1024), (2, 512), (8, 256)]
-    rows = run(points[-1:], jobs=1, progress=False)
+    rows = run(points[-1:], jobs=1)
     assert rows[0]["results"]["status"] != "error", rows[0]["results"]
     assert rows[0]["axes"] == {"workload.batch": 8, "workload.prompt_tokens": 256}
 
@@ -240,11 +240,11 @@ def test_a_long_context_point_says_why_it_does_not_fit():
     """The issue's point (70B, 4 x 32k + 512 on 8 L40S and 512 GiB): decided within the default
     limit, with the proven shortfall and the execution GPU's bound as the reason."""
     from planner.scenario import InventorySpec
-    from planner.whatif.run import _plan_row
+    from planner.whatif.run import _result
     from planner.whatif.schema import WhatIf
 
     sc = WhatIf(model="Llama-3.1-70B", workload={"batch": 4, "prompt_tokens": 32768, "new_tokens": 512},
                 inventory=InventorySpec(gpus=["8xL40S"], cpu="512GiB"))
-    row = _plan_row(sc)
+    row = _result(sc)
     assert row["status"] == "infeasible" and row["fits"] is False
     assert row["reason"].startswith("3.61 GiB short with units kept whole; the execution GPU needs at least 46.")

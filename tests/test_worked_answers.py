@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from planner import estimate
+from planner import profile
 from planner.catalog import find_gpu
 from planner.sizing.fleet import size
 
 
 def per_type(model, context, concurrency, types, objective="gpus", **workload):
-    answer = size(estimate(model, engine="vllm", **workload), [find_gpu(t) for t in types], context, concurrency, objective,
+    answer = size(profile(model, engine="vllm", **workload), [find_gpu(t) for t in types], context, concurrency, objective,
                   max_gpus=32)
     assert answer.status == "optimal"
     return answer, {c.gpu.name: (n * c.gpus, round(c.cost(objective) * n, 2)) for c, n in answer.alternatives}
@@ -54,10 +54,10 @@ def test_default_inference_keeps_the_last_positions_logits():
     """A prompt-only estimate keeps one position of logits (what generate and serving keep);
     --logits all is the plain forward: per extra position the head holds its input row (hidden
     4096) and a row of logits (vocab 128,256), both bf16 (costs/activations.py)."""
-    from planner import estimate
+    from planner import profile
 
-    last = estimate("Meta-Llama-3-8B", dtype="bf16", batch=8, prompt_tokens=4096)
-    every = estimate("Meta-Llama-3-8B", dtype="bf16", batch=8, prompt_tokens=4096, logits="all")
+    last = profile("Meta-Llama-3-8B", dtype="bf16", batch=8, prompt_tokens=4096)
+    every = profile("Meta-Llama-3-8B", dtype="bf16", batch=8, prompt_tokens=4096, logits="all")
     head_last = next(u.activation_peak_bytes for u in last.units if u.name == "lm_head")
     head_all = next(u.activation_peak_bytes for u in every.units if u.name == "lm_head")
     assert head_all - head_last == 8 * (4096 - 1) * (128256 + 4096) * 2
@@ -67,12 +67,12 @@ def test_engine_vllm_estimate_uses_the_chunked_prefill_step_that_size_uses():
     """With --engine vllm a layer's activation peak is that of one chunked-prefill step (at most
     8192 batched tokens, flash attention): 8 x 32k tokens cost what 8192 do, and the same figure
     as the per-rank activation sizing computes at tp 1."""
-    from planner import estimate
+    from planner import profile
     from planner.costs.vllm import RankCosts
 
-    big = estimate("Llama-3.1-70B", engine="vllm", batch=8, prompt_tokens=32768)
-    chunk = estimate("Llama-3.1-70B", engine="vllm", batch=1, prompt_tokens=8192)
-    hf = estimate("Llama-3.1-70B", engine="hf", batch=8, prompt_tokens=32768)
+    big = profile("Llama-3.1-70B", engine="vllm", batch=8, prompt_tokens=32768)
+    chunk = profile("Llama-3.1-70B", engine="vllm", batch=1, prompt_tokens=8192)
+    hf = profile("Llama-3.1-70B", engine="hf", batch=8, prompt_tokens=32768)
     layer = [k for k, u in enumerate(big.units) if u.name == "model.layers.1"][0]
     assert big.units[layer].activation_peak_bytes == chunk.units[layer].activation_peak_bytes
     assert big.units[layer].activation_peak_bytes == RankCosts(big).activation(1, 8192)[layer]

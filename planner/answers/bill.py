@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.costs.profile import Profile
-from planner.hardware.prices import HOURS_PER_YEAR, Energy, break_even_months
+from planner.hardware.prices import HOURS_PER_YEAR, Energy, break_even_months, hourly, hourly_total
 from planner.sizing.candidates import added_gpus, fleet_speed
 from planner.sizing.fleet import Sizing
 
@@ -30,7 +30,7 @@ class BillLine:
 
     @property
     def total_usd_per_hour(self) -> float | None:
-        return None if self.unit_usd_per_hour is None else round(self.unit_usd_per_hour * self.quantity, 4)
+        return hourly(self.unit_usd_per_hour, self.quantity)
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def bill_of(profile: Profile, s: Sizing, rental: tuple[str, float] | None = None
         lines.append(BillLine(f"{c.gpu.name} GPU (into your {c.offer.name})", "gpu", extra, c.gpu.price_usd,
                               detail="fills free slots of the hosts you have"))
     tokens, step, calibrated = fleet_speed(profile, s.choice, s.context, s.concurrency)
-    return Bill(tuple(lines), sum(x.total_usd or 0 for x in lines), round(sum(x.total_usd_per_hour or 0 for x in lines), 4),
+    return Bill(tuple(lines), sum(x.total_usd or 0 for x in lines), hourly_total(x.total_usd_per_hour for x in lines) or 0,
                 sum(x.power_w for x in lines), sum(x.rack_units for x in lines),
                 sum(c.hosts * n for c, n in s.choice), sum(c.gpus * n for c, n in s.choice), s.energy, tokens, step,
                 calibrated, rental, sum(x.power_w for x in lines if x.kind != "instance"))

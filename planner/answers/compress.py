@@ -4,6 +4,7 @@ asked, and the smallest GPU for every algorithm."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from planner.costs.compression import CompressionCost, CompressionSetup
 from planner.costs.profile import Profile
@@ -18,6 +19,13 @@ class CompressionAnswer:
     """Recommendation per GPU type asked: the settings that fit, or the leanest that does not."""
     smallest: tuple = ()
     """(algorithm, Recommendation or None): the smallest catalog GPU on which some setting fits."""
+
+    decides: ClassVar[bool] = False
+    """A measurement: it reports what is needed and decides no yes/no (the CLI exits 0)."""
+
+    @property
+    def fits(self) -> None:
+        return None
 
 
 def compress(model: str, profile: Profile, setup: CompressionSetup, gpu_types=()) -> CompressionAnswer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from planner.catalog import GpuType
 from planner.costs.profile import Profile
@@ -22,6 +23,13 @@ class GpuNeed:
 class Estimate:
     profile: Profile
     needs: tuple[GpuNeed, ...] = ()
+
+    decides: ClassVar[bool] = False
+    """A measurement: it reports what is needed and decides no yes/no (the CLI exits 0)."""
+
+    @property
+    def fits(self) -> None:
+        return None
 
 
 def gpu_need(profile: Profile, gpu: GpuType) -> GpuNeed:

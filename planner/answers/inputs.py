@@ -32,13 +32,32 @@ def candidate_types(names: Iterable[str], prices) -> list:
     return [priced(g, own) for g in ([find_gpu(n) for n in names] if names else list(gpu_types()))]
 
 
-def inventory_of(spec, **overrides):
-    """An Inventory from a scenario's ``InventorySpec``; a keyword that is not None replaces its field."""
+def inventory_of(spec):
+    """The Inventory of a request's ``InventorySpec``."""
     from planner.hardware.inventory import build_inventory
     from planner.hardware.prices import parse_prices
 
     fields = {k: getattr(spec, k) for k in ("gpus", "cpu", "disk", "max_memory", "reserve", "disk_gb_per_s", "prices")}
-    fields.update({k: v for k, v in overrides.items() if v is not None and v != ()})
     fields["gpus"] = list(fields["gpus"])
     fields["prices"] = parse_prices(fields["prices"])
     return build_inventory(**fields)
+
+
+def have_gpus(text: str):
+    """(catalog GpuType, count) of GPUs one has, written ``8xH100``."""
+    from planner.catalog import find_gpu
+    from planner.errors import InputError
+    from planner.hardware.inventory import split_count
+
+    count, name = split_count(text)
+    if not 1 <= count <= 1024:
+        raise InputError(f"have: GPU count in {text!r} must be between 1 and 1024")
+    return find_gpu(name), count
+
+
+def owned_gpus(have: str, types: list) -> dict[str, int]:
+    """The GPUs one has when buying more: {catalog type: count}; the type joins the candidates if it was left out."""
+    gpu, count = have_gpus(have)
+    if all(t.name != gpu.name for t in types):
+        types.append(gpu)
+    return {gpu.name: count}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from planner.costs.profile import Profile
 from planner.costs.training import TrainingCost, TrainingSetup
@@ -18,6 +19,13 @@ class TrainingAnswer:
     """(flags, peak bytes) of single changes that lower the peak."""
     asked: bool = False
     """Whether the GPU types were named (else the hardware list is the catalog's, cheapest first)."""
+
+    decides: ClassVar[bool] = False
+    """A measurement: it reports what is needed and decides no yes/no (the CLI exits 0)."""
+
+    @property
+    def fits(self) -> None:
+        return None
 
 
 def train(profile: Profile, setup: TrainingSetup, gpu_types=()) -> TrainingAnswer:

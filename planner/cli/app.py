@@ -16,13 +16,11 @@ import click
 from planner.cli.options import (
     check_mode_flags,
     format_options,
-    make_workload,
     output_format,
     revision_option,
-    workload_fields,
     workload_options,
 )
-from planner.cli.settings import settings_command, settings_from_flags
+from planner.cli.settings import settings_command
 
 _DEBUG = {"on": bool(os.environ.get("PLANNER_DEBUG"))}
 
@@ -46,36 +44,18 @@ def cli(debug: bool) -> None:
               "compression settings fit it, or how many it takes to train (repeatable).")
 @format_options
 @revision_option
-def estimate(model, mode, seq_len, gpus, fmt, as_json, revision, **kwargs):
+@click.pass_context
+def estimate(ctx, fmt, as_json, **params):
     """Exact memory of MODEL (catalog name, Hub repo id, config.json, or safetensors file/folder) for inference, training
     or compression."""
-    from planner.answers.inputs import model_spec
-    from planner.catalog import find_gpu
-    from planner.costs.profile import profile
+    from planner.answers.answer import answer_estimate, exit_status
+    from planner.api import estimate_request
+    from planner.cli.render import render_answer
 
-    check_mode_flags(mode)
-    fmt = output_format(fmt, as_json)
-    w = make_workload(mode=mode, **workload_fields(kwargs))
-    gpu_types = [find_gpu(g) for g in gpus]
-    prof = profile(model_spec(model, revision), w)
-    if mode == "training":
-        from planner.answers.train import train
-        from planner.export.training_report import training_json, training_table
-
-        answer = train(prof, settings_from_flags("training", kwargs, micro_batch=w.batch, seq_len=seq_len), gpu_types)
-        click.echo(training_json(answer) if fmt == "json" else training_table(answer, fmt), nl=fmt == "text")
-    elif mode == "compression":
-        from planner.answers.compress import compress
-        from planner.export.compression_report import compression_json, compression_table
-
-        answer = compress(model, prof, settings_from_flags("compression", kwargs, seq_len=seq_len), gpu_types)
-        click.echo(compression_json(answer) if fmt == "json" else compression_table(answer, fmt), nl=fmt == "text")
-    else:
-        from planner.answers.estimate import estimate as run_estimate
-        from planner.export.report import estimate_json, estimate_table
-
-        answer = run_estimate(prof, gpu_types)
-        click.echo(estimate_json(prof) if fmt == "json" else estimate_table(answer, fmt), nl=fmt == "text")
+    check_mode_flags(params["mode"])
+    result = answer_estimate(estimate_request(**params))
+    render_answer(result, output_format(fmt, as_json))
+    ctx.exit(exit_status(result))
 
 
 @cli.group()
@@ -87,84 +67,33 @@ def catalog() -> None:
 @format_options
 def catalog_gpus(fmt, as_json):
     """GPU types: memory as the driver reports it, bandwidth, TFLOPs, prices."""
-    import json
+    from planner.api import catalog_gpus as gpus
+    from planner.export.catalog_report import gpus_json, gpus_table
 
-    from planner.catalog import gpu_types
-    from planner.export.table import Column, Table, render
-
-    rows = gpu_types()
-    if output_format(fmt, as_json) == "json":
-        click.echo(json.dumps([{
-            "name": g.name, "memory_bytes": g.memory_bytes, "hbm_gb_per_s": g.hbm_gb_per_s,
-            "bf16_tflops": g.bf16_tflops, "fp8_tflops": g.fp8_tflops, "interconnect": g.interconnect,
-            "interconnect_gb_per_s": g.interconnect_gb_per_s, "price_usd": g.price_usd, "price_usd_per_hour": g.price_usd_per_hour,
-            "board_power_w": g.board_power_w, "aliases": list(g.aliases), "sources": g.sources} for g in rows], indent=2))
-        return
-    t = Table([Column("name", "name"), Column("memory_bytes", "memory", "GiB"), Column("memory_bytes", "memory", "GB"),
-               Column("hbm_gb_per_s", "HBM GB/s", "rate"), Column("bf16_tflops", "bf16 TF", "rate"),
-               Column("interconnect", "link"), Column("interconnect_gb_per_s", "link GB/s", "rate"),
-               Column("price_usd", "buy USD", "usd"), Column("price_usd_per_hour", "USD/h", "usd_per_hour"),
-               Column("board_power_w", "power W", "watts")], main=True)
-    for g in rows:
-        t.add(name=g.name, memory_bytes=g.memory_bytes, hbm_gb_per_s=g.hbm_gb_per_s, bf16_tflops=g.bf16_tflops,
-              interconnect=g.interconnect, interconnect_gb_per_s=g.interconnect_gb_per_s, price_usd=g.price_usd or None,
-              price_usd_per_hour=g.price_usd_per_hour or None, board_power_w=g.board_power_w)
-    click.echo(render([t], fmt), nl=fmt == "text")
+    fmt = output_format(fmt, as_json)
+    click.echo(gpus_json(gpus()) if fmt == "json" else gpus_table(gpus(), fmt), nl=fmt in ("text", "json"))
 
 
 @catalog.command("hosts")
 @format_options
 def catalog_hosts(fmt, as_json):
     """Hosts GPUs are bought in (price, power, rack units without GPUs) and instances they rent as."""
-    import json
+    from planner.api import catalog_hosts as hosts
+    from planner.export.catalog_report import hosts_json, hosts_table
 
-    from planner.export.table import Column, Table, render
-    from planner.hardware.hosts import host_offers, instance_offers
-
-    hosts: dict[str, dict] = {}
-    for o in host_offers():
-        row = hosts.setdefault(o.name, {"name": o.name, "form": o.form, "gpus": [], "slots": o.slots, "fixed": o.fixed,
-                                        "price_usd": o.host_price_usd, "power_w": o.host_power_w, "rack_units": o.rack_units,
-                                        "ram_gib": o.ram_gib, "nic_bytes_per_s": o.nic_bytes_per_s, "link": o.link,
-                                        "network": o.network, "sources": o.sources})
-        row["gpus"].append(o.gpu.name)
-    rents = [{"name": o.name, "provider": o.provider, "gpu": o.gpu.name, "gpus": o.slots, "usd_per_hour": o.usd_per_hour,
-              "link": o.link, "network": o.network, "source": o.sources.get("price", "")} for o in instance_offers()]
-    if output_format(fmt, as_json) == "json":
-        click.echo(json.dumps({"hosts": list(hosts.values()), "instances": rents}, indent=2))
-        return
-    h = Table([Column("name", "host"), Column("form", "form"), Column("slots", "slots", "count"),
-               Column("price_usd", "USD without GPUs", "usd"), Column("power_w", "power W", "watts"),
-               Column("rack_units", "U", "count"), Column("link", "GPU link"), Column("network", "network"),
-               Column("gpus", "GPU types")], main=True, title="Hosts (bought whole; GPUs priced apart):")
-    for row in hosts.values():
-        h.add(**{**row, "gpus": ", ".join(row["gpus"])})
-    r = Table([Column("name", "instance"), Column("provider", "provider"), Column("gpu", "GPU"), Column("gpus", "GPUs", "count"),
-               Column("usd_per_hour", "USD/h", "usd_per_hour"), Column("link", "GPU link")], rents,
-              title="Instances (rented whole; the rate includes the host):")
-    click.echo(render([h, "", r], fmt), nl=fmt == "text")
+    fmt = output_format(fmt, as_json)
+    click.echo(hosts_json(*hosts()) if fmt == "json" else hosts_table(*hosts(), fmt), nl=fmt in ("text", "json"))
 
 
 @catalog.command("models")
 @format_options
 def catalog_models(fmt, as_json):
     """Bundled model configs (real config.json files)."""
-    import json
+    from planner.api import catalog_models as models
+    from planner.export.catalog_report import models_json, models_table
 
-    from planner.catalog import model_names
-    from planner.export.table import Column, Table, render
-    from planner.model.load import catalog_spec
-
-    rows = []
-    for name in model_names():
-        spec = catalog_spec(name)
-        rows.append({"name": name, "model_type": spec.model_type, "parameters": spec.parameters, "dtype": spec.default_dtype})
-    if output_format(fmt, as_json) == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    t = Table([Column("name", "name"), Column("model_type", "model_type"), Column("parameters", "parameters", "count"),
-               Column("dtype", "dtype")], rows, main=True)
-    click.echo(render([t], fmt), nl=fmt == "text")
+    fmt = output_format(fmt, as_json)
+    click.echo(models_json(models()) if fmt == "json" else models_table(models(), fmt), nl=fmt in ("text", "json"))
 
 
 def _register() -> None:

@@ -52,20 +52,10 @@ revision_option = click.option(
     "--revision", default=None, help="Hub branch, tag or commit when MODEL is a repo id (same as MODEL@REVISION).")
 
 
-def workload_fields(kwargs: dict, only_explicit: bool = False) -> dict:
-    """The Workload fields among a command's arguments (only those typed on the command line
-    when ``only_explicit``, so they can override a scenario file)."""
-    fields = [field for _, field, _ in WORKLOAD_OPTIONS]
-    if not only_explicit:
-        return {f: kwargs[f] for f in fields}
-    ctx = click.get_current_context()
-    return {f: kwargs[f] for f in fields if ctx.get_parameter_source(f) == click.core.ParameterSource.COMMANDLINE}
-
-
-INFERENCE_ONLY = ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "utilization", "have", "cluster_file",
+INFERENCE_ONLY = ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "gpu_memory_utilization", "have", "cluster",
                   "prompt_tokens", "new_tokens")
 """Parameters that mean something in --mode inference only. Those of training and compression
-are the fields of their settings models (cli_settings.mode_param_names); shared ones, such as
+are the fields of their settings models (cli/settings.mode_param_names); shared ones, such as
 --seq-len, are in neither. Typing one under another mode is an error rather than silently ignored."""
 INSTEAD = {
     ("prompt_tokens", "training"): "--seq-len", ("new_tokens", "training"): "--seq-len",
@@ -75,24 +65,9 @@ INSTEAD = {
 """What to type instead of a flag that has another meaning in a mode."""
 
 
-def check_range(name: str, value: float | None, low: float, high: float, low_open: bool = False) -> None:
-    """Refuse a numeric flag outside [low, high] (or (low, high]), NaN and infinities included,
-    naming the flag."""
-    import math
-
-    from planner.errors import InputError
-
-    if value is None:
-        return
-    inside = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
-    if not inside:
-        bound = f"more than {low:,g}" if low_open else f"at least {low:,g}"
-        raise InputError(f"{name}: must be {bound} and at most {high:,g}, got {value}")
-
-
 def check_mode_flags(mode: str) -> None:
     """An InputError when a flag of another --mode was typed on the command line."""
-    from planner.cli.settings import SETTINGS, mode_param_names
+    from planner.cli.settings import MODES, mode_param_names
     from planner.errors import InputError
 
     ctx = click.get_current_context()
@@ -106,7 +81,7 @@ def check_mode_flags(mode: str) -> None:
             flag = flags[name]
             raise InputError(f"{flag.lstrip('-')}: {flag} has no effect in --mode {mode}; use {instead}")
     own = {f.lstrip("-").replace("-", "_") for f in getattr(ctx.command, "skip", ())}  # the command's own flags
-    mode_only = {"inference": INFERENCE_ONLY, **{m: tuple(n for n in mode_param_names(m) if n not in own) for m in SETTINGS}}
+    mode_only = {"inference": INFERENCE_ONLY, **{m: tuple(n for n in mode_param_names(m) if n not in own) for m in MODES}}
     for other, names in mode_only.items():
         if other == mode:
             continue
@@ -115,27 +90,3 @@ def check_mode_flags(mode: str) -> None:
                 flag = flags[name]
                 raise InputError(f"{flag.lstrip('-')}: {flag} applies to --mode {other} only and this is --mode {mode}; "
                                  f"drop it, or add --mode {other}")
-
-
-def validation_message(err) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(x) for x in first.get("loc", ())) or "input"
-    msg = first.get("msg", "invalid value").removeprefix("Value error, ")
-    from planner.yaml_files import echo
-
-    return f"{field.replace('_', '-')}: {msg} (got {echo(first.get('input'))})"
-
-
-def make_workload(base=None, **fields):
-    """A Workload, or an InputError naming the flag."""
-    from pydantic import ValidationError
-
-    from planner.errors import InputError
-    from planner.workload import Workload
-
-    try:
-        if base is not None:
-            return Workload.model_validate({**base.model_dump(), **fields})
-        return Workload(**fields)
-    except ValidationError as e:
-        raise InputError(validation_message(e)) from None

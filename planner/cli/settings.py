@@ -8,28 +8,14 @@ from __future__ import annotations
 
 import click
 
-SETTINGS = {"training": ("planner.costs.training", "TrainingSetup"),
-            "compression": ("planner.costs.compression", "CompressionSetup")}
-FLAG_NAMES = {"gpus": ("--num-gpus", "num_gpus")}
-"""Fields whose flag is not ``--field-name`` (``--gpu`` already names GPU types)."""
-SHARED_FIELDS = ("micro_batch", "seq_len")
-"""Fields set by flags the modes share: --batch and --seq-len."""
-
-
-def settings_class(mode: str):
-    import importlib
-
-    module, name = SETTINGS[mode]
-    return getattr(importlib.import_module(module), name)
-
-
-def flag_of(name: str) -> tuple[str, str]:
-    """(flag, click parameter name) of a settings field."""
-    return FLAG_NAMES.get(name, ("--" + name.replace("_", "-"), name))
+MODES = ("training", "compression")
+"""The modes whose settings generate flags (planner.requests.SETTINGS)."""
 
 
 def _option(name: str, info, mode: str) -> click.Option:
     from typing import Literal, get_args, get_origin
+
+    from planner.requests import flag_of
 
     flag, param = flag_of(name)
     help_text = " ".join((info.description or "").split()) + f" (--mode {mode})."
@@ -45,6 +31,8 @@ def _option(name: str, info, mode: str) -> click.Option:
 
 
 def mode_params(mode: str, skip: tuple[str, ...] = ()) -> list[click.Option]:
+    from planner.requests import SHARED_FIELDS, flag_of, settings_class
+
     fields = settings_class(mode).__pydantic_fields__
     return [_option(name, info, mode) for name, info in fields.items()
             if name not in SHARED_FIELDS and flag_of(name)[0] not in skip]
@@ -52,7 +40,9 @@ def mode_params(mode: str, skip: tuple[str, ...] = ()) -> list[click.Option]:
 
 def mode_param_names(mode: str) -> tuple[str, ...]:
     """The click parameter names of a mode's own flags (for the mode checks)."""
-    return tuple(flag_of(n)[1] for n in settings_class(mode).__pydantic_fields__ if n not in SHARED_FIELDS)
+    from planner.requests import settings_params
+
+    return settings_params(mode)
 
 
 class SettingsCommand(click.Command):
@@ -69,7 +59,7 @@ class SettingsCommand(click.Command):
         return super().get_params(ctx)
 
 
-def settings_command(modes: tuple[str, ...] = ("training", "compression"), skip: tuple[str, ...] = ()) -> type:
+def settings_command(modes: tuple[str, ...] = MODES, skip: tuple[str, ...] = ()) -> type:
     """A SettingsCommand class for ``modes``, leaving out the flags in ``skip`` (the command has
     its own, or chooses them itself)."""
     return type("SettingsCommand", (SettingsCommand,), {"modes": modes, "skip": skip})
@@ -78,27 +68,6 @@ def settings_command(modes: tuple[str, ...] = ("training", "compression"), skip:
 def settings_from_flags(mode: str, kwargs: dict, **shared):
     """The mode's settings from a command's keyword arguments (plus ``shared`` fields such as
     micro_batch and seq_len), or an InputError naming the flag."""
-    from dataclasses import fields
+    from planner.requests import settings_from_params
 
-    from pydantic import ValidationError
-
-    from planner.errors import InputError
-    from planner.yaml_files import echo
-
-    cls = settings_class(mode)
-    values = {}
-    for f in fields(cls):
-        param = flag_of(f.name)[1]
-        if f.name not in SHARED_FIELDS and kwargs.get(param) is not None:
-            values[f.name] = kwargs[param]
-    if isinstance(values.get("lora_targets"), str):
-        values["lora_targets"] = tuple(x.strip() for x in values["lora_targets"].split(",") if x.strip())
-    values.update({k: v for k, v in shared.items() if k in {f.name for f in fields(cls)}})
-    try:
-        return cls(**values)
-    except ValidationError as e:
-        first = e.errors()[0]
-        name = str(first.get("loc", ("input",))[0])
-        flag = {"micro_batch": "--batch", "seq_len": "--seq-len"}.get(name, flag_of(name)[0])
-        msg = first.get("msg", "invalid value").removeprefix("Value error, ")
-        raise InputError(f"{flag.lstrip('-')}: {msg} (got {echo(first.get('input'))})") from None
+    return settings_from_params(mode, kwargs, **shared)

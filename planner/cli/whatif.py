@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 
@@ -15,19 +18,16 @@ import click
 @click.option("--max-points", type=int, default=10_000, show_default=True, help="Refuse sweeps larger than this.")
 @click.option("--fail-on-misfit", is_flag=True,
               help="Exit 3 when any point does not fit or failed (for scripts); the rows are still printed and written.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar on stderr [default: when stderr is a terminal, outside CI].")
 @click.pass_context
-def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fail_on_misfit):
+def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fail_on_misfit, progress):
     """Run every point of a what-if FILE (a scenario with a sweep) and print one row per point."""
+    from planner.api import whatif as run_whatif
     from planner.errors import InputError
     from planner.export.rows import to_csv, to_json, to_markdown, to_table
     from planner.files import check_output, make_folder, write_atomic
-    from planner.whatif.run import run
-    from planner.whatif.schema import load_whatif
 
-    if jobs is not None and not 1 <= jobs <= 256:
-        raise InputError(f"jobs: must be between 1 and 256, got {jobs}")
-    if not 1 <= max_points <= 1_000_000:
-        raise InputError(f"max-points: must be between 1 and 1,000,000, got {max_points}")
     outputs = (("--csv", csv_out, to_csv), ("--markdown", md_out, to_markdown), ("--json", json_out, None))
     to_stdout = [flag for flag, path, _ in outputs if path == "-"]
     if len(to_stdout) > 1:
@@ -36,25 +36,31 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fai
         check_output(path, flag)
     if plot_dir:
         make_folder(plot_dir, "--plot")
-    points = load_whatif(file, max_points)
-    task = points[0].scenario.task
-    if len({p.scenario.task for p in points}) > 1:
-        raise InputError(f"{file}: task: a sweep runs one task; sweep the other fields instead")
-    rows = run(points, jobs)
+    show = progress if progress is not None else sys.stderr.isatty() and not os.environ.get("CI")
+    answer = run_whatif(file, jobs, max_points, on_progress=_bar if show else None)
+    if show:
+        click.echo("", err=True)
+    rows = list(answer.rows)
     for flag, path, render in outputs:
         if path:
-            write_atomic(path, render(task, rows) if render else to_json(rows), flag)
+            write_atomic(path, render(answer.task, rows) if render else to_json(rows), flag)
     if plot_dir:
+        from planner.answers.charts import chart_series
         from planner.export.plots import write_plots
 
-        write_plots(plot_dir, task, rows, points)
+        write_plots(plot_dir, chart_series(answer))
     if not to_stdout:
-        click.echo(to_table(task, rows))
-    results = [row.get("results", row) for row in rows]
-    misfits = [k for k, r in enumerate(results) if r.get("fits") is False or r.get("status") in ("error", "unknown")]
+        click.echo(to_table(answer.task, rows))
+    misfits = answer.misfits
     if fail_on_misfit and misfits:
         click.echo(f"{len(misfits)} of {len(rows)} points do not fit or failed (first: point {misfits[0]})", err=True)
         ctx.exit(3)
+
+
+def _bar(done: int, total: int) -> None:
+    """The progress bar: one line on stderr, redrawn after each point."""
+    bar = "#" * (30 * done // total)
+    click.echo(f"\r[{bar:<30}] {done}/{total} points", err=True, nl=False)
 
 
 @click.command("schema")
@@ -62,6 +68,6 @@ def schema():
     """Print the JSON Schema of what-if and plan files, for editors to complete and check them."""
     import json
 
-    from planner.whatif.schema import WhatIf
+    from planner.api import schema as json_schema
 
-    click.echo(json.dumps(WhatIf.model_json_schema(), indent=2))
+    click.echo(json.dumps(json_schema(), indent=2))

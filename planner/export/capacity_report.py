@@ -5,18 +5,7 @@ from __future__ import annotations
 import json
 
 from planner.answers.size import CapacityAnswer
-from planner.catalog import GpuType, find_gpu
-from planner.errors import InputError
 from planner.export.table import Column, Table, gib, render
-
-
-def have_gpus(text: str) -> tuple[GpuType, int]:
-    from planner.hardware.inventory import split_count
-
-    count, name = split_count(text)
-    if not 1 <= count <= 1024:
-        raise InputError(f"have: GPU count in {text!r} must be between 1 and 1024")
-    return find_gpu(name), count
 
 
 def _layout(entry) -> str | None:

@@ -10,6 +10,7 @@ from planner.costs.profile import Profile
 from planner.export.report import header_lines
 from planner.export.table import Column, Table, gib, render
 from planner.export.vllm import launch_steps, layer_partition_env, needs_checkpoint, serve_command
+from planner.hardware.prices import USD_PER_HOUR_DIGITS, hourly
 from planner.sizing.candidates import Candidate
 from planner.sizing.fleet import Sizing
 
@@ -56,7 +57,7 @@ def _candidate_doc(model: str, profile: Profile, c: Candidate, n: int, s: Sizing
         "layer_partition": list(c.layout.partition), "kv_cache_tokens": c.layout.kv_tokens,
         "max_concurrency": round(c.layout.concurrency(s.context), 2), "sequences_per_replica": c.seqs,
         "price_usd": None if c.purchase_usd is None else c.purchase_usd * n,
-        "price_usd_per_hour": None if c.usd_per_hour is None else round(c.usd_per_hour * n, 4),
+        "price_usd_per_hour": hourly(c.usd_per_hour, n),
         "power_w": c.power_w * n,
         "decode_tokens_per_s": round(c.tokens_per_s * n, 1),
         "decode_step_ms": round(c.speed.decode_step_s * 1e3, 3),
@@ -79,7 +80,7 @@ def _bill_doc(b: Bill) -> dict:
         "purchase_usd": b.purchase_usd, "usd_per_hour": b.usd_per_hour, "power_w": b.power_w, "rack_units": b.rack_units,
         "hosts": b.hosts, "gpus": b.gpus,
         "energy": {"usd_per_kwh": b.energy.usd_per_kwh, "years": b.energy.years, "pue": b.energy.pue,
-                   "paid_power_w": b.paid_power_w, "usd_per_hour": round(b.energy_usd_per_hour, 4),
+                   "paid_power_w": b.paid_power_w, "usd_per_hour": round(b.energy_usd_per_hour, USD_PER_HOUR_DIGITS),
                    "usd_over_horizon": round(b.energy.usd(b.paid_power_w), 2)},
         "tco_usd": round(b.tco_usd, 2),
         "rental": None if b.rental is None else {"instances": b.rental[0], "usd_per_hour": b.rental[1],
@@ -93,7 +94,7 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-def size_json(a: ServingAnswer) -> str:
+def size_json(a: ServingAnswer, timings: bool = False) -> str:
     model, profile, s = a.model, a.profile, a.sizing
     doc: dict = {"status": s.status, "objective": s.objective, "model": profile.spec.name, "context": s.context,
                  "concurrency": s.concurrency, "dtype": profile.dtype, "kv_dtype": profile.kv_dtype,
@@ -124,7 +125,8 @@ def size_json(a: ServingAnswer) -> str:
         })
     doc["alternatives"] = [_candidate_doc(model, profile, c, n, s) for c, n in s.alternatives]
     doc["layouts_considered"] = s.considered
-    doc["solve_seconds"] = round(s.solve_seconds, 6)
+    if timings:  # wall clock: only when asked, so the same input gives the same bytes
+        doc["solve_seconds"] = round(s.solve_seconds, 6)
     return json.dumps(doc, indent=2) + "\n"
 
 

@@ -55,13 +55,32 @@ def priced(gpu: GpuType, prices: Prices) -> GpuType:
                    price_usd_per_hour=hour if hour is not None else gpu.price_usd_per_hour)
 
 
+USD_PER_HOUR_DIGITS = 4
+"""Hourly prices are kept to 1/100 of a cent: enough for a fleet's rate, and stable in JSON."""
+USD_PER_HOUR_SCALE = 10**USD_PER_HOUR_DIGITS
+"""An hourly price in the solvers' integer units (1/100 of a cent)."""
+
+
+def hourly(rate: float | None, count: float = 1) -> float | None:
+    """USD per hour of ``count`` things at ``rate`` each, rounded once (None: no hourly price)."""
+    return round(rate * count, USD_PER_HOUR_DIGITS) if rate else None
+
+
+def hourly_total(rates: Iterable[float | None]) -> float | None:
+    """USD per hour of several things (None entries count 0; None when the total is 0)."""
+    return round(sum(r or 0 for r in rates), USD_PER_HOUR_DIGITS) or None
+
+
+def hourly_units(rate: float) -> int:
+    """An hourly price as the solvers' integer (USD_PER_HOUR_SCALE per USD)."""
+    return round(rate * USD_PER_HOUR_SCALE)
+
+
 def price_of(gpu: GpuType, count: int) -> tuple[float | None, float | None]:
     """(purchase USD, USD per hour) of ``count`` GPUs of one type; None where the type has no
     such price. The one place a GPU's price is multiplied by a count (a sizing unit adds its hosts:
     sizing/candidates.py)."""
-    buy = gpu.price_usd * count if gpu.price_usd else None
-    rent = round(gpu.price_usd_per_hour * count, 4) if gpu.price_usd_per_hour else None
-    return buy, rent
+    return (gpu.price_usd * count if gpu.price_usd else None), hourly(gpu.price_usd_per_hour, count)
 
 
 HOURS_PER_YEAR = 8760

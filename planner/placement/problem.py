@@ -19,8 +19,9 @@ from functools import cached_property
 from planner.costs.profile import Profile
 from planner.errors import InputError
 from planner.hardware.inventory import Device, Inventory
+from planner.hardware.prices import hourly_units
+from planner.objectives import PLAN_OBJECTIVES as OBJECTIVES
 
-OBJECTIVES = ("gpus", "price", "hourly", "balance", "cost")
 """What ``plan`` minimises after offload, named as ``size`` names them: fewest GPUs, purchase
 price, hourly price, or even load; ``cost`` (the older name) is the hourly price when every GPU
 has one, else the purchase price. Inside the solver all three prices are the ``cost`` stage."""
@@ -100,7 +101,7 @@ class Problem:
         gpus = [self.devices[g] for g in self.gpu_indices]
         hourly = self.price_basis == "hourly" or (
             self.price_basis == "auto" and all(dev.price_usd_per_hour is not None for dev in gpus))
-        return {g: round(dev.price_usd_per_hour * 10_000) if hourly else round(dev.price_usd or 0)
+        return {g: hourly_units(dev.price_usd_per_hour) if hourly else round(dev.price_usd or 0)
                 for g, dev in zip(self.gpu_indices, gpus, strict=True)}
 
     def symmetric_pairs(self) -> list[tuple[int, int]]:

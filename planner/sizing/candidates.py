@@ -18,9 +18,7 @@ from planner.costs.profile import Profile
 from planner.costs.roofline import Fabric, Speed, replica_speed
 from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, RankCosts, VllmLayout, tp_pp_layouts
 from planner.hardware.hosts import Offer, offers_for
-from planner.hardware.prices import Energy, price_of
-
-OBJECTIVES = ("gpus", "price", "hourly", "tco")
+from planner.hardware.prices import Energy, hourly, price_of
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class Candidate:
     def usd_per_hour(self) -> float | None:
         if self.owned:
             return 0.0
-        return None if self.offer.kind != "rent" else round(self.hosts * self.offer.usd_per_hour, 4)
+        return None if self.offer.kind != "rent" else hourly(self.offer.usd_per_hour, self.hosts)
 
     def cost(self, objective: str, energy: Energy | None = None) -> float:
         """The unit's value of the objective: GPUs, USD to buy, USD per hour, or USD over the horizon."""

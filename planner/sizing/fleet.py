@@ -26,10 +26,10 @@ from planner.catalog import GpuType
 from planner.costs.profile import Profile
 from planner.costs.vllm import DEFAULT_UTILIZATION
 from planner.errors import InputError
-from planner.hardware.prices import Energy, price_of
-from planner.sizing.candidates import OBJECTIVES, Candidate, added_gpus, make_candidates, owned_hosts
+from planner.hardware.prices import Energy, hourly_units, price_of
+from planner.objectives import SIZE_OBJECTIVES
+from planner.sizing.candidates import Candidate, added_gpus, make_candidates, owned_hosts
 
-SIZE_OBJECTIVES = OBJECTIVES
 DP_WORK = 4_000_000
 """Largest (concurrency + 1) x (max GPUs + 1) x candidates the exact dynamic program takes on;
 beyond it (or with a target, a limit or owned GPUs) CP-SAT decides."""
@@ -71,7 +71,7 @@ class Sizing:
 
 def _weight(c: Candidate, objective: str, energy: Energy) -> int:
     """Integer objective coefficient: GPUs, whole USD, or USD/hour in 1/10000."""
-    return round(c.cost(objective, energy) * (10_000 if objective == "hourly" else 1))
+    return hourly_units(c.cost(objective, energy)) if objective == "hourly" else round(c.cost(objective, energy))
 
 
 def size(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int, objective: str = "price",

@@ -21,54 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError, field_validator
 
 from planner.costs.training import TrainingSetup
 from planner.errors import InputError
-from planner.hardware.prices import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_YEARS
+from planner.requests import DEFAULT_MAX_POINTS, SizeSpec
 from planner.scenario import InventorySpec, Scenario
-from planner.yaml_files import echo, line_of, read_yaml, validate
-
-DEFAULT_MAX_POINTS = 10_000
-
-
-class SizeSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
-
-    context: int | None = Field(None, ge=1)
-    """max-model-len in tokens (default: the workload's prompt + new tokens)."""
-    concurrency: int | None = Field(None, ge=1)
-    """Sequences served at once at full context (default: the workload's batch)."""
-    gpu_types: list[str] = []
-    """Candidate GPU types (default: the whole catalog)."""
-    objective: Literal["price", "hourly", "gpus", "tco"] = "price"
-    """Minimise the purchase price of hosts and GPUs, the hourly price of instances, the GPU count, or the
-    total cost (purchase plus power over ``years`` at ``electricity_usd_per_kwh``)."""
-    max_gpus: int = Field(64, ge=1)
-    """Most GPUs in an answer."""
-    gpus_per_node: int = Field(8, ge=1)
-    """GPUs per machine; tensor parallel groups stay inside one."""
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    """vLLM's share of each GPU."""
-    target_tokens_per_s: float | None = Field(None, gt=0)
-    """Decode throughput (tokens/s) the answer must reach."""
-    max_power_w: float | None = Field(None, gt=0)
-    """Most power the answer may draw at load, in W."""
-    max_hosts: int | None = Field(None, ge=1)
-    """Most hosts (or instances) in the answer."""
-    max_rack_units: int | None = Field(None, ge=1)
-    """Most rack units the hosts may take."""
-    electricity_usd_per_kwh: float = Field(DEFAULT_ELECTRICITY_USD_PER_KWH, ge=0, le=100)
-    """Electricity price for the total cost (default: US commercial average 2024, EIA)."""
-    years: float = Field(DEFAULT_YEARS, gt=0, le=100)
-    """Horizon of the total cost (objective: tco)."""
-    pue: float = Field(1.0, ge=1, le=5)
-    """Power usage effectiveness of the site (facility over IT power)."""
-    prices: dict[str, str | float] = {}
-    """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, L40S: 8000}."""
-    cluster: str | None = None
-    """A cluster YAML of machines you have (path relative to this file): instead of choosing GPUs
-    to buy, find the best vLLM pipeline over those machines."""
+from planner.yaml_files import line_of, read_yaml, validate
 
 
 class WhatIf(Scenario):
@@ -100,9 +59,9 @@ class WhatIf(Scenario):
         try:
             return TrainingSetup(**value)
         except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(x) for x in first.get("loc", ()))
-            raise ValueError(f"{where}: {first.get('msg', 'invalid value')}, got {echo(first.get('input'))}") from None
+            from planner.yaml_files import validation_where
+
+            raise ValueError(validation_where(e)) from None
         except TypeError as e:
             raise ValueError(str(e)) from None
 
@@ -115,6 +74,8 @@ class Point:
     index: int
     axes: dict[str, Any]
     scenario: WhatIf
+    origin: str = ""
+    """Where the point comes from, for its errors: the file, the line of its axis, its values."""
 
 
 def fields_of(kind) -> dict | None:
@@ -217,19 +178,27 @@ def _point(index: int, axes: dict, plain: dict, base: WhatIf, file: Path, text: 
     if scenario.size.cluster and not Path(scenario.size.cluster).is_absolute():
         size = scenario.size.model_copy(update={"cluster": str(file.parent / scenario.size.cluster)})
         scenario = scenario.model_copy(update={"size": size})
-    _preflight(scenario, file, text, where, index, axes)
-    return Point(index, axes, scenario)
+    line = line_of(text, where) if axes else None
+    return Point(index, axes, scenario, f"{file}{f' line {line}' if line else ''}: point {index} ({_label(axes)})")
 
 
-def _preflight(scenario: WhatIf, file: Path, text: str, where: tuple, index: int, axes: dict) -> None:
-    from planner.errors import PlannerError
-    from planner.whatif.run import preflight
+def request_of(sc: WhatIf):
+    """The request a point asks: task plan -> PlanRequest; size -> SizeRequest; estimate and
+    training -> EstimateRequest (training's micro-batch is the workload's batch)."""
+    from dataclasses import replace
 
-    try:
-        preflight(scenario)
-    except PlannerError as e:
-        line = line_of(text, where) if axes else None
-        raise InputError(f"{file}{f' line {line}' if line else ''}: point {index} ({_label(axes)}): {e}") from None
+    from planner.requests import EstimateRequest, PlanRequest, SizeRequest
+
+    if sc.task == "plan":
+        return PlanRequest(**{k: getattr(sc, k) for k in PlanRequest.model_fields if k != "revision"})
+    if sc.task == "size":
+        return SizeRequest(model=sc.model, workload=sc.workload, size=sc.size, time_limit_s=sc.time_limit_s,
+                           training=sc.training, with_accelerate=False, compare_rental=False)
+    if sc.task == "training":
+        w = sc.workload.model_copy(update={"mode": "training"})
+        return EstimateRequest(model=sc.model, workload=w, seq_len=sc.training.seq_len,
+                               training=replace(sc.training, micro_batch=w.batch))
+    return EstimateRequest(model=sc.model, workload=sc.workload)
 
 
 def _get(raw: dict, path: str) -> Any:

@@ -1,0 +1,115 @@
+"""One entry point per question: ``answer(request)`` takes a request of ``planner.requests`` and
+returns its typed answer. The CLI, the what-if runner and the Python API all come through here,
+so a question gets the same answer wherever it is asked; each answer carries one verdict
+(``fits``: True, False, or None when undecided or not a yes/no question) and ``exit_status``
+turns it into the CLI's status."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from planner.errors import InputError
+from planner.requests import EstimateRequest, PlanRequest, SizeRequest
+
+
+def answer(request, reuse_models: bool = False):
+    """The answer to any request; ``reuse_models`` keeps each model read for the process (a sweep)."""
+    for kind, handler in ((EstimateRequest, answer_estimate), (PlanRequest, answer_plan), (SizeRequest, answer_size)):
+        if isinstance(request, kind):
+            return handler(request, reuse_models)
+    raise TypeError(f"not a planner request: {type(request).__name__}")
+
+
+def exit_status(result) -> int:
+    """0 when the answer fits (or is a measurement that decides nothing), 3 when it does not fit
+    or the time limit left it undecided."""
+    if not getattr(result, "decides", True):
+        return 0
+    return 0 if result.fits else 3
+
+
+def answer_estimate(req: EstimateRequest, reuse_models: bool = False):
+    """Estimate (inference), TrainingAnswer or CompressionAnswer, by the workload's mode."""
+    from planner.answers.estimate import estimate
+    from planner.answers.inputs import model_spec
+    from planner.catalog import find_gpu
+    from planner.costs.profile import profile
+
+    w = req.workload
+    gpu_types = [find_gpu(g) for g in req.gpus]
+    prof = profile(model_spec(req.model, req.revision, cache=reuse_models), w)
+    if w.mode == "training":
+        from planner.answers.train import train
+
+        return train(prof, replace(req.training, micro_batch=w.batch, seq_len=req.seq_len), gpu_types)
+    if w.mode == "compression":
+        from planner.answers.compress import compress
+
+        return compress(req.model, prof, replace(req.compression, seq_len=req.seq_len), gpu_types)
+    return estimate(prof, gpu_types)
+
+
+def answer_plan(req: PlanRequest, reuse_models: bool = False, diagnose: bool = True):
+    """The Plan: the optimal placement on the inventory, or why none exists (``diagnose``)."""
+    from planner.answers.inputs import inventory_of, model_spec
+    from planner.costs.profile import profile
+    from planner.placement.plan import make_plan
+
+    mode = req.workload.mode
+    if mode != "inference":
+        raise InputError(f"workload.mode: plan places a model for inference; for {mode} use planner estimate --mode "
+                         f"{mode} or planner size --mode {mode}" if mode in ("training", "compression") else
+                         "workload.mode: plan places inference")
+    inventory = inventory_of(req.inventory)
+    prof = profile(model_spec(req.model, req.revision, cache=reuse_models), req.workload)
+    return make_plan(prof, inventory, req.objective, req.pins, req.weights_only, req.time_limit_s, req.offload_folder,
+                     diagnose=diagnose)
+
+
+_INFERENCE_ONLY = ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "have", "buy_more", "cluster")
+
+
+def answer_size(req: SizeRequest, reuse_models: bool = False):
+    """WorkloadAnswer (training, compression), ClusterAnswer (``size.cluster``), CapacityAnswer
+    (``size.have``) or ServingAnswer (what to buy or rent, ``size.have`` with ``buy_more``)."""
+    from planner.answers import size as sizing
+    from planner.answers.inputs import candidate_types, have_gpus, model_spec, owned_gpus
+    from planner.costs.profile import profile
+    from planner.hardware.prices import Energy
+    from planner.sizing.fleet import Limits
+
+    s, mode = req.size, req.workload.mode
+    spec = model_spec(req.model, req.revision, cache=reuse_models)
+    if mode != "inference":
+        given = [f for f in _INFERENCE_ONLY if getattr(s, f) not in (None, False)]
+        if given:
+            raise InputError(f"size.{given[0]}: applies to serving (mode inference) only and this is mode {mode}; drop it")
+    w = req.workload.model_copy(update={"engine": "vllm", "mode": "inference"})
+    w, context, concurrency = sizing.serving_request(spec, w, s.context, s.concurrency)
+    energy = Energy(s.electricity_usd_per_kwh, s.years, s.pue)
+    if mode != "inference":
+        prof = profile(spec, w.model_copy(update={"engine": "hf", "mode": mode}))
+        setup = (replace(req.training, micro_batch=w.batch, seq_len=req.seq_len, gpus_per_node=s.gpus_per_node)
+                 if mode == "training" else replace(req.compression, seq_len=req.seq_len))
+        return sizing.size_workload(mode, req.model, prof, setup, candidate_types(s.gpu_types, s.prices), s.objective, energy)
+    if s.cluster:
+        from planner.hardware.topology import load_cluster
+
+        if s.have:
+            raise InputError("size.have: give the machines you have once, with a cluster file or with have, not both")
+        return sizing.size_cluster(req.model, profile(spec, w), load_cluster(s.cluster), context, concurrency,
+                                   s.gpu_memory_utilization)
+    if s.buy_more and not s.have:
+        raise InputError("size.buy_more: give the GPUs you have with have, e.g. --have 4xRTX-4090 --buy-more")
+    if s.have and not s.buy_more:
+        from planner.model.context_limit import check_context
+
+        check_context(spec, context)
+        gpu, count = have_gpus(s.have)
+        return sizing.serve_capacity(spec, w, gpu, count, context, concurrency, s.gpus_per_node, s.gpu_memory_utilization)
+    types = candidate_types(s.gpu_types, s.prices)
+    limits = Limits(s.max_hosts, s.max_power_w, s.max_rack_units, owned_gpus(s.have, types) if s.buy_more else {})
+    return sizing.size_serving(req.model, profile(spec, w), types, context, concurrency, s.objective, s.target_tokens_per_s,
+                               s.gpus_per_node, s.max_gpus, s.gpu_memory_utilization, req.time_limit_s, s.max_latency_ms,
+                               with_accelerate=req.with_accelerate, energy=energy, limits=limits,
+                               compare_rental=req.compare_rental)
