@@ -16,16 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from planner.costs.compression import CompressionSetup
 from planner.costs.training import TrainingSetup
+from planner.flags import SHARED_FIELDS, flag_of
 from planner.hardware.prices import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_YEARS
 from planner.objectives import SizeObjective
 from planner.scenario import Scenario
 from planner.workload import MAX_BATCH, MAX_TOKENS, Workload
 
 SETTINGS = {"training": TrainingSetup, "compression": CompressionSetup}
-FLAG_NAMES = {"gpus": ("--num-gpus", "num_gpus")}
-"""Settings fields whose flag (and API argument) is not ``--field-name`` (``--gpu`` names GPU types)."""
-SHARED_FIELDS = ("micro_batch", "seq_len")
-"""Settings fields set by what the modes share: the workload's batch and ``seq_len``."""
 _FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 DEFAULT_MAX_POINTS = 10_000
 
@@ -138,11 +135,6 @@ def settings_class(mode: str):
     return SETTINGS[mode]
 
 
-def flag_of(name: str) -> tuple[str, str]:
-    """(CLI flag, parameter name of the CLI and the Python API) of a settings field."""
-    return FLAG_NAMES.get(name, ("--" + name.replace("_", "-"), name))
-
-
 def settings_params(mode: str) -> tuple[str, ...]:
     """The parameter names of a mode's own settings (the CLI's generated flags, the API's keywords)."""
     return tuple(flag_of(n)[1] for n in SETTINGS[mode].__pydantic_fields__ if n not in SHARED_FIELDS)
@@ -164,9 +156,8 @@ def settings_from_params(mode: str, params: dict, **shared):
     if isinstance(values.get("lora_targets"), str):
         values["lora_targets"] = tuple(x.strip() for x in values["lora_targets"].split(",") if x.strip())
     values.update({k: v for k, v in shared.items() if k in names})
-    flags = {"micro_batch": "--batch", "seq_len": "--seq-len"}
     try:
         return cls(**values)
     except ValidationError as e:
-        raise InputError(validation_where(e, name=lambda loc: flags.get(str(loc[0]), flag_of(str(loc[0]))[0]).lstrip("-")
-                                          if loc else "", default="input")) from None
+        raise InputError(validation_where(e, name=lambda loc: flag_of(str(loc[0]))[0].lstrip("-") if loc else "",
+                                          default="input")) from None

@@ -91,7 +91,7 @@ def test_every_compression_setting_is_one_flag(field, value, monkeypatch, capsys
     from test_hostile_corpus import run_in_process
 
     from planner.costs.compression import CompressionSetup
-    from planner.requests import flag_of
+    from planner.flags import flag_of
 
     assert {f.name for f in dataclasses.fields(CompressionSetup)} == {"algorithm", "samples", "seq_len", "sequential_targets",
                                                                       "offload_hessians", "cache_on_gpu"}

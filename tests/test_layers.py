@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import ROOT
 
 LAYERS = (
-    ("base", ("planner.units", "planner.errors", "planner.files", "planner.yaml_files", "planner.catalog",
+    ("base", ("planner.units", "planner.errors", "planner.files", "planner.yaml_files", "planner.catalog", "planner.flags",
               "planner.objectives", "planner.recent")),
     ("core", ("planner.model", "planner.engines", "planner.costs", "planner.hardware", "planner.search", "planner.workload")),
     ("solvers", ("planner.placement", "planner.sizing")),

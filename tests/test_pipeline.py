@@ -138,3 +138,17 @@ def test_tensor_parallel_groups_come_from_the_graphs_fast_link_islands():
     assert {m: [s.first_gpu for s in st] for m, st in _groups(cluster, 2, 0.9).items()} == {"big": [0, 2], "small": [0]}
     assert {m: [s.first_gpu for s in st] for m, st in _groups(cluster, 4, 0.9).items()} == {"big": [0]}
     assert _groups(cluster, 8, 0.9) == {}
+
+
+@pytest.mark.parametrize(("count", "tp"), [(1, 1), (2, 2), (4, 2)])
+def test_a_one_machine_cluster_has_the_kv_cache_of_the_same_vllm_layout(count, tp):
+    """``size --cluster`` over one machine and ``size --have`` on its GPUs use one stage budget
+    (vLLM's share minus CUDA context, NCCL only when the engine has more than one rank, the
+    sampler's logits on the last stage): the same KV tokens for the same tp x pp."""
+    from planner.costs.vllm import vllm_layout
+
+    prof = profile("Meta-Llama-3-8B", engine="vllm", prompt_tokens=8192)
+    h100 = find_gpu("H100")
+    plan = best_pipeline(prof, Cluster((Node("box", h100, count, 50.0),)), tp)
+    layout = vllm_layout(prof, h100, tp, count // tp, partition=list(plan.partition))
+    assert plan.kv_tokens == layout.kv_tokens > 0

@@ -210,7 +210,7 @@ def test_a_larger_answer_names_the_fixes_and_prints_its_own_deepspeed_config(mon
     from conftest import run_cli
 
     from planner.catalog import find_gpu
-    from planner.costs.overhead import usable_bytes
+    from planner.hardware.inventory import usable_bytes
 
     r = run_cli("estimate", "Meta-Llama-3-8B", "--mode", "training", "--zero", "3", "--num-gpus", "8", "--gpu", "RTX3090",
                 "--json")
@@ -274,7 +274,7 @@ NEEDS = {"offload_optimizer": {"zero": 1}, "offload_params": {"zero": 3, "offloa
 
 
 def _as_flags(settings: dict) -> list[str]:
-    from planner.requests import flag_of
+    from planner.flags import flag_of
 
     out = []
     for name, value in settings.items():

@@ -33,9 +33,10 @@ class Estimate:
 
 
 def gpu_need(profile: Profile, gpu: GpuType) -> GpuNeed:
-    from planner.costs.overhead import gpus_needed, reserve_bytes
+    from planner.costs.overhead import gpus_needed
+    from planner.hardware.inventory import catalog_device
 
-    reserve = reserve_bytes(gpu.memory_bytes, gpu.cuda_context_bytes)
+    reserve = catalog_device(gpu).reserve_bytes
     count = gpus_needed(profile.weights_bytes + profile.kv_bytes, profile.activation_peak_bytes, gpu.memory_bytes, reserve)
     return GpuNeed(gpu, reserve, count)
 

@@ -15,7 +15,7 @@ MODES = ("training", "compression")
 def _option(name: str, info, mode: str) -> click.Option:
     from typing import Literal, get_args, get_origin
 
-    from planner.requests import flag_of
+    from planner.flags import flag_of
 
     flag, param = flag_of(name)
     help_text = " ".join((info.description or "").split()) + f" (--mode {mode})."
@@ -31,7 +31,8 @@ def _option(name: str, info, mode: str) -> click.Option:
 
 
 def mode_params(mode: str, skip: tuple[str, ...] = ()) -> list[click.Option]:
-    from planner.requests import SHARED_FIELDS, flag_of, settings_class
+    from planner.flags import SHARED_FIELDS, flag_of
+    from planner.requests import settings_class
 
     fields = settings_class(mode).__pydantic_fields__
     return [_option(name, info, mode) for name, info in fields.items()

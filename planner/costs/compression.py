@@ -33,7 +33,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.profile import Profile
 from planner.errors import InputError
-from planner.model.types import TensorSpec, Unit
+from planner.model.types import TensorSpec, Unit, layer_indices
 from planner.units import DTYPE_BITS
 
 ALGORITHMS = ("gptq", "sparsegpt", "awq", "rtn")
@@ -136,7 +136,7 @@ def targeted(unit: Unit) -> list[Linear]:
 def _subgraphs(profile: Profile, granularity: str) -> list[tuple[str, list[int], list[TensorSpec] | None]]:
     """(name, unit indices, tensors or None for whole units) of each subgraph."""
     units = profile.spec.units
-    layers = [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
+    layers = layer_indices(units)
     first = layers[0] if layers else len(units)
     groups: list[tuple[str, list[int], list[TensorSpec] | None]] = []
     if first:

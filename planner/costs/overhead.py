@@ -14,12 +14,6 @@ def reserve_bytes(capacity_bytes: int, context_bytes: int, fragmentation: float 
     return context_bytes + int(capacity_bytes * fragmentation)
 
 
-def usable_bytes(gpu) -> int:
-    """Bytes of a catalog GPU type left for tensors after its default reserve (an inventory's
-    ``Device.usable_bytes`` is the same for a GPU given by type)."""
-    return gpu.memory_bytes - reserve_bytes(gpu.memory_bytes, gpu.cuda_context_bytes)
-
-
 def gpus_needed(weights_kv_bytes: int, activation_bytes: int, capacity_bytes: int, reserve: int) -> int | None:
     """Fewest identical GPUs whose free memory holds the weights and KV when each also keeps the
     activation peak and its reserve (a lower bound: units do not split; `planner plan` places them)."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from planner.errors import InputError
-from planner.model.types import AttentionSpec, TensorSpec, Unit
+from planner.model.types import AttentionSpec, TensorSpec, Unit, layer_indices
 
 VOCAB_PADDING = 64
 _COLUMN = {"q_proj", "k_proj", "v_proj", "qkv_proj", "qkv", "c_attn", "query_key_value", "gate_proj", "up_proj",
@@ -120,6 +120,30 @@ def pp_partition(num_layers: int, pp: int, override: list[int] | None = None) ->
     return parts
 
 
+def tp_problem(units, tp: int, layer_at: list[int] | None = None) -> str | None:
+    """Why a tensor-parallel size cannot split the model's attention (the first layer that
+    refuses it), or None: the one check vLLM layouts, cluster pipelines and training share."""
+    layers = layer_indices(units) if layer_at is None else layer_at
+    return next((why for i in layers if units[i].attention for why in [check_tp(units[i].attention, tp)] if why), None)
+
+
+def layer_groups(units, layer_at: list[int] | None = None) -> tuple[list[int], list[list[int]], list[int]]:
+    """(units before the first decoder layer, each layer with the units after it up to the next
+    layer, units after the last layer): what a pipeline stage takes with its first layer, a layer,
+    and its last layer. ``stage_starts`` is this rule cut at the partition's boundaries."""
+    layer_at = layer_indices(units) if layer_at is None else layer_at
+    if not layer_at:
+        return list(range(len(units))), [], []
+    first, last = layer_at[0], layer_at[-1]
+    carried: list[list[int]] = []
+    for i in range(first, last + 1):
+        if units[i].kind == "decoder_layer":
+            carried.append([i])
+        else:
+            carried[-1].append(i)
+    return list(range(first)), carried, list(range(last + 1, len(units)))
+
+
 def stage_starts(units, partition: list[int], layer_at: list[int] | None = None) -> list[int]:
     """The first unit of every pipeline stage, plus len(units), for a partition of the decoder
     layers (layers per stage): units before the first layer on the first stage, units after
@@ -128,7 +152,7 @@ def stage_starts(units, partition: list[int], layer_at: list[int] | None = None)
     it (stage s holds units starts[s] .. starts[s + 1] - 1). ``layer_at``: the decoder layers'
     unit indices, when the caller keeps them."""
     if layer_at is None:
-        layer_at = [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
+        layer_at = layer_indices(units)
     starts, acc = [0], 0
     for count in partition[:-1]:
         acc += count

@@ -48,6 +48,7 @@ from planner.costs.profile import Profile
 from planner.costs.quant import make_scheme
 from planner.costs.weights import tensor_bytes
 from planner.errors import InputError
+from planner.model.types import layer_indices
 from planner.units import DTYPE_BITS
 from planner.workload import MAX_BATCH, MAX_TOKENS
 
@@ -351,7 +352,7 @@ def _stages(profile: Profile, pp: int) -> list[list[int]]:
     from planner.costs.parallel import pp_partition, stage_of_units
 
     units = profile.spec.units
-    layers = sum(1 for u in units if u.kind == "decoder_layer")
+    layers = len(layer_indices(units))
     out: list[list[int]] = [[] for _ in range(pp)]
     for i, stage in enumerate(stage_of_units(units, pp_partition(layers, pp))):
         out[stage].append(i)
@@ -360,16 +361,15 @@ def _stages(profile: Profile, pp: int) -> list[list[int]]:
 
 def training_cost(profile: Profile, setup: TrainingSetup) -> TrainingCost:
     setup.check()
-    layers = [u for u in profile.spec.units if u.kind == "decoder_layer"]
-    from planner.costs.parallel import check_tp
+    from planner.costs.parallel import tp_problem
 
-    problem = next((why for u in layers if u.attention for why in [check_tp(u.attention, setup.tp)] if why), None)
+    problem = tp_problem(profile.spec.units, setup.tp, profile.spec.decoder_layers)
     if problem:
         raise InputError(f"tp: {problem}")
     rows, fulls, cpu, updated = _unit_rows(profile, setup)
     trainable_total = sum(r.trainable_parameters for r in rows)
     if setup.lora_rank and not trainable_total:
-        names = sorted({t.name.split(".")[-2] for u in profile.spec.units if u.kind == "decoder_layer" for t in u.tensors
+        names = sorted({t.name.split(".")[-2] for i in profile.spec.decoder_layers for t in profile.spec.units[i].tensors
                         if t.kind in ("linear", "expert_linear") and "." in t.name})
         raise InputError(f"lora-targets: {', '.join(setup.lora_targets)} match no Linear of the layers; choose from "
                          f"{', '.join(names)}")

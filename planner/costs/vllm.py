@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from planner.catalog import GpuType
 from planner.costs.activations import unit_activation_bytes
 from planner.costs.kv_cache import VLLM_BLOCK
-from planner.costs.parallel import check_tp, kv_bytes_per_token_rank, pp_partition, shard_fraction, stage_starts
+from planner.costs.parallel import kv_bytes_per_token_rank, pp_partition, shard_fraction, stage_starts, tp_problem
 from planner.costs.profile import Profile, vllm_step_workload
 from planner.costs.weights import tensor_bytes
 from planner.units import DTYPE_BITS, MiB
@@ -35,6 +35,22 @@ from planner.units import DTYPE_BITS, MiB
 NCCL_BYTES = 256 * MiB
 DEFAULT_UTILIZATION = 0.9
 DEFAULT_MAX_NUM_SEQS = 256
+
+
+def non_torch_bytes(gpu: GpuType, ranks: int) -> int:
+    """Memory a vLLM worker holds outside torch's allocator: the CUDA context, and NCCL's buffers
+    when the engine has more than one rank (tp x pp > 1)."""
+    return gpu.cuda_context_bytes + (NCCL_BYTES if ranks > 1 else 0)
+
+
+def budget_bytes(gpu: GpuType, utilization: float) -> int:
+    """vLLM's share of a GPU: total memory x gpu_memory_utilization."""
+    return int(gpu.memory_bytes * utilization)
+
+
+def sampler_logits_bytes(vocab_size: int, max_num_seqs: int) -> int:
+    """The sampler's fp32 logits of max_num_seqs rows, held on the last stage."""
+    return max_num_seqs * vocab_size * 4
 
 
 def default_batched_tokens(gpu_memory_bytes: int) -> int:
@@ -93,6 +109,10 @@ class VllmLayout:
     def kv_tokens(self) -> int:
         return self.kv_blocks * VLLM_BLOCK
 
+    def reserve_bytes(self, stage: StageMemory) -> int:
+        """What a GPU of ``stage`` holds back from tensors: the share vLLM leaves and its non-torch memory."""
+        return self.gpu.memory_bytes - stage.budget_bytes + stage.non_torch_bytes
+
     def concurrency(self, tokens_per_request: int) -> float:
         """vLLM's "Maximum concurrency for N tokens per request"."""
         return self.kv_tokens / tokens_per_request
@@ -108,7 +128,7 @@ class RankCosts:
         self._kv: dict[int, list[int]] = {}
         self._act: dict[tuple[int, int], list[int]] = {}
         self.names = tuple(u.name for u in profile.spec.units)
-        self.layer_at = [i for i, u in enumerate(profile.spec.units) if u.kind == "decoder_layer"]
+        self.layer_at = profile.spec.decoder_layers
         self.layer_count = len(self.layer_at)
         self._tp_problem: dict[int, str | None] = {}
         self.layouts: dict[tuple, VllmLayout] = {}
@@ -118,9 +138,7 @@ class RankCosts:
     def tp_problem(self, tp: int) -> str | None:
         """Why vLLM refuses this tensor-parallel size for the model's attention, or None."""
         if tp not in self._tp_problem:
-            units = self.profile.spec.units
-            layers = (units[i] for i in self.layer_at if units[i].attention)
-            self._tp_problem[tp] = next((why for u in layers for why in [check_tp(u.attention, tp)] if why), None)
+            self._tp_problem[tp] = tp_problem(self.profile.spec.units, tp, self.layer_at)
         return self._tp_problem[tp]
 
     def weights(self, tp: int, own_head: bool) -> list[int]:
@@ -178,14 +196,14 @@ def vllm_layout(profile: Profile, gpu: GpuType, tp: int, pp: int, utilization: f
     weights = costs.weights(tp, own_head=pp > 1)
     kv = costs.kv_per_token(tp)
     act = costs.activation(tp, batched)
-    non_torch = gpu.cuda_context_bytes + (NCCL_BYTES if tp * pp > 1 else 0)
-    budget = int(gpu.memory_bytes * utilization)
+    non_torch = non_torch_bytes(gpu, tp * pp)
+    budget = budget_bytes(gpu, utilization)
     stages = []
     for s in range(pp):
         a, b = starts[s], starts[s + 1]
         peak = max(act[a:b], default=0)
         if s == pp - 1:
-            peak = max(peak, max_num_seqs * spec.vocab_size * 4)  # the sampler's fp32 logits
+            peak = max(peak, sampler_logits_bytes(spec.vocab_size, max_num_seqs))
         stages.append(StageMemory(costs.names[a:b], parts[s], sum(weights[a:b]), peak, non_torch, budget, sum(kv[a:b])))
     problem = costs.tp_problem(tp)
     layout = VllmLayout(gpu, tp, pp, tuple(parts), tuple(stages), utilization, batched, problem)
@@ -203,8 +221,8 @@ def tp_pp_layouts(profile: Profile, gpu: GpuType, max_gpus: int, gpus_per_node: 
     """For each tensor-parallel size (inside one node, up to ``max_gpus``), the layouts of pipeline
     depth 1, 2, ... while they are valid: the one enumeration of vLLM layouts, shared by sizing
     and capacity. Each item is an iterator, so a consumer can stop a tp's depths early."""
-    layers = sum(1 for u in profile.spec.units if u.kind == "decoder_layer")
     costs = costs or RankCosts(profile)
+    layers = costs.layer_count
 
     def depths(tp: int):
         for pp in range(1, min(layers, max_gpus // tp) + 1):

@@ -44,7 +44,7 @@ def devices(c: Candidate, replica: int, first_host: int, offset: int = 0) -> lis
             out.append({"name": f"node{node}:cuda:{local}", "node": node, "replica": replica, "stage": s,
                         "tp_rank": rank, "type": c.gpu.name, "capacity_bytes": c.gpu.memory_bytes,
                         "weights_bytes": st.weights_bytes, "kv_bytes": kv, "activation_bytes": st.activation_bytes,
-                        "reserve_bytes": c.gpu.memory_bytes - st.budget_bytes + st.non_torch_bytes,
+                        "reserve_bytes": c.layout.reserve_bytes(st),
                         "free_bytes": st.kv_bytes - kv, "layers": st.layers})
     return out
 

@@ -10,6 +10,7 @@ from planner.costs.training import TrainingCost
 from planner.costs.training_step import deepspeed_buckets
 from planner.export.report import header_lines
 from planner.export.table import Column, Table, gib, render
+from planner.flags import flags_text
 
 
 def deepspeed_estimate(cost: TrainingCost) -> dict | None:
@@ -84,7 +85,7 @@ def hardware_lines(answer: TrainingAnswer) -> list[str]:
         host = f"; each node also {gib(h.cost.cpu_bytes)} of CPU RAM for the offloaded states" if h.cost and h.cost.cpu_bytes else ""
         out.append(f"  {h.gpus} x {h.gpu.name} ({gib(h.gpu_peak_bytes)} peak each{price}{host})")
         if asked and h.fixes:
-            out.append(f"    to stay at {setup.gpus} GPU(s), any one of: {'; '.join(h.fixes)}")
+            out.append(f"    to stay at {setup.gpus} GPU(s), any one of: {'; '.join(flags_text(f) for f in h.fixes)}")
         if asked and h.cost is not None and h.gpus != setup.gpus:
             out.append(f"    DeepSpeed config for {h.gpus} x {h.gpu.name}: {json.dumps(deepspeed_config(h.cost))}")
     if not rows:
@@ -105,10 +106,10 @@ def training_doc(answer: TrainingAnswer) -> dict:
         "gpu_peak_bytes": cost.gpu_peak_bytes, "cpu_bytes_per_node": cost.cpu_bytes,
         "optimizer_impl": s.impl, "step_temporaries_bytes": cost.step_temp_bytes, "comm_buffer_bytes": cost.comm_bytes,
         "phases_bytes": cost.phases, "peak_phase": cost.peak_phase,
-        "lower_peak_with": [{"flags": flags, "gpu_peak_bytes": peak} for flags, peak in reducers],
+        "lower_peak_with": [{"flags": flags_text(change), "gpu_peak_bytes": peak} for change, peak in reducers],
         "deepspeed_estimate": deepspeed_estimate(cost), "deepspeed_config": deepspeed_config(cost),
         "hardware": [{"type": h.gpu.name, "gpus": h.gpus, "gpu_peak_bytes": h.gpu_peak_bytes, "price_usd": h.price_usd,
-                      "price_usd_per_hour": h.price_usd_per_hour, "fixes_at_asked_gpus": list(h.fixes),
+                      "price_usd_per_hour": h.price_usd_per_hour, "fixes_at_asked_gpus": [flags_text(f) for f in h.fixes],
                       "deepspeed_config": deepspeed_config(h.cost) if h.cost is not None else None} for h in hardware],
     }
 
@@ -154,7 +155,7 @@ def training_blocks(answer: TrainingAnswer) -> list:
                                              for name, value in cost.phases.items()))
     if reducers:
         out.append(f"The {cost.peak_phase} phase sets the peak; lower it with any one of: "
-                   + "; ".join(f"{flags} ({gib(peak)})" for flags, peak in reducers))
+                   + "; ".join(f"{flags_text(change)} ({gib(peak)})" for change, peak in reducers))
     ds = deepspeed_estimate(cost)
     if ds:
         states = cost.total("weights_bytes") + cost.total("gradients_bytes") + cost.total("optimizer_bytes") + cost.gather_bytes

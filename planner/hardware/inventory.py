@@ -105,9 +105,20 @@ def _gpu_devices(text: str, start: int, reserve: int | None, fragmentation: floa
         from planner.hardware.prices import priced
 
         g = priced(g, prices)
-    own = reserve if reserve is not None else reserve_bytes(g.memory_bytes, g.cuda_context_bytes, fragmentation)
-    return [Device(start + i, "gpu", g.name, g.memory_bytes, own, g.host_link_gb_per_s, g.name, g.price_usd, g.price_usd_per_hour)
-            for i in range(count)]
+    return [catalog_device(g, start + i, reserve, fragmentation) for i in range(count)]
+
+
+def catalog_device(gpu, key: int = 0, reserve: int | None = None, fragmentation: float = DEFAULT_FRAGMENTATION) -> Device:
+    """One GPU of a catalog type, with its default reserve (its CUDA context + fragmentation) unless
+    ``reserve`` is given: the one rule for a catalog GPU's usable bytes (``usable_bytes``)."""
+    own = reserve if reserve is not None else reserve_bytes(gpu.memory_bytes, gpu.cuda_context_bytes, fragmentation)
+    return Device(key, "gpu", gpu.name, gpu.memory_bytes, own, gpu.host_link_gb_per_s, gpu.name, gpu.price_usd,
+                  gpu.price_usd_per_hour)
+
+
+def usable_bytes(gpu) -> int:
+    """Bytes of one GPU of a catalog type left for tensors after its default reserve."""
+    return catalog_device(gpu).usable_bytes
 
 
 MAX_GPU_INDEX = 4095

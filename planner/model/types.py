@@ -129,6 +129,12 @@ class Unit:
         return sum(t.numel for t in self.tensors if t.kind != "buffer" and t.tied_to is None)
 
 
+def layer_indices(units) -> list[int]:
+    """Indices of the decoder layers among ``units``: the one reading of which units are the
+    language model's layers (pipeline stages, layer partitions, per-layer passes all count them)."""
+    return [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     """A model as the planner sees it: units in execution order plus what the costs need."""
@@ -176,6 +182,11 @@ class ModelSpec:
             if unit.name == name:
                 return unit
         raise KeyError(name)
+
+    @property
+    def decoder_layers(self) -> list[int]:
+        """Indices of the decoder layers among the units (``layer_indices``)."""
+        return layer_indices(self.units)
 
     @property
     def parameters(self) -> int:

@@ -97,11 +97,9 @@ def _largest_unit(problem: Problem) -> tuple[str, int]:
 
 def _catalog_device(name: str, weights_only: bool) -> Device:
     from planner.catalog import find_gpu
-    from planner.costs.overhead import reserve_bytes
+    from planner.hardware.inventory import catalog_device
 
-    g = find_gpu(name)
-    reserve = 0 if weights_only else reserve_bytes(g.memory_bytes, g.cuda_context_bytes)
-    return Device(0, "gpu", g.name, g.memory_bytes, reserve, g.host_link_gb_per_s, g.name, g.price_usd, g.price_usd_per_hour)
+    return catalog_device(find_gpu(name), reserve=0 if weights_only else None)
 
 
 def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from planner.catalog import GpuType, gpu_types
 from planner.costs.compression import CompressionCost, CompressionSetup, compression_cost
-from planner.costs.overhead import usable_bytes
 from planner.costs.profile import Profile
+from planner.hardware.inventory import usable_bytes
 
 OPTIONS = [  # (granularity, offload_hessians, cache_on_gpu)
     ("layer", False, True), ("layer", False, False), ("layer", True, False), ("sublayer", False, False), ("sublayer", True, False),

@@ -21,9 +21,17 @@ from dataclasses import dataclass
 
 from planner.catalog import GpuType
 from planner.costs.kv_cache import VLLM_BLOCK
-from planner.costs.parallel import check_tp
+from planner.costs.parallel import layer_groups
 from planner.costs.profile import Profile
-from planner.costs.vllm import DEFAULT_MAX_NUM_SEQS, DEFAULT_UTILIZATION, NCCL_BYTES, RankCosts, default_batched_tokens
+from planner.costs.vllm import (
+    DEFAULT_MAX_NUM_SEQS,
+    DEFAULT_UTILIZATION,
+    RankCosts,
+    budget_bytes,
+    default_batched_tokens,
+    non_torch_bytes,
+    sampler_logits_bytes,
+)
 from planner.hardware.topology import Cluster
 from planner.search.range_max import RangeMax
 
@@ -62,16 +70,17 @@ def _groups(cluster: Cluster, tp: int, utilization: float) -> dict[str, list[Sta
     graph's fast-link islands (a machine's GPUs joined by NVLink/PCIe, never across the network),
     ``tp`` consecutive GPUs each."""
     nodes = {n.name: n for n in cluster.nodes}
-    out: dict[str, list[Stage]] = {}
+    firsts = []
     for island in cluster.islands():
         gpus = sorted(island, key=lambda v: int(v.split("/")[1]))
         node = nodes[gpus[0].split("/")[0]]
-        if len(gpus) < tp:
-            continue
-        non_torch = node.gpu.cuda_context_bytes + NCCL_BYTES
-        budget = int(node.gpu.memory_bytes * utilization) - non_torch
-        out[node.name] = [Stage(node.name, node.gpu, int(gpus[k * tp].split("/")[1]), budget,
-                                default_batched_tokens(node.gpu.memory_bytes)) for k in range(len(gpus) // tp)]
+        firsts += [(node, int(gpus[k * tp].split("/")[1])) for k in range(len(gpus) // tp)]
+    ranks = tp * len(firsts)  # the engine's world size: NCCL only when it is more than one
+    out: dict[str, list[Stage]] = {}
+    for node, first in firsts:
+        budget = budget_bytes(node.gpu, utilization) - non_torch_bytes(node.gpu, ranks)
+        out.setdefault(node.name, []).append(Stage(node.name, node.gpu, first, budget,
+                                                   default_batched_tokens(node.gpu.memory_bytes)))
     return out
 
 
@@ -82,21 +91,10 @@ class _Fill:
 
     def __init__(self, profile: Profile, costs: RankCosts, tp: int, multi_stage: bool, batched: set[int],
                  max_num_seqs: int):
-        units = profile.spec.units
-        self.layers = [i for i, u in enumerate(units) if u.kind == "decoder_layer"]
-        first, last = self.layers[0], self.layers[-1]
         self.w = costs.weights(tp, own_head=multi_stage)
         kv = costs.kv_per_token(tp)
-        self.pre = [i for i in range(len(units)) if i < first]
-        self.post = [i for i in range(len(units)) if i > last]
-        self.n = len(self.layers)
-        # each layer carries the units between it and the next layer (parallel.stage_of_units)
-        carried: list[list[int]] = []
-        for i in range(first, last + 1):
-            if units[i].kind == "decoder_layer":
-                carried.append([i])
-            else:
-                carried[-1].append(i)
+        self.pre, carried, self.post = layer_groups(profile.spec.units, costs.layer_at)  # the stage rule
+        self.n = len(carried)
         self.w_sum, self.kv_sum = [0], [0]
         for group in carried:
             self.w_sum.append(self.w_sum[-1] + sum(self.w[i] for i in group))
@@ -109,7 +107,7 @@ class _Fill:
         all_acts = {b: costs.activation(tp, b) for b in batched}
         self.end_acts = {b: (max((all_acts[b][i] for i in self.pre), default=0),
                              max((all_acts[b][i] for i in self.post), default=0)) for b in batched}
-        self.logits = max_num_seqs * profile.spec.vocab_size * 4
+        self.logits = sampler_logits_bytes(profile.spec.vocab_size, max_num_seqs)
 
     def fits(self, st: Stage, a: int, b: int, blocks: int, first: bool, last: bool) -> bool:
         """Layers a..b-1 (and the units before them when first, after them when last) on st."""
@@ -204,17 +202,16 @@ class _Orders:
 def best_pipeline(profile: Profile, cluster: Cluster, tp: int, utilization: float = DEFAULT_UTILIZATION,
                   max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> PipelinePlan | None:
     """The pipeline over every TP group of size ``tp`` in the cluster with the most KV blocks."""
-    layers = [u for u in profile.spec.units if u.kind == "decoder_layer"]
-    if any(u.attention and check_tp(u.attention, tp) for u in layers):
+    costs = RankCosts(profile)
+    if costs.tp_problem(tp):
         return None
     groups = _groups(cluster, tp, utilization)
     if not groups:
         return None
     stage_count = sum(len(v) for v in groups.values())
-    if stage_count > len(layers):
+    if stage_count > costs.layer_count:
         return None
-    fill = _Fill(profile, RankCosts(profile), tp, stage_count > 1, {st.batched for v in groups.values() for st in v},
-                 max_num_seqs)
+    fill = _Fill(profile, costs, tp, stage_count > 1, {st.batched for v in groups.values() for st in v}, max_num_seqs)
     orders = _Orders(fill, groups)
     if orders.solve(0) is None:
         return None
