@@ -60,6 +60,18 @@ def _workload(mode: str, fields: dict, base=None):
     return _build(Workload, mode=mode, **fields)
 
 
+def parse_islands(value) -> list[list[int]] | None:
+    """``"0,2;1,3"`` (or [[0, 2], [1, 3]]) as the GPU islands of an inventory."""
+    from planner.errors import InputError
+
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        return [[int(g) for g in part.split(",") if g.strip()] for part in value.split(";") if part.strip()]
+    except ValueError:
+        raise InputError(f"islands: {value[:80]!r} is not GPU indices; write e.g. --islands '0,2;1,3'") from None
+
+
 def parse_pins(values) -> dict[str, str]:
     """``("model.visual=0", "lm_head=cpu")`` as {module prefix: device}, each module once."""
     from planner.errors import InputError
@@ -117,7 +129,7 @@ def estimate(model: str, mode: str = "inference", dtype=None, quant="auto", grou
 
 
 def plan_request(model: str | None = None, gpus=(), cpu=None, disk=None, max_memory=None, reserve=None,
-                 disk_gb_per_s=None, prices=(), scenario_file=None, dtype=None, quant="auto", group_size=128,
+                 disk_gb_per_s=None, prices=(), islands=None, island_link=None, scenario_file=None, dtype=None, quant="auto", group_size=128,
                  double_quant=False, batch=1, prompt_tokens=512, new_tokens=0, kv_dtype=None, attn_implementation="sdpa",
                  logits="auto", engine="hf", images=0, objective=None, pins=(), weights_only=None, time_limit=None,
                  offload_folder=None, revision=None, explicit: set[str] | None = None):
@@ -142,7 +154,8 @@ def plan_request(model: str | None = None, gpus=(), cpu=None, disk=None, max_mem
         sc = Scenario(model=model, inventory=InventorySpec())
         workload = _workload("inference", {k: loc[k] for k in _WORKLOAD})
     given = {"gpus": list(gpus), "cpu": cpu, "disk": disk, "max_memory": max_memory, "reserve": reserve,
-             "disk_gb_per_s": disk_gb_per_s, "prices": list(prices)}
+             "disk_gb_per_s": disk_gb_per_s, "prices": list(prices), "islands": parse_islands(islands),
+             "island_link": island_link}
     inventory = _build(InventorySpec, **{**sc.inventory.model_dump(),
                                          **{k: v for k, v in given.items() if v is not None and v != []}})
     pins = parse_pins(pins) if isinstance(pins, (list, tuple)) and pins else (pins or None)
@@ -154,7 +167,7 @@ def plan_request(model: str | None = None, gpus=(), cpu=None, disk=None, max_mem
 
 
 def plan(model: str | None = None, gpus=(), cpu=None, disk=None, max_memory=None, reserve=None, disk_gb_per_s=None,
-         prices=(), scenario_file=None, dtype=None, quant="auto", group_size=128, double_quant=False, batch=1,
+         prices=(), islands=None, island_link=None, scenario_file=None, dtype=None, quant="auto", group_size=128, double_quant=False, batch=1,
          prompt_tokens=512, new_tokens=0, kv_dtype=None, attn_implementation="sdpa", logits="auto", engine="hf", images=0,
          objective=None, pins=(), weights_only=None, time_limit=None, offload_folder=None, revision=None):
     """``planner plan``: the optimal placement, a Plan (``status``, ``device_map``, bytes per device)."""

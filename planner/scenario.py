@@ -33,6 +33,13 @@ class InventorySpec(BaseModel):
     prices: dict[str, str | float] | list[str] = {}
     """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, RTX4090: 1600} (or a list of
     TYPE=PRICE, as the CLI's --price takes them: [H100=2.10/h, H100=25000])."""
+    islands: list[list[int]] | None = Field(None, max_length=1024)
+    """GPU indices joined by a fast link (NVLink bridges, NVSwitch, one PCIe switch), e.g. [[0, 2], [1, 3]]:
+    consecutive parts of the model go to GPUs of one island first (default: all GPUs alike)."""
+    island_link: str | None = None
+    """gpu_links kind inside an island (catalogs/speed_model.yaml; default: the GPU type's own interconnect)."""
+    between_islands: str = "pcie-cross-socket"
+    """gpu_links kind between two islands."""
 
 
 class Scenario(BaseModel):

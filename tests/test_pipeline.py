@@ -68,11 +68,44 @@ def test_bigger_cards_get_more_layers():
     assert by_machine["big"] > by_machine["small"]
 
 
-def test_islands_are_machines():
+def test_without_a_layout_each_machine_is_one_island():
+    """No islands given: a machine's GPUs form one island on the card's own link (NCCL busbw from
+    the speed model: 450 GB/s on NVLink 4), and the slower network card joins two machines."""
     cluster = Cluster((Node("a", find_gpu("H100"), 8, 50.0), Node("b", find_gpu("L40S"), 4, 25.0)))
     islands = cluster.islands()
     assert [len(i) for i in islands] == [8, 4]
-    assert cluster.link_gb_per_s("a", "b") == 25.0 and cluster.link_gb_per_s("a", "a") == find_gpu("H100").interconnect_gb_per_s
+    assert cluster.link("a/0", "b/0")[1] == 25.0 and cluster.link("a/0", "a/1")[1] == 450.0
+    assert cluster.link("a/0", "a/7") == ("nvlink4", 450.0) and cluster.link("a/3", "b/1")[0] == "network"
+
+
+def _two_socket_box(islands):
+    from planner.hardware.topology import HostLayout, LayoutSpec
+
+    layout = HostLayout.of(LayoutSpec(islands=islands), 8, "pcie-switch", "nodes[box]") if islands else None
+    return Cluster((Node("box", find_gpu("L40S"), 8, 50.0, layout),))
+
+
+def test_islands_that_are_not_the_machine_change_the_answer():
+    """An 8 x L40S server whose GPUs sit under two CPU sockets (islands 0-3 and 4-7): no tensor-
+    parallel group of 8 exists, groups of 4 stay on one socket, and the pipeline's hop between the
+    two islands is priced by the link between sockets. As one island, tp 8 is a pipeline."""
+    prof = profile("Llama-3.1-70B", engine="vllm", prompt_tokens=8192)
+    split, whole = _two_socket_box([[0, 1, 2, 3], [4, 5, 6, 7]]), _two_socket_box(None)
+    assert best_pipeline(prof, whole, 8) is not None and best_pipeline(prof, split, 8) is None
+    assert {m: [s.first_gpu for s in st] for m, st in _groups(split, 4, 0.9).items()} == {"box": [0, 4]}
+    plan = best_pipeline(prof, split, 4)
+    hops = split.hops([(s.machine, s.first_gpu) for s in plan.stages], 1_000_000)
+    assert [(a, b, kind) for a, b, kind, _, _ in hops] == [("box/0", "box/4", "pcie-cross-socket")]
+    assert whole.hops([("box", 0), ("box", 4)], 1_000_000) == []  # one island: no hop leaves it
+    assert split.link("box/0", "box/3") == ("pcie-switch", 32.0) and split.link("box/1", "box/6") == ("pcie-cross-socket", 12.0)
+
+
+def test_an_island_layout_must_hold_every_gpu_once(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("nodes:\n  - {name: box, gpus: 4xL40S, islands: [[0, 1], [1, 2, 3]]}\n")
+    assert_input_error(run_cli("size", "Llama-3.2-1B", "--cluster", str(path)), "nodes[box].islands")
+    path.write_text("nodes:\n  - {name: box, gpus: 4xL40S, islands: [[0, 1], [2, 3]], between_islands: warp}\n")
+    assert_input_error(run_cli("size", "Llama-3.2-1B", "--cluster", str(path)), "nodes[box].between_islands", "warp")
 
 
 def test_cluster_cli_example():
@@ -128,13 +161,13 @@ def test_one_stage_rule_for_units_around_and_between_layers():
 
 
 def test_tensor_parallel_groups_come_from_the_graphs_fast_link_islands():
-    """A group never spans the network: the graph's islands are the machines, and each gives
-    len // tp groups of consecutive GPUs; the link between machines is the slower card."""
+    """A group never spans the network: without a layout each machine is one island, and each
+    gives len // tp groups of consecutive GPUs; the link between machines is the slower card."""
     from planner.sizing.pipeline import _groups
 
     cluster = Cluster((Node("big", find_gpu("A100-80GB"), 4, 50.0), Node("small", find_gpu("L40S"), 2, 25.0)))
     assert [sorted(i) for i in cluster.islands()] == [["big/0", "big/1", "big/2", "big/3"], ["small/0", "small/1"]]
-    assert cluster.link_gb_per_s("big", "small") == 25.0
+    assert cluster.link("big/0", "small/0") == ("network", 25.0)
     assert {m: [s.first_gpu for s in st] for m, st in _groups(cluster, 2, 0.9).items()} == {"big": [0, 2], "small": [0]}
     assert {m: [s.first_gpu for s in st] for m, st in _groups(cluster, 4, 0.9).items()} == {"big": [0]}
     assert _groups(cluster, 8, 0.9) == {}

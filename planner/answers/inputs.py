@@ -36,11 +36,11 @@ def inventory_of(spec):
     """The Inventory of a request's ``InventorySpec``."""
     from planner.hardware.inventory import build_inventory
     from planner.hardware.prices import parse_prices
+    from planner.hardware.topology import LayoutSpec
 
-    fields = {k: getattr(spec, k) for k in ("gpus", "cpu", "disk", "max_memory", "reserve", "disk_gb_per_s", "prices")}
-    fields["gpus"] = list(fields["gpus"])
-    fields["prices"] = parse_prices(fields["prices"])
-    return build_inventory(**fields)
+    fields = {k: getattr(spec, k) for k in ("gpus", "cpu", "disk", "max_memory", "reserve", "disk_gb_per_s")}
+    layout = LayoutSpec(islands=spec.islands, island_link=spec.island_link, between_islands=spec.between_islands)
+    return build_inventory(**fields, prices=parse_prices(spec.prices), layout=layout)
 
 
 def have_gpus(text: str):

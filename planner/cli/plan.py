@@ -19,6 +19,10 @@ from planner.objectives import PLAN_OBJECTIVES
 @click.option("--max-memory", default=None, help="accelerate's max_memory: 0=24GiB,1=12GiB,cpu=200GiB (GiB = 2^30, GB = 10^9).")
 @click.option("--reserve", default=None, help="Per-GPU reserve [default: CUDA context + 2% fragmentation].")
 @click.option("--disk-gb-per-s", "--disk-gbps", "disk_gb_per_s", type=float, default=None, help="Disk read bandwidth in GB/s [default: 2].")
+@click.option("--islands", default=None, help="GPUs joined by a fast link (NVLink bridges, NVSwitch, one PCIe switch), "
+              "islands split by ';': 0,2;1,3. Consecutive parts of the model then go to GPUs of one island first.")
+@click.option("--island-link", default=None, help="The link inside an island, a gpu_links kind of catalogs/speed_model.yaml "
+              "(nvlink3 for bridged RTX 3090s) [default: the GPU type's own interconnect].")
 @click.option("--price", "prices", multiple=True, help="Your price for a GPU type: RTX4090=1600 or H100=2.10/h (repeatable).")
 @click.option("--objective", type=click.Choice(PLAN_OBJECTIVES), default=None,
               help="After least offload: fewest GPUs, lowest purchase price, lowest hourly price (the names size "

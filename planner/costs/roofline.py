@@ -40,6 +40,10 @@ class Fabric:
     network: str = "ethernet-100g"
     nic_bytes_per_s: float = 12.5e9
     hosts: int = 1
+    between: str | None = None
+    """The link between two islands of a host (hardware/topology.py), when stages cross one."""
+    island_hops: int = 0
+    """Pipeline hops inside a host that cross from one island to another (over ``between``)."""
 
 
 def default_fabric(gpu) -> Fabric:
@@ -96,6 +100,7 @@ class _Stages:
         self.bytes_per_param = profile.weights_bytes / max(profile.parameters, 1)
         self.link = model.link(fabric.link)
         self.network = model.network(fabric.network)
+        self.between = model.link(fabric.between) if fabric.island_hops else None
         self.hidden = profile.spec.hidden_size
         if profile.routed_mlp:
             routed = profile.routed_expert_bytes
@@ -133,14 +138,17 @@ class _Stages:
         """The pipeline hops of one token round: hidden states and residual of ``b`` sequences."""
         nbytes = 2 * b * self.hidden * ACTIVATION_BYTES
         cross = min(self.fabric.hosts, self.layout.pp) - 1
-        inside = self.layout.pp - 1 - cross
-        return cross * self.network.hop_s(nbytes, self.fabric.nic_bytes_per_s) + inside * self.link.allreduce_s(2, nbytes)
+        islands = self.fabric.island_hops
+        inside = self.layout.pp - 1 - cross - islands
+        between = islands * self.between.allreduce_s(2, nbytes) if islands else 0.0
+        return cross * self.network.hop_s(nbytes, self.fabric.nic_bytes_per_s) + inside * self.link.allreduce_s(2, nbytes) + between
 
     def calibrated(self) -> bool:
         one_gpu = self.layout.tp == 1 and self.layout.pp == 1
         tp_ok = one_gpu or self.link.calibrated is not None
         hosts_ok = self.fabric.hosts <= 1 or self.network.calibrated is not None
-        return self.model.calibrated is not None and tp_ok and hosts_ok
+        islands_ok = not self.fabric.island_hops or self.between.calibrated is not None
+        return self.model.calibrated is not None and tp_ok and hosts_ok and islands_ok
 
 
 def replica_speed(profile: Profile, layout: VllmLayout, batch: int, context: int, fabric: Fabric | None = None,

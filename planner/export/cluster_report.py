@@ -31,14 +31,14 @@ def launch(model: str, profile: Profile, plan: PipelinePlan, context: int, utili
 
 
 def _hops(profile: Profile, cluster: Cluster, plan: PipelinePlan, context: int) -> list[dict]:
-    """The pipeline's cross-machine hops, each priced: one decode step sends every running
+    """The pipeline's hops out of an island (across machines, or between islands of one), each priced: one decode step sends every running
     sequence's hidden state (hidden x the compute dtype) to the next stage."""
     from planner.units import DTYPE_BITS
 
     seqs = max(min(plan.kv_tokens // context, DEFAULT_MAX_NUM_SEQS), 1)
     step_bytes = seqs * profile.spec.hidden_size * DTYPE_BITS[profile.dtype] // 8
-    return [{"from": a, "to": b, "gb_per_s": rate, "bytes_per_decode_step": step_bytes, "seconds_per_decode_step": round(t, 9)}
-            for a, b, rate, t in cluster.hops([s.machine for s in plan.stages], step_bytes)]
+    return [{"from": a, "to": b, "link": kind, "gb_per_s": rate, "bytes_per_decode_step": step_bytes, "seconds_per_decode_step": round(t, 9)}
+            for a, b, kind, rate, t in cluster.hops([(s.machine, s.first_gpu) for s in plan.stages], step_bytes)]
 
 
 def _plan_doc(a: ClusterAnswer, p: PipelinePlan) -> dict:

@@ -81,6 +81,9 @@ def plan_blocks(plan: Plan) -> list:
             out += [f"Fits if you: {tip}" for tip in plan.diagnosis.suggestions] or ["No single change tried makes it fit."]
         return out
     out += ["", _devices(plan), _offload_line(plan)]
+    if plan.hops:
+        out.append("GPU hops per forward pass: " + "; ".join(
+            f"{h.source} -> {h.target} over {h.link} {h.seconds * 1e6:,.0f} us" for h in plan.hops))
     if (line := _baseline_line(plan)) is not None:
         out.append(line)
     if plan.offload_folder:
@@ -159,6 +162,9 @@ def plan_json(plan: Plan, timings: bool = False) -> str:
         "objectives": plan.objectives,
         "gap": plan.gap,
     }
+    if plan.hops:  # only when the inventory gives its islands
+        doc["hops"] = [{"from": h.source, "to": h.target, "link": h.link, "seconds_per_forward_pass": round(h.seconds, 9)}
+                       for h in plan.hops]
     if timings:  # wall clock: left out by default so the same input gives the same bytes
         doc["solve_seconds"] = round(plan.solve_seconds, 6)
     if plan.baseline is not None:

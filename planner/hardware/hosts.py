@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from planner.catalog import GpuType, catalog_yaml, find_gpu
-from planner.errors import CatalogError
+from planner.errors import CatalogError, InputError
 from planner.hardware.prices import price_of
+from planner.hardware.topology import HostLayout, LayoutSpec
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class Offer:
     form: str = ""
     provider: str = ""
     sources: dict[str, str] = field(default_factory=dict)
+    layout: HostLayout | None = None
+    """Its GPUs' islands (hosts.yaml ``topology``); None: every slot on ``link``, one island."""
+
+    @property
+    def host(self) -> HostLayout:
+        return self.layout or HostLayout.single(self.slots, self.link)
 
     def gpu_options(self) -> range:
         """How many GPUs one host can be bought or rented with."""
@@ -62,6 +69,17 @@ def _check_kinds(where: str, link: str, network: str) -> None:
         raise CatalogError(f"hosts.yaml: {where} has network {network!r}, not a networks kind of speed_model.yaml")
 
 
+def _layout(row: dict) -> HostLayout | None:
+    """A host's ``topology`` block (islands, link between them) as its HostLayout."""
+    if not row.get("topology"):
+        return None
+    spec = LayoutSpec(**{"island_link": row["link"], **row["topology"]})
+    try:
+        return HostLayout.of(spec, int(row["slots"]), row["link"], f"hosts.yaml: {row['name']}.topology")
+    except InputError as e:
+        raise CatalogError(str(e)) from None
+
+
 @cache
 def host_offers() -> tuple[Offer, ...]:
     """Every (host, GPU type) pair of the catalog, as purchase offers."""
@@ -73,7 +91,7 @@ def host_offers() -> tuple[Offer, ...]:
                              row["link"], row["network"], float(row["nic_gb_per_s"]) * 1e9,
                              host_price_usd=float(row["price_usd"]), host_power_w=float(row["power_w"]),
                              rack_units=int(row["rack_units"]), ram_gib=int(row["ram_gib"]), form=row["form"],
-                             sources=dict(row.get("sources") or {})))
+                             sources=dict(row.get("sources") or {}), layout=_layout(row)))
     return tuple(out)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from planner.catalog import find_gpu
 from planner.costs.overhead import DEFAULT_FRAGMENTATION, reserve_bytes
 from planner.errors import CatalogError, InputError
+from planner.hardware.topology import HostLayout, LayoutSpec, gpu_link_kind
 from planner.units import MiB, gib, parse_size
 
 DEFAULT_CONTEXT_BYTES = 500 * MiB
@@ -60,7 +61,8 @@ class Inventory:
     gpus: tuple[Device, ...] = ()
     cpu: Device | None = None
     disk: Device | None = None
-    node: str = "node0"
+    layout: HostLayout | None = None
+    """The GPUs' islands and links (hardware/topology.py); None: not given, every GPU alike."""
 
     @property
     def devices(self) -> tuple[Device, ...]:
@@ -165,6 +167,7 @@ def build_inventory(
     disk_gb_per_s: float = DEFAULT_DISK_GB_PER_S,
     fragmentation: float = DEFAULT_FRAGMENTATION,
     prices=None,
+    layout: LayoutSpec | None = None,
 ) -> Inventory:
     """An Inventory from CLI-style pieces: ``--gpu 2xA100-80GB --gpu 24GiB --cpu 256GiB --max-memory 0=40GiB``.
 
@@ -200,7 +203,13 @@ def build_inventory(
     disk_dev = _host_device("disk", disk, caps.get("disk"), disk_gb_per_s)
     if not devices and cpu_dev is None:
         raise InputError("inventory: no devices; give --gpu (e.g. --gpu 2xA100-80GB), --cpu SIZE or --max-memory")
-    return Inventory(tuple(devices), cpu_dev, disk_dev)
+    host = None
+    if layout is not None and (layout.islands is not None or layout.island_link is not None):
+        if not devices:
+            raise InputError("islands: there are no GPUs to group; give --gpu or --max-memory")
+        link = gpu_link_kind(find_gpu(devices[0].gpu_type)) if devices[0].gpu_type else "pcie-switch"
+        host = HostLayout.of(layout, [int(d.key) for d in devices], link, "")
+    return Inventory(tuple(devices), cpu_dev, disk_dev, host)
 
 
 def _host_device(kind: str, size, budget: int | None, link_gb_per_s: float) -> Device | None:

@@ -63,6 +63,9 @@ class Plan:
     baseline: Baseline | None = None
     diagnosis: object | None = None
     """A ``Diagnosis`` when infeasible."""
+    hops: tuple = ()
+    """Hidden states crossing between consecutive GPUs (placement/gpu_order.Hop), when the
+    inventory gives its islands."""
 
     @property
     def fits(self) -> bool | None:
@@ -159,7 +162,26 @@ def make_plan(
     broken = verify(problem, solution.assignment)
     if broken:  # the model and the accounting disagree: a bug, never a user error
         raise AssertionError(f"solver plan breaks its own rules: {broken[0]}")
-    return plan_from_assignment(problem, profile, solution.assignment, status=solution.status,
+    assignment, hops = _ordered(problem, profile, inventory, solution.assignment)
+    return plan_from_assignment(problem, profile, assignment, status=solution.status,
                                 objectives=solution.objectives, gap=solution.gap, solve_seconds=solution.solve_seconds,
-                                offload_folder=offload_folder, baseline=baseline)
+                                offload_folder=offload_folder, baseline=baseline, hops=hops)
+
+
+def _ordered(problem: Problem, profile: Profile, inventory: Inventory, assignment: tuple[int, ...]):
+    """The plan's GPUs chosen with the machine's topology (placement/gpu_order.py), kept only when
+    it proves every objective unchanged; and its hops (none without a topology)."""
+    if inventory.layout is None:
+        return assignment, ()
+    from planner.placement.gpu_order import hops, order_gpus
+    from planner.placement.loads import objective_values
+    from planner.placement.verify import verify
+    from planner.units import DTYPE_BITS
+
+    w = profile.workload
+    nbytes = w.batch * w.prompt_tokens * profile.spec.hidden_size * DTYPE_BITS[profile.dtype] // 8
+    moved = order_gpus(problem, assignment, inventory.layout, nbytes)
+    if moved != assignment and (verify(problem, moved) or objective_values(problem, moved) != objective_values(problem, assignment)):
+        moved = assignment
+    return moved, hops(problem, moved, inventory.layout, nbytes)
 

@@ -128,16 +128,32 @@ def offer_kind(objective: str) -> str:
 def _units(layout: VllmLayout, seqs: int, offer: Offer, speed_of) -> list[Candidate]:
     """The units of one layout on one offer."""
     tp, pp, gpus = layout.tp, layout.pp, layout.gpus
-    if tp > offer.slots:
+    islands = [offer.host.island_of(group[0]) for group in offer.host.tp_groups(tp)]  # TP groups stay in an island
+    per_host = len(islands)
+    if not per_host:
         return []
-    if gpus <= offer.slots:
-        fabric = Fabric(offer.link, offer.network, offer.nic_bytes_per_s, 1)
-        speed = speed_of(fabric)
-        counts = [offer.slots // gpus] if offer.fixed else range(1, offer.slots // gpus + 1)
-        return [Candidate(layout, seqs, speed, offer, k, 1, offer.slots if offer.fixed else k * gpus) for k in counts]
-    hosts = -(-pp // (offer.slots // tp))
-    speed = speed_of(Fabric(offer.link, offer.network, offer.nic_bytes_per_s, hosts))
+    if pp <= per_host:
+        counts = [per_host // pp] if offer.fixed else range(1, per_host // pp + 1)
+        out = []
+        for k in counts:  # replica r takes groups r*pp .. (r+1)*pp - 1; the slowest replica sets the speed
+            hops = max(_crossings(islands[r * pp:(r + 1) * pp]) for r in range(k))
+            speed = speed_of(_fabric(offer, 1, hops))
+            out.append(Candidate(layout, seqs, speed, offer, k, 1, offer.slots if offer.fixed else k * gpus))
+        return out
+    hosts = -(-pp // per_host)
+    hops = sum(_crossings(islands[:min(per_host, pp - h * per_host)]) for h in range(hosts))
+    speed = speed_of(_fabric(offer, hosts, hops))
     return [Candidate(layout, seqs, speed, offer, 1, hosts, hosts * offer.slots if offer.fixed else gpus)]
+
+
+def _crossings(islands: list[int]) -> int:
+    """Pipeline hops between consecutive stages in different islands of one host."""
+    return sum(a != b for a, b in zip(islands, islands[1:], strict=False))
+
+
+def _fabric(offer: Offer, hosts: int, island_hops: int) -> Fabric:
+    between = offer.host.between if island_hops else None
+    return Fabric(offer.link, offer.network, offer.nic_bytes_per_s, hosts, between, island_hops)
 
 
 def make_candidates(profile: Profile, gpu_types: list[GpuType], context: int, concurrency: int = 1, gpus_per_node: int = 8,

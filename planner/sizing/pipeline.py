@@ -66,15 +66,9 @@ class PipelinePlan:
 
 
 def _groups(cluster: Cluster, tp: int, utilization: float) -> dict[str, list[Stage]]:
-    """The tensor-parallel groups of size ``tp`` each machine offers: taken inside the cluster
-    graph's fast-link islands (a machine's GPUs joined by NVLink/PCIe, never across the network),
-    ``tp`` consecutive GPUs each."""
-    nodes = {n.name: n for n in cluster.nodes}
-    firsts = []
-    for island in cluster.islands():
-        gpus = sorted(island, key=lambda v: int(v.split("/")[1]))
-        node = nodes[gpus[0].split("/")[0]]
-        firsts += [(node, int(gpus[k * tp].split("/")[1])) for k in range(len(gpus) // tp)]
+    """The tensor-parallel groups of size ``tp`` each machine offers: ``tp`` consecutive GPUs inside
+    one of its islands (hardware/topology.py), never across islands or the network."""
+    firsts = [(node, group[0]) for node in cluster.nodes for group in node.host.tp_groups(tp)]
     ranks = tp * len(firsts)  # the engine's world size: NCCL only when it is more than one
     out: dict[str, list[Stage]] = {}
     for node, first in firsts:
