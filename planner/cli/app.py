@@ -16,6 +16,7 @@ import click
 from planner.cli.options import (
     check_mode_flags,
     format_options,
+    mode_options,
     output_format,
     revision_option,
     workload_options,
@@ -35,11 +36,8 @@ def cli(debug: bool) -> None:
 
 @cli.command(cls=settings_command())
 @click.argument("model")
-@click.option("--mode", type=click.Choice(["inference", "training", "compression"]), default="inference", show_default=True,
-              help="What runs: inference, training (DeepSpeed ZeRO, LoRA), or one-shot compression with llm-compressor.")
+@mode_options("What runs: inference, training (DeepSpeed ZeRO, LoRA), or one-shot compression with llm-compressor.")
 @workload_options
-@click.option("--seq-len", type=int, default=2048, show_default=True,
-              help="Tokens per sequence: the training sequence or each calibration sample (--mode training, compression).")
 @click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, which "
               "compression settings fit it, or how many it takes to train (repeatable).")
 @format_options

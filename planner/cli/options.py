@@ -36,6 +36,17 @@ def workload_options(func):
     return func
 
 
+def mode_options(what: str):
+    """``--mode`` (saying what the command does in each) and ``--seq-len``, the flags the modes share."""
+    def add(func):
+        func = click.option("--seq-len", type=int, default=2048, show_default=True,
+                            help="Tokens per sequence: the training sequence or each calibration sample (--mode training, "
+                                 "compression).")(func)
+        return click.option("--mode", type=click.Choice(["inference", "training", "compression"]), default="inference",
+                            show_default=True, help=what)(func)
+    return add
+
+
 def format_options(f):
     """``--format text|markdown|csv|json`` and ``--json`` (the same as ``--format json``)."""
     f = click.option("--json", "as_json", is_flag=True, help="Print JSON (the same as --format json).")(f)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.cli.options import check_mode_flags, format_options, output_format, revision_option, workload_options
+from planner.cli.options import check_mode_flags, format_options, mode_options, output_format, revision_option, workload_options
 from planner.cli.settings import settings_command
 from planner.hardware.prices import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_YEARS
 from planner.objectives import SIZE_OBJECTIVES
@@ -13,11 +13,8 @@ from planner.objectives import SIZE_OBJECTIVES
 @click.command("size", cls=settings_command(skip=("--gpus-per-node", "--sequential-targets", "--offload-hessians",
                                                  "--cache-on-gpu")))
 @click.argument("model")
-@click.option("--mode", type=click.Choice(["inference", "training", "compression"]), default="inference", show_default=True,
-              help="Size for serving (vLLM), training (DeepSpeed) or one-shot compression (llm-compressor).")
+@mode_options("Size for serving (vLLM), training (DeepSpeed) or one-shot compression (llm-compressor).")
 @workload_options
-@click.option("--seq-len", type=int, default=2048, show_default=True,
-              help="Tokens per sequence: the training sequence or each calibration sample (--mode training, compression).")
 @click.option("--context", type=int, default=None, help="max-model-len: tokens per sequence [default: prompt + new tokens].")
 @click.option("--concurrency", type=int, default=None, help="Sequences served at once at full context [default: --batch].")
 @click.option("--gpu-type", "--gpu", "gpu_types", multiple=True,
