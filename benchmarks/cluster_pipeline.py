@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import time
 
-from planner import estimate
+from planner import profile
 from planner.catalog import find_gpu, gpu_types
 from planner.costs.vllm import TP_SIZES
 from planner.hardware.topology import Cluster, Node
@@ -32,7 +32,7 @@ MIXES = {"H100 + A100-40GB": ("H100", "A100-40GB"), "H100 + L40S": ("H100", "L40
 def main() -> int:
     print(f"{'model':<16}{'cluster (32 x 8)':<20}{'tp':>4}{'stages':>8}{'KV blocks':>11}{'ms':>9}")
     for name, kw in MODELS.items():
-        prof = estimate(name, engine="vllm", **kw)
+        prof = profile(name, engine="vllm", **kw)
         for label, (a, b) in MIXES.items():
             cluster = Cluster(tuple(Node(f"m{k:02d}", find_gpu(a if k % 2 == 0 else b), 8, 50.0) for k in range(32)))
             for tp in TP_SIZES:
@@ -44,7 +44,7 @@ def main() -> int:
                 print(f"{name:<16}{label:<20}{tp:>4}{stages:>8}{blocks:>11}{ms:>9.1f}", flush=True)
     print(f"\n{'size: model':<22}{'status':<10}{'GPUs':>6}{'ms':>9}")
     for name, kw in MODELS.items():
-        prof = estimate(name, engine="vllm", **kw)
+        prof = profile(name, engine="vllm", **kw)
         t0 = time.perf_counter()
         answer = size(prof, gpu_types(), context=32768, concurrency=64, objective="price", gpus_per_node=8, max_gpus=256)
         ms = (time.perf_counter() - t0) * 1e3

@@ -95,7 +95,7 @@ def startup() -> None:
 def main(models: list[str]) -> int:
     from hf_reference import build_meta
 
-    from planner import estimate
+    from planner import profile
     from planner.catalog import load_model_config
     from planner.hardware.inventory import build_inventory
     from planner.placement.plan import make_plan
@@ -105,12 +105,12 @@ def main(models: list[str]) -> int:
     slow, unproven, ratios, by_size = [], [], {}, {}
     seen = _path_probe()
     warm = build_inventory(max_memory={0: 24 * GiB, "cpu": 64 * GiB})  # imports (CP-SAT's too) not timed: see start-up
-    make_plan(estimate("Llama-3.2-1B", dtype="bf16", quant="none"), warm)
-    make_plan(estimate("Llama-3.1-70B", dtype="bf16", quant="none"), warm)
+    make_plan(profile("Llama-3.2-1B", dtype="bf16", quant="none"), warm)
+    make_plan(profile("Llama-3.1-70B", dtype="bf16", quant="none"), warm)
     for name in models:
         meta = build_meta(load_model_config(name))
         for wl_name, wl in WORKLOADS.items():
-            prof = estimate(name, dtype="bf16", quant="none", **wl)
+            prof = profile(name, dtype="bf16", quant="none", **wl)
             for n in SIZES:
                 budget = {i: CYCLE[i % 5] * GiB for i in range(n)} | {"cpu": 1024 * GiB}
                 acc = min(accelerate_ms(meta, budget) for _ in range(REPEAT))  # accelerate always adds an unlimited disk

@@ -79,7 +79,7 @@ def evaluate(problem, device_map: dict):
 def main(models: list[str]) -> int:
     from hf_reference import build_meta
 
-    from planner import estimate
+    from planner import profile
     from planner.catalog import load_model_config
     from planner.hardware.inventory import build_inventory
     from planner.placement.plan import make_plan
@@ -89,7 +89,7 @@ def main(models: list[str]) -> int:
           f"{'accel. ms':>10}{'planner ms':>11}  status")
     for name in models:
         meta = build_meta(load_model_config(name))
-        prof = estimate(name, dtype="bf16", quant="none")
+        prof = profile(name, dtype="bf16", quant="none")
         for label, budget in BUDGETS.items():
             mm = {k: v * GiB for k, v in budget.items()}
             dm, t_acc = accelerate_auto(meta, mm)
@@ -116,14 +116,14 @@ def main(models: list[str]) -> int:
     print(f"Median time: accelerate {statistics.median(r[6] for r in rows) * 1e3:.1f} ms, "
           f"planner {statistics.median(r[7] for r in rows) * 1e3:.1f} ms (whole plan: greedy hint + CP-SAT proof + checks)")
     print(f"Proven optimal: {sum(1 for r in rows if r[8] == 'optimal')} of {len(rows)}")
-    full_workload(None, models, build_meta, estimate, load_model_config, build_inventory, make_plan)
-    speed(build_meta, estimate, load_model_config, build_inventory, make_plan)
+    full_workload(None, models, build_meta, profile, load_model_config, build_inventory, make_plan)
+    speed(build_meta, profile, load_model_config, build_inventory, make_plan)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
 
 
-def full_workload(cache, models, build_meta, estimate, load_model_config, build_inventory, make_plan) -> None:
+def full_workload(cache, models, build_meta, profile, load_model_config, build_inventory, make_plan) -> None:
     """The same budgets when the model then generates (batch 4, 2048 + 256 tokens): accelerate's
     map is made for weights only, so check it with the KV cache, activations and CUDA context the
     run needs (the planner's accounting, measured within 1% on an H100, docs/validation.md)."""
@@ -132,7 +132,7 @@ def full_workload(cache, models, build_meta, estimate, load_model_config, build_
     oom = fits = infeasible = 0
     for name in models:
         meta = build_meta(load_model_config(name))
-        prof = estimate(name, dtype="bf16", quant="none", batch=4, prompt_tokens=2048, new_tokens=256)
+        prof = profile(name, dtype="bf16", quant="none", batch=4, prompt_tokens=2048, new_tokens=256)
         for budget in BUDGETS.values():
             mm = {k: v * GiB for k, v in budget.items()}
             dm, _ = accelerate_auto(meta, mm)
@@ -146,7 +146,7 @@ def full_workload(cache, models, build_meta, estimate, load_model_config, build_
           f"memory in {oom}; the planner's plan fits in {fits} ({infeasible} reported infeasible, with their shortfall)")
 
 
-def speed(build_meta, estimate, load_model_config, build_inventory, make_plan) -> None:
+def speed(build_meta, profile, load_model_config, build_inventory, make_plan) -> None:
     cases = [
         ("Llama-3.1-405B", "8x80GiB + cpu 1TiB + disk", {**dict.fromkeys(range(8), 80 * GiB), "cpu": 1024 * GiB}, "4TiB"),
         ("Llama-3.1-70B", "16 GPUs of 24/12/40/16 GiB + cpu", {**{i: [24, 12, 40, 16][i % 4] * GiB for i in range(16)},
@@ -155,7 +155,7 @@ def speed(build_meta, estimate, load_model_config, build_inventory, make_plan) -
     print(f"\n{'speed case':<52}{'accelerate ms':>14}{'CP-SAT ms':>11}{'plan ms':>9}  status")
     for name, label, mm, disk in cases:
         meta = build_meta(load_model_config(name))
-        prof = estimate(name, dtype="bf16", quant="none")
+        prof = profile(name, dtype="bf16", quant="none")
         acc = min(accelerate_auto(meta, mm)[1] for _ in range(5))
         inventory = build_inventory(max_memory=mm, disk=disk, reserve=0)
         runs = []

@@ -18,16 +18,16 @@ CASES = [
 
 
 def main() -> int:
-    from planner import estimate
+    from planner import profile
     from planner.catalog import gpu_types
     from planner.sizing.fleet import exhaustive, make_candidates, size
 
-    size(estimate("gpt2", engine="vllm"), list(gpu_types())[:1], 512, 1)  # import and warm up OR-Tools once
+    size(profile("gpt2", engine="vllm"), list(gpu_types())[:1], 512, 1)  # import and warm up OR-Tools once
     print(f"{'model':<20}{'objective':<9}{'layouts':>8}{'sizing ms':>10}{'of which layouts':>17}{'CP-SAT':>8}"
           f"{'enumeration':>12}  same answer")
     bad = 0
     for model, context, concurrency, objective, max_gpus in CASES:
-        prof = estimate(model, engine="vllm")
+        prof = profile(model, engine="vllm")
         types = [g for g in gpu_types() if objective == "gpus" or (g.price_usd if objective == "price" else g.price_usd_per_hour)]
         t0 = time.perf_counter()
         answer = size(prof, types, context, concurrency, objective, max_gpus=max_gpus)

@@ -41,7 +41,7 @@ def main() -> int:
         points = load_whatif(path)
         t_load = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rows = run(points, jobs=jobs, progress=False)
+        rows = run(points, jobs=jobs)
         t_run = time.perf_counter() - t0
     fits = sum(1 for r in rows if r["results"].get("fits"))
     errors = sum(1 for r in rows if r["results"].get("status") == "error")
