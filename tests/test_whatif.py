@@ -248,3 +248,27 @@ def test_a_long_context_point_says_why_it_does_not_fit():
     row = _result(sc)
     assert row["status"] == "infeasible" and row["fits"] is False
     assert row["reason"].startswith("3.61 GiB short with units kept whole; the execution GPU needs at least 46.")
+
+
+def test_a_cluster_point_is_the_cli_answer():
+    """One question, one answer: a what-if point with a cluster file and ``size --cluster`` on the
+    same input go through the same entry point and give the same pipeline."""
+    rows = run(load_whatif(ROOT / "examples" / "whatif" / "cluster-context.yaml"), jobs=1)
+    row = next(r["results"] for r in rows if r["axes"] == {"model": "Qwen2.5-72B", "size.context": 32768})
+    r = run_cli("size", "Qwen2.5-72B", "--dtype", "bf16", "--cluster", str(ROOT / "examples" / "cluster-mixed.yaml"),
+                "--context", "32768", "--concurrency", "16", "--json")
+    best = json.loads(r.stdout)["best"]
+    assert r.returncode == 0 and row["fits"] is True
+    assert row["kv_tokens"] == best["kv_cache_tokens"] and row["gpus_used"] == sum(len(s["gpus"]) for s in best["stages"])
+
+
+def test_training_and_compression_sizing_rank_by_every_objective():
+    """``size --mode training`` takes every sizing objective, tco included (once an internal error)."""
+    import planner
+    from planner.objectives import SIZE_OBJECTIVES
+
+    for objective in SIZE_OBJECTIVES:
+        answer = planner.size("Llama-2-7b-hf", mode="training", objective=objective, zero=3, gpu_types=["H100", "A100-80GB"])
+        assert answer.fits and answer.objective == objective
+    tco = planner.size("Llama-2-7b-hf", mode="training", objective="tco", zero=3, gpu_types=["H100", "A100-80GB"])
+    assert [o.tco_usd for o in tco.options] == sorted(o.tco_usd for o in tco.options)
