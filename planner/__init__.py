@@ -28,4 +28,6 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("planner.api"), name)
     if name in _TYPES:
         return getattr(importlib.import_module(_TYPES[name]), name)
+    if name in ("api", "answers", "errors", "requests"):
+        return importlib.import_module(f"planner.{name}")
     raise AttributeError(name)

@@ -38,6 +38,23 @@ def _number(value):
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+def _many(value):
+    """A repeatable parameter as the CLI gets it: one string is one value (``gpus="RTX4090"``), a
+    mapping stays a mapping (``prices={"H100": "2.10/h"}``), anything else a tuple."""
+    from collections.abc import Mapping
+
+    if value is None:
+        return ()
+    if isinstance(value, str | Mapping):
+        return value if isinstance(value, Mapping) else (value,)
+    return tuple(value)
+
+
+def _prices(value):
+    value = _many(value)
+    return value if isinstance(value, dict) else list(value)
+
+
 def _build(cls, **fields):
     """A request, or an InputError naming the flag of the first invalid field."""
     from pydantic import ValidationError
@@ -67,9 +84,12 @@ def parse_islands(value) -> list[list[int]] | None:
     if value is None or not isinstance(value, str):
         return value
     try:
-        return [[int(g) for g in part.split(",") if g.strip()] for part in value.split(";") if part.strip()]
+        out = [[int(g) for g in part.split(",") if g.strip()] for part in value.split(";") if part.strip()]
     except ValueError:
-        raise InputError(f"islands: {value[:80]!r} is not GPU indices; write e.g. --islands '0,2;1,3'") from None
+        out = None
+    if not out:
+        raise InputError(f"islands: {value[:80]!r} is not GPU indices; write e.g. --islands '0,2;1,3'")
+    return out
 
 
 def parse_pins(values) -> dict[str, str]:
@@ -98,12 +118,33 @@ def _settings(mode: str, settings: dict, **shared) -> dict:
     if unknown:
         raise InputError(f"{unknown[0]}: not a parameter; the training and compression settings are "
                          f"{', '.join(sorted(known))}")
+    _check_mode(mode, settings)
     out = {}
     if mode == "training":
         out["training"] = settings_from_params("training", settings, **shared)
     if mode == "compression":
         out["compression"] = settings_from_params("compression", settings, **shared)
     return out
+
+
+def _check_mode(mode: str, settings: dict, workload: dict | None = None) -> None:
+    """A setting of another mode, or a workload field this mode replaces, given with a value other
+    than its default: refused as the CLI refuses the typed flag (``flags.INSTEAD``)."""
+    from planner.errors import InputError
+    from planner.flags import INSTEAD, flag_of
+    from planner.requests import SETTINGS, settings_params
+    from planner.workload import Workload
+
+    mine = set(settings_params(mode)) if mode in SETTINGS else set()
+    for other, cls in SETTINGS.items():
+        defaults = {flag_of(n)[1]: info.default for n, info in cls.__pydantic_fields__.items()}
+        for name, value in settings.items():
+            if other != mode and name in defaults and name not in mine | {"gpus_per_node"} and value is not None \
+                    and value != defaults[name]:
+                raise InputError(f"{name.replace('_', '-')}: applies to mode {other} only and this is mode {mode}; drop it")
+    for (name, in_mode), instead in INSTEAD.items():
+        if in_mode == mode and workload is not None and workload.get(name) != Workload.model_fields[name].default:
+            raise InputError(f"{name.replace('_', '-')}: has no effect in mode {mode}; use {instead}")
 
 
 def estimate_request(model: str, mode: str = "inference", dtype=None, quant="auto", group_size=128, double_quant=False,
@@ -113,8 +154,9 @@ def estimate_request(model: str, mode: str = "inference", dtype=None, quant="aut
     loc = dict(locals())
     from planner.requests import EstimateRequest
 
+    _check_mode(mode, {}, {k: loc[k] for k in _WORKLOAD})
     w = _workload(mode, {k: loc[k] for k in _WORKLOAD})
-    return _build(EstimateRequest, model=model, revision=revision, workload=w, seq_len=seq_len, gpus=tuple(gpus),
+    return _build(EstimateRequest, model=model, revision=revision, workload=w, seq_len=seq_len, gpus=_many(gpus),
                   **_settings(mode, settings, micro_batch=w.batch, seq_len=seq_len))
 
 
@@ -153,12 +195,13 @@ def plan_request(model: str | None = None, gpus=(), cpu=None, disk=None, max_mem
             raise InputError("model: give a MODEL (catalog name, config.json or safetensors) or --file scenario.yaml")
         sc = Scenario(model=model, inventory=InventorySpec())
         workload = _workload("inference", {k: loc[k] for k in _WORKLOAD})
-    given = {"gpus": list(gpus), "cpu": cpu, "disk": disk, "max_memory": max_memory, "reserve": reserve,
-             "disk_gb_per_s": disk_gb_per_s, "prices": list(prices), "islands": parse_islands(islands),
+    given = {"gpus": list(_many(gpus)), "cpu": cpu, "disk": disk, "max_memory": max_memory, "reserve": reserve,
+             "disk_gb_per_s": disk_gb_per_s, "prices": _prices(prices), "islands": parse_islands(islands),
              "island_link": island_link}
     inventory = _build(InventorySpec, **{**sc.inventory.model_dump(),
-                                         **{k: v for k, v in given.items() if v is not None and v != []}})
-    pins = parse_pins(pins) if isinstance(pins, (list, tuple)) and pins else (pins or None)
+                                         **{k: v for k, v in given.items() if v is not None and v != [] and v != ()}})
+    pins = _many(pins)
+    pins = (pins or None) if isinstance(pins, dict) else (parse_pins(pins) if pins else None)
     chosen = {"objective": objective, "pins": pins, "weights_only": weights_only, "time_limit_s": time_limit,
               "offload_folder": offload_folder}
     return _build(PlanRequest, **{**sc.model_dump(exclude={"inventory", "workload"}), "model": model or sc.model,
@@ -190,13 +233,14 @@ def size_request(model: str, mode: str = "inference", dtype=None, quant="auto", 
     from planner.units import parse_watts
 
     fields = {k: loc[k] for k in _WORKLOAD}
+    _check_mode(mode, {}, fields)
     fields["engine"] = "vllm"
     w = _workload(mode, fields)
-    spec = _build(SizeSpec, context=context, concurrency=concurrency, gpu_types=list(gpu_types), objective=objective,
+    spec = _build(SizeSpec, context=context, concurrency=concurrency, gpu_types=list(_many(gpu_types)), objective=objective,
                   max_gpus=max_gpus, gpus_per_node=gpus_per_node, gpu_memory_utilization=_number(gpu_memory_utilization),
                   target_tokens_per_s=target_tokens_per_s, max_power_w=parse_watts(max_power, "max-power")
                   if max_power is not None else None, max_hosts=max_hosts, max_rack_units=max_rack_units,
-                  electricity_usd_per_kwh=_number(electricity_usd_per_kwh), years=_number(years), pue=_number(pue), prices=list(prices), have=have,
+                  electricity_usd_per_kwh=_number(electricity_usd_per_kwh), years=_number(years), pue=_number(pue), prices=_prices(prices), have=have,
                   buy_more=buy_more, max_latency_ms=max_latency_ms, cluster=None if cluster is None else str(cluster))
     return _build(SizeRequest, model=model, revision=revision, workload=w, seq_len=seq_len, size=spec,
                   time_limit_s=_number(time_limit), with_accelerate=with_accelerate, compare_rental=compare_rental,
@@ -218,13 +262,19 @@ def size(model: str, mode: str = "inference", dtype=None, quant="auto", group_si
     return answer_size(size_request(**params, **settings))
 
 
+def whatif_request(file, jobs=None, max_points=10_000):
+    """The WhatIfRequest of ``planner whatif``'s parameters."""
+    from planner.requests import WhatIfRequest
+
+    return _build(WhatIfRequest, file=str(file), jobs=jobs, max_points=max_points)
+
+
 def whatif(file, jobs=None, max_points=10_000, on_progress=None):
     """``planner whatif``: a WhatIfAnswer, one row per point of the file (``on_progress(done, total)``
     is called after each point)."""
     from planner.answers.whatif import answer_whatif
-    from planner.requests import WhatIfRequest
 
-    return answer_whatif(_build(WhatIfRequest, file=str(file), jobs=jobs, max_points=max_points), on_progress)
+    return answer_whatif(whatif_request(file, jobs, max_points), on_progress)
 
 
 def schema() -> dict:

@@ -20,3 +20,11 @@ def flags_text(change) -> str:
     """A settings change ((field, value), ...) as the flags that make it: ``--zero 3``,
     ``--offload-optimizer --offload-params``, ``--batch 2 --grad-accum 8``."""
     return " ".join(flag_of(name)[0] if value is True else f"{flag_of(name)[0]} {value}" for name, value in change)
+
+
+INSTEAD = {
+    ("prompt_tokens", "training"): "--seq-len", ("new_tokens", "training"): "--seq-len",
+    ("prompt_tokens", "compression"): "--seq-len", ("new_tokens", "compression"): "--seq-len",
+    ("dtype", "training"): "--precision (bf16-mixed, bf16 or fp32)",
+}
+"""Workload fields another mode replaces, and what to give instead (the CLI and the API refuse them)."""

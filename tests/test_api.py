@@ -88,3 +88,22 @@ def test_training_settings_are_keywords_named_as_their_flags():
 def test_a_bad_value_names_its_flag():
     with pytest.raises(InputError, match="^gpu-memory-utilization: "):
         planner.size("Llama-3.1-70B", gpu_memory_utilization=1.5)
+
+
+def test_repeatable_parameters_take_one_string_or_a_mapping():
+    r = api.plan_request("Llama-2-7b-hf", gpus="RTX4090", prices={"RTX4090": 1500}, pins="lm_head=0")
+    assert r.inventory.gpus == ["RTX4090"] and r.inventory.prices == {"RTX4090": 1500.0} and r.pins == {"lm_head": "0"}
+    assert api.estimate_request("Llama-2-7b-hf", gpus="H100").gpus == ("H100",)
+    assert api.size_request("Llama-2-7b-hf", gpu_types="H100", prices="H100=2.10/h").size.gpu_types == ["H100"]
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: api.estimate_request("Llama-2-7b-hf", zero=3), "^zero: applies to mode training only"),
+    (lambda: api.estimate_request("Llama-2-7b-hf", mode="training", prompt_tokens=100), "^prompt-tokens: has no effect"),
+    (lambda: api.estimate_request("Llama-2-7b-hf", mode="training", algorithm="awq"), "^algorithm: applies to mode compression"),
+    (lambda: api.plan_request("Llama-2-7b-hf", gpus=["RTX4090"], islands=";"), "^islands: "),
+    (lambda: api.whatif_request("x.yaml", jobs=0), "^jobs: "),
+])
+def test_the_api_refuses_what_the_cli_refuses(call, message):
+    with pytest.raises(InputError, match=message):
+        call()

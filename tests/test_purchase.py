@@ -166,3 +166,10 @@ def test_your_hourly_price_replaces_the_catalog_instances():
     bought = _size_json("Llama-3.1-70B", "--context", "8192", "--concurrency", "4", "--gpu-type", "H100", "--price", "H100=20000")
     lines = {x["kind"]: x for x in bought["bill_of_materials"]["lines"]}
     assert lines["gpu"]["unit_usd"] == 20000 and lines["host"]["unit_usd"] == 40000
+
+
+def test_an_hourly_price_of_zero_is_a_price():
+    from planner.hardware.prices import hourly, hourly_total
+
+    assert hourly(0.0, 4) == 0.0 and hourly(None, 4) is None and hourly(1.23456, 3) == 3.7037
+    assert hourly_total([None, 0.0]) is None and hourly_total([1.23456, 2]) == 3.2346

@@ -108,3 +108,26 @@ def test_islands_in_a_plan_file_and_their_errors(tmp_path):
     assert r.returncode == 0 and set(doc["device_map"].values()) == {0, 2} and doc["hops"][0]["link"] == "nvlink3"
     assert_input_error(run_cli("plan", "--file", str(path), "--islands", "0,2;1"), "islands", "exactly once")
     assert_input_error(run_cli("plan", "Llama-2-13b-hf", "--cpu", "64GiB", "--islands", "0,1"), "islands")
+
+
+def test_the_link_between_islands_is_never_faster_than_inside_them():
+    """Cards without peer-to-peer stage every copy through host memory, across sockets too."""
+    layout = HostLayout.of(LayoutSpec(islands=[[0, 1], [2, 3]]), 4, "pcie-no-p2p", "")
+    assert layout.between == "pcie-no-p2p"
+    assert HostLayout.of(LayoutSpec(islands=[[0, 1], [2, 3]]), 4, "nvlink3", "").between == "pcie-cross-socket"
+
+
+def test_sixteen_cards_in_two_islands_cross_once():
+    """Interleaved islands (evens, odds): the 405B int4 plan crosses between them once, at once."""
+    p = planner.plan("Llama-3.1-405B", gpus=["16xRTX4090"], cpu="64GiB", quant="int4", island_link="nvlink3",
+                     islands=";".join(",".join(str(g) for g in range(k, 16, 2)) for k in (0, 1)))
+    assert sum(h.link == "pcie-cross-socket" for h in p.hops) == 1 and len(p.hops) >= 8
+
+
+def test_two_gpu_types_are_placed_no_worse_than_the_solver_ordered_them():
+    mixed = planner.plan("Meta-Llama-3-8B", gpus=["2xRTX4090", "2xRTX3090"], dtype="bf16", prompt_tokens=8192, batch=4,
+                         islands="0,2;1,3", island_link="nvlink3")
+    plain = planner.plan("Meta-Llama-3-8B", gpus=["2xRTX4090", "2xRTX3090"], dtype="bf16", prompt_tokens=8192, batch=4,
+                         islands="0,1,2,3", island_link="nvlink3")
+    assert mixed.objectives == plain.objectives
+    assert not verify(mixed.problem, mixed.assignment)

@@ -272,3 +272,18 @@ def test_training_and_compression_sizing_rank_by_every_objective():
         assert answer.fits and answer.objective == objective
     tco = planner.size("Llama-2-7b-hf", mode="training", objective="tco", zero=3, gpu_types=["H100", "A100-80GB"])
     assert [o.tco_usd for o in tco.options] == sorted(o.tco_usd for o in tco.options)
+
+
+def test_training_points_without_a_gpu_and_sized_training_at_its_sequence(tmp_path):
+    """A training sweep over an inventory of CPU RAM only measures (no GPU to fit against); a size
+    point in training mode sizes at the file's training.seq_len, as --seq-len does."""
+    path = tmp_path / "t.yaml"
+    path.write_text("model: Llama-2-7b-hf\ntask: training\ninventory: {max_memory: {cpu: 64GiB}}\n"
+                    "sweep: {training.zero: [0, 3]}\n")
+    assert [r["results"]["status"] for r in run(load_whatif(path), jobs=1)] == ["ok", "ok"]
+    path.write_text("model: Llama-2-7b-hf\ntask: size\nworkload: {mode: training}\ntraining: {seq_len: 8192, zero: 3}\n"
+                    "size: {gpu_types: [H100]}\nsweep: {training.gpus: [8]}\n")
+    row = run(load_whatif(path), jobs=1)[0]["results"]
+    cli = json.loads(run_cli("size", "Llama-2-7b-hf", "--mode", "training", "--seq-len", "8192", "--zero", "3",
+                             "--gpu-type", "H100", "--num-gpus", "8", "--json").stdout)
+    assert row["peak_bytes"] == cli["best"]["gpu_peak_bytes"] and row["gpus_used"] == cli["best"]["count"]

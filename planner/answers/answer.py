@@ -83,7 +83,8 @@ def answer_size(req: SizeRequest, reuse_models: bool = False):
     if mode != "inference":
         given = [f for f in _INFERENCE_ONLY if getattr(s, f) not in (None, False)]
         if given:
-            raise InputError(f"size.{given[0]}: applies to serving (mode inference) only and this is mode {mode}; drop it")
+            flag = given[0].replace("_", "-")
+            raise InputError(f"{flag}: --{flag} applies to --mode inference only and this is --mode {mode}; drop it")
     w = req.workload.model_copy(update={"engine": "vllm", "mode": "inference"})
     w, context, concurrency = sizing.serving_request(spec, w, s.context, s.concurrency)
     energy = Energy(s.electricity_usd_per_kwh, s.years, s.pue)
@@ -96,11 +97,11 @@ def answer_size(req: SizeRequest, reuse_models: bool = False):
         from planner.hardware.topology import load_cluster
 
         if s.have:
-            raise InputError("size.have: give the machines you have once, with a cluster file or with have, not both")
+            raise InputError("have: give the machines you have once, with --cluster FILE or with --have, not both")
         return sizing.size_cluster(req.model, profile(spec, w), load_cluster(s.cluster), context, concurrency,
                                    s.gpu_memory_utilization)
     if s.buy_more and not s.have:
-        raise InputError("size.buy_more: give the GPUs you have with have, e.g. --have 4xRTX-4090 --buy-more")
+        raise InputError("buy-more: give the GPUs you have with --have, e.g. --have 4xRTX-4090 --buy-more")
     if s.have and not s.buy_more:
         from planner.model.context_limit import check_context
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from planner.flags import INSTEAD  # what to type instead of a flag another mode replaces
+
 QUANT_CHOICES = ["auto", "none", "int8", "fp8", "fp8-block", "nf4", "fp4", "int4", "gptq", "awq", "mxfp4"]
 
 # (flag, Workload field, click keyword arguments)
@@ -68,12 +70,6 @@ INFERENCE_ONLY = ("context", "concurrency", "target_tokens_per_s", "max_latency_
 """Parameters that mean something in --mode inference only. Those of training and compression
 are the fields of their settings models (cli/settings.mode_param_names); shared ones, such as
 --seq-len, are in neither. Typing one under another mode is an error rather than silently ignored."""
-INSTEAD = {
-    ("prompt_tokens", "training"): "--seq-len", ("new_tokens", "training"): "--seq-len",
-    ("prompt_tokens", "compression"): "--seq-len", ("new_tokens", "compression"): "--seq-len",
-    ("dtype", "training"): "--precision (bf16-mixed, bf16 or fp32)",
-}
-"""What to type instead of a flag that has another meaning in a mode."""
 
 
 def check_mode_flags(mode: str) -> None:

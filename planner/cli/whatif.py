@@ -23,11 +23,13 @@ import click
 @click.pass_context
 def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fail_on_misfit, progress):
     """Run every point of a what-if FILE (a scenario with a sweep) and print one row per point."""
-    from planner.api import whatif as run_whatif
+    from planner.answers.whatif import answer_whatif
+    from planner.api import whatif_request
     from planner.errors import InputError
     from planner.export.rows import to_csv, to_json, to_markdown, to_table
     from planner.files import check_output, make_folder, write_atomic
 
+    request = whatif_request(file, jobs, max_points)  # bad values are refused before anything is made
     outputs = (("--csv", csv_out, to_csv), ("--markdown", md_out, to_markdown), ("--json", json_out, None))
     to_stdout = [flag for flag, path, _ in outputs if path == "-"]
     if len(to_stdout) > 1:
@@ -37,7 +39,7 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fai
     if plot_dir:
         make_folder(plot_dir, "--plot")
     show = progress if progress is not None else sys.stderr.isatty() and not os.environ.get("CI")
-    answer = run_whatif(file, jobs, max_points, on_progress=_bar if show else None)
+    answer = answer_whatif(request, on_progress=_bar if show else None)
     if show:
         click.echo("", err=True)
     rows = list(answer.rows)

@@ -63,7 +63,7 @@ USD_PER_HOUR_SCALE = 10**USD_PER_HOUR_DIGITS
 
 def hourly(rate: float | None, count: float = 1) -> float | None:
     """USD per hour of ``count`` things at ``rate`` each, rounded once (None: no hourly price)."""
-    return round(rate * count, USD_PER_HOUR_DIGITS) if rate else None
+    return None if rate is None else round(rate * count, USD_PER_HOUR_DIGITS)
 
 
 def hourly_total(rates: Iterable[float | None]) -> float | None:
@@ -80,7 +80,7 @@ def price_of(gpu: GpuType, count: int) -> tuple[float | None, float | None]:
     """(purchase USD, USD per hour) of ``count`` GPUs of one type; None where the type has no
     such price. The one place a GPU's price is multiplied by a count (a sizing unit adds its hosts:
     sizing/candidates.py)."""
-    return (gpu.price_usd * count if gpu.price_usd else None), hourly(gpu.price_usd_per_hour, count)
+    return (gpu.price_usd * count if gpu.price_usd else None), hourly(gpu.price_usd_per_hour or None, count)
 
 
 HOURS_PER_YEAR = 8760

@@ -83,25 +83,29 @@ class HostLayout:
 
     @staticmethod
     def of(spec: LayoutSpec | None, slots: int | list[int], default_link: str, where: str) -> HostLayout:
-        """The layout a spec describes, checked: links the speed model knows, islands that split the GPUs."""
+        """The layout a spec describes, checked: links the speed model knows, islands that split the
+        GPUs. ``where`` names the fields in errors (a YAML path; empty: the flags --island-link...).
+        The link between islands is never faster than the one inside them (cards without
+        peer-to-peer stage every copy through host memory, across sockets too)."""
         from planner.costs.comm import speed_model
 
         spec = spec or LayoutSpec()
-        where = f"{where}." if where else ""
+        name = (lambda f: f"{where}.{f}") if where else (lambda f: f.replace("_", "-"))
         link = spec.island_link or default_link
         for field, kind in (("island_link", link), ("between_islands", spec.between_islands)):
             if kind not in speed_model().links:
-                raise InputError(f"{where}{field}: {kind!r} is not a link kind; choose one of "
+                raise InputError(f"{name(field)}: {kind!r} is not a link kind; choose one of "
                                  f"{', '.join(sorted(speed_model().links))}")
+        between = min((spec.between_islands, link), key=link_gb_per_s)
         gpus = list(range(slots)) if isinstance(slots, int) else sorted(slots)
         if spec.islands is None:
-            return HostLayout(len(gpus), link, (tuple(gpus),), spec.between_islands)
+            return HostLayout(len(gpus), link, (tuple(gpus),), between)
         flat = sorted(g for island in spec.islands for g in island)
         if flat != gpus or any(not island for island in spec.islands):
             names = f"{gpus[0]}..{gpus[-1]}" if gpus == list(range(gpus[0], gpus[-1] + 1)) else ", ".join(map(str, gpus))
-            raise InputError(f"{where}islands: {spec.islands} must hold each GPU ({names}) exactly once, in non-empty "
+            raise InputError(f"{name('islands')}: {spec.islands} must hold each GPU ({names}) exactly once, in non-empty "
                              "islands")
-        return HostLayout(len(gpus), link, tuple(tuple(sorted(i)) for i in spec.islands), spec.between_islands)
+        return HostLayout(len(gpus), link, tuple(tuple(sorted(i)) for i in spec.islands), between)
 
     def island_of(self, gpu: int) -> int:
         return next(k for k, island in enumerate(self.islands) if gpu in island)
@@ -114,10 +118,12 @@ class HostLayout:
         """The link between two GPUs of the machine: the island's, or the one between islands."""
         return self.link if self.island_of(a) == self.island_of(b) else self.between
 
-    def add_to(self, g, name: str, pcie: float) -> None:
+    def add_to(self, g, name: str, pcie: float, network: float) -> None:
         """This machine's vertices and edges in graph ``g``: GPU -- its island's fabric (an NVSwitch,
         NVLink bridges or a PCIe switch: the island's link) -- a NUMA node per island (the cards'
-        host link, ``pcie`` GB/s), NUMA nodes joined by the link between islands."""
+        host link, ``pcie`` GB/s), NUMA nodes joined by the link between islands; the machine's
+        network card (``network`` GB/s) under every island's fabric, as GPUDirect RDMA servers
+        put a NIC beside each group of GPUs."""
         fabric = "pcie-switch" if self.link.startswith("pcie") else "nvlink"
         # a copy between two cards runs at the fabric's rate: NVLink's bus bandwidth, or the
         # slot's own rate through a PCIe switch (the kind's busbw is an all-reduce figure)
@@ -126,7 +132,8 @@ class HostLayout:
             hub, numa = f"{name}/island{k}", f"{name}/numa{k}"
             g.add_node(hub, kind=fabric)
             g.add_node(numa, kind="numa")
-            g.add_edge(hub, numa, kind="pcie", gb_per_s=pcie)
+            g.add_edge(hub, numa, kind="pcie-switch", gb_per_s=pcie)
+            g.add_edge(hub, f"{name}/nic", kind="network", gb_per_s=network)
             for gpu in island:
                 g.add_node(f"{name}/{gpu}", kind="gpu", machine=name, index=gpu)
                 g.add_edge(f"{name}/{gpu}", hub, kind=self.link, gb_per_s=rate)
@@ -184,16 +191,21 @@ class Cluster:
 
         g = nx.Graph()
         for node in self.nodes:
-            node.host.add_to(g, node.name, node.gpu.host_link_gb_per_s)
-            g.add_edge(f"{node.name}/nic", f"{node.name}/numa0", kind="network", gb_per_s=node.network_gb_per_s)
+            node.host.add_to(g, node.name, node.gpu.host_link_gb_per_s, node.network_gb_per_s)
             g.add_edge(f"{node.name}/nic", "network", kind="network", gb_per_s=node.network_gb_per_s)
         return g
 
     @cached_property
-    def _widest(self):
+    def _widest(self) -> dict:
+        """Maximum spanning trees: of the whole graph (between machines), and of each machine
+        without its network card (inside a machine, traffic between islands stays in the host)."""
         import networkx as nx
 
-        return nx.maximum_spanning_tree(self.graph, weight="gb_per_s")
+        trees = {None: nx.maximum_spanning_tree(self.graph, weight="gb_per_s")}
+        for node in self.nodes:
+            inside = [v for v in self.graph if v.startswith(f"{node.name}/") and v != f"{node.name}/nic"]
+            trees[node.name] = nx.maximum_spanning_tree(self.graph.subgraph(inside), weight="gb_per_s")
+        return trees
 
     def islands(self) -> list[set[str]]:
         """GPU sets joined by one fast link ("box/3"): where a tensor-parallel group may live."""
@@ -205,9 +217,11 @@ class Cluster:
 
         if a == b:
             return "local", float("inf")
-        path = nx.shortest_path(self._widest, a, b)
-        return min(((self._widest.edges[u, v]["kind"], self._widest.edges[u, v]["gb_per_s"])
-                    for u, v in zip(path, path[1:], strict=False)), key=lambda e: e[1])
+        machine = a.split("/")[0]
+        tree = self._widest[machine if b.split("/")[0] == machine else None]
+        path = nx.shortest_path(tree, a, b)
+        return min(((tree.edges[u, v]["kind"], tree.edges[u, v]["gb_per_s"]) for u, v in zip(path, path[1:], strict=False)),
+                   key=lambda e: e[1])
 
     def hops(self, stages: list[tuple[str, int]], bytes_per_step: int) -> list[tuple[str, str, str, float, float]]:
         """Each hop of a pipeline whose stages start on GPUs (machine, index), in order, that
@@ -242,4 +256,6 @@ def load_cluster(path: str | Path) -> Cluster:
     names = [n.name for n in spec.nodes]
     if len(set(names)) != len(names):
         raise InputError(f"{path}: nodes: machine names repeat; give each a unique name")
+    if any("/" in n or not n.strip() for n in names):
+        raise InputError(f"{path}: nodes: a machine name is empty or holds '/'; name machines like a100-box")
     return Cluster(tuple(_node(n, spec.network_gb_per_s) for n in spec.nodes))

@@ -5,8 +5,9 @@ capacity, reserve, host link, price and pins): any permutation of such GPUs is a
 plan. What tells them apart is the link between consecutive GPUs of the model: each forward pass
 hands the hidden states from one GPU to the next, over NVLink inside an island or through the
 host between islands (hardware/topology.py). Among the plans the solver proved, this picks the one
-whose hops cost least, so a device_map keeps consecutive stages inside an island; ties keep the
-lowest CUDA indices, so without a topology nothing moves.
+whose hops cost least (``order_gpus``: exact when the used GPUs are of one class), so a device_map
+keeps consecutive stages inside an island; a permutation that is not cheaper is not taken, so
+without a topology nothing moves.
 
 Plans that offload keep their GPUs: the execution GPU (the lowest-numbered in use) runs the
 offloaded units, and moving it is not a relabelling.
@@ -18,9 +19,6 @@ from dataclasses import dataclass
 
 from planner.hardware.topology import HostLayout
 from planner.placement.problem import Problem, _same
-
-MAX_BRANCHES = 200_000
-"""Search nodes of the exact ordering; past it the best order found so far is kept."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +74,15 @@ def _classes(problem: Problem) -> dict[int, tuple]:
 
 def order_gpus(problem: Problem, assignment: tuple[int, ...], layout: HostLayout | None,
                nbytes: int) -> tuple[int, ...]:
-    """The assignment with its GPUs permuted inside their classes to the least total hop time
-    (``assignment`` itself when nothing is cheaper, there is no topology, or the plan offloads)."""
+    """The assignment with its GPUs permuted inside their classes to the least total hop time, or
+    ``assignment`` itself when nothing is cheaper, there is no topology, or the plan offloads.
+
+    Inside one machine a hop costs the island's link or the link between islands, so the cost
+    falls with the number of times consecutive GPUs change island. When every used GPU is of one
+    class this is exact: the model's parts fill the islands with the most free GPUs of the class,
+    one island after another (fewest islands, so fewest changes). With several classes, each part
+    stays in the previous part's island when a GPU of its class is free there, else takes the
+    island with the most of them; the result is kept only when it costs less than the solver's."""
     gpus = set(problem.gpu_indices)
     if layout is None or len(layout.islands) < 2 or any(d not in gpus for d in assignment):
         return assignment
@@ -85,43 +90,42 @@ def order_gpus(problem: Problem, assignment: tuple[int, ...], layout: HostLayout
 
     model = speed_model()
     key = {g: int(problem.devices[g].key) for g in problem.gpu_indices}
-
-    def cost(a: int, b: int) -> float:
-        return model.link(layout.link_kind(key[a], key[b])).allreduce_s(2, nbytes)
-
     seq, classes = _sequence(problem, assignment), _classes(problem)
+
+    def cost(order: list[int]) -> float:
+        return sum(model.link(layout.link_kind(key[a], key[b])).allreduce_s(2, nbytes) for a, b in zip(order, order[1:],
+                                                                                                     strict=False))
+
     roles = list(dict.fromkeys(seq))  # each used GPU once, in model order
-    best = _search(seq, roles, classes, sorted(gpus), cost)
-    if best is None:
+    free = {}  # (class, island) -> free GPUs of that class in that island, lowest index first
+    for g in sorted(gpus, key=lambda g: key[g]):
+        free.setdefault((classes[g], layout.island_of(key[g])), []).append(g)
+    mapping = _fill(roles, classes, free) if len({classes[r] for r in roles}) == 1 else _greedy(roles, classes, free,
+                                                                                              layout, key)
+    moved = [mapping[g] for g in seq]
+    if cost(moved) >= cost(seq) - 1e-15:
         return assignment
-    return tuple(best.get(d, d) for d in assignment)  # GPUs off the sequence (pinned units) keep their place
+    return tuple(mapping.get(d, d) for d in assignment)  # GPUs off the sequence (pinned units) keep their place
 
 
-def _search(seq, roles, classes, gpus, cost):
-    """The cheapest injective role -> GPU map inside classes (branch and bound; ties: lowest GPUs)."""
-    best: dict = {"cost": sum(cost(a, b) for a, b in zip(seq, seq[1:], strict=False)), "map": None, "nodes": 0}
-    chosen: dict[int, int] = {}
+def _fill(roles: list[int], classes: dict, free: dict) -> dict[int, int]:
+    """One class: the islands with the most free GPUs first (ties: the lowest GPU), filled in turn."""
+    cls = classes[roles[0]]
+    islands = sorted((members for (c, _), members in free.items() if c == cls), key=lambda m: (-len(m), m[0]))
+    order = [g for members in islands for g in members]
+    return dict(zip(roles, order, strict=False))
 
-    def partial() -> float:
-        return sum(cost(chosen[a], chosen[b]) for a, b in zip(seq, seq[1:], strict=False) if a in chosen and b in chosen)
 
-    def walk(k: int) -> None:
-        best["nodes"] += 1
-        if best["nodes"] > MAX_BRANCHES:
-            return
-        spent = partial()
-        if spent > best["cost"] + 1e-15:
-            return
-        if k == len(roles):
-            if spent < best["cost"] - 1e-15 or best["map"] is None and spent <= best["cost"] + 1e-15:
-                best["cost"], best["map"] = spent, dict(chosen)
-            return
-        role = roles[k]
-        for g in gpus:
-            if classes[g] == classes[role] and g not in chosen.values():
-                chosen[role] = g
-                walk(k + 1)
-                del chosen[role]
-
-    walk(0)
-    return best["map"]
+def _greedy(roles: list[int], classes: dict, free: dict, layout: HostLayout, key: dict) -> dict[int, int]:
+    """Several classes: stay in the previous island while a GPU of the part's class is free there."""
+    left = {k: list(v) for k, v in free.items()}
+    out: dict[int, int] = {}
+    island = None
+    for role in roles:
+        here = left.get((classes[role], island), [])
+        if not here:
+            options = [(k, v) for k, v in left.items() if k[0] == classes[role] and v]
+            (_, island), here = min(options, key=lambda kv: (-len(kv[1]), kv[1][0]))
+        out[role] = here.pop(0)
+        island = layout.island_of(key[out[role]])
+    return out

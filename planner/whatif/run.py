@@ -48,8 +48,8 @@ def _result(sc: WhatIf) -> dict:
     if sc.task == "training":
         from planner.answers.inputs import inventory_of
 
-        given = sc.inventory.gpus or sc.inventory.max_memory
-        return point_rows.training_row(result, inventory_of(sc.inventory).gpus[0] if given else None)
+        gpus = inventory_of(sc.inventory).gpus if (sc.inventory.gpus or sc.inventory.max_memory) else ()
+        return point_rows.training_row(result, gpus[0] if gpus else None)
     return point_rows.row_of(result)
 
 

@@ -192,8 +192,8 @@ def request_of(sc: WhatIf):
     if sc.task == "plan":
         return PlanRequest(**{k: getattr(sc, k) for k in PlanRequest.model_fields if k != "revision"})
     if sc.task == "size":
-        return SizeRequest(model=sc.model, workload=sc.workload, size=sc.size, time_limit_s=sc.time_limit_s,
-                           training=sc.training, with_accelerate=False, compare_rental=False)
+        return SizeRequest(model=sc.model, workload=sc.workload, seq_len=sc.training.seq_len, size=sc.size,
+                           time_limit_s=sc.time_limit_s, training=sc.training, with_accelerate=False, compare_rental=False)
     if sc.task == "training":
         w = sc.workload.model_copy(update={"mode": "training"})
         return EstimateRequest(model=sc.model, workload=w, seq_len=sc.training.seq_len,
