@@ -82,6 +82,8 @@ def read_text(path: str | Path, limit: int, what: str, error: type[InputError] =
 
 def _target(path: Path, what: str) -> tuple[Path, int | None]:
     """The file a write replaces (a symbolic link's target) and the mode to give it."""
+    if str(path).endswith(("/", os.sep)):  # Path() drops the slash: "map.json/" would write map.json
+        raise InputError(f"{what}: {str(path)[:200]} ends with '/', which names a folder; give the name of a file")
     try:
         info = os.stat(path)  # follows links
     except FileNotFoundError:
@@ -110,27 +112,38 @@ def check_output(path: str | Path | None, what: str) -> None:
     """Refuse, before any work is done, an output path that ``write_atomic`` would refuse."""
     if path is None or str(path) == "-":
         return
-    target, _ = _target(Path(path), what)
+    target, _ = _target(path if isinstance(path, Path) else _keep_slash(path), what)
     folder = _folder_of(target, what)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"{what}: folder {folder} is not writable")
 
 
+def _keep_slash(text: str):
+    """The path as given, so a trailing '/' is still seen (``Path`` would drop it)."""
+    return text if text.endswith(("/", os.sep)) else Path(text)
+
+
 def make_folder(path: str | Path, what: str) -> Path:
-    """``path`` as a folder, created with its parents if missing."""
+    """``path`` as a folder, created with its parents if missing, that this process can write in."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"{what}: cannot create folder {path} ({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{what}: folder {path} is not writable")
     return path
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, what: str = "output") -> None:
     """Write ``data`` to ``path`` whole or not at all (see the module docstring)."""
+    target, mode = _target(path if isinstance(path, Path) else _keep_slash(path), what)
     path = Path(path)
-    target, mode = _target(path, what)
     folder = _folder_of(target, what)
+    try:
+        owner = os.stat(target) if mode is not None else None
+    except OSError:
+        owner = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".planner-", suffix=".tmp", dir=folder)
     except OSError as e:
@@ -141,6 +154,9 @@ def write_bytes_atomic(path: str | Path, data: bytes, what: str = "output") -> N
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, default_mode() if mode is None else mode)
+        if owner is not None and (owner.st_uid, owner.st_gid) != (os.getuid(), os.getgid()):
+            with contextlib.suppress(PermissionError):  # only root may give a file away; the mode is kept anyway
+                os.chown(tmp, owner.st_uid, owner.st_gid)
         os.replace(tmp, target)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
@@ -157,3 +173,23 @@ def write_atomic(path: str | Path, text: str, what: str = "output") -> None:
         sys.stdout.flush()
         return
     write_bytes_atomic(path, text.encode("utf-8"), what)
+
+
+MAX_DIGITS = 1000
+"""Longest integer read from JSON (no size in a model file has more than 20 digits; Python refuses
+to convert more than 4,300 and would take quadratic time before that)."""
+
+
+def _bounded_int(text: str) -> int:
+    import json
+
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise json.JSONDecodeError(f"a number of {len(text):,} digits (at most {MAX_DIGITS:,})", text[:40], 0)
+    return int(text)
+
+
+def json_loads(text: str):
+    """``json.loads`` with integers of at most MAX_DIGITS digits (a longer one is a JSONDecodeError)."""
+    import json
+
+    return json.loads(text, parse_int=_bounded_int)

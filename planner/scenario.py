@@ -28,7 +28,7 @@ class InventorySpec(BaseModel):
     """accelerate's max_memory: {0: 24GiB, cpu: 200GiB}; defines the GPUs when gpus is empty, caps them otherwise."""
     reserve: str | int | None = None
     """Per-GPU reserve overriding the default (CUDA context + 2% fragmentation)."""
-    disk_gb_per_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("disk_gb_per_s", "disk_gbps"))
+    disk_gb_per_s: float = Field(2.0, ge=0.001, le=10_000, validation_alias=AliasChoices("disk_gb_per_s", "disk_gbps"))
     """Disk read bandwidth in GB/s, for offload time."""
     prices: dict[str, str | float] | list[str] = {}
     """Your prices per GPU type, replacing the catalog's: {H100: 2.10/h, RTX4090: 1600} (or a list of
@@ -60,7 +60,7 @@ class Scenario(BaseModel):
     """Plan weights only with no reserve, as accelerate does."""
     time_limit_s: float = Field(1.0, gt=0, le=600)
     """Solver time limit; a plan found but not proven optimal in time is reported with its gap."""
-    offload_folder: str = "offload"
+    offload_folder: str = Field("offload", min_length=1, max_length=4096)
     """Folder for disk-offloaded weights (used only when the plan puts something on disk)."""
 
 

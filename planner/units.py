@@ -89,6 +89,10 @@ _SIZE_UNITS: dict[str, int] = {
 }
 
 
+MAX_BYTES = 2**60
+"""Largest size read (1 EiB): the limit applies to the bytes, after the unit."""
+
+
 def parse_size(value: int | str, field: str = "size") -> int:
     """Bytes of ``80GiB`` (2^30), ``80GB`` (10^9), ``512MiB`` or a plain integer of bytes.
 
@@ -110,6 +114,8 @@ def parse_size(value: int | str, field: str = "size") -> int:
         unit = _SIZE_UNITS.get(unit_name, 1)
     if not 0 < number < 1e30:  # also rejects nan and inf
         raise InputError(f"{field}: size must be a positive finite number of bytes, got {value!r}")
+    if number * unit >= MAX_BYTES:
+        raise InputError(f"{field}: {value!r} is more than any machine holds (at most 2^60 bytes, 1 EiB)")
     nbytes = int(number * unit)
     if nbytes <= 0:
         raise InputError(f"{field}: size must be at least one byte, got {value!r}")

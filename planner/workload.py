@@ -29,7 +29,7 @@ class Workload(BaseModel):
     """Storage and compute dtype of unquantized weights: fp32, bf16 or fp16 (default: the checkpoint's)."""
     quant: str | None = "auto"
     """Weight quantization: none, auto (the checkpoint's own quantization_config), or one of the schemes."""
-    group_size: int = 128
+    group_size: int = Field(128, ge=-1, le=1 << 20)
     """Group size of group-wise int4 schemes (int4, gptq, awq); -1 for one group per output row."""
     double_quant: bool = False
     """bitsandbytes 4-bit double quantization of the absmax (QLoRA's setting)."""

@@ -27,18 +27,18 @@ def echo(value) -> str:
     return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + f"... ({len(text):,} characters)"
 
 
-def _expanded_size(node, memo: dict[int, int], depth: int = 0) -> int:
+def _expanded_size(node, memo: dict[int, int], depth: int = 0, path: Path | None = None) -> int:
     """Values the node stands for once every alias is expanded (aliases share one node object)."""
     import yaml
 
     if id(node) in memo:
         return memo[id(node)]
     if depth > 100:
-        raise InputError("file: YAML nests more than 100 levels deep")
+        raise InputError(f"file: {path or 'YAML'} nests more than 100 levels deep")
     if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+        size = 1 + sum(_expanded_size(k, memo, depth + 1, path) + _expanded_size(v, memo, depth + 1, path) for k, v in node.value)
     elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in node.value)
+        size = 1 + sum(_expanded_size(v, memo, depth + 1, path) for v in node.value)
     else:
         size = 1
     memo[id(node)] = size
@@ -105,6 +105,8 @@ def _unique_key_loader():
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # ``<<: *base``: merged keys may be overridden by the mapping's own
                 key = self.construct_object(key_node, deep=True)
                 if isinstance(key, list | dict):
                     continue  # unhashable: PyYAML reports it below
@@ -125,14 +127,21 @@ def read_yaml(path: str | Path, expected: str) -> tuple[dict, str]:
     try:
         text = read_text(path, MAX_YAML_BYTES, "file")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
-            raise InputError(f"file: {path} expands to more than {MAX_YAML_VALUES:,} values through its anchors (&) "
-                             "and aliases (*); write the values out")
+        if node is not None and _expanded_size(node, {}, path=path) > MAX_YAML_VALUES:
+            aliases = " (every use of an anchor counts)" if "*" in text else ""
+            raise InputError(f"file: {path} holds more than {MAX_YAML_VALUES:,} values{aliases}; no scenario needs "
+                             "so many: split the sweep")
         raw = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise InputError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())  # PyYAML's messages span lines
+        raise InputError(f"{path}{where}: not valid YAML ({problem})") from None
+    except ValueError as e:  # a tag the value does not fit (!!int 1.5), or an integer of thousands of digits
+        why = "a number has more than 4,300 digits" if "digits" in str(e) else " ".join(str(e).split())[:200]
+        raise InputError(f"{path}: not valid YAML ({why})") from None
+    except RecursionError:
+        raise InputError(f"{path}: nests too deeply to read") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping with {expected} keys")
     return raw, text

@@ -51,7 +51,7 @@ def test_billion_laughs_yaml_is_refused_before_it_expands(tmp_path, command):
     """A few hundred bytes whose aliases expand to 9^8 = 43 million values: refused at once."""
     path = tmp_path / "laughs.yaml"
     path.write_text(LAUGHS + "model: Meta-Llama-3-8B\nsweep: {workload.batch: *h}\n")
-    assert_input_error(run_cli(*command, str(path)), "expands to more than 100,000 values")
+    assert_input_error(run_cli(*command, str(path)), "more than 100,000 values")
 
 
 def test_oversized_and_deeply_nested_yaml_are_refused(tmp_path):

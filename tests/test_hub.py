@@ -20,7 +20,7 @@ TINY = dict(model_type="qwen2", hidden_size=64, intermediate_size=128, num_hidde
             num_key_value_heads=2, vocab_size=300, tie_word_embeddings=True, torch_dtype="bfloat16")
 
 
-def planner(*args, hub=None, home=None, offline=False, token=None, endpoint=None):
+def planner(*args, hub=None, home=None, offline=False, token=None, endpoint=None, extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1", PLANNER_CACHE_DIR=str(home / "specs"))
     env["HF_ENDPOINT"] = endpoint or (hub.url if hub else "http://127.0.0.1:9")
@@ -28,6 +28,7 @@ def planner(*args, hub=None, home=None, offline=False, token=None, endpoint=None
         env["HF_HUB_OFFLINE"] = "1"
     if token:
         env["HF_TOKEN"] = token
+    env.update(extra or {})
     return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=ROOT, env=env,
                           timeout=120)
 
@@ -117,7 +118,36 @@ def test_every_hub_failure_is_one_line(hub, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_unreachable_hub_is_one_line(tmp_path):
-    """huggingface_hub retries for about 20 s before it gives up on a model it has never cached."""
+def test_an_unreachable_hub_is_one_line_at_once(tmp_path):
+    """A port that refuses connections is told at once (huggingface_hub would retry for 23 s)."""
     one_line_error(planner("estimate", "acme/tiny-single", home=tmp_path, endpoint="http://127.0.0.1:9"),
-                   "cannot reach the Hub", "127.0.0.1:9")
+                   "refuses connections", "127.0.0.1:9")
+
+
+def test_a_silent_hub_is_given_up_at_the_deadline(tmp_path):
+    """A server that accepts the connection and never answers: one line once the deadline passes."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in iter(int, 1)], daemon=True).start()
+    port = server.getsockname()[1]
+    r = planner("estimate", "acme/tiny-single", home=tmp_path, endpoint=f"http://127.0.0.1:{port}",
+                extra={"PLANNER_HUB_DEADLINE": "2", "HF_HUB_ETAG_TIMEOUT": "1"})
+    one_line_error(r, "did not answer", "within 2 s")
+
+
+@pytest.mark.parametrize(("env", "needle"), [({"HF_ENDPOINT": "http://127.0.0.1:99999"}, "HF_ENDPOINT"),
+                                             ({"HF_HUB_ETAG_TIMEOUT": "abc"}, "HF_HUB_ETAG_TIMEOUT"),
+                                             ({"PLANNER_HUB_DEADLINE": "-1"}, "PLANNER_HUB_DEADLINE")])
+def test_a_malformed_setting_names_it(tmp_path, env, needle):
+    one_line_error(planner("estimate", "acme/tiny-single", home=tmp_path, extra=env), needle)
+
+
+@pytest.mark.parametrize(("args", "needle"), [(["org/a..b"], "not a valid Hub repo id"),
+                                              (["org/name", "--revision", "../../evil/ref"], "not a branch, tag or commit")])
+def test_an_invalid_id_or_revision_is_named_as_such(tmp_path, args, needle):
+    one_line_error(planner("estimate", *args, home=tmp_path), needle)

@@ -117,13 +117,29 @@ def _quiet_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def safe_line(text: str) -> str:
+    """One line that is safe on a terminal: control characters (newlines, escapes that could clear
+    the screen or retitle the window) written as Python escapes."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
 def _fail(message: str, code: int) -> None:
-    click.echo(message, err=True)
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed or unwritable: the status tells
+        click.echo(safe_line(message), err=True)
     sys.exit(code)
 
 
 def _run() -> int | None:
-    code = cli.main(standalone_mode=False)
+    if sys.stdout is None:  # started with stdout closed (planner ... >&-)
+        from planner.errors import InputError
+
+        raise InputError("standard output is closed; run with an open standard output or redirect it to a file")
+    try:
+        code = cli.main(standalone_mode=False)
+    except SystemExit as e:  # click turns a closed pipe into exit 1 after pacifying stdout
+        if e.code == 1 and type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper":
+            raise BrokenPipeError from None
+        raise
     sys.stdout.flush()  # a full disk or closed pipe on stdout fails here, inside the handlers
     return code
 
@@ -140,6 +156,9 @@ def main() -> None:
     except BrokenPipeError:  # the reader went away (planner ... | head): stop quietly
         _quiet_stdout()
         sys.exit(141)  # 128 + SIGPIPE
+    except click.exceptions.NoArgsIsHelpError as e:  # ``planner``, ``planner catalog``: the help, as --help prints it
+        click.echo(e.ctx.get_help())
+        sys.exit(0)
     except click.exceptions.UsageError as e:
         hint = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
         _fail(f"Error: {e.format_message()}{hint}", e.exit_code)

@@ -138,6 +138,12 @@ def _group(qc: dict, key: str = "group_size") -> int:
     return group
 
 
+CT_TYPES = ("int", "float")
+"""compressed-tensors' QuantizationType values."""
+CT_STRATEGIES = ("tensor", "channel", "group", "block", "token", "tensor_group", "attn_head")
+"""compressed-tensors' QuantizationStrategy values."""
+
+
 def _compressed_tensors(qc: dict) -> QuantScheme | None:
     groups = qc.get("config_groups") or {}
     if not isinstance(groups, dict):
@@ -153,6 +159,10 @@ def _compressed_tensors(qc: dict) -> QuantScheme | None:
         weights = group_cfg.get("weights") or {}
         if not isinstance(weights, dict):
             raise InputError("quantization_config: 'config_groups.*.weights' must be an object")
+        for key, allowed in (("type", CT_TYPES), ("strategy", CT_STRATEGIES)):
+            if weights.get(key) is not None and weights[key] not in allowed:
+                raise InputError(f"quantization_config: 'config_groups.*.weights.{key}' must be one of "
+                                 f"{', '.join(allowed)} (compressed-tensors' own), got {str(weights[key])[:40]!r}")
         if fmt == "float-quantized" or weights.get("type") == "float":
             if weights.get("block_structure"):
                 return make_scheme("fp8-block")
@@ -190,6 +200,9 @@ def scheme_from_quantization_config(qc: dict | None) -> QuantScheme | None:
         _qc_int(qc, "bits", 4, (4,))
         return make_scheme("awq", _group(qc, "group_size" if "group_size" in qc else "q_group_size"), False)
     if method == "bitsandbytes":
+        if _qc_bool(qc, "load_in_4bit", False) and _qc_bool(qc, "load_in_8bit", False):
+            raise InputError("quantization_config: load_in_4bit and load_in_8bit are both true; bitsandbytes loads one "
+                             "(transformers refuses both)")
         if _qc_bool(qc, "load_in_4bit", False):
             kind = qc.get("bnb_4bit_quant_type", "fp4")
             if kind not in ("nf4", "fp4"):

@@ -81,11 +81,13 @@ class Inventory:
         return replace(self, gpus=tuple(replace(g, reserve_bytes=0) for g in self.gpus))
 
 
-_COUNT = re.compile(r"^\s*(\d+)\s*[x*]\s*(.+?)\s*$", re.IGNORECASE)
+_COUNT = re.compile(r"^\s*(\d{1,9})\s*[x*]\s*(.+?)\s*$", re.IGNORECASE)
 
 
 def split_count(text: str) -> tuple[int, str]:
     """``2xA100-80GB`` -> (2, "A100-80GB"); no count means one."""
+    if re.match(r"^\s*\d{10,}\s*[x*]", text):
+        raise InputError(f"gpu: the count of {text[:40]!r}... has more than 9 digits; give a count a machine can hold")
     match = _COUNT.match(text)
     return (int(match.group(1)), match.group(2)) if match else (1, text.strip())
 
@@ -174,8 +176,8 @@ def build_inventory(
     ``max_memory`` alone defines the GPUs (their indices and budgets); with ``gpus`` it caps them.
     """
     own_reserve = None if reserve is None else (0 if reserve in (0, "0") else parse_size(reserve, "reserve"))
-    if not disk_gb_per_s > 0:
-        raise InputError(f"disk-gb-per-s: must be positive, got {disk_gb_per_s}")
+    if not 0.001 <= disk_gb_per_s <= 10_000:  # also nan and inf
+        raise InputError(f"disk-gb-per-s: must be between 0.001 and 10,000 GB/s, got {disk_gb_per_s}")
     devices: list[Device] = []
     for text in gpus:
         devices += _gpu_devices(text, len(devices), own_reserve, fragmentation, prices)

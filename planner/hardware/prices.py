@@ -36,6 +36,10 @@ def parse_prices(items: Mapping[str, str | float] | Iterable[str] | None) -> Pri
         gpu = find_gpu(str(name))
         buy, hour = _amount(str(amount), f"price[{name}]")
         old = out.get(gpu.name, (None, None))
+        if (buy is not None and old[0] is not None) or (hour is not None and old[1] is not None):
+            kind = "purchase" if buy is not None else "hourly"
+            raise InputError(f"price: {gpu.name} is given two {kind} prices; give each type one purchase price and "
+                             "one hourly price at most")
         out[gpu.name] = (buy if buy is not None else old[0], hour if hour is not None else old[1])
     return out
 

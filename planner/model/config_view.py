@@ -41,11 +41,29 @@ def check_sizes(data: Any, where: str = "config.json", depth: int = 0) -> None:
     if heads and hidden and data.get("head_dim") is None and hidden < heads:
         raise ConfigError(f"{where}: hidden_size ({hidden}) is smaller than num_attention_heads ({heads}), so each head "
                           "would have 0 dimensions; give head_dim or fewer heads")
+    _check_experts(data, where)
+    qc = data.get("quantization_config")
+    if qc is not None and not isinstance(qc, dict):
+        raise ConfigError(f"{where}: field 'quantization_config' must be an object (as transformers writes it), got "
+                          f"{type(qc).__name__}")
     factor = data.get("partial_rotary_factor")
     if (factor is not None and not isinstance(factor, bool) and isinstance(factor, int | float)
             and not 0 < factor <= 1):
         raise ConfigError(f"{where}: field 'partial_rotary_factor' must be in (0, 1] (the share of each head that "
                           f"is rotated), got {factor!r}")
+
+
+TOP_K_KEYS = ("num_experts_per_tok", "moe_topk", "top_k", "num_experts_per_token")
+EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
+
+
+def _check_experts(data: dict, where: str) -> None:
+    """A router that picks no more experts than there are."""
+    k_key = next((k for k in TOP_K_KEYS if _count(data.get(k))), None)
+    n_key = next((k for k in EXPERT_KEYS if _count(data.get(k))), None)
+    if k_key and n_key and data[k_key] > data[n_key]:
+        raise ConfigError(f"{where}: {k_key} ({data[k_key]}) routes each token to more experts than {n_key} "
+                          f"({data[n_key]}) has")
 
 
 _FLOAT_TAGS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -151,3 +169,12 @@ class ConfigView:
         if not isinstance(value, dict):
             raise ConfigError(f"{self.where}: field '{key}' must be an object, got {type(value).__name__}")
         return ConfigView(value, f"{self.where}:{key}")
+
+
+def head_size(width: int, heads: int, what: str = "num_attention_heads") -> int:
+    """Each head's share of the width, where a family splits the width evenly (as its attention
+    class does: GPT-2 raises on a remainder); a width the heads do not divide is refused."""
+    if width % heads:
+        raise ConfigError(f"config.json: the width ({width}) is not a multiple of {what} ({heads}), so the heads "
+                          "cannot split it evenly; give a number of heads that divides it")
+    return width // heads

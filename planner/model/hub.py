@@ -18,6 +18,10 @@ from pathlib import Path
 from planner.errors import InputError
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+REVISION = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}$")
+HUB_DEADLINE_S = 30.0
+"""Longest a Hub request may take in all (a server that accepts and never answers, retries);
+``PLANNER_HUB_DEADLINE`` overrides it. Each connection also has huggingface_hub's own timeouts."""
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,26 @@ class HubModel:
 
 
 def split_revision(model: str, revision: str | None = None) -> tuple[str, str | None]:
-    """``org/name@rev`` -> (``org/name``, ``rev``); a ``--revision`` given as well must agree."""
+    """``org/name@rev`` -> (``org/name``, ``rev``); a ``--revision`` given as well must agree. The
+    id is checked with huggingface_hub's own validator and the revision as a branch, tag or commit
+    name (no ``..`` segment: a revision also names a folder of the cache)."""
     repo, sep, rev = model.partition("@")
     if sep and not rev:
         raise InputError(f"model: {model!r} ends with '@' but names no revision; write org/name@main or a commit")
     if sep and revision and rev != revision:
         raise InputError(f"revision: {model!r} names revision {rev!r} but --revision says {revision!r}; give one")
-    return repo, (rev or revision or None)
+    rev = rev or revision or None
+    try:
+        from huggingface_hub.utils import validate_repo_id
+
+        validate_repo_id(repo)
+    except ImportError:
+        pass
+    except ValueError as e:  # HFValidationError
+        raise InputError(f"model: {repo!r} is not a valid Hub repo id ({str(e).rstrip('.')})") from None
+    if rev is not None and (not REVISION.match(rev) or ".." in rev.split("/") or "//" in rev):
+        raise InputError(f"revision: {rev[:80]!r} is not a branch, tag or commit name")
+    return repo, rev
 
 
 def looks_like_repo_id(model: str) -> bool:
@@ -115,22 +132,105 @@ def _checkpoint(repo: str, revision: str | None) -> tuple[int | None, tuple[str,
     return total, tuple(sorted(dtypes)), auto
 
 
-def resolve_hub_model(model: str, revision: str | None = None) -> HubModel:
-    """config.json (and, online, the checkpoint's header summary) of a Hub repo id."""
-    repo, rev = split_revision(model, revision)
+def _deadline() -> float:
+    import os
+
     try:
-        from huggingface_hub import hf_hub_download
+        value = float(os.environ.get("PLANNER_HUB_DEADLINE", HUB_DEADLINE_S))
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise InputError("environment: PLANNER_HUB_DEADLINE must be a number of seconds between 0 and 3600")
+    return value
+
+
+def _within_deadline(call, repo: str, rev: str | None):
+    """``call()`` in a worker thread, given up after the deadline (a silent server never answers)."""
+    import threading
+
+    out: dict = {}
+
+    def work() -> None:
+        try:
+            out["value"] = call()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            out["error"] = e
+
+    worker = threading.Thread(target=work, name="hub", daemon=True)
+    worker.start()
+    deadline = _deadline()
+    worker.join(deadline)
+    if worker.is_alive():
+        raise InputError(f"model: the Hub at {_endpoint()} did not answer for {repo} within {deadline:g} s; check the "
+                         "network or HF_ENDPOINT (PLANNER_HUB_DEADLINE sets the limit)")
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _import_hub():
+    """huggingface_hub, whose settings come from the environment: a malformed one is the user's to fix."""
+    try:
+        import huggingface_hub
         from huggingface_hub.utils import logging as hub_logging
     except ImportError:
         raise InputError("model: reading a Hub repo id needs huggingface_hub: pip install huggingface_hub") from None
+    except ValueError as e:  # e.g. HF_HUB_ETAG_TIMEOUT=abc, read when huggingface_hub is imported
+        raise InputError(f"environment: a Hugging Face setting is malformed ({e}); check the HF_* variables such as "
+                         "HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT") from None
     hub_logging.set_verbosity_error()  # its retry warnings would break the one-line error contract
+    from urllib.parse import urlsplit
+
+    endpoint = _endpoint()
     try:
-        path = Path(hf_hub_download(repo, "config.json", revision=rev))
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError as e:
+        raise InputError(f"environment: HF_ENDPOINT {endpoint[:120]!r} is not a URL the Hub client can use ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"environment: HF_ENDPOINT {endpoint[:120]!r} must be an http(s) URL, e.g. https://huggingface.co")
+    return huggingface_hub
+
+
+def _refused(hub, repo: str, rev: str | None) -> bool:
+    """Whether the Hub's port refuses connections outright, asked only when the config is not in
+    the cache and no proxy is set: huggingface_hub retries a refused connection for 23 s."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    if hub.constants.HF_HUB_OFFLINE or any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+                                                                      "http_proxy", "ALL_PROXY", "all_proxy")):
+        return False
+    if isinstance(hub.try_to_load_from_cache(repo, "config.json", revision=rev), str):
+        return False
+    parts = urlsplit(_endpoint())
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), timeout=3):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:  # a name that does not resolve, a timeout: the client's own error says it
+        return False
+
+
+def resolve_hub_model(model: str, revision: str | None = None) -> HubModel:
+    """config.json (and, online, the checkpoint's header summary) of a Hub repo id."""
+    repo, rev = split_revision(model, revision)
+    hub = _import_hub()
+    _deadline()  # a malformed limit is refused before any request
+    if _refused(hub, repo, rev):
+        raise InputError(f"model: the Hub at {_endpoint()} refuses connections and {repo} is not in the local cache; "
+                         "check the network (or HF_ENDPOINT)")
+    try:
+        path = Path(_within_deadline(lambda: hub.hf_hub_download(repo, "config.json", revision=rev), repo, rev))
+    except InputError:
+        raise
     except Exception as e:  # noqa: BLE001 - every Hub or network failure is turned into one line
         raise _hub_error(e, repo, rev) from None
     from planner.model.load import read_config_json
 
     commit = path.parent.name if path.parent.parent.name == "snapshots" else None
     config = read_config_json(path)
-    stored, dtypes, auto = _checkpoint(repo, rev)
+    stored, dtypes, auto = _within_deadline(lambda: _checkpoint(repo, rev), repo, rev)
     return HubModel(repo, rev, commit, config, path, stored, dtypes, auto)

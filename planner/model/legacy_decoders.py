@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from planner.model import layers as spec_layers
-from planner.model.config_view import ConfigView
+from planner.model.config_view import ConfigView, head_size
 from planner.model.library_versions import transformers_at_least
 from planner.model.types import AttentionSpec, MlpSpec, Unit
 
@@ -19,7 +19,7 @@ def gpt2_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
         Unit("transformer.wte", "embedding", tuple(spec_layers.embedding("transformer.wte", vocab, h)), hidden_size=h),
         Unit("transformer.wpe", "embedding", tuple(spec_layers.embedding("transformer.wpe", positions, h)), hidden_size=h),
     ]
-    hd = h // heads
+    hd = head_size(h, heads)
     for i in range(n_layers):
         p = f"transformer.h.{i}"
         tensors = (
@@ -62,7 +62,7 @@ def opt_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
     if cfg.bool("do_layer_norm_before", True) and not cfg.bool("_remove_final_layer_norm", False) and affine:
         units.append(Unit(f"{base}.final_layer_norm", "norm", tuple(spec_layers.norm(f"{base}.final_layer_norm", h, True)), hidden_size=h))
 
-    hd = h // heads
+    hd = head_size(h, heads)
     for i in range(n_layers):
         p = f"{base}.layers.{i}"
         tensors = []
@@ -80,7 +80,7 @@ def falcon_units(cfg: ConfigView) -> tuple[list[Unit], int, int, bool]:
     n_layers = cfg.int("num_hidden_layers", "n_layer", default=32)
     heads = cfg.int("num_attention_heads", "n_head", default=71)
     vocab = cfg.int("vocab_size", default=65024)
-    hd = cfg.int("head_dim", default=h // heads)
+    hd = cfg.int("head_dim") if cfg.opt_int("head_dim") else head_size(h, heads)
     new_arch = cfg.bool("new_decoder_architecture", False)
     multi_query = cfg.bool("multi_query", True)
     parallel = cfg.bool("parallel_attn", True)

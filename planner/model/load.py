@@ -15,7 +15,7 @@ from pathlib import Path
 
 from planner.catalog import find_model, hub_ids, model_config_path
 from planner.errors import ConfigError, InputError
-from planner.files import read_text
+from planner.files import json_loads, read_text
 from planner.model.hf_config import spec_from_config
 from planner.model.safetensors import checkpoint_dtype, spec_from_safetensors
 from planner.model.types import ModelSpec
@@ -29,10 +29,14 @@ def read_config_json(path: Path) -> dict:
     if not text.strip():
         raise ConfigError(f"{path}: empty file; expected a Hugging Face config.json")
     try:
-        data = json.loads(text)
+        data = json_loads(text)
     except json.JSONDecodeError as e:
+        if "digits" in e.msg:
+            raise ConfigError(f"{path}: {e.msg}: not a size any model has") from None
         hint = " (the file looks truncated)" if e.pos >= len(text.rstrip()) - 1 else ""
         raise ConfigError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}{hint}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nests too deeply to read") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data

@@ -17,7 +17,7 @@ from math import prod
 from pathlib import Path
 
 from planner.errors import SafetensorsError
-from planner.files import open_regular, read_text
+from planner.files import json_loads, open_regular, read_text
 from planner.model.types import ModelSpec, TensorSpec, Unit
 from planner.units import SAFETENSORS_BITS
 
@@ -49,7 +49,7 @@ def read_header(path: Path) -> dict[str, dict]:
     exactly (no overlap, no gap, nothing past its end)."""
     raw, data_len = _header_bytes(path)
     try:
-        table = json.loads(raw.decode("utf-8").rstrip(" "))
+        table = json_loads(raw.decode("utf-8").rstrip(" "))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise SafetensorsError(f"{path}: corrupt header (not valid JSON: {e})") from None
     except RecursionError:
@@ -108,7 +108,7 @@ def checkpoint_files(folder: Path) -> tuple[list[Path], dict[str, Path] | None]:
     if index.is_file():
         text = read_text(index, MAX_INDEX_BYTES, "index", SafetensorsError)
         try:
-            weight_map = json.loads(text)["weight_map"]
+            weight_map = json_loads(text)["weight_map"]
             items = weight_map.items()
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             raise SafetensorsError(f"{index}: not a valid index (needs a weight_map object)") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from planner.model import layers as spec_layers
-from planner.model.config_view import ConfigView
+from planner.model.config_view import ConfigView, head_size
 from planner.model.types import AttentionSpec, MlpSpec, TensorSpec, Unit
 
 
@@ -212,7 +212,7 @@ def head_dim(cfg: ConfigView, fam_defaults: dict, hidden: int, heads: int) -> in
     explicit = cfg.opt_int("head_dim")
     if explicit:
         return explicit
-    return fam_defaults.get("head_dim") or hidden // heads
+    return fam_defaults.get("head_dim") or head_size(hidden, heads)
 
 
 def text_decoder_units(cfg: ConfigView, model_type: str, base: str, block: str | None = None) -> list[Unit]:

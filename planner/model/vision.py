@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from planner.model import layers as spec_layers
-from planner.model.config_view import ConfigView
+from planner.model.config_view import ConfigView, head_size
 from planner.model.types import AttentionSpec, MlpSpec, Unit
 
 
@@ -36,7 +36,7 @@ def clip_like_tower(v: ConfigView, base: str, kind: str) -> list[Unit]:
     units = [Unit(emb, "vision", tuple(tensors), "SiglipVisionEmbeddings" if siglip else "CLIPVisionEmbeddings", e, "vision")]
     if not siglip:
         units.append(Unit(f"{base}.pre_layrnorm", "vision", tuple(spec_layers.norm(f"{base}.pre_layrnorm", e, True)), hidden_size=e, tower="vision"))
-    hd = e // heads
+    hd = head_size(e, heads)
     for i in range(n_layers):
         p = f"{base}.encoder.layers.{i}"
         units.append(Unit(p, "vision_block", tuple(_vit_layer(p, e, inter)), block, e, "vision",
@@ -78,7 +78,7 @@ def qwen_vl_tower(v: ConfigView, base: str, v25: bool, text_hidden: int) -> list
     tp = v.int("temporal_patch_size", default=2)
     ch = v.int("in_channels", "in_chans", default=3)
     merge = v.int("spatial_merge_size", default=2)
-    hd = e // heads
+    hd = head_size(e, heads)
     units = [
         Unit(f"{base}.patch_embed", "vision", (spec_layers.param(f"{base}.patch_embed.proj.weight", (e, ch, tp, patch, patch)),), hidden_size=e, tower="vision"),
         Unit(f"{base}.rotary_pos_emb", "rotary", tuple(spec_layers.rotary(f"{base}.rotary_pos_emb", hd // 2)), hidden_size=e, tower="vision"),
