@@ -46,7 +46,8 @@ EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (0, "the answer was printed, and every file asked for written"),
     (1, "aborted at a prompt"),
     (2, "bad input, or a file or standard output that cannot be read or written (disk full, permission): one line "
-        "`Error: ...` names the field or file and the fix, no traceback"),
+        "`Error: ...` names the field or file and the fix, no traceback; also a `whatif` whose every point failed "
+        "(its rows are printed, then the line with the first point's reason)"),
     (3, "valid input, but nothing fits: `plan` infeasible (with the shortfall and a fix), "
         "`size` with no count that serves, `whatif --fail-on-misfit` with a point that does not fit or failed"),
     (130, "interrupted with Ctrl-C (128 + SIGINT); files are written atomically, so none is left half written"),

@@ -299,7 +299,9 @@ def _output_cases() -> list[Case]:
 
 
 def cases() -> list[Case]:
-    return [*_config_cases(), *_safetensors_cases(), *_flag_cases(), *_yaml_cases(), *_output_cases()]
+    from hostile_round2 import round2_cases
+
+    return [*_config_cases(), *_safetensors_cases(), *_flag_cases(), *_yaml_cases(), *_output_cases(), *round2_cases()]
 
 
 def main() -> None:
@@ -316,12 +318,15 @@ def main() -> None:
         try:
             r = subprocess.run([sys.executable, "-m", "planner", *argv], capture_output=True, text=True, timeout=60, cwd=folder)
             lines = r.stderr.strip().splitlines()
+            want = {"ok": 0, "error": 2, "misfit": 3}[case.expect]
             if "Traceback" in r.stderr:
                 outcome = "traceback"
             elif case.expect != "ok" and r.returncode == 0:
                 outcome = "wrong success"
-            elif case.expect == "error" and (r.returncode != 2 or len(lines) != 1):
+            elif r.returncode != want or (case.expect != "ok" and len(lines) != 1):
                 outcome = f"other (exit {r.returncode}, {len(lines)} lines)"
+            elif case.expect != "ok" and not all(n in lines[0] for n in case.needles):
+                outcome = "wrong message"
             else:
                 outcome = "as promised"
             if case.check is not None:
@@ -331,7 +336,8 @@ def main() -> None:
                     outcome = f"harmful write ({e})"
         except subprocess.TimeoutExpired:
             outcome = "hang (over 60 s)"
-        counts[outcome] = counts.get(outcome, 0) + 1
+        key = f"{(case.tags or ('round 1',))[0]}: {outcome}"
+        counts[key] = counts.get(key, 0) + 1
         print(f"{outcome:<24} {case.name}", flush=True)
     print("\n".join(f"{n:>4}  {o}" for o, n in sorted(counts.items())), f"\n{sum(counts.values()):>4}  cases")
 

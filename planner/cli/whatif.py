@@ -53,6 +53,13 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fai
         write_plots(plot_dir, chart_series(answer))
     if not to_stdout:
         click.echo(to_table(answer.task, rows))
+    failed = [k for k, r in enumerate(answer.results) if r.get("status") == "error"]
+    if failed and len(failed) == len(rows):  # nothing was answered: the status says so, whatever the flags
+        from planner.cli.app import safe_line
+
+        reason = answer.results[0].get("reason", "")
+        click.echo(safe_line(f"Error: every point of {file} failed (point 0: {reason})")[:600], err=True)
+        ctx.exit(2)
     misfits = answer.misfits
     if fail_on_misfit and misfits:
         click.echo(f"{len(misfits)} of {len(rows)} points do not fit or failed (first: point {misfits[0]})", err=True)

@@ -33,7 +33,8 @@ def check_sizes(data: Any, where: str = "config.json", depth: int = 0) -> None:
         elif isinstance(value, int | float) and not isinstance(value, bool):
             limit = MAX_LAYERS if key in LAYER_KEYS else MAX_SIZE if key in SIZE_KEYS else None
             if limit is not None and value > limit:  # also 4.9e9 written as a float
-                raise ConfigError(f"{where}: field '{key}' is {value:,.0f}, more than any model has (at most {limit:,})")
+                shown = f"{value:,}" if isinstance(value, int) else f"{value:,.0f}"
+                raise ConfigError(f"{where}: field '{key}' is {shown[:40]}, more than any model has (at most {limit:,})")
     heads, kv, hidden = (_count(data.get(k)) for k in ("num_attention_heads", "num_key_value_heads", "hidden_size"))
     if heads and kv and heads % kv:
         raise ConfigError(f"{where}: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv}); "
@@ -119,7 +120,8 @@ class ConfigView:
                 raise ConfigError(f"{self.where}: field '{key}' must be >= {minimum}, got {value!r}")
             limit = MAX_LAYERS if key in LAYER_KEYS else MAX_SIZE
             if value > limit:
-                raise ConfigError(f"{self.where}: field '{key}' is {value:,.0f}, more than any model has (at most {limit:,})")
+                shown = f"{value:,}" if isinstance(value, int) else f"{value:,.0f}"
+                raise ConfigError(f"{self.where}: field '{key}' is {shown[:40]}, more than any model has (at most {limit:,})")
             return int(value)
         if default is _MISSING:
             raise ConfigError(f"{self.where}: missing required field '{keys[0]}'")

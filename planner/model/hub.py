@@ -39,15 +39,18 @@ class HubModel:
 
 
 def split_revision(model: str, revision: str | None = None) -> tuple[str, str | None]:
-    """``org/name@rev`` -> (``org/name``, ``rev``); a ``--revision`` given as well must agree. The
-    id is checked with huggingface_hub's own validator and the revision as a branch, tag or commit
-    name (no ``..`` segment: a revision also names a folder of the cache)."""
+    """``org/name@rev`` -> (``org/name``, ``rev``); a ``--revision`` given as well must agree."""
     repo, sep, rev = model.partition("@")
     if sep and not rev:
         raise InputError(f"model: {model!r} ends with '@' but names no revision; write org/name@main or a commit")
     if sep and revision and rev != revision:
         raise InputError(f"revision: {model!r} names revision {rev!r} but --revision says {revision!r}; give one")
-    rev = rev or revision or None
+    return repo, (rev or revision or None)
+
+
+def check_hub_name(repo: str, rev: str | None) -> None:
+    """A name about to be asked of the Hub: the id by huggingface_hub's own validator, the revision
+    as a branch, tag or commit name (no ``..`` segment: a revision also names a folder of the cache)."""
     try:
         from huggingface_hub.utils import validate_repo_id
 
@@ -58,7 +61,6 @@ def split_revision(model: str, revision: str | None = None) -> tuple[str, str | 
         raise InputError(f"model: {repo!r} is not a valid Hub repo id ({str(e).rstrip('.')})") from None
     if rev is not None and (not REVISION.match(rev) or ".." in rev.split("/") or "//" in rev):
         raise InputError(f"revision: {rev[:80]!r} is not a branch, tag or commit name")
-    return repo, rev
 
 
 def looks_like_repo_id(model: str) -> bool:
@@ -217,6 +219,7 @@ def _refused(hub, repo: str, rev: str | None) -> bool:
 def resolve_hub_model(model: str, revision: str | None = None) -> HubModel:
     """config.json (and, online, the checkpoint's header summary) of a Hub repo id."""
     repo, rev = split_revision(model, revision)
+    check_hub_name(repo, rev)
     hub = _import_hub()
     _deadline()  # a malformed limit is refused before any request
     if _refused(hub, repo, rev):

@@ -44,8 +44,8 @@ def read_config_json(path: Path) -> dict:
 
 def _folder(path: Path) -> ModelSpec:
     config = path / "config.json"
-    has_weights = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file()
-    if config.is_file():
+    has_weights = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").exists()
+    if config.exists() or config.is_symlink():  # a FIFO or a dangling link is refused by the reader, not skipped
         spec = spec_from_config(read_config_json(config), path.name, str(config))
         if spec.dtype_from != "unnamed" or not has_weights:  # the shards are read only for dtype="auto"
             return spec

@@ -56,6 +56,9 @@ def read_header(path: Path) -> dict[str, dict]:
         raise SafetensorsError(f"{path}: corrupt header (nests too deeply)") from None
     if not isinstance(table, dict):
         raise SafetensorsError(f"{path}: corrupt header (expected a JSON object)")
+    if len(table) > MAX_TENSORS:
+        raise SafetensorsError(f"{path}: {len(table):,} tensors in one header, more than any checkpoint has (at most "
+                               f"{MAX_TENSORS:,})")
     out, spans = {}, []
     for name, info in table.items():
         if name == "__metadata__":
@@ -85,6 +88,8 @@ def read_header(path: Path) -> dict[str, dict]:
 
 
 MAX_INDEX_BYTES = 64 * 1024 * 1024
+MAX_TENSORS = 300_000
+"""Most tensors a header or an index may list (DeepSeek-V3 has about 91,000 in all)."""
 
 
 def _shard_path(folder: Path, index: Path, name) -> Path:
@@ -105,7 +110,7 @@ def checkpoint_files(folder: Path) -> tuple[list[Path], dict[str, Path] | None]:
     """The shards of a checkpoint folder, and the index's map of tensor name -> shard (None
     without an index)."""
     index = folder / "model.safetensors.index.json"
-    if index.is_file():
+    if index.exists() or index.is_symlink():
         text = read_text(index, MAX_INDEX_BYTES, "index", SafetensorsError)
         try:
             weight_map = json_loads(text)["weight_map"]
@@ -114,7 +119,20 @@ def checkpoint_files(folder: Path) -> tuple[list[Path], dict[str, Path] | None]:
             raise SafetensorsError(f"{index}: not a valid index (needs a weight_map object)") from None
         except RecursionError:
             raise SafetensorsError(f"{index}: not a valid index (nests too deeply)") from None
-        where = {tensor: _shard_path(folder, index, shard) for tensor, shard in items}
+        if len(weight_map) > MAX_TENSORS:
+            raise SafetensorsError(f"{index}: {len(weight_map):,} entries, more than any checkpoint has (at most "
+                                   f"{MAX_TENSORS:,} tensors)")
+        shards: dict[str, Path] = {}  # each shard name is checked once, not once per tensor
+
+        def shard_of(name) -> Path:
+            if not isinstance(name, str) or name not in shards:
+                path = _shard_path(folder, index, name)
+                if isinstance(name, str):
+                    shards[name] = path
+                return path
+            return shards[name]
+
+        where = {tensor: shard_of(shard) for tensor, shard in items}
         if not where:
             raise SafetensorsError(f"{index}: the weight_map lists no tensors")
         files = sorted(set(where.values()))
