@@ -181,3 +181,14 @@ def test_ctrl_c_during_a_cp_sat_search_exits_130(tmp_path):
     assert proc.returncode == 130, stderr
     assert stderr.strip() == "Interrupted; nothing was written."
     assert "status" not in stdout, "the stopped search was reported as a result"
+
+
+def test_standard_output_cut_by_a_file_size_limit_is_one_line(tmp_path):
+    """``planner schema > file`` under ``ulimit -f``: the kernel writes part and refuses the rest;
+    that is an error (exit 2), not a short file and exit 0."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    with open(tmp_path / "schema.json", "w") as out:
+        r = subprocess.run([*PLANNER, "schema"], stdout=out, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
+    assert r.returncode == 2 and r.stderr.strip() == "Error: standard output: File too large", r.stderr

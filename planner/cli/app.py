@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import sys
 
@@ -129,7 +130,42 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+class _WholeWrites(io.RawIOBase):
+    """Standard output as a regular file, written whole: Python's own writer drops the rest of a
+    write the kernel cut short (a file-size limit, ``ulimit -f``) without an error; this one writes
+    until every byte is out or the kernel says why not."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        return len(data)
+
+
+def _regular_stdout() -> None:
+    """Standard output redirected to a regular file goes through ``_WholeWrites``."""
+    import stat
+
+    try:
+        fd = sys.stdout.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except (OSError, ValueError, AttributeError):  # a test's capture, a closed stream
+        return
+    if regular:
+        sys.stdout.flush()
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(_WholeWrites(fd)), encoding=sys.stdout.encoding,
+                                      errors=sys.stdout.errors, newline=None)
+
+
 def _run() -> int | None:
+    if sys.stdout is not None:
+        _regular_stdout()
     if sys.stdout is None:  # started with stdout closed (planner ... >&-)
         from planner.errors import InputError
 
