@@ -192,3 +192,16 @@ def test_standard_output_cut_by_a_file_size_limit_is_one_line(tmp_path):
     with open(tmp_path / "schema.json", "w") as out:
         r = subprocess.run([*PLANNER, "schema"], stdout=out, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
     assert r.returncode == 2 and r.stderr.strip() == "Error: standard output: File too large", r.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file to another owner needs root")
+def test_a_replaced_file_keeps_its_owner_and_mode(tmp_path):
+    from planner.files import write_atomic
+
+    target = tmp_path / "map.json"
+    target.write_text("old\n")
+    os.chown(target, 1234, 5678)
+    os.chmod(target, 0o640)
+    write_atomic(target, "new\n")
+    info = os.stat(target)
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777, target.read_text()) == (1234, 5678, 0o640, "new\n")

@@ -19,7 +19,7 @@ from planner.errors import InputError
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REVISION = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}$")
-HUB_DEADLINE_S = 30.0
+HUB_DEADLINE_S = 20.0
 """Longest a Hub request may take in all (a server that accepts and never answers, retries);
 ``PLANNER_HUB_DEADLINE`` overrides it. Each connection also has huggingface_hub's own timeouts."""
 

@@ -80,10 +80,17 @@ def catalog_spec(name: str) -> ModelSpec:
 
 
 def _as_path(model: str) -> Path | None:
+    """The path ``model`` names when something is there; a folder on the way that this process may
+    not enter is said as such (``Path.exists`` would call it missing)."""
+    import os
+
     try:
         path = Path(model).expanduser()
-        return path if path.exists() else None
-    except (RuntimeError, OSError, ValueError):  # ~nouser, a name too long for the file system
+        os.stat(path)
+        return path
+    except PermissionError:
+        raise InputError(f"model: {model[:200]}: permission denied on a folder of the path; make it readable") from None
+    except (RuntimeError, OSError, ValueError):  # missing, ~nouser, a name too long for the file system
         return None
 
 

@@ -74,8 +74,20 @@ class Point:
     index: int
     axes: dict[str, Any]
     scenario: WhatIf
-    origin: str = ""
-    """Where the point comes from, for its errors: the file, the line of its axis, its values."""
+    file: str = ""
+    where: tuple = ()
+    """The YAML path of the point's axis (its line is looked up only for an error)."""
+
+    @property
+    def origin(self) -> str:
+        """Where the point comes from, for its errors: the file, the line of its axis, its values."""
+        line = None
+        if self.axes and self.file:
+            try:
+                line = line_of(Path(self.file).read_text(), self.where)
+            except (OSError, UnicodeDecodeError):
+                line = None
+        return f"{self.file}{f' line {line}' if line else ''}: point {self.index} ({_label(self.axes)})"
 
 
 def fields_of(kind) -> dict | None:
@@ -178,8 +190,7 @@ def _point(index: int, axes: dict, plain: dict, base: WhatIf, file: Path, text: 
     if scenario.size.cluster and not Path(scenario.size.cluster).is_absolute():
         size = scenario.size.model_copy(update={"cluster": str(file.parent / scenario.size.cluster)})
         scenario = scenario.model_copy(update={"size": size})
-    line = line_of(text, where) if axes else None
-    return Point(index, axes, scenario, f"{file}{f' line {line}' if line else ''}: point {index} ({_label(axes)})")
+    return Point(index, axes, scenario, str(file), where)
 
 
 def request_of(sc: WhatIf):
