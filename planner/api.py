@@ -13,6 +13,7 @@ their flags (``zero=3``, ``num_gpus=8``, ``algorithm="awq"``: ``planner.requests
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from planner.hardware.prices import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_YEARS
@@ -31,11 +32,6 @@ def _name(loc: tuple) -> str:
         parts = parts[1:]
     leaf = parts[0] if parts else ""
     return _SHOWN.get(leaf, leaf.replace("_", "-"))
-
-
-def _number(value):
-    """An int given where a float is asked (``pue=1``) as that float; anything else unchanged, for the model to judge."""
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _many(value):
@@ -183,11 +179,9 @@ def plan_request(model: str | None = None, gpus=(), cpu=None, disk=None, max_mem
     from planner.requests import PlanRequest
     from planner.scenario import InventorySpec, Scenario, load_scenario
 
-    defaults = plan_request.__defaults__
-    names = plan_request.__code__.co_varnames[:plan_request.__code__.co_argcount]
-    default_of = dict(zip(names[-len(defaults):], defaults, strict=True))
     if scenario_file:
         sc = load_scenario(scenario_file)
+        default_of = {k: p.default for k, p in inspect.signature(plan_request).parameters.items()}
         typed = explicit if explicit is not None else {k for k in _WORKLOAD if loc[k] != default_of[k]}
         workload = _workload("inference", {k: loc[k] for k in _WORKLOAD if k in typed}, base=sc.workload)
     else:
@@ -237,13 +231,13 @@ def size_request(model: str, mode: str = "inference", dtype=None, quant="auto", 
     fields["engine"] = "vllm"
     w = _workload(mode, fields)
     spec = _build(SizeSpec, context=context, concurrency=concurrency, gpu_types=list(_many(gpu_types)), objective=objective,
-                  max_gpus=max_gpus, gpus_per_node=gpus_per_node, gpu_memory_utilization=_number(gpu_memory_utilization),
+                  max_gpus=max_gpus, gpus_per_node=gpus_per_node, gpu_memory_utilization=gpu_memory_utilization,
                   target_tokens_per_s=target_tokens_per_s, max_power_w=parse_watts(max_power, "max-power")
                   if max_power is not None else None, max_hosts=max_hosts, max_rack_units=max_rack_units,
-                  electricity_usd_per_kwh=_number(electricity_usd_per_kwh), years=_number(years), pue=_number(pue), prices=_prices(prices), have=have,
+                  electricity_usd_per_kwh=electricity_usd_per_kwh, years=years, pue=pue, prices=_prices(prices), have=have,
                   buy_more=buy_more, max_latency_ms=max_latency_ms, cluster=None if cluster is None else str(cluster))
     return _build(SizeRequest, model=model, revision=revision, workload=w, seq_len=seq_len, size=spec,
-                  time_limit_s=_number(time_limit), with_accelerate=with_accelerate, compare_rental=compare_rental,
+                  time_limit_s=time_limit, with_accelerate=with_accelerate, compare_rental=compare_rental,
                   **_settings(mode, {**settings, "gpus_per_node": gpus_per_node} if mode == "training" else settings,
                               micro_batch=w.batch, seq_len=seq_len))
 

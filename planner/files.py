@@ -80,10 +80,11 @@ def read_text(path: str | Path, limit: int, what: str, error: type[InputError] =
         raise error(f"{what}: {path} is not UTF-8 text (byte {e.start})") from None
 
 
-def _target(path: Path, what: str) -> tuple[Path, int | None]:
+def _target(given: str | Path, what: str) -> tuple[Path, int | None]:
     """The file a write replaces (a symbolic link's target) and the mode to give it."""
-    if str(path).endswith(("/", os.sep)):  # Path() drops the slash: "map.json/" would write map.json
-        raise InputError(f"{what}: {str(path)[:200]} ends with '/', which names a folder; give the name of a file")
+    if str(given).endswith(("/", os.sep)):  # Path() drops the slash: "map.json/" would write map.json
+        raise InputError(f"{what}: {str(given)[:200]} ends with '/', which names a folder; give the name of a file")
+    path = Path(given)
     try:
         info = os.stat(path)  # follows links
     except FileNotFoundError:
@@ -112,15 +113,10 @@ def check_output(path: str | Path | None, what: str) -> None:
     """Refuse, before any work is done, an output path that ``write_atomic`` would refuse."""
     if path is None or str(path) == "-":
         return
-    target, _ = _target(path if isinstance(path, Path) else _keep_slash(path), what)
+    target, _ = _target(path, what)
     folder = _folder_of(target, what)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"{what}: folder {folder} is not writable")
-
-
-def _keep_slash(text: str):
-    """The path as given, so a trailing '/' is still seen (``Path`` would drop it)."""
-    return text if text.endswith(("/", os.sep)) else Path(text)
 
 
 def make_folder(path: str | Path, what: str) -> Path:
@@ -137,7 +133,7 @@ def make_folder(path: str | Path, what: str) -> Path:
 
 def write_bytes_atomic(path: str | Path, data: bytes, what: str = "output") -> None:
     """Write ``data`` to ``path`` whole or not at all (see the module docstring)."""
-    target, mode = _target(path if isinstance(path, Path) else _keep_slash(path), what)
+    target, mode = _target(path, what)
     path = Path(path)
     folder = _folder_of(target, what)
     try:

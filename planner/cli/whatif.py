@@ -55,11 +55,7 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fai
         click.echo(to_table(answer.task, rows))
     failed = [k for k, r in enumerate(answer.results) if r.get("status") == "error"]
     if failed and len(failed) == len(rows):  # nothing was answered: the status says so, whatever the flags
-        from planner.cli.app import safe_line
-
-        reason = answer.results[0].get("reason", "")
-        click.echo(safe_line(f"Error: every point of {file} failed (point 0: {reason})")[:600], err=True)
-        ctx.exit(2)
+        raise InputError(f"every point of {file} failed (point 0: {answer.results[0].get('reason', '')})")
     misfits = answer.misfits
     if fail_on_misfit and misfits:
         click.echo(f"{len(misfits)} of {len(rows)} points do not fit or failed (first: point {misfits[0]})", err=True)

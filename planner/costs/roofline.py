@@ -48,7 +48,9 @@ class Fabric:
 
 def default_fabric(gpu) -> Fabric:
     """One host, GPUs on the card's own interconnect (gpus.yaml)."""
-    return Fabric(gpu.interconnect if gpu.interconnect in speed_model().links else "pcie-switch")
+    from planner.hardware.topology import gpu_link_kind
+
+    return Fabric(gpu_link_kind(gpu))
 
 
 @dataclass(frozen=True)

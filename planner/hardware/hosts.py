@@ -13,7 +13,7 @@ from functools import cache
 from planner.catalog import GpuType, catalog_yaml, find_gpu
 from planner.errors import CatalogError, InputError
 from planner.hardware.prices import price_of
-from planner.hardware.topology import HostLayout, LayoutSpec
+from planner.hardware.topology import HostLayout, LayoutSpec, gpu_link_kind
 
 
 @dataclass(frozen=True)
@@ -117,14 +117,14 @@ def offers_for(gpu: GpuType, kind: str, max_slots: int | None = None) -> list[Of
     if kind == "buy":
         found = [o for o in host_offers() if o.gpu.name == gpu.name]
         if not found and gpu.price_usd:
-            found = [Offer("buy", f"{gpu.name} host", gpu, 8, False, _own_link(gpu), "ethernet-100g", 12.5e9)]
+            found = [Offer("buy", f"{gpu.name} host", gpu, 8, False, gpu_link_kind(gpu), "ethernet-100g", 12.5e9)]
     else:
         # your own --price TYPE=X/h replaces the catalog's instances: shapes at your rate
         yours = gpu.price_usd_per_hour != find_gpu(gpu.name).price_usd_per_hour
         found = [] if yours else [o for o in instance_offers() if o.gpu.name == gpu.name]
         if not found and gpu.price_usd_per_hour:
             label = "your rate" if yours else "marketplace"
-            found = [Offer("rent", f"{n} x {gpu.name} ({label})", gpu, n, True, _own_link(gpu), "ethernet-10g", 1.25e9,
+            found = [Offer("rent", f"{n} x {gpu.name} ({label})", gpu, n, True, gpu_link_kind(gpu), "ethernet-10g", 1.25e9,
                            usd_per_hour=price_of(gpu, n)[1], provider="per-GPU rate")
                      for n in MARKETPLACE_SHAPES]
     from dataclasses import replace
@@ -134,9 +134,3 @@ def offers_for(gpu: GpuType, kind: str, max_slots: int | None = None) -> list[Of
         found = [o if o.slots <= max_slots else replace(o, slots=max_slots) for o in found
                  if not (o.fixed and o.slots > max_slots)]
     return found
-
-
-def _own_link(gpu: GpuType) -> str:
-    from planner.costs.roofline import default_fabric
-
-    return default_fabric(gpu).link

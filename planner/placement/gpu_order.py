@@ -44,17 +44,19 @@ def _sequence(problem: Problem, assignment: tuple[int, ...]) -> list[int]:
     return out
 
 
-def hops(problem: Problem, assignment: tuple[int, ...], layout: HostLayout, nbytes: int) -> tuple[Hop, ...]:
-    """Every hop between consecutive GPUs of the plan, priced by the link it crosses."""
+def _hop(layout: HostLayout, a: int, b: int, nbytes: int) -> Hop:
+    """The hop from CUDA GPU a to b: the link it crosses, latency + bytes at its bus bandwidth."""
     from planner.costs.comm import speed_model
 
-    model, seq = speed_model(), _sequence(problem, assignment)
-    out = []
-    for a, b in zip(seq, seq[1:], strict=False):
-        ka, kb = problem.devices[a].key, problem.devices[b].key
-        kind = layout.link_kind(int(ka), int(kb))
-        out.append(Hop(int(ka), int(kb), kind, model.link(kind).allreduce_s(2, nbytes)))
-    return tuple(out)
+    kind = layout.link_kind(a, b)
+    return Hop(a, b, kind, speed_model().link(kind).allreduce_s(2, nbytes))
+
+
+def hops(problem: Problem, assignment: tuple[int, ...], layout: HostLayout, nbytes: int) -> tuple[Hop, ...]:
+    """Every hop between consecutive GPUs of the plan, priced by the link it crosses."""
+    seq = _sequence(problem, assignment)
+    return tuple(_hop(layout, int(problem.devices[a].key), int(problem.devices[b].key), nbytes)
+                 for a, b in zip(seq, seq[1:], strict=False))
 
 
 def _classes(problem: Problem) -> dict[int, tuple]:
@@ -86,15 +88,11 @@ def order_gpus(problem: Problem, assignment: tuple[int, ...], layout: HostLayout
     gpus = set(problem.gpu_indices)
     if layout is None or len(layout.islands) < 2 or any(d not in gpus for d in assignment):
         return assignment
-    from planner.costs.comm import speed_model
-
-    model = speed_model()
     key = {g: int(problem.devices[g].key) for g in problem.gpu_indices}
     seq, classes = _sequence(problem, assignment), _classes(problem)
 
     def cost(order: list[int]) -> float:
-        return sum(model.link(layout.link_kind(key[a], key[b])).allreduce_s(2, nbytes) for a, b in zip(order, order[1:],
-                                                                                                     strict=False))
+        return sum(_hop(layout, key[a], key[b], nbytes).seconds for a, b in zip(order, order[1:], strict=False))
 
     roles = list(dict.fromkeys(seq))  # each used GPU once, in model order
     free = {}  # (class, island) -> free GPUs of that class in that island, lowest index first

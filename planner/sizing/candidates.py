@@ -91,9 +91,9 @@ class Candidate:
 def gpu_node(gpu: GpuType, slots: int) -> Offer:
     """The fewest-GPUs question counts GPUs only: a host of ``slots`` loose slots on the card's own
     interconnect, priced at nothing."""
-    from planner.costs.roofline import default_fabric
+    from planner.hardware.topology import gpu_link_kind
 
-    return Offer("buy", f"{slots}-GPU node", gpu, slots, False, default_fabric(gpu).link, "ethernet-100g", 12.5e9)
+    return Offer("buy", f"{slots}-GPU node", gpu, slots, False, gpu_link_kind(gpu), "ethernet-100g", 12.5e9)
 
 
 def owned_offer(gpu: GpuType, have: int, max_slots: int) -> Offer:
