@@ -4,6 +4,7 @@
     +-- InputError            bad flags, values or files given by the user
     |   +-- ConfigError       a config.json that is malformed, truncated or of an unknown family
     |   +-- SafetensorsError  a safetensors header that cannot be read
+    |   +-- GgufError         a GGUF file (or split set) whose header cannot be read
     |   +-- CatalogError      an unknown catalog name (with "did you mean")
     +-- InfeasibleError       (exit 3) the request is valid but cannot be met
 
@@ -30,6 +31,10 @@ class ConfigError(InputError):
 
 class SafetensorsError(InputError):
     """A safetensors file or index cannot be read."""
+
+
+class GgufError(InputError):
+    """A GGUF file, split set or Ollama manifest cannot be read."""
 
 
 class CatalogError(InputError):

@@ -20,6 +20,10 @@ MAX_TOKENS = 2**31 - 1
 """Most tokens per sequence (int32 positions, what every engine indexes with)."""
 
 
+LLAMACPP_ONLY_KV = ("q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+"""Cache types only llama.cpp takes (-ctk/-ctv), beside the dtypes every engine takes."""
+
+
 class Workload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 
@@ -40,7 +44,7 @@ class Workload(BaseModel):
     new_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
     """Tokens generated after the prompt; 0 means one plain forward pass."""
     kv_dtype: str | None = None
-    """Dtype of the KV cache (default: the compute dtype); fp8 halves it."""
+    """Dtype of the KV cache (default: the compute dtype); fp8 halves it. llama.cpp also takes its cache types (q8_0, q4_0...)."""
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
     """Attention kernel: eager materialises batch x heads x seq x seq scores, sdpa/flash do not."""
     logits: Literal["auto", "last", "all"] = "auto"
@@ -50,7 +54,7 @@ class Workload(BaseModel):
     """Images per sequence fed to a VLM's vision tower (0: text only)."""
     image_patches: int | None = Field(None, ge=1, le=10_000_000)
     """Vision patches per image (default 1024, a 448x448 image at patch 14)."""
-    engine: Literal["hf", "vllm"] = "hf"
+    engine: Literal["hf", "vllm", "llamacpp"] = "hf"
     """Whose KV cache layout: transformers (full K/V, even for MLA) or vLLM (MLA latent, 16-token blocks)."""
 
     @field_validator("dtype", "kv_dtype")
@@ -58,11 +62,13 @@ class Workload(BaseModel):
     def _dtype(cls, value: str | None, info) -> str | None:
         if value is None:
             return None
+        if info.field_name == "kv_dtype" and isinstance(value, str) and value.lower() in LLAMACPP_ONLY_KV:
+            return value.lower()  # a llama.cpp cache type; other engines refuse it (answers.answer)
         name = normalize_dtype(value, info.field_name)
         if info.field_name == "dtype" and name not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"compute dtype must be fp32, bf16 or fp16 (use quant for {name} weights)")
         if info.field_name == "kv_dtype" and name not in ("fp32", "bf16", "fp16", "fp8"):
-            raise ValueError("kv_dtype must be fp32, bf16, fp16 or fp8")
+            raise ValueError("kv_dtype must be fp32, bf16, fp16 or fp8 (llama.cpp also: q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1)")
         return name
 
     @field_validator("quant")

@@ -36,6 +36,13 @@ def answer_estimate(req: EstimateRequest, reuse_models: bool = False):
     from planner.costs.profile import profile
 
     w = req.workload
+    gguf = _gguf(req, reuse_models)
+    if gguf is not None:
+        from planner.answers.llamacpp import estimate as llamacpp_estimate
+
+        if w.mode != "inference":
+            raise InputError(f"mode: a GGUF model runs inference in llama.cpp; --mode {w.mode} needs a transformers checkpoint")
+        return llamacpp_estimate(gguf, w)
     gpu_types = [find_gpu(g) for g in req.gpus]
     prof = profile(model_spec(req.model, req.revision, cache=reuse_models), w)
     if w.mode == "training":
@@ -61,9 +68,40 @@ def answer_plan(req: PlanRequest, reuse_models: bool = False, diagnose: bool = T
                          f"{mode} or planner size --mode {mode}" if mode in ("training", "compression") else
                          "workload.mode: plan places inference")
     inventory = inventory_of(req.inventory)
+    gguf = _gguf(req, reuse_models)
+    if gguf is not None:
+        from planner.answers.llamacpp import plan as llamacpp_plan
+
+        return llamacpp_plan(gguf, req.workload, inventory, max(req.time_limit_s, 10.0))
     prof = profile(model_spec(req.model, req.revision, cache=reuse_models), req.workload)
     return make_plan(prof, inventory, req.objective, req.pins, req.weights_only, req.time_limit_s, req.offload_folder,
                      diagnose=diagnose)
+
+
+def _check_kv(w) -> None:
+    from planner.workload import LLAMACPP_ONLY_KV
+
+    if w.kv_dtype in LLAMACPP_ONLY_KV:
+        raise InputError(f"kv-dtype: {w.kv_dtype} is a llama.cpp cache type, for GGUF models; this model takes fp32, bf16, "
+                         "fp16 or fp8")
+
+
+def _gguf(req, reuse_models: bool):
+    """The GgufModel when the request names a GGUF model (file, folder, Hub org/name:TAG, Ollama
+    name:tag) or asks for the llama.cpp engine; None for everything transformers reads."""
+    from planner.model.gguf import gguf_kind
+
+    if gguf_kind(req.model) is None:
+        _check_kv(req.workload)
+        if req.workload.engine == "llamacpp":
+            raise InputError(f"engine: llama.cpp loads GGUF files; {req.model[:200]!r} is not one (give a .gguf file, "
+                             "org/name:Q4_K_M or an Ollama name:tag)")
+        return None
+    if req.workload.engine == "vllm":
+        raise InputError("engine: the planner sizes GGUF models for llama.cpp; use --engine llamacpp (or hf, the default)")
+    from planner.answers.inputs import gguf_model
+
+    return gguf_model(req.model, req.revision, cache=reuse_models)
 
 
 _INFERENCE_ONLY = ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "have", "buy_more", "cluster")
@@ -79,6 +117,7 @@ def answer_size(req: SizeRequest, reuse_models: bool = False):
     from planner.sizing.fleet import Limits
 
     s, mode = req.size, req.workload.mode
+    _check_kv(req.workload)
     spec = model_spec(req.model, req.revision, cache=reuse_models)
     if mode != "inference":
         given = [f for f in _INFERENCE_ONLY if getattr(s, f) not in (None, False)]

@@ -22,6 +22,20 @@ def _cached_spec(model: str, revision: str | None):
     return load_model(model, revision)
 
 
+def gguf_model(model: str, revision: str | None = None, cache: bool = False):
+    """The GgufModel of what the user named (cached for a sweep like ``model_spec``)."""
+    from planner.model.gguf import load_gguf
+
+    return _cached_gguf(model, revision) if cache else load_gguf(model, revision)
+
+
+@lru_cache(maxsize=64)
+def _cached_gguf(model: str, revision: str | None):
+    from planner.model.gguf import load_gguf
+
+    return load_gguf(model, revision)
+
+
 def candidate_types(names: Iterable[str], prices) -> list:
     """The GPU types named (the whole catalog when none), priced with the user's prices."""
     from planner.catalog import find_gpu, gpu_types

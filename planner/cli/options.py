@@ -25,7 +25,8 @@ WORKLOAD_OPTIONS = [
     ("--logits", "logits", dict(type=click.Choice(["auto", "last", "all"]), default="auto", show_default=True,
                                    help="Logits of the last position (auto, last: what generate keeps) or of every "
                                         "position (all: a plain forward).")),
-    ("--engine", "engine", dict(type=click.Choice(["hf", "vllm"]), default="hf", show_default=True, help="KV cache layout.")),
+    ("--engine", "engine", dict(type=click.Choice(["hf", "vllm", "llamacpp"]), default="hf", show_default=True,
+                                 help="Runtime: transformers, vLLM, or llama.cpp (taken for a GGUF model).")),
     ("--images", "images", dict(type=int, default=0, show_default=True, help="Images per sequence (VLMs).")),
 ]
 

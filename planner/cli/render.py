@@ -9,12 +9,14 @@ import click
 def _renderers():
     from planner.answers.compress import CompressionAnswer
     from planner.answers.estimate import Estimate
+    from planner.answers.llamacpp import LlamaCppAnswer
     from planner.answers.size import CapacityAnswer, ClusterAnswer, ServingAnswer, WorkloadAnswer
     from planner.answers.train import TrainingAnswer
     from planner.export import (
         capacity_report,
         cluster_report,
         compression_report,
+        llamacpp_report,
         plan_report,
         report,
         size_report,
@@ -28,6 +30,7 @@ def _renderers():
         (TrainingAnswer, lambda a, t: training_report.training_json(a), training_report.training_table),
         (CompressionAnswer, lambda a, t: compression_report.compression_json(a), compression_report.compression_table),
         (Plan, plan_report.plan_json, plan_report.plan_table),
+        (LlamaCppAnswer, llamacpp_report.llamacpp_json, llamacpp_report.llamacpp_table),
         (ServingAnswer, size_report.size_json, size_report.size_table),
         (ClusterAnswer, lambda a, t: cluster_report.cluster_json(a), cluster_report.cluster_table),
         (CapacityAnswer, lambda a, t: capacity_report.capacity_json(a), capacity_report.capacity_table),

@@ -1,0 +1,74 @@
+"""GGUF models (llama.cpp, Ollama): a header reader of our own and the places a model is found.
+
+``gguf_kind(model)`` says, without reading anything large or going online, whether what the user
+typed names a GGUF model; ``load_gguf`` reads it: a ``.gguf`` file or any part of a split set, a
+folder of GGUF files, ``org/name:TAG`` on the Hub, or an Ollama ``name:tag`` in the local store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from planner.errors import InputError
+from planner.model.gguf.model import GgufModel, model_from_header
+
+
+def _path(model: str) -> Path | None:
+    try:
+        p = Path(model).expanduser()
+        return p if p.exists() else None
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def gguf_kind(model: str) -> str | None:
+    """file | folder | ollama | hub, or None when ``model`` names no GGUF model."""
+    from planner.model.gguf.hub import HF_TAG
+    from planner.model.gguf.local import model_files
+    from planner.model.gguf.ollama import find_manifest
+
+    if not isinstance(model, str) or not model.strip():
+        return None
+    path = _path(model)
+    if path is not None:
+        if path.is_dir():
+            return "folder" if not (path / "config.json").exists() and model_files(path) else None
+        return "file" if path.suffix == ".gguf" else None
+    if model.endswith(".gguf"):
+        return "file"  # missing: the reader says so
+    if find_manifest(model) is not None:
+        return "ollama"
+    if HF_TAG.match(model):
+        return "hub"
+    return None
+
+
+def load_gguf(model: str, revision: str | None = None) -> GgufModel:
+    """The GgufModel ``model`` names (see ``gguf_kind``)."""
+    from dataclasses import replace
+
+    kind = gguf_kind(model)
+    if kind in ("file", "folder"):
+        from planner.model.gguf.local import folder_model, read_local
+
+        if revision is not None:
+            raise InputError("revision: a local GGUF file has no revision; drop --revision")
+        path = Path(model).expanduser()
+        if kind == "folder":
+            path = folder_model(path)
+        header = read_local(path)
+        stem = path.name.split("-00001-of-")[0].removesuffix(".gguf")
+        return replace(model_from_header(header, model, stem), hf_file=None)
+    if kind == "ollama":
+        from planner.model.gguf.local import read_local
+        from planner.model.gguf.ollama import ollama_model
+
+        found = ollama_model(model)
+        header = read_local(found.blob)
+        return replace(model_from_header(header, model, found.name), ollama=found.name)
+    if kind == "hub":
+        from planner.model.gguf.hub import read_hub_gguf
+
+        header, repo, chosen = read_hub_gguf(model, revision)
+        return replace(model_from_header(header, model, Path(chosen).stem), hf_repo=repo, hf_file=chosen)
+    raise InputError(f"model: {model[:200]!r} is not a GGUF file, folder, Hub org/name:TAG or Ollama model")
