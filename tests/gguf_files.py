@@ -66,6 +66,10 @@ def write_model(path: Path, *, arch: str = "llama", n_layer: int = 4, n_embd: in
         _tensor(w, p + "attn_v.weight", (n_embd, n_head_kv * head_dim), weight_type)
         _tensor(w, p + "attn_output.weight", (n_head * head_dim, n_embd), weight_type)
         _tensor(w, p + "ffn_norm.weight", (n_embd,), "F32")
+        if arch == "gemma3":  # gemma3's extra norms (src/models/gemma3.cpp)
+            for norm, width in (("attn_q_norm", head_dim), ("attn_k_norm", head_dim), ("post_attention_norm", n_embd),
+                                ("post_ffw_norm", n_embd)):
+                _tensor(w, p + norm + ".weight", (width,), "F32")
         if experts:
             _tensor(w, p + "ffn_gate_inp.weight", (n_embd, experts), "F32")
             _tensor(w, p + "ffn_gate_exps.weight", (n_embd, n_ff, experts), weight_type)
@@ -76,7 +80,7 @@ def write_model(path: Path, *, arch: str = "llama", n_layer: int = 4, n_embd: in
             _tensor(w, p + "ffn_up.weight", (n_embd, n_ff), weight_type)
             _tensor(w, p + "ffn_down.weight", (n_ff, n_embd), weight_type)
     _tensor(w, "output_norm.weight", (n_embd,), "F32")
-    if not tied:
+    if not tied and arch != "gemma3":
         _tensor(w, "output.weight", (n_embd, vocab), output_type)
     w.write_header_to_file()
     w.write_kv_data_to_file()

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+_TREE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/?]+)")
 
 
 @dataclass
@@ -40,7 +41,32 @@ class FakeHub:
     url: str = ""
 
     def add_folder(self, repo_id: str, folder: Path, **kw) -> None:
-        self.repos[repo_id] = Repo({p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}, **kw)
+        self.repos[repo_id] = Repo({p.relative_to(folder).as_posix(): p.read_bytes()
+                                    for p in sorted(folder.rglob("*")) if p.is_file()}, **kw)
+
+    sent: int = 0
+    """Bytes of file content sent (ranges as cut to the file)."""
+
+
+def _byte_range(rng: str | None, size: int) -> tuple[int, int, int]:
+    """(first byte, last byte, HTTP status) of a ``Range: bytes=a-b`` request on a file of ``size`` bytes."""
+    if rng and rng.startswith("bytes="):
+        a, _, b = rng[6:].partition("-")
+        return int(a), min(int(b) if b else size - 1, size - 1), 206
+    return 0, size - 1, 200
+
+
+def _tree_listing(hub: FakeHub, m) -> tuple[int, str, bytes]:
+    """(status, error code, body) of ``list_repo_tree(recursive=True)``: the repo's files in insertion order."""
+    import json
+
+    repo = hub.repos.get(m["repo"])
+    if repo is None:
+        return 401, "RepoNotFound", b""
+    if m["rev"] not in repo.revisions:
+        return 404, "RevisionNotFound", b""
+    return 200, "", json.dumps([{"type": "file", "oid": hashlib.sha1(data).hexdigest(), "size": len(data), "path": name}
+                                for name, data in repo.files.items()]).encode()
 
 
 def _handler(hub: FakeHub):
@@ -55,8 +81,21 @@ def _handler(hub: FakeHub):
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        def _tree(self, m) -> None:
+            status, code, body = _tree_listing(hub, m)
+            if code:
+                return self._error(status, code)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def _serve(self, body: bool) -> None:
             hub.requests.append((self.command, self.path, self.headers.get("Range")))
+            tree = _TREE.match(unquote(self.path.split("?")[0]))
+            if tree:
+                return self._tree(tree)
             m = _RESOLVE.match(unquote(self.path.split("?")[0]))
             if not m:
                 return self._error(404, "RepoNotFound")
@@ -70,11 +109,7 @@ def _handler(hub: FakeHub):
             data = repo.files.get(m["file"])
             if data is None:
                 return self._error(404, "EntryNotFound")
-            start, end, status = 0, len(data) - 1, 200
-            rng = self.headers.get("Range")
-            if rng and rng.startswith("bytes="):
-                a, _, b = rng[6:].partition("-")
-                start, end, status = int(a), min(int(b) if b else len(data) - 1, len(data) - 1), 206
+            start, end, status = _byte_range(self.headers.get("Range"), len(data))
             chunk = data[start:end + 1]
             self.send_response(status)
             self.send_header("X-Repo-Commit", repo.commit(m["rev"]))
@@ -83,8 +118,8 @@ def _handler(hub: FakeHub):
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
             self.end_headers()
-            if body:
-                self.wfile.write(chunk)
+            hub.sent += len(chunk) * body
+            self.wfile.write(chunk if body else b"")
 
         def do_HEAD(self):  # noqa: N802 - http.server's naming
             self._serve(body=False)

@@ -78,6 +78,27 @@ def answer_plan(req: PlanRequest, reuse_models: bool = False, diagnose: bool = T
                      diagnose=diagnose)
 
 
+def _size_gguf(req: SizeRequest, model):
+    """The fewest GPUs of each candidate type that run a GGUF model whole in llama.cpp."""
+    from planner.answers.inputs import candidate_types
+    from planner.answers.llamacpp_size import size
+
+    s, w = req.size, req.workload
+    if w.mode != "inference":
+        raise InputError(f"mode: a GGUF model runs inference in llama.cpp; --mode {w.mode} needs a transformers checkpoint")
+    unused = [f for f in ("have", "cluster", "target_tokens_per_s", "max_latency_ms") if getattr(s, f) not in (None, False)]
+    if unused:
+        flag = unused[0].replace("_", "-")
+        raise InputError(f"{flag}: sizing a GGUF model for llama.cpp does not take --{flag} yet; drop it")
+    update = {}
+    if s.context:
+        update.update(prompt_tokens=s.context, new_tokens=0)
+    if s.concurrency:
+        update["batch"] = s.concurrency
+    return size(model, w.model_copy(update=update), candidate_types(s.gpu_types, s.prices), s.objective,
+                min(s.max_gpus, s.gpus_per_node), max(req.time_limit_s, 10.0))
+
+
 def _check_kv(w) -> None:
     from planner.workload import LLAMACPP_ONLY_KV
 
@@ -91,17 +112,17 @@ def _gguf(req, reuse_models: bool):
     name:tag) or asks for the llama.cpp engine; None for everything transformers reads."""
     from planner.model.gguf import gguf_kind
 
-    if gguf_kind(req.model) is None:
+    if gguf_kind(req.model, req.workload.engine) is None:
         _check_kv(req.workload)
         if req.workload.engine == "llamacpp":
             raise InputError(f"engine: llama.cpp loads GGUF files; {req.model[:200]!r} is not one (give a .gguf file, "
                              "org/name:Q4_K_M or an Ollama name:tag)")
         return None
-    if req.workload.engine == "vllm":
+    if req.workload.engine == "vllm" and not isinstance(req, SizeRequest):  # size serves with vLLM by default
         raise InputError("engine: the planner sizes GGUF models for llama.cpp; use --engine llamacpp (or hf, the default)")
     from planner.answers.inputs import gguf_model
 
-    return gguf_model(req.model, req.revision, cache=reuse_models)
+    return gguf_model(req.model, req.revision, req.workload.engine, cache=reuse_models)
 
 
 _INFERENCE_ONLY = ("context", "concurrency", "target_tokens_per_s", "max_latency_ms", "have", "buy_more", "cluster")
@@ -117,7 +138,9 @@ def answer_size(req: SizeRequest, reuse_models: bool = False):
     from planner.sizing.fleet import Limits
 
     s, mode = req.size, req.workload.mode
-    _check_kv(req.workload)
+    gguf = _gguf(req, reuse_models)
+    if gguf is not None:
+        return _size_gguf(req, gguf)
     spec = model_spec(req.model, req.revision, cache=reuse_models)
     if mode != "inference":
         given = [f for f in _INFERENCE_ONLY if getattr(s, f) not in (None, False)]

@@ -22,18 +22,18 @@ def _cached_spec(model: str, revision: str | None):
     return load_model(model, revision)
 
 
-def gguf_model(model: str, revision: str | None = None, cache: bool = False):
+def gguf_model(model: str, revision: str | None = None, engine: str | None = None, cache: bool = False):
     """The GgufModel of what the user named (cached for a sweep like ``model_spec``)."""
     from planner.model.gguf import load_gguf
 
-    return _cached_gguf(model, revision) if cache else load_gguf(model, revision)
+    return _cached_gguf(model, revision, engine) if cache else load_gguf(model, revision, engine)
 
 
 @lru_cache(maxsize=64)
-def _cached_gguf(model: str, revision: str | None):
+def _cached_gguf(model: str, revision: str | None, engine: str | None):
     from planner.model.gguf import load_gguf
 
-    return load_gguf(model, revision)
+    return load_gguf(model, revision, engine)
 
 
 def candidate_types(names: Iterable[str], prices) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from planner.answers.compress import CompressionAnswer
 from planner.answers.estimate import Estimate
+from planner.answers.llamacpp import LlamaCppAnswer
 from planner.answers.size import CapacityAnswer, ClusterAnswer, ServingAnswer, WorkloadAnswer
 from planner.answers.train import TrainingAnswer
 from planner.hardware.prices import hourly_total
@@ -102,11 +103,23 @@ def _compression_row(answer: CompressionAnswer) -> dict:
             "peak_bytes": answer.cost.gpu_peak_bytes}
 
 
+def _llamacpp_row(answer: LlamaCppAnswer) -> dict:
+    gpus = [d for d in answer.devices if d.device.startswith("GPU") and d.total]
+    row = {"status": "ok" if answer.fits is None else "optimal" if answer.proven else "feasible", "fits": answer.fits,
+           "weights_bytes": sum(d.weights for d in answer.devices), "kv_bytes": sum(d.kv for d in answer.devices),
+           "compute_bytes": sum(d.compute for d in answer.devices)}
+    if answer.server_args:
+        row.update(gpus_used=len(gpus), ngl=answer.ngl, experts_on_cpu=len(answer.experts_on_cpu),
+                   host_read_bytes=answer.host_read_bytes, tokens_per_s=answer.tokens_per_s,
+                   headroom_bytes=min((d.capacity - d.total for d in gpus if d.capacity), default=None))
+    return row
+
+
 def row_of(answer) -> dict:
     """The row of any answer but a Plan (``plan_row``, ``unplaced_row``)."""
     for kind, render in ((ServingAnswer, _serving_row), (ClusterAnswer, _cluster_row), (CapacityAnswer, _capacity_row),
                          (WorkloadAnswer, _workload_row), (TrainingAnswer, training_row), (Estimate, _estimate_row),
-                         (CompressionAnswer, _compression_row)):
+                         (CompressionAnswer, _compression_row), (LlamaCppAnswer, _llamacpp_row)):
         if isinstance(answer, kind):
             return render(answer)
     raise TypeError(f"no row for {type(answer).__name__}")

@@ -10,6 +10,7 @@ def _renderers():
     from planner.answers.compress import CompressionAnswer
     from planner.answers.estimate import Estimate
     from planner.answers.llamacpp import LlamaCppAnswer
+    from planner.answers.llamacpp_size import LlamaCppSizeAnswer
     from planner.answers.size import CapacityAnswer, ClusterAnswer, ServingAnswer, WorkloadAnswer
     from planner.answers.train import TrainingAnswer
     from planner.export import (
@@ -31,6 +32,7 @@ def _renderers():
         (CompressionAnswer, lambda a, t: compression_report.compression_json(a), compression_report.compression_table),
         (Plan, plan_report.plan_json, plan_report.plan_table),
         (LlamaCppAnswer, llamacpp_report.llamacpp_json, llamacpp_report.llamacpp_table),
+        (LlamaCppSizeAnswer, llamacpp_report.size_json, llamacpp_report.size_table),
         (ServingAnswer, size_report.size_json, size_report.size_table),
         (ClusterAnswer, lambda a, t: cluster_report.cluster_json(a), cluster_report.cluster_table),
         (CapacityAnswer, lambda a, t: capacity_report.capacity_json(a), capacity_report.capacity_table),

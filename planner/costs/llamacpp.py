@@ -126,19 +126,25 @@ def kv_widths(model: GgufModel) -> list[tuple[int, int]]:
     return out
 
 
+def swa_cells(model: GgufModel, ctx: LlamaCppContext, per_stream: int) -> int:
+    """Cells per stream of the sliding-window cache (llama_kv_cache_iswa)."""
+    if ctx.swa_full:
+        return per_stream
+    n_swa = model.key("attention.sliding_window", 0) or 0
+    return min(per_stream, _pad(n_swa * (ctx.n_seq if ctx.kv_unified else 1) + ctx.n_ubatch, CTX_PAD))
+
+
 def kv_bytes(model: GgufModel, ctx: LlamaCppContext) -> list[int]:
     """Bytes of each layer's KV cache (and recurrent state)."""
     _, per_stream, streams = cells(model, ctx)
     widths = kv_widths(model)
     v_max = max((v for _, v in widths), default=0)
-    n_swa = model.key("attention.sliding_window", 0) or 0
-    swa_cells = per_stream if ctx.swa_full else min(
-        per_stream, _pad(n_swa * (ctx.n_seq if ctx.kv_unified else 1) + ctx.n_ubatch, CTX_PAD))
+    window = swa_cells(model, ctx, per_stream)
     swa = swa_layers(model)
     recurrent = recurrent_bytes(model, ctx)
     out = []
     for il, (k, v) in enumerate(widths):
-        n_cells = swa_cells if swa[il] else per_stream
+        n_cells = window if swa[il] else per_stream
         v_width = v_max if (not ctx.flash_attn and v) else v
         size = 0
         if k:
@@ -221,9 +227,10 @@ def compute_bytes(model: GgufModel, ctx: LlamaCppContext) -> tuple[int, int, int
     tokens = _pad(min(n_ctx, ctx.n_ubatch), max(1, ctx.n_seq))
     heads, n_embd, n_ff, n_ff_exp, used, dk = _dims(model)
     heads_kv = max(_per_layer(model, "attention.head_count_kv", heads) or [heads])
-    mask = per_stream * tokens * (2 if ctx.flash_attn else 4) * (2 if any(swa_layers(model)) else 1)
+    mask_cells = per_stream + (swa_cells(model, ctx, per_stream) if any(swa_layers(model)) else 0)
+    mask = mask_cells * tokens * (2 if ctx.flash_attn else 4)
     act = 4 * tokens
-    proj = 3 * n_embd + 2 * heads * dk + 2 * heads_kv * dk
+    proj = 4 * n_embd + 2 * heads * dk + 2 * heads_kv * dk
     if ctx.flash_attn:
         attention = act * (proj + heads * dk)
     else:

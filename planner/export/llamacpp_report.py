@@ -72,3 +72,39 @@ def llamacpp_json(a: LlamaCppAnswer, timings: bool = False) -> str:
             doc["ollama"] = list(a.ollama)
     doc["notes"] = list(a.notes)
     return json.dumps(doc, indent=2) + "\n"
+
+
+def size_blocks(a) -> list:
+    m = a.model
+    t = Table([Column("gpu", "GPU"), Column("count", "count", "count"), Column("price_usd", "USD", "usd"),
+               Column("price_usd_per_hour", "USD/h", "usd_per_hour"), Column("ngl", "-ngl", "count"),
+               Column("tokens_per_s", "tokens/s", "tokens_per_s"), Column("reason", "why not")],
+              title="fewest GPUs per type (llama.cpp, everything on the GPUs)", main=True)
+    for r in a.rows:
+        t.add(gpu=r.gpu, count=r.count, price_usd=r.price_usd, price_usd_per_hour=r.price_usd_per_hour,
+              ngl=r.answer.ngl if r.answer else None, tokens_per_s=r.answer.tokens_per_s if r.answer else None,
+              reason=r.reason or "-")
+    blocks: list = [f"{m.name} ({m.arch}, {m.quant_label}): {m.tensor_bytes:,} bytes of tensors ({size_text(m.tensor_bytes)})",
+                    "", t]
+    best = a.best
+    if best is not None:
+        blocks += ["", f"best by {a.objective}: {best.count} x {best.gpu}", *llamacpp_blocks(best.answer)[1:]]
+    else:
+        blocks += ["", "no candidate GPU type holds the model within the GPU limit; give --gpu-types or --max-gpus, "
+                   "or plan a CPU/GPU split with planner plan --cpu SIZE"]
+    return blocks
+
+
+def size_table(a, fmt: str = "text") -> str:
+    return render(size_blocks(a), fmt)
+
+
+def size_json(a, timings: bool = False) -> str:
+    doc = {"engine": "llama.cpp", "objective": a.objective, "fits": a.fits,
+           "rows": [{"gpu": r.gpu, "count": r.count, "price_usd": r.price_usd, "price_usd_per_hour": r.price_usd_per_hour,
+                     "llama_server": list(r.answer.server_args) if r.answer else None,
+                     "tokens_per_s": r.answer.tokens_per_s if r.answer else None, "reason": r.reason or None}
+                    for r in a.rows]}
+    if a.best is not None:
+        doc["best"] = json.loads(llamacpp_json(a.best.answer))
+    return json.dumps(doc, indent=2) + "\n"

@@ -98,7 +98,8 @@ def _hub_error(e: Exception, repo: str, revision: str | None) -> InputError:
         return InputError(f"model: cannot reach the Hub at {_endpoint()} and {where} is not in the local cache; "
                           "check the network (or HF_ENDPOINT)")
     if isinstance(e, errors.RemoteEntryNotFoundError | errors.EntryNotFoundError):
-        return InputError(f"model: {where} has no config.json; the planner needs a transformers model repo")
+        return InputError(f"model: {where} has no config.json; the planner needs a transformers model repo (for a GGUF "
+                          f"repo name its quant, {repo}:Q4_K_M, or add --engine llamacpp)")
     if isinstance(e, errors.HfHubHTTPError):
         status = getattr(getattr(e, "response", None), "status_code", "?")
         return InputError(f"model: the Hub at {_endpoint()} answered HTTP {status} for {where}; try again later")

@@ -15,11 +15,15 @@ from planner.whatif.schema import Point, WhatIf, request_of
 def preflight(point: Point) -> None:
     """Errors a user must fix before anything runs (unknown model or GPU, bad sizes, a missing
     cluster file), named by the point's file, line and values."""
-    from planner.answers.inputs import candidate_types, inventory_of, model_spec
+    from planner.answers.inputs import candidate_types, gguf_model, inventory_of, model_spec
+    from planner.model.gguf import gguf_kind
 
     sc = point.scenario
     try:
-        model_spec(sc.model, cache=True)
+        if gguf_kind(sc.model, sc.workload.engine) is not None:
+            gguf_model(sc.model, None, sc.workload.engine, cache=True)
+        else:
+            model_spec(sc.model, cache=True)
         if sc.task == "plan":
             inventory_of(sc.inventory)
         if sc.task == "size":
@@ -39,6 +43,8 @@ def _result(sc: WhatIf) -> dict:
     request = request_of(sc)
     if sc.task == "plan":
         plan = answer_plan(request, reuse_models=True, diagnose=False)
+        if not hasattr(plan, "assignment"):  # a GGUF model's llama.cpp split
+            return point_rows.row_of(plan)
         if plan.assignment is None:
             from planner.answers.plan import shortfall_reason
 

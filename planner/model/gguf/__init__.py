@@ -21,8 +21,9 @@ def _path(model: str) -> Path | None:
         return None
 
 
-def gguf_kind(model: str) -> str | None:
-    """file | folder | ollama | hub, or None when ``model`` names no GGUF model."""
+def gguf_kind(model: str, engine: str | None = None) -> str | None:
+    """file | folder | ollama | hub, or None when ``model`` names no GGUF model (``engine``
+    "llamacpp": a plain ``org/name`` is a GGUF repo too, read with llama.cpp's default tags)."""
     from planner.model.gguf.hub import HF_TAG
     from planner.model.gguf.local import model_files
     from planner.model.gguf.ollama import find_manifest
@@ -40,14 +41,18 @@ def gguf_kind(model: str) -> str | None:
         return "ollama"
     if HF_TAG.match(model):
         return "hub"
+    from planner.model.hub import looks_like_repo_id
+
+    if engine == "llamacpp" and looks_like_repo_id(model) and "@" not in model:
+        return "hub"
     return None
 
 
-def load_gguf(model: str, revision: str | None = None) -> GgufModel:
+def load_gguf(model: str, revision: str | None = None, engine: str | None = None) -> GgufModel:
     """The GgufModel ``model`` names (see ``gguf_kind``)."""
     from dataclasses import replace
 
-    kind = gguf_kind(model)
+    kind = gguf_kind(model, engine)
     if kind in ("file", "folder"):
         from planner.model.gguf.local import folder_model, read_local
 

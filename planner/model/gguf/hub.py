@@ -59,12 +59,20 @@ def split_set(files: list[str], first: str) -> list[str]:
     return parts
 
 
+def _first_read() -> int:
+    """The first range's size (``PLANNER_GGUF_FIRST_READ`` bytes when set, for tests of small files)."""
+    import os
+
+    value = os.environ.get("PLANNER_GGUF_FIRST_READ", "")
+    return int(value) if value.isdigit() and 0 < int(value) <= 1 << 30 else FIRST_READ
+
+
 class _RangeReader:
     """``read(n)`` over a remote file, fetched in growing ranges (1 MiB, then doubling)."""
 
     def __init__(self, fetch, size: int | None):
         self._fetch, self._size = fetch, size
-        self._buf, self._start, self._pos, self._chunk = b"", 0, 0, FIRST_READ
+        self._buf, self._start, self._pos, self._chunk = b"", 0, 0, _first_read()
 
     def read(self, n: int) -> bytes:
         while self._pos + n > self._start + len(self._buf):
