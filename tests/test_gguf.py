@@ -241,3 +241,49 @@ def test_ollama_store(tmp_path, monkeypatch, files):
     assert "ollama run tiny:7b" in result.stdout and "num_gpu" in result.stdout
     (tmp_path / "models" / "blobs" / f"sha256-{digest}").unlink()
     assert_input_error(run_cli("estimate", "tiny:7b"), "ollama pull")
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ("{not json", "not a valid Ollama manifest"),
+    ('{"layers": 3}', "has none"),
+    ('{"layers": [{"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:' + "0" * 64 + '"}]}',
+     "names no model"),
+    ('{"layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": "md5:abc"}]}', "is not sha256"),
+])
+def test_hostile_ollama_manifest(tmp_path, monkeypatch, files, manifest, message):
+    _ollama_store(tmp_path / "models", files["dense"].read_bytes())
+    (tmp_path / "models" / "manifests" / "registry.ollama.ai" / "library" / "tiny" / "7b").write_text(manifest)
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "models"))
+    with pytest.raises(GgufError, match=message):
+        load_gguf("tiny:7b")
+
+
+def test_a_gguf_file_without_suffix_is_read_as_gguf(tmp_path, files):
+    blob = tmp_path / "sha256-0123"
+    blob.write_bytes(files["dense"].read_bytes())
+    assert gguf_kind(str(blob)) == "file"
+    assert load_gguf(str(blob)).tensor_bytes == load_gguf(str(files["dense"])).tensor_bytes
+
+
+def test_an_ollama_name_not_in_the_store_says_where_it_looked(tmp_path):
+    env_store = tmp_path / "empty"
+    r = subprocess.run([sys.executable, "-m", "planner", "estimate", "llama3.1:70b"], capture_output=True, text=True, cwd=ROOT,
+               env={**os.environ, "OLLAMA_MODELS": str(env_store)})
+    assert_input_error(r, "not in the Ollama store", str(env_store), "ollama pull llama3.1:70b")
+
+
+def test_a_223_gb_model_costs_only_its_header(tmp_path):
+    """A sparse 223 GB file: the header is read, the data never (it would take minutes and the disk)."""
+    import resource
+
+    kvs = _kv_str("general.architecture", "llama") + _s("llama.block_count") + struct.pack("<II", 4, 1)
+    tensors = _tensor("blk.0.ffn_up.weight", [16384, 53248, 128], 1, 0)  # f16, 2 x 16384 x 53248 x 128 bytes
+    header = _header(n_tensors=1, n_kv=2, kvs=kvs, tensors=tensors)
+    path = tmp_path / "huge.gguf"
+    with open(path, "wb") as f:
+        f.write(header + bytes(-len(header) % 32))
+        f.truncate(f.tell() + 2 * 16384 * 53248 * 128)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model = load_gguf(str(path))
+    assert model.tensor_bytes == 2 * 16384 * 53248 * 128 > 200e9
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB: well under 64 MiB

@@ -229,17 +229,20 @@ def commands(model: GgufModel, ctx: costs.LlamaCppContext, split, used: list[int
         args += list(flag)
     args += ["-ctk", ctx.type_k, "-ctv", ctx.type_v, "-fa", "on" if ctx.flash_attn else "off", "-ub", str(ctx.n_ubatch),
              "--fit", "off"]
-    ollama = []
+    per_seq = costs.cells(model, ctx)[0] // ctx.n_seq
+    env = [f"OLLAMA_NUM_PARALLEL={ctx.n_seq}", f"OLLAMA_FLASH_ATTENTION={1 if ctx.flash_attn else 0}"]
+    if ctx.type_k in OLLAMA_KV and ctx.type_k == ctx.type_v:
+        env.append(f"OLLAMA_KV_CACHE_TYPE={ctx.type_k}")
     if model.ollama:
-        per_seq = costs.cells(model, ctx)[0] // ctx.n_seq
-        env = [f"OLLAMA_NUM_PARALLEL={ctx.n_seq}", f"OLLAMA_FLASH_ATTENTION={1 if ctx.flash_attn else 0}"]
-        if ctx.type_k in OLLAMA_KV and ctx.type_k == ctx.type_v:
-            env.append(f"OLLAMA_KV_CACHE_TYPE={ctx.type_k}")
-        ollama = [" ".join(env) + " ollama serve",
-                  f"ollama run {model.ollama.removeprefix('registry.ollama.ai/library/')}  # then: /set parameter num_gpu "
-                  f"{split.ngl} and /set parameter num_ctx {per_seq}",
-                  "Ollama takes the layer count (num_gpu) but splits the GPUs and places experts by its own estimate; "
-                  "for this exact split run the llama-server command"]
+        run = f"ollama run {model.ollama.removeprefix('registry.ollama.ai/').removeprefix('library/')}"
+    elif model.hf_repo:
+        run = f"ollama run hf.co/{model.hf_repo}:{_tag(model)}"
+    else:
+        run = f"ollama create NAME -f Modelfile (Modelfile: FROM {model.files[0] if model.files else model.source}), then ollama run NAME"
+    ollama = [" ".join(env) + " ollama serve",
+              f"{run}; in the session: /set parameter num_gpu {split.ngl} and /set parameter num_ctx {per_seq}",
+              "Ollama takes the layer count (num_gpu) but splits the GPUs and places experts by its own estimate; "
+              "for this exact split run the llama-server command"]
     return args, ollama
 
 

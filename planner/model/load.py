@@ -94,6 +94,16 @@ def _as_path(model: str) -> Path | None:
         return None
 
 
+def _not_in_ollama(model: str) -> None:
+    """``name:tag`` looks like an Ollama model that is not in the local store: say where it was looked for."""
+    from planner.model.gguf.ollama import parse_name, stores
+
+    if ":" in model and parse_name(model) is not None:
+        where = " or ".join(str(s) for s in stores())
+        raise InputError(f"model: {model!r} is not in the Ollama store at {where}; run `ollama pull {model}` (or set "
+                         "OLLAMA_MODELS), or give a .gguf file or a Hub org/name:TAG")
+
+
 def load_model(model: str, revision: str | None = None) -> ModelSpec:
     """A ModelSpec for a path, a catalog name or a Hub repo id (``revision`` for the last)."""
     from planner.model.hub import looks_like_repo_id, resolve_hub_model, split_revision
@@ -124,5 +134,6 @@ def load_model(model: str, revision: str | None = None) -> ModelSpec:
     looks_like_path = model.endswith((".json", ".safetensors")) or model.startswith((".", "/", "~")) or model.count("/") > 1
     if looks_like_path:
         raise InputError(f"model: file not found: {model}")
+    _not_in_ollama(model)
     model_config_path(model)  # raises the catalog's "did you mean"
     raise InputError(f"model: {model!r} is not a catalog name, a Hub repo id or a path")

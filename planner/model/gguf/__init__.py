@@ -21,6 +21,20 @@ def _path(model: str) -> Path | None:
         return None
 
 
+def _starts_with_magic(path: Path) -> bool:
+    """A regular file whose first bytes are GGUF's magic (an Ollama blob has no suffix)."""
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
 def gguf_kind(model: str, engine: str | None = None) -> str | None:
     """file | folder | ollama | hub, or None when ``model`` names no GGUF model (``engine``
     "llamacpp": a plain ``org/name`` is a GGUF repo too, read with llama.cpp's default tags)."""
@@ -34,7 +48,7 @@ def gguf_kind(model: str, engine: str | None = None) -> str | None:
     if path is not None:
         if path.is_dir():
             return "folder" if not (path / "config.json").exists() and model_files(path) else None
-        return "file" if path.suffix == ".gguf" else None
+        return "file" if path.suffix == ".gguf" or _starts_with_magic(path) else None
     if model.endswith(".gguf"):
         return "file"  # missing: the reader says so
     if find_manifest(model) is not None:
