@@ -29,8 +29,12 @@ def write_model(path: Path, *, arch: str = "llama", n_layer: int = 4, n_embd: in
                 n_head_kv: int = 2, n_ff: int = 512, vocab: int = 512, weight_type: str = "Q4_K",
                 output_type: str = "Q6_K", tied: bool = False, experts: int = 0, experts_used: int = 0,
                 sliding_window: int | None = None, context: int = 4096, split_max_tensors: int = 0,
-                file_type: int | None = 15, name: str = "tiny") -> list[Path]:
-    """Write a model; returns its files (several for a split set)."""
+                file_type: int | None = 15, name: str = "tiny", metadata: dict | None = None) -> list[Path]:
+    """Write a model; returns its files (several for a split set). ``metadata``: keys to add or
+    replace, ``{key: (value, GGUFValueType[, element type])}`` (for files llama.cpp would refuse)."""
+    import logging
+
+    logging.getLogger("gguf.gguf_writer").setLevel(logging.ERROR)  # replacing a key warns
     w = GGUFWriter(path, arch, split_max_tensors=split_max_tensors)
     w.add_name(name)
     w.add_block_count(n_layer)
@@ -56,6 +60,8 @@ def write_model(path: Path, *, arch: str = "llama", n_layer: int = 4, n_embd: in
     w.add_token_merges(["t 1"])
     w.add_bos_token_id(0)
     w.add_eos_token_id(1)
+    for key, spec in (metadata or {}).items():
+        w.add_key_value(key, *spec)
     head_dim = n_embd // n_head
     _tensor(w, "token_embd.weight", (n_embd, vocab), weight_type)
     for i in range(n_layer):

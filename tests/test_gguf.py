@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -200,6 +201,8 @@ def test_hub_repo_by_tag_reads_headers_only(tmp_path, files):
         assert r.returncode == 0, r.stderr
         doc = json.loads(r.stdout)["model"]
         assert doc["hf_file"] == "tiny-Q8_0.gguf" and doc["tensor_bytes"] == load_gguf(str(files["tied"])).tensor_bytes
+        r = _planner("plan", "acme/tiny-GGUF:Q8_0", "--gpu", "80MiB", "--reserve", "0", "--json", hub=hub, home=tmp_path)
+        assert json.loads(r.stdout)["llama_server"][1:4] == ["-hf", "acme/tiny-GGUF:Q8_0", "--no-mmproj"]
         r = _planner("estimate", "acme/tiny-GGUF:q5_k_m", "--json", hub=hub, home=tmp_path)
         doc = json.loads(r.stdout)["model"]
         assert len(doc["files"]) == len(files["split"]) and doc["hf_file"].startswith("split/")
@@ -208,7 +211,9 @@ def test_hub_repo_by_tag_reads_headers_only(tmp_path, files):
         r = _planner("plan", "acme/tiny-GGUF", "--engine", "llamacpp", "--gpu", "80MiB", "--reserve", "0", "--json",
                      hub=hub, home=tmp_path)
         assert r.returncode == 0, r.stderr
-        assert json.loads(r.stdout)["llama_server"][1:3] == ["-hf", "acme/tiny-GGUF:Q4_K_M"]  # no tag: Q4_K_M first
+        doc = json.loads(r.stdout)
+        assert doc["llama_server"][1:4] == ["-hf", "acme/tiny-GGUF", "--no-mmproj"]  # llama.cpp's default tags...
+        assert doc["model"]["hf_file"] == "tiny-Q4_K_M.gguf"  # ...choose Q4_K_M first, as the planner did
         assert all(rng for method, path, rng in hub.requests if method == "GET" and "/resolve/" in path)
         whole = sum(p.stat().st_size for p in repo.rglob("*.gguf"))
         assert hub.sent < whole / 4  # headers by ranges, never the weights
@@ -287,3 +292,80 @@ def test_a_223_gb_model_costs_only_its_header(tmp_path):
     model = load_gguf(str(path))
     assert model.tensor_bytes == 2 * 16384 * 53248 * 128 > 200e9
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB: well under 64 MiB
+
+
+def _meta(**keys):
+    from gguf.constants import GGUFValueType as T
+
+    kinds = {str: T.STRING, int: T.INT32, float: T.FLOAT32}
+    out = {}
+    for key, value in keys.items():
+        name = key.replace("__", ".")
+        if isinstance(value, list):
+            out[name] = (value, T.ARRAY, kinds[type(value[0])] if value else T.INT32)
+        else:
+            out[name] = (value, kinds[type(value)])
+    return out
+
+
+BAD_METADATA = {
+    "string width": (_meta(llama__embedding_length="abc"), "llama.embedding_length is 'abc'"),
+    "negative width": (_meta(llama__embedding_length=-256), "expected a non-negative integer"),
+    "string heads": (_meta(llama__attention__head_count="x"), "llama.attention.head_count"),
+    "short head array": (_meta(llama__attention__head_count_kv=[2, 2]), "has 2 entries; expected 4"),
+    "float key length": (_meta(llama__attention__key_length=64.0), "llama.attention.key_length is 64.0"),
+    "string window": (_meta(llama__attention__sliding_window="x"), "llama.attention.sliding_window"),
+    "string experts": (_meta(llama__expert_count="x"), "llama.expert_count"),
+    "string ffn array": (_meta(llama__feed_forward_length=["a", "b", "c", "d"]), "llama.feed_forward_length"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_METADATA))
+def test_bad_metadata_one_line_exit_2(tmp_path, case):
+    meta, message = BAD_METADATA[case]
+    path = write_model(tmp_path / "bad.gguf", metadata=meta)[0]
+    with pytest.raises(GgufError, match=re.escape(message)):
+        from planner.answers.llamacpp import estimate
+        from planner.workload import Workload
+
+        estimate(load_gguf(str(path)), Workload(prompt_tokens=4096))
+    if case == "float key length":
+        assert_input_error(run_cli("plan", str(path), "--gpu", "24GiB"), message)
+
+
+@pytest.mark.parametrize("arch, window, pattern, expected", [
+    ("phi3", 2047, None, [False] * 8),  # llama.cpp ignores phi3's window
+    ("gemma2", 4096, None, [True, False] * 4),  # period 2: every second layer attends globally
+    ("cohere2moe", 4096, None, [False, True, True, True] * 2),  # dense first
+    ("gemma3", 1024, 4, [True, True, True, False] * 2),  # the file's period overrides the code's 6
+    ("llama", 512, [True, False, False, True, True, False, False, True], [True, False, False, True, True, False, False, True]),
+    ("llama", 512, None, [False] * 8),  # a window with no pattern in an architecture that has none
+])
+def test_sliding_window_layers_follow_llama_cpp(tmp_path, arch, window, pattern, expected):
+    from gguf.constants import GGUFValueType as T
+
+    from planner.costs.llamacpp import swa_layers
+
+    meta = {}
+    if isinstance(pattern, list):
+        meta[f"{arch}.attention.sliding_window_pattern"] = (pattern, T.ARRAY, T.BOOL)
+    elif pattern is not None:
+        meta[f"{arch}.attention.sliding_window_pattern"] = (pattern, T.UINT32)
+    path = write_model(tmp_path / "m.gguf", arch=arch, n_layer=8, sliding_window=window, metadata=meta)[0]
+    assert swa_layers(load_gguf(str(path))) == expected
+
+
+def test_an_unreadable_ollama_store_is_not_in_the_way(monkeypatch, tmp_path):
+    """The Linux service's store is often closed to other users: a Hub id or catalog name must not fail on it."""
+    from pathlib import Path
+
+    from planner.model.gguf.ollama import find_manifest
+
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path))
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    assert find_manifest("meta-llama/Llama-3.1-8B") is None
+    assert gguf_kind("meta-llama/Llama-3.1-8B") is None

@@ -13,7 +13,7 @@ from gguf_files import write_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.engines.llamacpp_rules import parse_overrides, slot_devices
+from planner.engines.llamacpp_rules import parse_overrides, slot_devices  # noqa: F401 - used in helpers
 from planner.errors import InfeasibleError
 from planner.placement.llamacpp import LayerCost, LlamaCppProblem, solve
 
@@ -39,9 +39,10 @@ def test_cpu_moe_overrides_match_llama_cpp_regex():
     assert hit == ["blk.0.ffn_up_exps.weight", "blk.1.ffn_gate_up_exps.weight"]
 
 
-def _problem(draw_layers, caps, cpu_cap, fixed):
+def _problem(draw_layers, caps, cpu_cap, fixed, pipeline=0, cpu_compute=0):
     return LlamaCppProblem(layers=tuple(draw_layers), gpu_capacity=tuple(caps), gpu_fixed=fixed, gpu_fixed_output=fixed + 5,
-                           op_offload_bytes=3, cpu_capacity=cpu_cap, cpu_fixed=4)
+                           op_offload_bytes=3, cpu_capacity=cpu_cap, cpu_fixed=4, pipeline_bytes=pipeline,
+                           cpu_layers_compute=cpu_compute, cpu_output_compute=2)
 
 
 def _brute(p: LlamaCppProblem):
@@ -63,22 +64,26 @@ def _brute(p: LlamaCppProblem):
 
 
 def _evaluate(p, slots, moved):
+    """llama.cpp's rules read from its source, written out plainly: the op-offload copy on backend 0
+    (the first GPU the command names), four input copies per GPU when it pipelines (every slot on a
+    GPU, two GPUs or more, no expert override), the CPU's compute buffer when it runs layers."""
     gpus = len(p.gpu_capacity)
     loads = [0] * gpus
     cpu_weights = any(d == -1 for d in slots) or bool(moved)
-    for g in range(gpus):
+    used = sorted({d for d in slots if d >= 0})
+    pipelined = -1 not in slots and len(used) >= 2 and not moved
+    for g in used:
         mine = [i for i, d in enumerate(slots) if d == g]
-        if not mine:
-            continue
         load = sum(p.layers[i].gpu_bytes - (p.layers[i].expert_gpu_bytes if i in moved else 0) for i in mine)
         load += p.gpu_fixed_output if slots[-1] == g else p.gpu_fixed
-        if g == 0 and cpu_weights:
-            load += p.op_offload_bytes
+        load += p.op_offload_bytes if g == used[0] and cpu_weights else 0
+        load += p.pipeline_bytes if pipelined else 0
         if load > p.gpu_capacity[g]:
             return None
         loads[g] = load
     cpu = p.cpu_fixed + sum(p.layers[i].cpu_bytes for i, d in enumerate(slots) if d == -1)
     cpu += sum(p.layers[i].expert_cpu_bytes for i in moved)
+    cpu += (p.cpu_layers_compute if slots[0] == -1 else 0) + (p.cpu_output_compute if slots[-1] == -1 else 0)
     if p.cpu_capacity is not None and cpu > p.cpu_capacity:
         return None
     read = sum(p.layers[i].read_bytes for i, d in enumerate(slots) if d == -1)
@@ -98,7 +103,7 @@ def problems(draw):
     gpus = draw(st.integers(1, 3))
     caps = [draw(st.integers(10, 120)) for _ in range(gpus)]
     cpu = draw(st.one_of(st.none(), st.integers(4, 200)))
-    return _problem(layers, caps, cpu, draw(st.integers(0, 8)))
+    return _problem(layers, caps, cpu, draw(st.integers(0, 8)), draw(st.integers(0, 12)), draw(st.integers(0, 10)))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,8 +145,40 @@ def test_printed_flags_exist_in_llama_cpp(moe_file, gpus):
         if flag in argv:
             assert argv[argv.index(flag) + 1] in allowed
     assert "--fit" in argv and argv[argv.index("--fit") + 1] == "off"  # the split is given
-    used = [d for d in doc["devices"] if d["device"].startswith("GPU") and d["total_bytes"]]
-    for d in used:
+    _replayed_bytes_match_the_report(moe_file, argv, doc)
+
+
+def _replayed_bytes_match_the_report(path, argv, doc):
+    """Place every tensor where llama.cpp would by the printed flags alone, and sum its CUDA bytes and
+    its layer's KV per GPU: the report's weights and KV per GPU are exactly those sums."""
+    from planner.answers.llamacpp import context_of
+    from planner.costs.llamacpp import gpu_tensor_bytes, kv_bytes
+    from planner.engines.llamacpp_rules import override_buffer, parse_overrides
+    from planner.model.gguf import load_gguf
+    from planner.workload import Workload
+
+    model = load_gguf(str(path))
+    value = {argv[i]: argv[i + 1] for i in range(1, len(argv) - 1) if argv[i].startswith("-")}
+    gpus = [d for d in doc["devices"] if d["device"].startswith("GPU")]
+    names = value.get("-dev", ",".join(f"CUDA{g}" for g in range(len(gpus)))).split(",")
+    order = [int(n.removeprefix("CUDA")) for n in names] if names != ["none"] else []
+    shares = [float(x) for x in value["-ts"].split(",")] if "-ts" in value else [1.0] * max(1, len(order))
+    slots = [order[d] if d >= 0 else -1 for d in slot_devices(model.n_layer, int(value["-ngl"]), shares)]
+    overrides = parse_overrides("--n-cpu-moe", value["--n-cpu-moe"]) if "--n-cpu-moe" in value else []
+    overrides += parse_overrides("-ot", value["-ot"]) if "-ot" in value else []
+    ctx = context_of(model, Workload(prompt_tokens=int(value["-c"]), kv_dtype={"f16": "fp16"}.get(value["-ctk"], value["-ctk"])))
+    kv = kv_bytes(model, ctx)
+    weights, cache = [0] * len(gpus), [0] * len(gpus)
+    for i, layer in enumerate(model.layers):
+        if slots[i] >= 0:
+            cache[slots[i]] += kv[i]
+            weights[slots[i]] += sum(gpu_tensor_bytes(t) for t in layer.tensors if override_buffer(t.name, overrides) != "CPU")
+    if slots[-1] >= 0:
+        weights[slots[-1]] += sum(gpu_tensor_bytes(t) for t in model.output_tensors) + (
+            gpu_tensor_bytes(model.embedding) if model.output_tied else 0)
+    assert [d["weights_bytes"] for d in gpus] == weights
+    assert [d["kv_bytes"] for d in gpus] == cache
+    for d in gpus:
         assert d["total_bytes"] <= d["capacity_bytes"]
 
 
@@ -153,21 +190,21 @@ def test_infeasible_says_by_how_much(moe_file):
 
 def test_size_finds_the_fewest_gpus_per_type(tmp_path):
     path = write_model(tmp_path / "mid.gguf", n_layer=16, n_embd=4096, n_head=32, n_head_kv=8, n_ff=14336, vocab=32000)[0]
-    r = run_cli("size", str(path), "--gpu-type", "RTX-4090", "--gpu-type", "L4", "--context", "65536", "--concurrency", "2",
+    r = run_cli("size", str(path), "--gpu-type", "RTX-4090", "--gpu-type", "L4", "--context", "524288", "--concurrency", "2",
                 "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     counts = {row["gpu"]: row["count"] for row in doc["rows"]}
-    assert all(c and c >= 1 for c in counts.values())
+    assert all(c and c >= 3 for c in counts.values()), counts  # 64 GiB of KV at 2 x 512k tokens
     best = doc["best"]
-    assert best["context"]["n_seq"] == 2 and best["context"]["n_ctx"] == 2 * 65536
+    assert best["context"]["n_seq"] == 2 and best["context"]["n_ctx"] == 2 * 524288
     for d in best["devices"]:
         assert d["capacity_bytes"] is None or d["total_bytes"] <= d["capacity_bytes"]
-    one_fewer = counts[doc["rows"][0]["gpu"]] - 1
-    if one_fewer:  # the count is the fewest: one GPU less does not hold it
-        r2 = run_cli("plan", str(path), "--gpu", f"{one_fewer}x{doc['rows'][0]['gpu']}", "--batch", "2",
-                     "--prompt-tokens", "65536")
-        assert r2.returncode == 3, r2.stdout
+    for gpu, count in counts.items():  # the fewest: one GPU less holds it in no split
+        fewer = run_cli("plan", str(path), "--gpu", f"{count - 1}x{gpu}", "--batch", "2", "--prompt-tokens", "524288")
+        assert fewer.returncode == 3, fewer.stdout
+        same = run_cli("plan", str(path), "--gpu", f"{count}x{gpu}", "--batch", "2", "--prompt-tokens", "524288")
+        assert same.returncode == 0, same.stderr
 
 
 def test_whatif_sweeps_a_gguf_model(tmp_path, moe_file):

@@ -7,12 +7,12 @@ through those rules (engines/llamacpp_rules.py) before they are shown.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 
 from planner.costs import llamacpp as costs
 from planner.errors import InputError
+from planner.model.gguf.ggml_types import KV_CACHE_TYPES
 from planner.model.gguf.model import EXPERT_TENSOR, GgufModel
 
 DEFAULT_HOST_GB_PER_S = 60.0
@@ -73,8 +73,8 @@ def context_of(model: GgufModel, workload) -> costs.LlamaCppContext:
         raise InputError("images: the vision projector (mmproj) of a GGUF model is not sized yet; drop --images")
     kv = workload.kv_dtype or "fp16"
     kv_type = KV_TYPES.get(kv, kv)
-    if kv_type not in costs.KV_CACHE_TYPES:
-        raise InputError(f"kv-dtype: llama.cpp caches in {', '.join(costs.KV_CACHE_TYPES)}; {kv} is not one of them")
+    if kv_type not in KV_CACHE_TYPES:
+        raise InputError(f"kv-dtype: llama.cpp caches in {', '.join(KV_CACHE_TYPES)}; {kv} is not one of them")
     per_seq = workload.prompt_tokens + workload.new_tokens
     return costs.LlamaCppContext(n_ctx=per_seq * workload.batch, n_seq=workload.batch, type_k=kv_type, type_v=kv_type,
                                  flash_attn=workload.attn_implementation != "eager")
@@ -107,8 +107,8 @@ class _Costs:
 def layer_costs(model: GgufModel, ctx: costs.LlamaCppContext) -> _Costs:
     kv = costs.kv_bytes(model, ctx)
     gpu_layer, gpu_experts = costs.layer_gpu_bytes(model)
-    experts = int(model.key("expert_count", 0) or 0)
-    used = int(model.key("expert_used_count", 0) or 0)
+    experts = model.uint("expert_count", 0)
+    used = min(model.uint("expert_used_count", 0), experts)
     share = (used / experts) if experts else 1.0
     cpu_layer = [layer.nbytes for layer in model.layers]
     cpu_experts = [layer.expert_bytes for layer in model.layers]
@@ -127,8 +127,8 @@ def estimate(model: GgufModel, workload) -> LlamaCppAnswer:
     c = layer_costs(model, ctx)
     gpu_weights = sum(c.gpu_layer) + costs.output_gpu_bytes(model)
     devices = (
-        DeviceMemory("GPU (all layers)", gpu_weights, sum(c.kv), c.compute[1], 0, None, f"0-{model.n_layer - 1} + output"),
-        DeviceMemory("CPU", model.input_bytes, 0, c.compute[2], c.output_buffer, None, "input (token_embd)"),
+        DeviceMemory("GPU (all layers)", gpu_weights, sum(c.kv), c.compute.output, 0, None, f"0-{model.n_layer - 1} + output"),
+        DeviceMemory("CPU", model.input_bytes, 0, c.compute.host, c.output_buffer, None, "input (token_embd)"),
     )
     return LlamaCppAnswer(model, ctx, n_ctx, per_stream, devices, None, notes=tuple(notes), decides=False)
 
@@ -137,26 +137,16 @@ def plan(model: GgufModel, workload, inventory, time_limit_s: float = 10.0,
          host_gb_per_s: float = DEFAULT_HOST_GB_PER_S) -> LlamaCppAnswer:
     """The proven-best llama.cpp split of ``model`` over ``inventory`` and the commands that ask for it."""
     from planner.errors import InfeasibleError
-    from planner.placement.llamacpp import LayerCost, LlamaCppProblem, solve
+    from planner.placement.llamacpp import solve
 
     ctx = context_of(model, workload)
     n_ctx, per_stream, _ = costs.cells(model, ctx)
     notes = _notes(model, ctx, n_ctx)
     c = layer_costs(model, ctx)
-    layers = [LayerCost(c.gpu_layer[i] + c.kv[i], c.cpu_layer[i] + c.kv[i], c.gpu_experts[i], c.cpu_experts[i],
-                        c.read[i], c.expert_read[i], c.kv[i]) for i in range(model.n_layer)]
-    out_cpu = sum(t.nbytes for t in model.output_tensors)
-    layers.append(LayerCost(costs.output_gpu_bytes(model), out_cpu, read_bytes=out_cpu))
     gpus = inventory.gpus
     if not gpus:
         raise InputError("gpu: give the GPUs to split over, e.g. --gpu RTX4090 --gpu 12GiB --cpu 64GiB")
-    layer_weights = [costs.gpu_tensor_bytes(t) for layer in model.layers for t in layer.tensors]
-    cpu_fixed = model.input_bytes + c.output_buffer + c.compute[2]
-    problem = LlamaCppProblem(
-        layers=tuple(layers), gpu_capacity=tuple(g.usable_bytes for g in gpus), gpu_fixed=c.compute[0],
-        gpu_fixed_output=c.compute[1], op_offload_bytes=max(layer_weights, default=0) if ctx.n_ubatch >= 32 else 0,
-        cpu_capacity=inventory.cpu.usable_bytes if inventory.cpu is not None else cpu_fixed,
-        cpu_fixed=cpu_fixed, time_limit_s=time_limit_s)
+    problem = _problem(model, ctx, c, inventory, time_limit_s)
     try:
         split = solve(problem)
     except InfeasibleError as e:
@@ -168,35 +158,56 @@ def plan(model: GgufModel, workload, inventory, time_limit_s: float = 10.0,
     for g, dev in enumerate(gpus):
         mine = [i for i, d in enumerate(slots) if d == g]
         kv = sum(c.kv[i] for i in mine if i < model.n_layer)
-        moved = sum(c.gpu_experts[i] for i in split.experts_on_cpu if i in mine)
-        weights = split.gpu_bytes[g] - kv - (_fixed(problem, split, g, mine, slots) if mine else 0)
-        compute = _fixed(problem, split, g, mine, slots) if mine else 0
-        devices.append(DeviceMemory(f"GPU {g} ({dev.label})", weights, kv, compute, dev.reserve_bytes if mine else 0,
-                                    dev.capacity_bytes, _ranges(mine, model.n_layer, split.experts_on_cpu)))
-        del moved
+        devices.append(DeviceMemory(f"GPU {g} ({dev.label})", split.gpu_bytes[g] - kv - split.gpu_compute[g], kv,
+                                    split.gpu_compute[g], dev.reserve_bytes if mine else 0, dev.capacity_bytes,
+                                    _ranges(mine, model.n_layer, split.experts_on_cpu)))
     cpu_layers = [i for i, d in enumerate(slots) if d == -1]
     cpu_kv = sum(c.kv[i] for i in cpu_layers if i < model.n_layer)
-    devices.append(DeviceMemory("CPU", split.cpu_bytes - cpu_kv - c.output_buffer - c.compute[2], cpu_kv, c.compute[2],
-                                c.output_buffer, inventory.cpu.capacity_bytes if inventory.cpu else None,
+    cpu_compute = c.compute.host + split.cpu_compute
+    cpu = inventory.cpu
+    devices.append(DeviceMemory("CPU", split.cpu_bytes - cpu_kv - c.output_buffer - cpu_compute, cpu_kv, cpu_compute,
+                                c.output_buffer, cpu.capacity_bytes if cpu else None,
                                 "input" + (", " + _ranges(cpu_layers, model.n_layer, ()) if cpu_layers else "")))
     used = [g for g, n in enumerate(split.gpu_layers) if n]
-    server, ollama = commands(model, ctx, split, used, len(gpus))
+    free_ram = (cpu.usable_bytes - split.cpu_bytes) if cpu else 0
+    server, ollama = commands(model, ctx, split, used, gpus, free_ram)
     check_replay(model, server, slots, split.experts_on_cpu, used)
     speed = tokens_per_s(model, c, split, slots, gpus, host_gb_per_s)
     if used and (split.experts_on_cpu or split.cpu_layers):
-        notes.append("the first GPU also holds a copy of the largest CPU-held weight while it runs a prompt batch "
+        notes.append("the first GPU used also holds a copy of the largest CPU-held weight while it runs a prompt batch "
                      "(llama.cpp's op offload); --no-op-offload saves it at the cost of slower prompts")
+    if len(used) > 1 or (used and used != [0]):
+        notes.append("-dev names GPUs in llama.cpp's order; set CUDA_DEVICE_ORDER=PCI_BUS_ID so it is the order "
+                     "nvidia-smi lists (and --gpu was given in)")
+    if speed is not None:
+        notes.append(f"decode speed takes host memory at {host_gb_per_s:g} GB/s and each GPU at its catalog bandwidth")
     return LlamaCppAnswer(model, ctx, n_ctx, per_stream, tuple(devices), True, tuple(server), tuple(ollama),
                           split.ngl, tuple(split.gpu_layers[g] for g in used), split.experts_on_cpu,
                           split.host_read_bytes, speed, split.proven, tuple(notes))
 
 
-def _fixed(problem, split, g, mine, slots) -> int:
-    """The compute buffer (and op-offload copy) the solver charged GPU ``g``."""
-    out = problem.gpu_fixed_output if slots and slots[-1] == g else problem.gpu_fixed
-    if g == 0 and (split.cpu_layers or split.experts_on_cpu):
-        out += problem.op_offload_bytes
-    return out
+def _problem(model: GgufModel, ctx, c: _Costs, inventory, time_limit_s: float):
+    from planner.placement.llamacpp import LayerCost, LlamaCppProblem
+
+    layers = [LayerCost(c.gpu_layer[i] + c.kv[i], c.cpu_layer[i] + c.kv[i], c.gpu_experts[i], c.cpu_experts[i],
+                        c.read[i], c.expert_read[i], c.kv[i]) for i in range(model.n_layer)]
+    layers.append(LayerCost(costs.output_gpu_bytes(model), sum(t.nbytes for t in model.output_tensors),
+                            read_bytes=output_read_bytes(model)))
+    layer_weights = [costs.gpu_tensor_bytes(t) for layer in model.layers for t in layer.tensors]
+    cpu_fixed = model.input_bytes + c.output_buffer + c.compute.host
+    buffers = c.compute
+    return LlamaCppProblem(
+        layers=tuple(layers), gpu_capacity=tuple(g.usable_bytes for g in inventory.gpus), gpu_fixed=buffers.layers,
+        gpu_fixed_output=buffers.output, op_offload_bytes=max(layer_weights, default=0) if ctx.n_ubatch >= 32 else 0,
+        cpu_capacity=inventory.cpu.usable_bytes if inventory.cpu is not None else cpu_fixed,
+        cpu_fixed=cpu_fixed, time_limit_s=time_limit_s, pipeline_bytes=buffers.pipeline_copies,
+        cpu_layers_compute=max(0, buffers.layers - buffers.host), cpu_output_compute=buffers.output - buffers.layers)
+
+
+def output_read_bytes(model: GgufModel) -> int:
+    """Weight bytes a token reads on the output layer: its norm and head, or the embedding it shares."""
+    tied = model.embedding.nbytes if model.output_tied and model.embedding is not None else 0
+    return sum(t.nbytes for t in model.output_tensors) + tied
 
 
 def _ranges(slots: list[int], n_layer: int, moved) -> str:
@@ -210,25 +221,38 @@ def _ranges(slots: list[int], n_layer: int, moved) -> str:
     return text + (f" (experts of {len(own)} on CPU)" if own else "")
 
 
-def commands(model: GgufModel, ctx: costs.LlamaCppContext, split, used: list[int], n_gpus: int):
+def _device_names(gpus, used: list[int]) -> str:
+    """llama.cpp's device names for the GPUs used: CUDA0.. for NVIDIA, ROCm0.. for AMD (HIP builds)."""
+    from planner.catalog import find_gpu
+
+    names = []
+    for g in used:
+        vendor = find_gpu(gpus[g].gpu_type).vendor if gpus[g].gpu_type else "nvidia"
+        names.append(f"{'ROCm' if vendor == 'amd' else 'CUDA'}{g}")
+    return ",".join(names)
+
+
+def commands(model: GgufModel, ctx: costs.LlamaCppContext, split, used: list[int], gpus, free_ram: int):
     """(llama-server argv, Ollama lines) for the split."""
     from planner.engines.llamacpp_rules import expert_override
 
-    source = ["-hf", f"{model.hf_repo}:{_tag(model)}"] if model.hf_repo else ["-m", model.files[0] if model.files else model.source]
-    args = ["llama-server", *source, "-c", str(ctx.n_ctx and costs.cells(model, ctx)[0]), "-np", str(ctx.n_seq),
-            "-ngl", str(split.ngl)]
-    if used and len(used) < n_gpus:
-        args += ["-dev", ",".join(f"CUDA{g}" for g in used)]
+    if model.hf_repo:
+        source = ["-hf", f"{model.hf_repo}:{model.hf_tag}" if model.hf_tag else model.hf_repo, "--no-mmproj"]
+    else:
+        source = ["-m", model.files[0] if model.files else model.source]
+    args = ["llama-server", *source, "-c", str(costs.cells(model, ctx)[0]), "-np", str(ctx.n_seq), "-ngl", str(split.ngl)]
+    if not used:
+        args += ["-dev", "none"]  # no GPU at all: llama.cpp would still run prompt batches on GPU 0
+    elif len(used) < len(gpus):
+        args += ["-dev", _device_names(gpus, used)]
     if len(used) > 1:
         args += ["-ts", ",".join(str(split.gpu_layers[g]) for g in used)]
     cpu_experts = sorted(set(split.experts_on_cpu))
     if cpu_experts:
-        first_gpu = split.cpu_layers
-        whole = list(range(first_gpu)) + cpu_experts
-        flag = expert_override(whole if whole == list(range(len(whole))) else cpu_experts)
-        args += list(flag)
+        whole = list(range(split.cpu_layers)) + cpu_experts
+        args += list(expert_override(whole if whole == list(range(len(whole))) else cpu_experts))
     args += ["-ctk", ctx.type_k, "-ctv", ctx.type_v, "-fa", "on" if ctx.flash_attn else "off", "-ub", str(ctx.n_ubatch),
-             "--fit", "off"]
+             "--cache-ram", str(max(0, min(8192, free_ram // 2**20))), "--fit", "off"]
     per_seq = costs.cells(model, ctx)[0] // ctx.n_seq
     env = [f"OLLAMA_NUM_PARALLEL={ctx.n_seq}", f"OLLAMA_FLASH_ATTENTION={1 if ctx.flash_attn else 0}"]
     if ctx.type_k in OLLAMA_KV and ctx.type_k == ctx.type_v:
@@ -236,7 +260,7 @@ def commands(model: GgufModel, ctx: costs.LlamaCppContext, split, used: list[int
     if model.ollama:
         run = f"ollama run {model.ollama.removeprefix('registry.ollama.ai/').removeprefix('library/')}"
     elif model.hf_repo:
-        run = f"ollama run hf.co/{model.hf_repo}:{_tag(model)}"
+        run = f"ollama run hf.co/{model.hf_repo}" + (f":{model.hf_tag}" if model.hf_tag else "")
     else:
         run = f"ollama create NAME -f Modelfile (Modelfile: FROM {model.files[0] if model.files else model.source}), then ollama run NAME"
     ollama = [" ".join(env) + " ollama serve",
@@ -244,11 +268,6 @@ def commands(model: GgufModel, ctx: costs.LlamaCppContext, split, used: list[int
               "Ollama takes the layer count (num_gpu) but splits the GPUs and places experts by its own estimate; "
               "for this exact split run the llama-server command"]
     return args, ollama
-
-
-def _tag(model: GgufModel) -> str:
-    m = re.search(r"[-.]([A-Za-z0-9_]+)(?:-\d{5}-of-\d{5})?\.gguf$", model.hf_file or "")
-    return m.group(1) if m else model.quant_label
 
 
 def check_replay(model: GgufModel, args: list[str], slots: list[int], moved, used: list[int]) -> None:
@@ -283,7 +302,7 @@ def tokens_per_s(model: GgufModel, c: _Costs, split, slots, gpus, host_gb_per_s:
         mine = [i for i, d in enumerate(slots) if d == g and i < model.n_layer]
         read = sum(c.read[i] + c.kv[i] - (c.expert_read[i] if i in split.experts_on_cpu else 0) for i in mine)
         if slots[-1] == g:
-            read += sum(t.nbytes for t in model.output_tensors) or (model.embedding.nbytes if model.embedding else 0)
+            read += output_read_bytes(model)
         if not read:
             continue
         if dev.gpu_type is None:

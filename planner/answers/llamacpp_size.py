@@ -57,8 +57,8 @@ def _fewest(model, workload, gpu, max_gpus: int, time_limit_s: float) -> LlamaCp
     one = catalog_device(gpu)
     if one.usable_bytes <= 0:
         return LlamaCppSizeRow(gpu.name, None, None, None, None, "no usable memory after the reserve")
-    need = model.tensor_bytes
-    start = max(1, -(-need // one.usable_bytes))
+    need = model.tensor_bytes - model.input_bytes  # the input layer stays on the CPU
+    start = max(1, need // one.usable_bytes)  # a lower bound: the GPUs hold at least the weights
     last_reason = ""
     for count in range(start, max_gpus + 1):
         inventory = Inventory(gpus=tuple(replace(one, key=i) for i in range(count)))

@@ -18,16 +18,24 @@ Rules from llama.cpp's source (the release vendored in llama-cpp-python 0.3.36):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from planner.model.gguf.ggml_types import GGML_TYPES, KV_CACHE_TYPES, row_bytes
+from planner.model.gguf.ggml_types import GGML_TYPES, row_bytes
 from planner.model.gguf.model import EXPERT_TENSOR, GgufModel
 
 CTX_PAD = 256
 CUDA_ALIGN = 128
 MATRIX_ROW_PADDING = 512
-SWA_PERIODS = {"gemma2": 2, "gemma3": 6, "gemma3n": 5, "cohere2": 4, "llama4": 4, "gpt-oss": 2}
-"""Architectures whose sliding-window layers follow a period set in llama.cpp's code (every n-th
-layer attends globally) when the file gives no ``sliding_window_pattern``."""
+SWA_PERIODS = {"gemma2": (2, False), "gemma3": (6, False), "gemma3n": (5, False), "gemma-embedding": (6, False),
+               "cohere2": (4, False), "cohere2moe": (4, True), "llama4": (4, False), "gpt-oss": (2, False),
+               "exaone4": (4, False), "exaone-moe": (4, False), "olmo2": (4, False), "plamo3": (8, False),
+               "muse-glimmer": (4, False), "afmoe": (4, False), "laguna": (4, True), "mellum": (4, False),
+               "smallthinker": (4, True), "modern-bert": (3, True)}
+"""Architectures whose llama.cpp code reads a sliding-window period (``load_swa_pattern(ml, n,
+dense_first)`` in src/models/*.cpp): (default period, the full-attention layer first). The file's
+``sliding_window_pattern`` (a period or one flag per layer) overrides it; any other architecture
+has no sliding-window layers unless the file lists them per layer (phi3's ``sliding_window`` is
+ignored by llama.cpp)."""
 RECURRENT_ARCHS = ("mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7")
 
 
@@ -62,26 +70,29 @@ def cells(model: GgufModel, ctx: LlamaCppContext) -> tuple[int, int, int]:
 
 
 def n_ctx_train(model: GgufModel) -> int:
-    value = model.key("context_length", 4096)
-    return value if isinstance(value, int) and value > 0 else 4096
+    return model.uint("context_length", 4096) or 4096
 
 
 def _per_layer(model: GgufModel, name: str, default: int) -> list[int]:
-    value = model.key(name, default)
-    if isinstance(value, list):
-        return [int(v) for v in value[: model.n_layer]] + [int(value[-1])] * max(0, model.n_layer - len(value))
-    return [int(value)] * model.n_layer
+    return model.per_layer(name, default)
 
 
 def swa_layers(model: GgufModel) -> list[bool]:
     """Which layers use the sliding window (llama.cpp ``is_swa``)."""
-    n_swa = model.key("attention.sliding_window", 0)
-    if not isinstance(n_swa, int) or n_swa <= 0:
+    if model.uint("attention.sliding_window", 0) == 0:
         return [False] * model.n_layer
-    pattern = model.key("attention.sliding_window_pattern", SWA_PERIODS.get(model.arch, 0))
+    pattern = model.key("attention.sliding_window_pattern")
     if isinstance(pattern, list):
-        return [bool(x) for x in pattern[: model.n_layer]] + [False] * max(0, model.n_layer - len(pattern))
-    n = int(pattern) if isinstance(pattern, int) else 0
+        if len(pattern) != model.n_layer or not all(isinstance(x, bool | int) for x in pattern):
+            model.per_layer("attention.sliding_window_pattern", 0)  # raises the one-line error
+        return [bool(x) for x in pattern]
+    if model.arch not in SWA_PERIODS:
+        return [False] * model.n_layer
+    n, dense_first = SWA_PERIODS[model.arch]
+    if pattern is not None:
+        n = model.uint("attention.sliding_window_pattern")
+    if dense_first:
+        return [n == 0 or il % n != 0 for il in range(model.n_layer)]
     return [n == 0 or il % n < n - 1 for il in range(model.n_layer)]
 
 
@@ -89,10 +100,9 @@ def _kv_layers(model: GgufModel) -> list[bool]:
     """Layers that get their own KV: not MTP layers, not layers that reuse an earlier layer's cache,
     not recurrent layers (head_count_kv 0)."""
     n = model.n_layer
-    nextn = model.key("nextn_predict_layers", 0)
-    last = n - (nextn if isinstance(nextn, int) else 0)
-    shared = model.key("attention.shared_kv_layers", 0)
-    from_start = 20 if model.arch == "gemma3n" else (n - shared if isinstance(shared, int) and shared > 0 else n)
+    last = n - min(n, model.uint("nextn_predict_layers", 0))
+    shared = min(n, model.uint("attention.shared_kv_layers", 0))
+    from_start = 20 if model.arch == "gemma3n" else n - shared
     heads_kv = _per_layer(model, "attention.head_count_kv", _heads(model)[0])
     return [il < last and il < from_start and heads_kv[il] > 0 for il in range(n)]
 
@@ -109,11 +119,11 @@ def kv_widths(model: GgufModel) -> list[tuple[int, int]]:
     """(K values, V values) per token of each layer's cache (0, 0 where the layer keeps none)."""
     heads = _heads(model)
     heads_kv = _per_layer(model, "attention.head_count_kv", heads[0])
-    n_embd = int(model.key("embedding_length", 0))
-    dk = model.key("attention.key_length", n_embd // max(1, heads[0]))
-    dv = model.key("attention.value_length", n_embd // max(1, heads[0]))
-    dk_swa = model.key("attention.key_length_swa", dk)
-    dv_swa = model.key("attention.value_length_swa", dv)
+    n_embd = model.uint("embedding_length")
+    dk = model.uint("attention.key_length", n_embd // max(1, heads[0]))
+    dv = model.uint("attention.value_length", n_embd // max(1, heads[0]))
+    dk_swa = model.uint("attention.key_length_swa", dk)
+    dv_swa = model.uint("attention.value_length_swa", dv)
     swa, has = swa_layers(model), _kv_layers(model)
     mla = is_mla(model)
     out = []
@@ -130,7 +140,7 @@ def swa_cells(model: GgufModel, ctx: LlamaCppContext, per_stream: int) -> int:
     """Cells per stream of the sliding-window cache (llama_kv_cache_iswa)."""
     if ctx.swa_full:
         return per_stream
-    n_swa = model.key("attention.sliding_window", 0) or 0
+    n_swa = model.uint("attention.sliding_window", 0)
     return min(per_stream, _pad(n_swa * (ctx.n_seq if ctx.kv_unified else 1) + ctx.n_ubatch, CTX_PAD))
 
 
@@ -158,17 +168,16 @@ def kv_bytes(model: GgufModel, ctx: LlamaCppContext) -> list[int]:
 def recurrent_bytes(model: GgufModel, ctx: LlamaCppContext) -> list[int]:
     """f32 conv/shift (R) and SSM/WKV (S) states per layer, one row per sequence."""
     rows = max(1, ctx.n_seq)
-    n_embd = int(model.key("embedding_length", 0))
+    n_embd = model.uint("embedding_length")
     heads_kv = _per_layer(model, "attention.head_count_kv", _heads(model)[0])
     if model.arch.startswith(("rwkv", "arwkv")):
-        shift = model.key("token_shift_count", 2)
-        r, s = shift * n_embd, n_embd * int(model.key("wkv.head_size", 64))
+        r, s = model.uint("token_shift_count", 2) * n_embd, n_embd * model.uint("wkv.head_size", 64)
     elif model.key("ssm.state_size") is not None:
-        d_conv, d_inner = int(model.key("ssm.conv_kernel", 4)), int(model.key("ssm.inner_size", 0))
-        d_state, groups = int(model.key("ssm.state_size", 0)), int(model.key("ssm.group_count", 0))
+        d_conv, d_inner = max(1, model.uint("ssm.conv_kernel", 4)), model.uint("ssm.inner_size")
+        d_state, groups = model.uint("ssm.state_size"), model.uint("ssm.group_count")
         r, s = (d_conv - 1) * (d_inner + 2 * groups * d_state), d_state * d_inner
     elif model.key("shortconv.l_cache") is not None:
-        r, s = n_embd * (int(model.key("shortconv.l_cache")) - 1), 0
+        r, s = n_embd * max(0, model.uint("shortconv.l_cache") - 1), 0
     else:
         return [0] * model.n_layer
     pure = model.arch in RECURRENT_ARCHS
@@ -207,19 +216,29 @@ def output_buffer_bytes(model: GgufModel, ctx: LlamaCppContext) -> int:
 
 def _dims(model: GgufModel) -> tuple[int, int, int, int, int, int]:
     heads = max(_heads(model))
-    n_embd = int(model.key("embedding_length", 0))
-    n_ff = model.key("feed_forward_length", 0)
-    n_ff = max(n_ff) if isinstance(n_ff, list) else int(n_ff or 0)
-    n_ff_exp = int(model.key("expert_feed_forward_length", n_ff) or 0)
-    used = int(model.key("expert_used_count", 0) or 0)
-    dk = int(model.key("attention.key_length", n_embd // max(1, heads)))
+    n_embd = model.uint("embedding_length")
+    n_ff = max(model.per_layer("feed_forward_length", 0), default=0)
+    n_ff_exp = model.uint("expert_feed_forward_length", n_ff)
+    used = model.uint("expert_used_count", 0)
+    dk = model.uint("attention.key_length", n_embd // max(1, heads))
     return heads, n_embd, n_ff, n_ff_exp, used, dk
 
 
-def compute_bytes(model: GgufModel, ctx: LlamaCppContext) -> tuple[int, int, int]:
-    """(compute buffer of a device running layers, of the device that also computes the logits,
-    host-side buffer of a run whose layers are all on GPUs), for the worst-case batch llama.cpp
-    reserves: ``min(n_ctx, n_ubatch)`` tokens attending to every cell. Phases: attention (scores of
+class ComputeBuffers(NamedTuple):
+    layers: int
+    """A device that runs layers."""
+    output: int
+    """The device that also computes the logits."""
+    host: int
+    """The CPU's buffer when every layer runs on a GPU (the embedding lookup, inputs, masks)."""
+    pipeline_copies: int
+    """Added to each GPU when llama.cpp pipelines the batch over several GPUs (every layer on a GPU,
+    no expert on the CPU): the scheduler keeps 4 copies of each GPU's inputs instead of one."""
+
+
+def compute_bytes(model: GgufModel, ctx: LlamaCppContext) -> ComputeBuffers:
+    """llama.cpp's compute buffers for the worst-case batch it reserves: ``min(n_ctx, n_ubatch)``
+    tokens attending to every cell. Phases: attention (scores of
     shape cells x tokens x heads in f32 without flash attention), feed-forward (gate, up and their
     product live at once), logits (f32 vocab x tokens); the mask is live through the layers. Fitted on
     the CPU against llama.cpp's reports: never below them, at most ~15% above."""
@@ -235,18 +254,10 @@ def compute_bytes(model: GgufModel, ctx: LlamaCppContext) -> tuple[int, int, int
         attention = act * (proj + heads * dk)
     else:
         attention = 4 * heads * per_stream * tokens + act * proj
-    experts = int(model.key("expert_count", 0) or 0)
+    experts = model.uint("expert_count", 0)
     ffn = act * (3 * max(n_ff, used * n_ff_exp) + 4 * n_embd + 2 * experts)
     logits = act * (model.vocab_size + 3 * n_embd) + (mask if ctx.flash_attn else 0)
     layers = max(attention, ffn) + mask
     slack = 32 * tokens  # positions, output ids and the allocator's small tensors
     host = act * n_embd + mask + slack
-    return layers + slack, max(layers, logits) + slack, host
-
-
-def check_cache_type(value: str, flag: str) -> str:
-    if value not in KV_CACHE_TYPES:
-        from planner.errors import InputError
-
-        raise InputError(f"{flag}: {value!r} is not a llama.cpp cache type; use one of {', '.join(KV_CACHE_TYPES)}")
-    return value
+    return ComputeBuffers(layers + slack, max(layers, logits) + slack, host, 3 * (mask + act * n_embd + 8 * tokens))

@@ -89,5 +89,6 @@ def load_gguf(model: str, revision: str | None = None, engine: str | None = None
         from planner.model.gguf.hub import read_hub_gguf
 
         header, repo, chosen = read_hub_gguf(model, revision)
-        return replace(model_from_header(header, model, Path(chosen).stem), hf_repo=repo, hf_file=chosen)
+        tag = model.rpartition(":")[2] if ":" in model else None
+        return replace(model_from_header(header, model, Path(chosen).stem), hf_repo=repo, hf_file=chosen, hf_tag=tag)
     raise InputError(f"model: {model[:200]!r} is not a GGUF file, folder, Hub org/name:TAG or Ollama model")

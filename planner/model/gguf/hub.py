@@ -90,6 +90,22 @@ class _RangeReader:
         return out
 
 
+def _range(session, url: str, auth: dict, a: int, b: int) -> bytes:
+    """Bytes a..b of a remote file; Hub errors (a gated file, a missing one) raised as huggingface_hub's own."""
+    from huggingface_hub.utils import hf_raise_for_status
+
+    kwargs = {"follow_redirects": True} if type(session).__module__.startswith("httpx") else {}
+    r = session.get(url, headers={**auth, "Range": f"bytes={a}-{b}"}, **kwargs)
+    if r.status_code == 416:
+        return b""
+    hf_raise_for_status(r)
+    if r.status_code == 206:
+        return r.content
+    if r.status_code == 200:  # a server that ignores ranges sends the whole file: keep the part asked for
+        return r.content[a:b + 1]
+    raise GgufError(f"{url}: answered HTTP {r.status_code} to a range request")
+
+
 def read_hub_gguf(name: str, revision: str | None) -> tuple[GgufHeader, str, str]:
     """(merged header, repo, chosen file) of ``org/name:TAG`` (or ``org/name`` with the default tags)."""
     from planner.model.hub import _hub_error, _import_hub, _within_deadline, check_hub_name
@@ -115,11 +131,7 @@ def read_hub_gguf(name: str, revision: str | None) -> tuple[GgufHeader, str, str
         url = hub.hf_hub_url(repo, path, revision=revision)
 
         def fetch(a: int, b: int, url=url) -> bytes:
-            r = session.get(url, headers={**auth, "Range": f"bytes={a}-{b}"}, follow_redirects=True)
-            if r.status_code == 416:
-                return b""
-            r.raise_for_status()
-            return r.content
+            return _range(session, url, auth, a, b)
 
         try:
             reader = _RangeReader(fetch, sizes.get(path))

@@ -56,11 +56,34 @@ class GgufModel:
     """No ``output.weight``: the output layer reads ``token_embd.weight``."""
     hf_repo: str | None = None
     hf_file: str | None = None
+    hf_tag: str | None = None
+    """The tag as the user typed it (``org/name:TAG``), for llama.cpp's ``-hf``; None: its default tags."""
     ollama: str | None = None
 
     def key(self, name: str, default=None):
-        """``{arch}.{name}`` from the metadata."""
+        """``{arch}.{name}`` from the metadata, unchecked (for presence tests)."""
         return self.metadata.get(f"{self.arch}.{name}", default)
+
+    def uint(self, name: str, default: int | None = 0) -> int:
+        """``{arch}.{name}`` as a count llama.cpp reads (a non-negative integer); anything else is
+        refused with the file and the key named, as llama.cpp refuses it."""
+        value = self.key(name, default)
+        if value is None or isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 1 << 40:
+            raise GgufError(f"{self.files[0] if self.files else self.source}: {self.arch}.{name} is {_shown(value)}; "
+                            "expected a non-negative integer")
+        return value
+
+    def per_layer(self, name: str, default: int) -> list[int]:
+        """``{arch}.{name}`` for every layer: one count, or an array of one per layer (llama.cpp's
+        ``get_key_or_arr``: an array must have block_count entries)."""
+        value = self.key(name, default)
+        where = self.files[0] if self.files else self.source
+        if isinstance(value, list):
+            if len(value) != self.n_layer or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value):
+                raise GgufError(f"{where}: {self.arch}.{name} has {len(value)} entries; expected {self.n_layer} "
+                                "non-negative integers, one per layer")
+            return [int(v) for v in value]
+        return [self.uint(name, default)] * self.n_layer
 
     @property
     def n_layer(self) -> int:
@@ -100,7 +123,7 @@ class GgufModel:
         if isinstance(tokens, StringList | list):
             return len(tokens)
         emb = self.embedding
-        return int(self.key("vocab_size", emb.shape[1] if emb is not None and len(emb.shape) > 1 else 0))
+        return self.uint("vocab_size", emb.shape[1] if emb is not None and len(emb.shape) > 1 else 0)
 
     @property
     def quant_label(self) -> str:
@@ -115,6 +138,11 @@ class GgufModel:
         for t in self.tensors:
             weights[t.type_name] = weights.get(t.type_name, 0) + t.nbytes
         return max(weights, key=weights.get) if weights else "?"
+
+
+def _shown(value) -> str:
+    text = repr(value) if not isinstance(value, StringList) else f"an array of {len(value)} strings"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _int(meta: dict, key: str, where: str, default=None):

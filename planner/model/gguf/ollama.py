@@ -62,7 +62,11 @@ def find_manifest(name: str) -> tuple[Path, Path, str] | None:
     host, namespace, model, tag = parsed
     for store in stores():
         path = store / "manifests" / host / namespace / model / tag
-        if path.is_file():
+        try:
+            found = path.is_file()
+        except OSError:  # a store this user may not read (the Linux service's): not found here
+            found = False
+        if found:
             return store, path, f"{host}/{namespace}/{model}:{tag}"
     return None
 
@@ -72,8 +76,11 @@ def _blob(store: Path, layer: dict, where: str) -> Path:
     if not m:
         raise GgufError(f"{where}: layer digest {str(layer.get('digest'))[:80]!r} is not sha256:<64 hex>")
     for path in (store / "blobs" / f"sha256-{m[1]}", store / "blobs" / f"sha256:{m[1]}"):
-        if path.exists():
-            return path
+        try:
+            if path.exists():
+                return path
+        except OSError:
+            raise GgufError(f"{where}: cannot read {store / 'blobs'}; run as a user who may read the Ollama store") from None
     raise GgufError(f"{where}: blob sha256-{m[1][:12]}... is missing from {store / 'blobs'}; run `ollama pull` again")
 
 

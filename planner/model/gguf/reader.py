@@ -22,6 +22,9 @@ MAX_TENSORS = 1 << 20
 MAX_KEYS = 1 << 20
 MAX_STRING = 1 << 24
 MAX_ARRAY = 1 << 26
+MAX_KEPT_ARRAY = 1 << 16
+"""Numeric arrays longer than this (token scores and types) are skipped, their length kept; the
+per-layer arrays llama.cpp reads are one entry per layer."""
 MAX_HEADER = 1 << 30
 MAX_DIMS = 4  # GGML_MAX_DIMS
 MAX_ELEMENTS = 1 << 62
@@ -32,7 +35,8 @@ STRING, ARRAY = 8, 9
 
 @dataclass(frozen=True, slots=True)
 class StringList:
-    """A metadata array of strings (a tokenizer's tokens, merges): only its length is kept."""
+    """A metadata array of strings (a tokenizer's tokens, merges), or a long numeric one (token
+    scores): only its length is kept."""
 
     count: int
 
@@ -123,6 +127,10 @@ class _Cursor:
                                 + (" inside an array" if etype == ARRAY else ""))
             fmt = _SCALARS[etype]
             size = struct.calcsize(fmt)
+            if count > MAX_KEPT_ARRAY:  # a tokenizer's scores or types: only the length matters
+                for start in range(0, count, MAX_KEPT_ARRAY):
+                    self.take(size * min(MAX_KEPT_ARRAY, count - start))
+                return StringList(count)
             return list(struct.unpack(f"<{count}{fmt[1]}", self.take(size * count)))
         raise GgufError(f"{self.where}: key {key!r} has value type {vtype}, which GGUF does not define")
 
