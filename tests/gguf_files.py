@@ -95,3 +95,45 @@ def write_model(path: Path, *, arch: str = "llama", n_layer: int = 4, n_embd: in
     if split_max_tensors:
         return sorted(path.parent.glob(f"{path.stem}-*-of-*.gguf"))
     return [path]
+
+
+def write_mamba(path: Path, *, n_layer: int = 4, n_embd: int = 256, d_inner: int = 512, d_state: int = 16, d_conv: int = 4,
+                dt_rank: int = 16, vocab: int = 512, weight_type: str = "Q8_0") -> list[Path]:
+    """A Mamba (v1) model: recurrent layers with a fixed conv and SSM state per sequence, no KV."""
+    w = GGUFWriter(path, "mamba")
+    w.add_name("tiny-mamba")
+    w.add_block_count(n_layer)
+    w.add_context_length(1 << 20)
+    w.add_embedding_length(n_embd)
+    w.add_feed_forward_length(0)
+    w.add_head_count(0)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_ssm_conv_kernel(d_conv)
+    w.add_ssm_inner_size(d_inner)
+    w.add_ssm_state_size(d_state)
+    w.add_ssm_time_step_rank(dt_rank)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list([f"t{i}" for i in range(vocab)])
+    w.add_token_types([1] * vocab)
+    w.add_token_merges(["t 1"])
+    _tensor(w, "token_embd.weight", (n_embd, vocab), weight_type)
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        _tensor(w, p + "attn_norm.weight", (n_embd,), "F32")
+        _tensor(w, p + "ssm_in.weight", (n_embd, 2 * d_inner), weight_type)
+        _tensor(w, p + "ssm_conv1d.weight", (d_conv, d_inner), "F32")
+        _tensor(w, p + "ssm_conv1d.bias", (d_inner,), "F32")
+        _tensor(w, p + "ssm_x.weight", (d_inner, dt_rank + 2 * d_state), weight_type)
+        _tensor(w, p + "ssm_dt.weight", (dt_rank, d_inner), "F32")
+        _tensor(w, p + "ssm_dt.bias", (d_inner,), "F32")
+        _tensor(w, p + "ssm_a", (d_state, d_inner), "F32")
+        _tensor(w, p + "ssm_d", (d_inner,), "F32")
+        _tensor(w, p + "ssm_out.weight", (d_inner, n_embd), weight_type)
+    _tensor(w, "output_norm.weight", (n_embd,), "F32")
+    _tensor(w, "output.weight", (n_embd, vocab), weight_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return [path]

@@ -246,14 +246,20 @@ def compute_bytes(model: GgufModel, ctx: LlamaCppContext) -> ComputeBuffers:
     tokens = _pad(min(n_ctx, ctx.n_ubatch), max(1, ctx.n_seq))
     heads, n_embd, n_ff, n_ff_exp, used, dk = _dims(model)
     heads_kv = max(_per_layer(model, "attention.head_count_kv", heads) or [heads])
+    attends = any(k for k, _ in kv_widths(model))
     mask_cells = per_stream + (swa_cells(model, ctx, per_stream) if any(swa_layers(model)) else 0)
-    mask = mask_cells * tokens * (2 if ctx.flash_attn else 4)
+    mask = mask_cells * tokens * (2 if ctx.flash_attn else 4) if attends else 0
     act = 4 * tokens
     proj = 4 * n_embd + 2 * heads * dk + 2 * heads_kv * dk
-    if ctx.flash_attn:
+    if not attends:
+        attention = 0
+    elif ctx.flash_attn:
         attention = act * (proj + heads * dk)
     else:
         attention = 4 * heads * per_stream * tokens + act * proj
+    if model.key("ssm.inner_size") is not None:  # Mamba layers: the input projection, conv and scan outputs
+        d_inner, d_state = model.uint("ssm.inner_size"), model.uint("ssm.state_size")
+        attention = max(attention, act * (6 * d_inner + 2 * n_embd + model.uint("ssm.time_step_rank") + 2 * d_state))
     experts = model.uint("expert_count", 0)
     ffn = act * (3 * max(n_ff, used * n_ff_exp) + 4 * n_embd + 2 * experts)
     logits = act * (model.vocab_size + 3 * n_embd) + (mask if ctx.flash_attn else 0)
