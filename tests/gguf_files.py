@@ -25,6 +25,15 @@ def _tensor(w: GGUFWriter, name: str, shape: tuple[int, ...], qtype: str) -> Non
     w.add_tensor(name, data.reshape(byte_shape), raw_shape=byte_shape, raw_dtype=t)
 
 
+def _tokenizer(w: GGUFWriter, vocab: int) -> None:
+    """A GPT-2 style vocabulary of ``vocab`` tokens with one merge: the least llama.cpp loads."""
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list([f"t{i}" for i in range(vocab)])
+    w.add_token_types([1] * vocab)
+    w.add_token_merges(["t 1"])
+
+
 def write_model(path: Path, *, arch: str = "llama", n_layer: int = 4, n_embd: int = 256, n_head: int = 4,
                 n_head_kv: int = 2, n_ff: int = 512, vocab: int = 512, weight_type: str = "Q4_K",
                 output_type: str = "Q6_K", tied: bool = False, experts: int = 0, experts_used: int = 0,
@@ -53,11 +62,7 @@ def write_model(path: Path, *, arch: str = "llama", n_layer: int = 4, n_embd: in
         w.add_expert_feed_forward_length(n_ff)
     if sliding_window:
         w.add_sliding_window(sliding_window)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("default")
-    w.add_token_list([f"t{i}" for i in range(vocab)])
-    w.add_token_types([1] * vocab)
-    w.add_token_merges(["t 1"])
+    _tokenizer(w, vocab)
     w.add_bos_token_id(0)
     w.add_eos_token_id(1)
     for key, spec in (metadata or {}).items():
@@ -112,11 +117,7 @@ def write_mamba(path: Path, *, n_layer: int = 4, n_embd: int = 256, d_inner: int
     w.add_ssm_inner_size(d_inner)
     w.add_ssm_state_size(d_state)
     w.add_ssm_time_step_rank(dt_rank)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("default")
-    w.add_token_list([f"t{i}" for i in range(vocab)])
-    w.add_token_types([1] * vocab)
-    w.add_token_merges(["t 1"])
+    _tokenizer(w, vocab)
     _tensor(w, "token_embd.weight", (n_embd, vocab), weight_type)
     for i in range(n_layer):
         p = f"blk.{i}."
