@@ -369,3 +369,13 @@ def test_an_unreadable_ollama_store_is_not_in_the_way(monkeypatch, tmp_path):
     monkeypatch.setattr(Path, "is_file", denied)
     assert find_manifest("meta-llama/Llama-3.1-8B") is None
     assert gguf_kind("meta-llama/Llama-3.1-8B") is None
+
+
+@pytest.mark.parametrize("extra, needle", [(["estimate", "--gpu", "H100"], "estimate takes no --gpu"),
+                                           (["plan", "--gpu", "24GiB", "--pin", "output=0"], "pin:"),
+                                           (["plan", "--gpu", "24GiB", "--disk", "1TiB"], "not disk"),
+                                           (["plan", "--gpu", "24GiB", "--quant", "nf4"], "stored quantized"),
+                                           (["plan", "--gpu", "24GiB", "--kv-dtype", "fp8"], "llama.cpp caches in")])
+def test_flags_llama_cpp_does_not_take_are_refused(files, extra, needle):
+    command, *rest = extra
+    assert_input_error(run_cli(command, str(files["dense"]), *rest), needle)

@@ -42,6 +42,9 @@ def answer_estimate(req: EstimateRequest, reuse_models: bool = False):
 
         if w.mode != "inference":
             raise InputError(f"mode: a GGUF model runs inference in llama.cpp; --mode {w.mode} needs a transformers checkpoint")
+        if req.gpus:
+            raise InputError("gpu: for a GGUF model, planner plan MODEL --gpu ... gives llama.cpp's split and planner size "
+                             "MODEL --gpu-type ... the fewest GPUs; estimate takes no --gpu")
         return llamacpp_estimate(gguf, w)
     gpu_types = [find_gpu(g) for g in req.gpus]
     prof = profile(model_spec(req.model, req.revision, cache=reuse_models), w)
@@ -72,6 +75,10 @@ def answer_plan(req: PlanRequest, reuse_models: bool = False, diagnose: bool = T
     if gguf is not None:
         from planner.answers.llamacpp import plan as llamacpp_plan
 
+        if req.pins or req.weights_only or inventory.disk is not None:
+            given = "--pin" if req.pins else "--weights-only" if req.weights_only else "--disk"
+            raise InputError(f"{given.lstrip('-')}: llama.cpp places whole layers by -ngl/-ts and reads weights from RAM, "
+                             f"not disk; {given} applies to transformers checkpoints, drop it")
         return llamacpp_plan(gguf, req.workload, inventory, max(req.time_limit_s, 10.0))
     prof = profile(model_spec(req.model, req.revision, cache=reuse_models), req.workload)
     return make_plan(prof, inventory, req.objective, req.pins, req.weights_only, req.time_limit_s, req.offload_folder,
