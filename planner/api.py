@@ -272,10 +272,10 @@ def whatif(file, jobs=None, max_points=10_000, on_progress=None):
 
 
 def schema() -> dict:
-    """``planner schema``: the JSON Schema of what-if and plan files."""
-    from planner.whatif.schema import WhatIf
+    """``planner schema``: the JSON Schema of what-if and plan files ($schema, $id, catalog names to complete)."""
+    from planner.whatif.editor_schema import editor_schema
 
-    return WhatIf.model_json_schema()
+    return editor_schema()
 
 
 def catalog_gpus() -> tuple:

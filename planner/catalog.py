@@ -138,5 +138,21 @@ def find_gpu(name: str) -> GpuType:
         names = [gpu.name, *gpu.aliases]
         if key in {n.lower().replace(" ", "-") for n in names}:
             return gpu
-    all_names = [g.name for g in gpu_types()]
-    raise CatalogError(f"gpu: unknown GPU type {name!r}{_did_you_mean(name, all_names)} (list them with: planner catalog gpus)")
+    raise CatalogError(f"gpu: unknown GPU type {name!r}{_closest_gpus(name)} A GPU the catalog lacks is given by its memory, "
+                       "e.g. --gpu 12GiB (the types: planner catalog gpus)")
+
+
+def _squash(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _closest_gpus(name: str) -> str:
+    """The catalog types ``name`` most resembles, by name or alias: a name inside another
+    (A6000 in RTX-A6000), else difflib's closest."""
+    key = _squash(name)
+    spelled = {(_squash(n)): g.name for g in gpu_types() for n in (g.name, *g.aliases)}
+    inside = sorted({g for n, g in spelled.items() if key and (key in n or n in key) and len(min(key, n, key=len)) >= 3})
+    if not inside:
+        close = difflib.get_close_matches(key, list(spelled), n=6, cutoff=0.6)
+        inside = list(dict.fromkeys(spelled[c] for c in close))
+    return f"; did you mean {', '.join(inside[:3])}?" if inside else "."

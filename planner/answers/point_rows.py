@@ -77,7 +77,7 @@ def _workload_row(answer: WorkloadAnswer) -> dict:
 
 def training_row(answer: TrainingAnswer, gpu=None) -> dict:
     """A training step's memory; with ``gpu`` (an inventory Device), whether it fits there."""
-    from planner.units import gib
+    from planner.units import size_text
 
     cost = answer.cost
     row = {"status": "ok", "weights_bytes": cost.total("weights_bytes"), "gradients_bytes": cost.total("gradients_bytes"),
@@ -88,7 +88,7 @@ def training_row(answer: TrainingAnswer, gpu=None) -> dict:
         row["fits"] = cost.gpu_peak_bytes <= room
         row["headroom_bytes"] = room - cost.gpu_peak_bytes
         if not row["fits"]:
-            row["reason"] = f"needs {gib(cost.gpu_peak_bytes)} per GPU, {gib(room)} usable"
+            row["reason"] = f"needs {size_text(cost.gpu_peak_bytes)} per GPU, {size_text(room)} usable"
     return row
 
 

@@ -14,13 +14,16 @@ import sys
 
 import click
 
+from planner.cli.complete import complete_gpu, complete_model
 from planner.cli.options import (
     check_mode_flags,
+    config_out_options,
     format_options,
     mode_options,
     output_format,
     revision_option,
     workload_options,
+    write_config_outs,
 )
 from planner.cli.settings import settings_command
 
@@ -36,23 +39,27 @@ def cli(debug: bool) -> None:
 
 
 @cli.command(cls=settings_command())
-@click.argument("model")
+@click.argument("model", shell_complete=complete_model)
 @mode_options("What runs: inference, training (DeepSpeed ZeRO, LoRA), or one-shot compression with llm-compressor.")
 @workload_options
-@click.option("--gpu", "gpus", multiple=True, help="Also say how many of this catalog GPU type it needs, which "
+@click.option("--gpu", "gpus", multiple=True, shell_complete=complete_gpu, help="Also say how many of this catalog GPU type it needs, which "
               "compression settings fit it, or how many it takes to train (repeatable).")
+@config_out_options("deepspeed")
 @format_options
 @revision_option
 @click.pass_context
-def estimate(ctx, fmt, as_json, **params):
+def estimate(ctx, fmt, as_json, deepspeed_config_out, **params):
     """Exact memory of MODEL (catalog name, Hub repo id, config.json, or safetensors file/folder) for inference, training
     or compression."""
     from planner.answers.answer import answer_estimate, exit_status
     from planner.api import estimate_request
     from planner.cli.render import render_answer
+    from planner.files import check_output
 
     check_mode_flags(params["mode"])
+    check_output(deepspeed_config_out, "--deepspeed-config-out")
     result = answer_estimate(estimate_request(**params))
+    write_config_outs(result, deepspeed_config_out=deepspeed_config_out)
     render_answer(result, output_format(fmt, as_json))
     ctx.exit(exit_status(result))
 
@@ -171,7 +178,7 @@ def _run() -> int | None:
 
         raise InputError("standard output is closed; run with an open standard output or redirect it to a file")
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(prog_name="planner", standalone_mode=False)  # one name (and completion variable) however started
     except SystemExit as e:  # click turns a closed pipe into exit 1 after pacifying stdout
         if e.code == 1 and type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper":
             raise BrokenPipeError from None

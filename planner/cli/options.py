@@ -98,3 +98,36 @@ def check_mode_flags(mode: str) -> None:
                 flag = flags[name]
                 raise InputError(f"{flag.lstrip('-')}: {flag} applies to --mode {other} only and this is --mode {mode}; "
                                  f"drop it, or add --mode {other}")
+
+
+def config_out_options(*kinds: str):
+    """``--deepspeed-config-out FILE`` and/or ``--vllm-command-out FILE``: the tool config the answer
+    carries, written atomically to its own file."""
+    helps = {"deepspeed": ("--deepspeed-config-out", "deepspeed_config_out",
+                           "Also write the DeepSpeed config of the asked setup to this JSON file (--mode training)."),
+             "vllm": ("--vllm-command-out", "vllm_command_out",
+                      "Also write the vllm serve command(s) of the answer to this shell script (serving).")}
+
+    def add(func):
+        for kind in reversed(kinds):
+            flag, name, text = helps[kind]
+            func = click.option(flag, name, type=click.Path(dir_okay=False), default=None, help=text)(func)
+        return func
+    return add
+
+
+def write_config_outs(result, deepspeed_config_out: str | None = None, vllm_command_out: str | None = None) -> None:
+    """Write the files asked for, or fail naming the flag when the answer has no such config."""
+    from planner.errors import InputError
+    from planner.export.config_files import deepspeed_config_text, vllm_command_text
+    from planner.files import write_atomic
+
+    for path, flag, text in ((deepspeed_config_out, "--deepspeed-config-out", deepspeed_config_text),
+                             (vllm_command_out, "--vllm-command-out", vllm_command_text)):
+        if not path:
+            continue
+        body = text(result)
+        if body is None:
+            what = "a training answer (--mode training)" if "deepspeed" in flag else "a vLLM serving answer that fits"
+            raise InputError(f"{flag.lstrip('-')}: only {what} has this config; drop {flag}")
+        write_atomic(path, body, flag)

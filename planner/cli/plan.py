@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import click
 
+from planner.cli.complete import complete_gpu, complete_model
 from planner.cli.options import format_options, output_format, revision_option, workload_options
 from planner.objectives import PLAN_OBJECTIVES
 
 
 @click.command("plan")
-@click.argument("model", required=False)
+@click.argument("model", required=False, shell_complete=complete_model)
 @click.option("--file", "scenario_file", type=click.Path(dir_okay=False), help="Read model, workload and inventory from a YAML "
               "scenario; flags given here override it.")
 @workload_options
-@click.option("--gpu", "gpus", multiple=True, help="GPUs: catalog type or size, with a count: 2xA100-80GB, RTX4090, 24GiB (repeatable).")
+@click.option("--gpu", "gpus", multiple=True, shell_complete=complete_gpu, help="GPUs: catalog type or size, with a count: 2xA100-80GB, RTX4090, 24GiB (repeatable).")
 @click.option("--cpu", default=None, help="CPU RAM the model may use for offload, e.g. 256GiB.")
 @click.option("--disk", default=None, help="Disk space for offloaded weights, e.g. 1TiB (no disk offload unless given).")
 @click.option("--max-memory", default=None, help="accelerate's max_memory: 0=24GiB,1=12GiB,cpu=200GiB (GiB = 2^30, GB = 10^9).")
@@ -34,12 +35,15 @@ from planner.objectives import PLAN_OBJECTIVES
 @click.option("--offload-folder", default=None, help="Folder for disk-offloaded weights [default: offload].")
 @click.option("--device-map-out", type=click.Path(dir_okay=False), help="Also write device_map, max_memory and offload_folder "
               "to this JSON file (atomically; same plan, same bytes; '-' prints it alone on stdout).")
+@click.option("--explain", "explain", multiple=True, metavar="UNIT", help="Say why UNIT (a module of the device_map, e.g. "
+              "model.layers.40) sits where it does: each other device, the rule it breaks there or the objective it "
+              "worsens (repeatable).")
 @click.option("--timings", is_flag=True, help="Add the solver's wall-clock seconds to the JSON (left out by default, so "
               "the same input gives the same bytes).")
 @format_options
 @revision_option
 @click.pass_context
-def plan(ctx, device_map_out, timings, fmt, as_json, **params):
+def plan(ctx, device_map_out, explain, timings, fmt, as_json, **params):
     """Place MODEL's layers on GPUs, CPU and disk: the optimal device_map, proven, with the memory per device."""
     import json
 
@@ -54,6 +58,32 @@ def plan(ctx, device_map_out, timings, fmt, as_json, **params):
     result = answer_plan(plan_request(**params, explicit=typed))
     if device_map_out and result.status in ("optimal", "feasible"):
         write_atomic(device_map_out, json.dumps(device_map_document(result), indent=2) + "\n", "--device-map-out")
+    explained = _explain(result, explain)
     if device_map_out != "-":  # '-': the document alone is the output
-        render_answer(result, output_format(fmt, as_json), timings)
+        if explained and output_format(fmt, as_json) == "json":
+            from planner.export.plan_report import plan_json
+
+            doc = json.loads(plan_json(result, timings))
+            doc["explain"] = [{"unit": e.unit, "moves_with": list(e.item_names), "device": e.device,
+                               "elsewhere": [{"device": d, "why_not": why} for d, why in e.reasons]} for e in explained]
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            render_answer(result, output_format(fmt, as_json), timings)
+            for e in explained:
+                click.echo(f"\nWhy {e.unit} is on {e.device}" + (f" (with {', '.join(n for n in e.item_names if n != e.unit)})"
+                                                                 if len(e.item_names) > 1 else "") + ":")
+                for device, why in e.reasons:
+                    click.echo(f"  not {device}: {why}")
     ctx.exit(exit_status(result))
+
+
+def _explain(result, units):
+    """The explanations asked for (placement/explain), or none; a GGUF split explains nothing yet."""
+    if not units:
+        return []
+    from planner.answers.explain import explain
+    from planner.errors import InputError
+
+    if not hasattr(result, "problem"):
+        raise InputError("explain: --explain reads a transformers device_map plan; a llama.cpp split is whole layers by -ngl/-ts")
+    return [explain(result, unit) for unit in units]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from planner.answers.size import CapacityAnswer
-from planner.export.table import Column, Table, gib, render
+from planner.export.table import Column, Table, render
+from planner.units import size_text
 
 
 def _layout(entry) -> str | None:
@@ -16,7 +17,7 @@ def _layout(entry) -> str | None:
 
 
 def capacity_blocks(a: CapacityAnswer) -> list:
-    t = Table([Column("precision", "precision"), Column("weights_bytes", "weights", "GiB"),
+    t = Table([Column("precision", "precision"), Column("weights_bytes", "weights", "bytes"),
                Column("longest_context", f"longest context, {a.concurrency} seqs", "count"),
                Column("longest_layout", "layout"),
                Column("most_sequences", f"most seqs at {a.context} tokens", "count"), Column("most_layout", "layout")],
@@ -35,7 +36,7 @@ def capacity_blocks(a: CapacityAnswer) -> list:
               longest_context=r.longest[0] if r.longest else None, longest_layout=_layout(r.longest),
               most_sequences=r.most[0] if r.most else 0, most_layout=_layout(r.most))
     name = a.rows[0].profile.spec.name if a.rows else ""
-    return [f"{a.count} x {a.gpu.name} ({gib(a.gpu.memory_bytes)} each) serving {name} with vLLM", t, *notes]
+    return [f"{a.count} x {a.gpu.name} ({size_text(a.gpu.memory_bytes)} each) serving {name} with vLLM", t, *notes]
 
 
 def capacity_table(a: CapacityAnswer, fmt: str = "text") -> str:

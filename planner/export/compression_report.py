@@ -7,8 +7,9 @@ import json
 from planner.answers.compress import CompressionAnswer
 from planner.costs.compression import CompressionCost
 from planner.export.report import header_lines
-from planner.export.table import Column, Table, gib, render
+from planner.export.table import Column, Table, render
 from planner.sizing.compression import oneshot_args, samples_cached_on_gpu
+from planner.units import size_text
 
 
 def settings_text(c: CompressionCost) -> str:
@@ -64,14 +65,14 @@ def compression_blocks(a: CompressionAnswer) -> list:
         f"tokens, {profile.dtype}; {settings_text(cost)}", "", _peak_table(cost), ""]
     for r, d in zip(a.recommendations, doc["recommendations"], strict=True):
         if r.cost:
-            out.append(f"On {r.gpu.name} ({gib(r.usable_bytes)} usable): fits with {d['settings']}; the cache of "
+            out.append(f"On {r.gpu.name} ({size_text(r.usable_bytes)} usable): fits with {d['settings']}; the cache of "
                        f"{samples_cached_on_gpu(r.cost, r.usable_bytes)} samples would fit on the GPU")
             out.append(f"  oneshot(**{json.dumps(d['oneshot'])})")
         else:
             out.append(f"On {r.gpu.name}: does not fit even with the leanest settings "
-                       f"({gib(r.leanest.gpu_peak_bytes - r.usable_bytes)} short)")
+                       f"({size_text(r.leanest.gpu_peak_bytes - r.usable_bytes)} short)")
     out.append("Smallest GPU per algorithm: " + "; ".join(
-        f"{alg} {v['gpu']} ({gib(v['gpu_peak_bytes'])} peak)" if v else f"{alg} none"
+        f"{alg} {v['gpu']} ({size_text(v['gpu_peak_bytes'])} peak)" if v else f"{alg} none"
         for alg, v in doc["smallest_gpu"].items()))
     return out
 

@@ -11,7 +11,7 @@ from planner.units import size_text
 
 
 def _table(a: LlamaCppAnswer) -> Table:
-    unit = "GiB" if max(d.total for d in a.devices) >= 2**30 else "MiB"
+    unit = "bytes"
     t = Table([Column("device", "device"), Column("layers", "layers"), Column("weights", "weights", unit),
                Column("kv", "KV cache", unit), Column("compute", "compute", unit), Column("other", "other", unit),
                Column("total", "total", unit), Column("capacity", "capacity", unit)],
@@ -19,7 +19,7 @@ def _table(a: LlamaCppAnswer) -> Table:
     for d in a.devices:
         t.add(device=d.device, layers=d.layers, weights=d.weights, kv=d.kv, compute=d.compute, other=d.other,
               total=d.total, capacity=d.capacity)
-    t.notes.append(f"other: the logits buffer on the CPU, the reserve (CUDA context) on a GPU; {unit} = 2^{30 if unit == 'GiB' else 20} bytes")
+    t.notes.append("other: the logits buffer on the CPU, the reserve (CUDA context) on a GPU; MiB = 2^20, GiB = 2^30 bytes")
     return t
 
 

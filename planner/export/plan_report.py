@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from planner.export.report import header_lines, load_document, unit_ranges
-from planner.export.table import Column, Table, gib, gib_gb, render
+from planner.export.table import Column, Table, gib_gb, render
 from planner.placement.plan import Plan
-from planner.units import TORCH_DTYPE_NAMES
+from planner.units import TORCH_DTYPE_NAMES, size_text
 
 _OBJECTIVE_WORDS = {"gpus": "fewest GPUs", "cost": "lowest price", "balance": "even load"}
 _PRICE_WORDS = {"purchase": "lowest purchase price", "hourly": "lowest hourly price", "auto": "lowest price"}
@@ -28,12 +28,12 @@ def _status_line(plan: Plan) -> str:
 
 
 def _devices(plan: Plan) -> Table:
-    t = Table([Column("device", "device"), Column("type", "type"), Column("capacity_bytes", "capacity", "GiB"),
-               Column("weights_bytes", "weights", "GiB"), Column("kv_bytes", "KV", "GiB"),
-               Column("activation_bytes", "activ.", "GiB"), Column("onload_buffer_bytes", "onload", "GiB"),
-               Column("reserve_bytes", "reserve", "GiB"), Column("free_bytes", "free", "GiB"),
+    t = Table([Column("device", "device"), Column("type", "type"), Column("capacity_bytes", "capacity", "bytes"),
+               Column("weights_bytes", "weights", "bytes"), Column("kv_bytes", "KV", "bytes"),
+               Column("activation_bytes", "activ.", "bytes"), Column("onload_buffer_bytes", "onload", "bytes"),
+               Column("reserve_bytes", "reserve", "bytes"), Column("free_bytes", "free", "bytes"),
                Column("utilization", "used", "share"), Column("units", "units")], main=True,
-              notes=["(GiB = 2^30 bytes; onload = room to bring in the largest offloaded unit, or to stage a disk unit on the CPU)"])
+              notes=["(MiB = 2^20, GiB = 2^30 bytes; onload = room to bring in the largest offloaded unit, or to stage a disk unit on the CPU)"])
     for d in plan.devices:
         held = unit_ranges(list(d.units)) or "-"
         if d.key == plan.execution_device and plan.offload_bytes:
@@ -43,6 +43,15 @@ def _devices(plan: Plan) -> Table:
               onload_buffer_bytes=d.load.buffer_bytes, reserve_bytes=d.load.reserve_bytes, free_bytes=d.free_bytes,
               utilization=d.utilization, units=held)
     return t
+
+
+def _speed_line(plan: Plan) -> str | None:
+    speed = plan.decode_tokens_per_s
+    if speed is None:
+        return None
+    batch = plan.profile.workload.batch
+    return (f"Decode: at most {speed:,.1f} tokens/s" + (f" ({speed / batch:,.2f} per sequence x {batch})" if batch > 1 else "")
+            + " - each step moves the offloaded weights once and reads each GPU's weights and KV once")
 
 
 def _offload_line(plan: Plan) -> str:
@@ -58,9 +67,9 @@ def _baseline_line(plan: Plan) -> str | None:
     b = plan.baseline
     if b is None:
         return None
-    line = f"accelerate device_map=\"auto\" here: offloads {gib(b.offload_bytes)}"
+    line = f"accelerate device_map=\"auto\" here: offloads {size_text(b.offload_bytes)}"
     if b.disk_bytes:
-        line += f" ({gib(b.disk_bytes)} to disk)"
+        line += f" ({size_text(b.disk_bytes)} to disk)"
     if plan.problem.gpu_indices:
         line += f", fullest GPU {b.max_utilization:.1%}"
     if b.violations and not plan.problem.weights_only:
@@ -70,17 +79,20 @@ def _baseline_line(plan: Plan) -> str | None:
 
 def plan_blocks(plan: Plan) -> list:
     out: list = header_lines(plan.profile)
-    out.append("Devices: " + ", ".join(f"{'GPU ' if d.kind == 'gpu' else ''}{d.key} ({d.label}) {gib(d.capacity_bytes)}"
+    out.append("Devices: " + ", ".join(f"{'GPU ' if d.kind == 'gpu' else ''}{d.key} ({d.label}) {size_text(d.capacity_bytes)}"
                                        for d in plan.problem.devices))
     out.append(_status_line(plan))
     if plan.status in ("infeasible", "unknown"):
         if plan.diagnosis is not None:
             out.append(f"Why: {plan.diagnosis.summary()}")
             name, need = plan.diagnosis.largest_unit
-            out.append(f"Largest unit: {name} needs {gib(need)} (weights + KV + activation peak)")
+            out.append(f"Largest unit: {name} needs {size_text(need)} (weights + KV + activation peak)")
             out += [f"Fits if you: {tip}" for tip in plan.diagnosis.suggestions] or ["No single change tried makes it fit."]
         return out
     out += ["", _devices(plan), _offload_line(plan)]
+    speed = _speed_line(plan)
+    if speed:
+        out.append(speed)
     if plan.hops:
         out.append("GPU hops per forward pass: " + "; ".join(
             f"{h.source} -> {h.target} over {h.link} {h.seconds * 1e6:,.0f} us" for h in plan.hops))
@@ -159,6 +171,7 @@ def plan_json(plan: Plan, timings: bool = False) -> str:
         ],
         "offload_bytes": plan.offload_bytes,
         "offload_seconds_per_pass": round(plan.offload_seconds_per_pass, 6),
+        "decode_tokens_per_s": None if plan.decode_tokens_per_s is None else round(plan.decode_tokens_per_s, 3),
         "objectives": plan.objectives,
         "gap": plan.gap,
     }

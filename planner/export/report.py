@@ -7,8 +7,8 @@ from itertools import groupby
 
 from planner.answers.estimate import Estimate
 from planner.costs.profile import Profile, image_patches
-from planner.export.table import Column, Table, gib, render
-from planner.units import GB
+from planner.export.table import Column, Table, render
+from planner.units import GB, size_text
 
 
 def _layer_pattern(name: str) -> tuple[str, int | None]:
@@ -138,7 +138,7 @@ def estimate_blocks(e: Estimate) -> list:
     for n in e.needs:
         need = ("cannot hold the activation peak" if n.count is None else
                 f"needs at least {n.count} (weights and KV spread, each GPU keeping the activation peak)")
-        out.append(f"On {n.gpu.name} ({gib(n.gpu.memory_bytes)}, reserve {gib(n.reserve_bytes)}): {need}")
+        out.append(f"On {n.gpu.name} ({size_text(n.gpu.memory_bytes)}, reserve {size_text(n.reserve_bytes)}): {need}")
     units = Table([Column("unit", "unit"), Column("count", "count", "count"), Column("parameters", "params", "count"),
                    Column("weights_bytes", "weights", "MiB"), Column("kv_bytes", "KV", "MiB"),
                    Column("activation_peak_bytes", "act peak", "MiB")],

@@ -17,15 +17,15 @@ COLUMNS = {
 }
 # Column titles and units for people; a key not listed shows as itself (``_bytes`` keys in GiB).
 _HUMAN = {"gpus_used": ("GPUs", "count"), "price_usd": ("USD", "usd"), "price_usd_per_hour": ("USD/h", "usd_per_hour"),
-          "tokens_per_s": ("tokens/s", "tokens_per_s"), "kv_tokens": ("KV tokens", "count"), "activation_bytes": ("act", "GiB"),
-          "headroom_bytes": ("headroom", "GiB")}
+          "tokens_per_s": ("tokens/s", "tokens_per_s"), "kv_tokens": ("KV tokens", "count"), "activation_bytes": ("act", "bytes"),
+          "headroom_bytes": ("headroom", "bytes")}
 
 
 def _column(key: str) -> Column:
     if key in _HUMAN:
         return Column(key, *_HUMAN[key])
     if key.endswith("_bytes"):
-        return Column(key, key.removesuffix("_bytes"), "GiB")
+        return Column(key, key.removesuffix("_bytes"), "bytes")
     return Column(key, key)
 
 
@@ -37,7 +37,7 @@ def _table(task: str, rows: list[dict]) -> Table:
     columns = [Column("point", "point"), *(_column(a) for a in axes), *(_column(c) for c in COLUMNS[task])]
     counts = f"{len(rows)} points: {fits} fit, {len(rows) - fits - errors - undecided} do not, "
     counts += f"{undecided} undecided within the time limit, " if undecided else ""
-    t = Table(columns, notes=[f"{counts}{errors} errors (GiB = 2^30 bytes)"])
+    t = Table(columns, notes=[f"{counts}{errors} errors (MiB = 2^20, GiB = 2^30 bytes)"])
     for r in rows:
         t.rows.append({"point": r["point"], **r["axes"], **{c: r["results"].get(c) for c in COLUMNS[task]}})
     return t

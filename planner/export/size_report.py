@@ -8,11 +8,12 @@ from planner.answers.bill import Bill
 from planner.answers.size import ServingAnswer
 from planner.costs.profile import Profile
 from planner.export.report import header_lines
-from planner.export.table import Column, Table, gib, render
+from planner.export.table import Column, Table, render
 from planner.export.vllm import launch_steps, layer_partition_env, needs_checkpoint, serve_command
 from planner.hardware.prices import USD_PER_HOUR_DIGITS, hourly
 from planner.sizing.candidates import Candidate
 from planner.sizing.fleet import Sizing
+from planner.units import size_text
 
 _UNIT = {"gpus": "GPUs", "price": "USD to buy", "hourly": "USD per hour", "tco": "USD to buy and power"}
 _COST_UNIT = {"gpus": "number", "price": "usd", "hourly": "usd_per_hour", "tco": "usd"}
@@ -168,7 +169,7 @@ def bill_lines(b: Bill, objective: str) -> list[str]:
 def _alternatives(s: Sizing) -> Table:
     key = _COST_KEY[s.objective]
     t = Table([Column("type", "type"), Column("layout", "layout"), Column(key, _UNIT[s.objective], _COST_UNIT[s.objective]),
-               Column("gpu_weights_bytes", "weights/GPU", "GiB"), Column("kv_cache_tokens", "KV tokens", "count"),
+               Column("gpu_weights_bytes", "weights/GPU", "bytes"), Column("kv_cache_tokens", "KV tokens", "count"),
                Column("decode_tokens_per_s", "tokens/s", "tokens_per_s"), Column("speed", "speed"),
                Column("usd_per_million_tokens", "USD/1M tok", "usd_per_hour")], indent=2,
               title=f"Best per GPU type ({_UNIT[s.objective]}):",
@@ -202,7 +203,7 @@ def size_blocks(a: ServingAnswer) -> list:
         st = c.layout.stages
         out.append(f"  {n} x [{_layout(c)}]: KV cache {c.layout.kv_tokens:,} tokens per replica "
                    f"(max concurrency {c.layout.concurrency(s.context):.2f} at {s.context} tokens), "
-                   f"per GPU weights {gib(max(x.weights_bytes for x in st))}")
+                   f"per GPU weights {size_text(max(x.weights_bytes for x in st))}")
         out += [f"    {line}" for line in launch_steps(model, profile, c, s.context)]
     return [*out, "", _alternatives(s)]
 

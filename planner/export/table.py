@@ -20,7 +20,8 @@ __all__ = ["FORMATS", "Column", "Table", "gib", "gib_gb", "render", "table_csv",
 
 # How each unit shows to people: (scale, format). Bytes scale to the unit the title names.
 _HUMAN = {
-    "GiB": (GiB, "{:.2f}"), "GB": (GB, "{:.2f}"), "MiB": (MiB, "{:.1f}"),
+    "GiB": (GiB, "{:.2f}"), "GB": (GB, "{:.2f}"), "MiB": (MiB, "{:.1f}"), "TiB": (1024 * GiB, "{:.2f}"),
+    "bytes": (GiB, "{:.2f}"),
     "count": (1, "{:,}"), "usd": (1, "{:,.0f}"), "usd_per_hour": (1, "{:.2f}"), "tokens_per_s": (1, "{:,.0f}"), "rate": (1, "{:,.0f}"),
     "share": (1, "{:.1%}"), "number": (1, "{:g}"), "ratio": (1, "{:.2f}"), "ms": (1, "{:.2f}"), "watts": (1, "{:,.0f}"),
     "text": (1, "{}"),
@@ -45,7 +46,7 @@ class Column:
 
     @property
     def heading(self) -> str:
-        return f"{self.title} {self.unit}".strip() if self.unit in ("GiB", "GB", "MiB") else self.title
+        return f"{self.title} {self.unit}".strip() if self.unit in ("GiB", "GB", "MiB", "TiB") else self.title
 
     @property
     def numeric(self) -> bool:
@@ -79,8 +80,20 @@ class Table:
     def add(self, **values) -> None:
         self.rows.append(values)
 
+    def shown_columns(self) -> list[Column]:
+        """The columns as shown: ``bytes`` columns in the one binary unit the table's largest byte
+        figure needs (MiB, GiB or TiB; capacities, reserves and free room aside), so a small model does not read 0.00 and a large one not
+        1,048,576.0, and every byte column of a table reads in the same unit."""
+        yardsticks = ("capacity", "free", "reserve", "headroom")  # the loads set the unit; these measure against them
+        keys = {c.key for c in self.columns if c.unit == "bytes" and not any(y in c.key for y in yardsticks)} or {
+            c.key for c in self.columns if c.unit == "bytes"}
+        largest = max((abs(v) for r in self.rows for k in keys if isinstance(v := r.get(k), int | float)), default=0)
+        unit = "TiB" if largest >= 1024**4 else "GiB" if largest >= GiB else "MiB"
+        return [Column(c.key, c.title, unit) if c.unit == "bytes" else c for c in self.columns]
+
     def cells(self) -> list[list[str]]:
-        return [[c.human(r.get(c.key)) for c in self.columns] for r in self.rows]
+        shown = self.shown_columns()
+        return [[c.human(r.get(c.key)) for c in shown] for r in self.rows]
 
     def records(self) -> list[dict]:
         """Raw values under machine keys; byte columns say bytes in the key."""
@@ -92,7 +105,7 @@ class Table:
 
 
 def table_text(t: Table) -> str:
-    heads, body = [c.heading for c in t.columns], t.cells()
+    heads, body = [c.heading for c in t.shown_columns()], t.cells()
     widths = [max([len(h), *(len(row[i]) for row in body)]) for i, h in enumerate(heads)]
 
     def line(values: list[str]) -> str:
@@ -110,7 +123,7 @@ def _md_cell(text: str) -> str:
 
 def table_markdown(t: Table) -> str:
     out = [f"**{_md_cell(t.title)}**", ""] if t.title else []
-    out.append("| " + " | ".join(_md_cell(c.heading) for c in t.columns) + " |")
+    out.append("| " + " | ".join(_md_cell(c.heading) for c in t.shown_columns()) + " |")
     out.append("|" + "".join("---:|" if c.numeric else "---|" for c in t.columns))
     out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in t.cells()]
     out += ["", *(_md_cell(n) for n in t.notes)] if t.notes else []

@@ -9,8 +9,9 @@ from planner.answers.train import TrainingAnswer
 from planner.costs.training import TrainingCost
 from planner.costs.training_step import deepspeed_buckets
 from planner.export.report import header_lines
-from planner.export.table import Column, Table, gib, render
+from planner.export.table import Column, Table, render
 from planner.flags import flags_text
+from planner.units import size_text
 
 
 def deepspeed_estimate(cost: TrainingCost) -> dict | None:
@@ -82,8 +83,8 @@ def hardware_lines(answer: TrainingAnswer) -> list[str]:
     out = [f"{head}, ZeRO {setup.zero}:"]
     for h in rows:
         price = f", {h.price_usd_per_hour:.2f} USD/h" if h.price_usd_per_hour else ""
-        host = f"; each node also {gib(h.cost.cpu_bytes)} of CPU RAM for the offloaded states" if h.cost and h.cost.cpu_bytes else ""
-        out.append(f"  {h.gpus} x {h.gpu.name} ({gib(h.gpu_peak_bytes)} peak each{price}{host})")
+        host = f"; each node also {size_text(h.cost.cpu_bytes)} of CPU RAM for the offloaded states" if h.cost and h.cost.cpu_bytes else ""
+        out.append(f"  {h.gpus} x {h.gpu.name} ({size_text(h.gpu_peak_bytes)} peak each{price}{host})")
         if asked and h.fixes:
             out.append(f"    to stay at {setup.gpus} GPU(s), any one of: {'; '.join(flags_text(f) for f in h.fixes)}")
         if asked and h.cost is not None and h.gpus != setup.gpus:
@@ -133,7 +134,7 @@ def _memory_table(cost: TrainingCost) -> Table:
 
         width = 4 if s.precision == "fp32" else 2
         ds = comm_buffer_bytes(s.zero, s.gpus, s.zero >= 2, 0, width, DEEPSPEED_DEFAULTS)
-        note = f"(the config's bucket sizes; DeepSpeed's defaults would take {gib(ds)})"
+        note = f"(the config's bucket sizes; DeepSpeed's defaults would take {size_text(ds)})"
     t.add(part="communication buffers", bytes=cost.comm_bytes, note=note)
     if cost.cpu_bytes:
         t.add(part="CPU RAM per node (offload)", bytes=cost.cpu_bytes)
@@ -151,16 +152,16 @@ def training_blocks(answer: TrainingAnswer) -> list:
         f"{', offload ' + offload if offload else ''}"
         f"{lora}; micro-batch {s.micro_batch} x {s.seq_len} tokens, accumulation {s.grad_accum}, checkpointing {s.checkpointing}",
         f"Trainable parameters: {cost.trainable_parameters:,}", "", _memory_table(cost)]
-    out.append("Peak by phase: " + ", ".join(f"{name} {gib(value)}" + (" (the peak)" if name == cost.peak_phase else "")
+    out.append("Peak by phase: " + ", ".join(f"{name} {size_text(value)}" + (" (the peak)" if name == cost.peak_phase else "")
                                              for name, value in cost.phases.items()))
     if reducers:
         out.append(f"The {cost.peak_phase} phase sets the peak; lower it with any one of: "
-                   + "; ".join(f"{flags_text(change)} ({gib(peak)})" for change, peak in reducers))
+                   + "; ".join(f"{flags_text(change)} ({size_text(peak)})" for change, peak in reducers))
     ds = deepspeed_estimate(cost)
     if ds:
         states = cost.total("weights_bytes") + cost.total("gradients_bytes") + cost.total("optimizer_bytes") + cost.gather_bytes
-        out.append(f"DeepSpeed's own estimate of the model states: {gib(ds['gpu_bytes'])} per GPU (here "
-                   f"{gib(states)}), {gib(ds['cpu_bytes'])} CPU per node (its 1.5x buffer factor included)")
+        out.append(f"DeepSpeed's own estimate of the model states: {size_text(ds['gpu_bytes'])} per GPU (here "
+                   f"{size_text(states)}), {size_text(ds['cpu_bytes'])} CPU per node (its 1.5x buffer factor included)")
     out += ["", *hardware_lines(answer)]
     out.append(f"DeepSpeed config (the {s.gpus} GPU(s) asked): " + json.dumps(deepspeed_config(cost)))
     return out

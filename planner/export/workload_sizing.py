@@ -42,12 +42,12 @@ def workload_blocks(a: WorkloadAnswer) -> list:
     if a.best is None:
         return [f"INFEASIBLE: no GPU type in the list can run this {a.mode} "
                 "(try checkpointing, ZeRO 3, offload, LoRA, or a leaner setting)"]
-    columns = [Column("type", "type"), Column("count", "GPUs", "count"), Column("gpu_peak_bytes", "peak", "GiB"),
+    columns = [Column("type", "type"), Column("count", "GPUs", "count"), Column("gpu_peak_bytes", "peak", "bytes"),
                Column("price_usd", "USD", "usd"), Column("price_usd_per_hour", "USD/h", "usd_per_hour")]
     if a.objective == "tco":
         columns.append(Column("tco_usd", "TCO USD (price + GPU power)", "usd"))
     if any(getattr(o.cost, "cpu_bytes", 0) for o in a.options):  # offloaded states: the host must hold them
-        columns.append(Column("cpu_bytes", "CPU RAM per node", "GiB"))
+        columns.append(Column("cpu_bytes", "CPU RAM per node", "bytes"))
     t = Table(columns, main=True)
     for o in a.options:
         t.add(type=o.gpu.name, count=o.count, gpu_peak_bytes=o.gpu_peak_bytes, price_usd=o.price_usd,

@@ -18,7 +18,7 @@ from planner.catalog import find_gpu
 from planner.costs.overhead import DEFAULT_FRAGMENTATION, reserve_bytes
 from planner.errors import CatalogError, InputError
 from planner.hardware.topology import HostLayout, LayoutSpec, gpu_link_kind
-from planner.units import MiB, gib, parse_size
+from planner.units import MiB, parse_size, size_text
 
 DEFAULT_CONTEXT_BYTES = 500 * MiB
 """CUDA context of a GPU known only by its size (catalog cards carry their own figure)."""
@@ -191,7 +191,7 @@ def build_inventory(
                 raise InputError(f"max-memory: GPU {key} is not among the {len(devices)} given with --gpu (0-{len(devices) - 1})")
             card = devices[key]
             if budget > card.capacity_bytes:
-                raise InputError(f"max-memory: {key}={gib(budget)} exceeds {card.label}'s {gib(card.capacity_bytes)}")
+                raise InputError(f"max-memory: {key}={size_text(budget)} exceeds {card.label}'s {size_text(card.capacity_bytes)}")
             own = own_reserve if own_reserve is not None else int(budget * fragmentation)
             devices[key] = replace(card, capacity_bytes=budget, reserve_bytes=own)
     else:
@@ -200,7 +200,7 @@ def build_inventory(
             devices.append(Device(key, "gpu", "max_memory budget", budget, own, DEFAULT_HOST_LINK_GB_PER_S))
     for d in devices:
         if d.reserve_bytes >= d.capacity_bytes:
-            raise InputError(f"reserve: {gib(d.reserve_bytes)} leaves nothing of GPU {d.key}'s {gib(d.capacity_bytes)}")
+            raise InputError(f"reserve: {size_text(d.reserve_bytes)} leaves nothing of GPU {d.key}'s {size_text(d.capacity_bytes)}")
     cpu_dev = _host_device("cpu", cpu, caps.get("cpu"), 0.0)
     disk_dev = _host_device("disk", disk, caps.get("disk"), disk_gb_per_s)
     if not devices and cpu_dev is None:

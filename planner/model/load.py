@@ -19,6 +19,7 @@ from planner.files import json_loads, read_text
 from planner.model.hf_config import spec_from_config
 from planner.model.safetensors import checkpoint_dtype, spec_from_safetensors
 from planner.model.types import ModelSpec
+from planner.units import size_text
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_MODEL_ARG = 1024
@@ -129,7 +130,7 @@ def load_model(model: str, revision: str | None = None) -> ModelSpec:
                                      hub.auto_dtype)
         notes = spec.notes
         if hub.checkpoint_bytes is not None:
-            notes += (f"checkpoint on the Hub: {hub.checkpoint_bytes:,} bytes of safetensors ({', '.join(hub.checkpoint_dtypes)})",)
+            notes += (f"checkpoint on the Hub: {size_text(hub.checkpoint_bytes)} ({hub.checkpoint_bytes:,} bytes) of safetensors ({', '.join(hub.checkpoint_dtypes)})",)
         return replace(spec, repo_id=name, revision=hub.commit or rev, notes=notes)
     looks_like_path = model.endswith((".json", ".safetensors")) or model.startswith((".", "/", "~")) or model.count("/") > 1
     if looks_like_path:

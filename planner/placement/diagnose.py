@@ -16,7 +16,7 @@ from planner.hardware.inventory import Device, Inventory
 from planner.placement.problem import Problem, build_problem
 from planner.placement.screen import proven_infeasible
 from planner.placement.solver import least_shortfall, screened, searched_feasible
-from planner.units import GiB, gib
+from planner.units import GiB, size_text
 
 MAX_EXTRA_GPUS = 256
 
@@ -40,14 +40,14 @@ class Diagnosis:
 
     def summary(self) -> str:
         total = sum(self.need_bytes.values())
-        short = ", ".join(f"{'GPU ' if isinstance(k, int) else ''}{k} {gib(v)}" for k, v in self.short_devices.items())
-        head = (f"needs {gib(total)} (" + " + ".join(f"{k} {v / GiB:.2f}" for k, v in self.need_bytes.items())
-                + f") on {gib(self.capacity_bytes)} of devices")
+        short = ", ".join(f"{'GPU ' if isinstance(k, int) else ''}{k} {size_text(v)}" for k, v in self.short_devices.items())
+        head = (f"needs {size_text(total)} (" + " + ".join(f"{k} {v / GiB:.2f}" for k, v in self.need_bytes.items())
+                + f") on {size_text(self.capacity_bytes)} of devices")
         if self.shortfall_bytes:
-            head += f"; {gib(self.shortfall_bytes)} short ({short}) with units kept whole"
+            head += f"; {size_text(self.shortfall_bytes)} short ({short}) with units kept whole"
         elif self.shortfall_bytes is None:
             at_least = total - self.capacity_bytes
-            head += (f"; at least {gib(at_least)} short" if at_least > 0 else "") + (
+            head += (f"; at least {size_text(at_least)} short" if at_least > 0 else "") + (
                 " (the least shortfall with units kept whole was not proven within the time limit)")
         return f"{self.reason}; {head}" if self.reason else head
 
@@ -122,7 +122,7 @@ def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None
 
         least = min(_least_extra(problem, template), MAX_EXTRA_GPUS)
         if fits(least):  # more GPUs never hurt, and fewer than ``least`` are ruled out
-            return f"{least} more {template.label} ({gib(template.capacity_bytes)} each)"
+            return f"{least} more {template.label} ({size_text(template.capacity_bytes)} each)"
         if least == MAX_EXTRA_GPUS or not fits(MAX_EXTRA_GPUS):
             continue
         lo, step = least + 1, 1  # the fewest that fit, by galloping up from the bound, then bisection
@@ -132,7 +132,7 @@ def _more_gpus(prof, problem: Problem, inventory: Inventory, args) -> str | None
         while lo < hi:
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
-        return f"{lo} more {template.label} ({gib(template.capacity_bytes)} each)"
+        return f"{lo} more {template.label} ({size_text(template.capacity_bytes)} each)"
     return None
 
 
@@ -248,8 +248,8 @@ def diagnose(problem: Problem, prof: Profile, inventory: Inventory, objective: s
             except PlannerError:  # the engine refuses this scheme for this model
                 continue
             if _fits(q, inventory, *args):
-                tips.append(f"quantize the weights with --quant {scheme} ({gib(q.weights_bytes)} instead of "
-                            f"{gib(prof.weights_bytes)})")
+                tips.append(f"quantize the weights with --quant {scheme} ({size_text(q.weights_bytes)} instead of "
+                            f"{size_text(prof.weights_bytes)})")
                 break
     if need["kv_cache"] and not weights_only:
         w = prof.workload

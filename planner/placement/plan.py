@@ -82,6 +82,26 @@ class Plan:
         return offload_ns(self.problem, self.assignment) / 1e9 if self.assignment else 0.0
 
     @property
+    def decode_tokens_per_s(self) -> float | None:
+        """Generated tokens per second the plan can reach at most, all sequences together: each decode
+        step is one forward pass, which moves every offloaded weight across its link and reads every
+        GPU-resident weight and KV byte from that GPU's memory at its catalog bandwidth (a memory-bound
+        ceiling; compute and kernel overheads only lower it). None without a placement, or when a GPU
+        holding weights is known by its size only (no bandwidth to read at)."""
+        from planner.catalog import find_gpu
+
+        if not self.assignment:
+            return None
+        seconds = self.offload_seconds_per_pass
+        for d, dev in zip(self.devices, self.problem.devices, strict=True):
+            if d.kind != "gpu" or not (d.load.weights_bytes or d.load.kv_bytes):
+                continue
+            if dev.gpu_type is None:
+                return None
+            seconds += (d.load.weights_bytes + d.load.kv_bytes) / (find_gpu(dev.gpu_type).hbm_gb_per_s * 1e9)
+        return self.profile.workload.batch / seconds if seconds > 0 else None
+
+    @property
     def max_memory(self) -> dict[int | str, int]:
         """Per device, the bytes the plan lets tensors use (capacity less the GPU reserve)."""
         return {d.key: d.capacity_bytes - (self.problem.devices[k].reserve_bytes if d.kind == "gpu" else 0)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from planner.placement.loads import device_loads
 from planner.placement.problem import Problem
+from planner.units import size_text
 
 
 def verify(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
@@ -24,7 +25,8 @@ def verify(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
         return errors
     for dev, load in zip(problem.devices, device_loads(problem, assignment), strict=True):
         if load.total_bytes > dev.capacity_bytes:
-            errors.append(f"{dev.kind} {dev.key}: holds {load.total_bytes:,} bytes, capacity {dev.capacity_bytes:,} bytes")
+            errors.append(f"{dev.kind} {dev.key}: holds {size_text(load.total_bytes)} ({load.total_bytes:,} bytes), capacity "
+                          f"{size_text(dev.capacity_bytes)} ({dev.capacity_bytes:,} bytes)")
     sequence = [d for it, d in zip(problem.items, assignment, strict=True) if it.in_sequence]
     starts: dict[int, int] = {}  # runs of each device along the sequence, in one pass
     for k, d in enumerate(sequence):
