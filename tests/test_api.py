@@ -17,7 +17,7 @@ from planner.cli import cli
 from planner.errors import InputError
 
 RENDER_ONLY = {"fmt", "as_json", "device_map_out", "timings", "csv_out", "json_out", "md_out", "plot_dir", "fail_on_misfit",
-               "progress", "deepspeed_config_out", "vllm_command_out", "explain"}
+               "progress", "deepspeed_config_out", "vllm_command_out", "explain", "html_out"}
 """Flags that choose where and how an answer is printed, not what is asked."""
 FUNCTIONS = {"estimate": api.estimate, "plan": api.plan, "size": api.size, "whatif": api.whatif, "schema": api.schema,
              "catalog gpus": api.catalog_gpus, "catalog hosts": api.catalog_hosts, "catalog models": api.catalog_models}

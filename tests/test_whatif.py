@@ -50,8 +50,8 @@ def test_outputs_and_plots(tmp_path):
     assert int(table[1][table[0].index("weights_bytes")]) == rows[0]["results"]["weights_bytes"]
     assert out["md"].read_text().count("\n") == 11
     pictures = sorted(p.name for p in (tmp_path / "plots").iterdir())
-    assert pictures == ["memory_vs_context.png", "memory_vs_context.svg", "plan_devices.png", "plan_devices.svg",
-                        "sweep.png", "sweep.svg"]
+    assert pictures == ["cost.png", "cost.svg", "fits.png", "fits.svg", "memory_by_category.png", "memory_by_category.svg",
+                        "plan_devices.png", "plan_devices.svg"]
     for p in (tmp_path / "plots").iterdir():
         data = p.read_bytes()
         assert len(data) > 5000
@@ -61,16 +61,48 @@ def test_outputs_and_plots(tmp_path):
             assert ET.fromstring(data).tag.endswith("svg")
 
 
-def test_plots_leave_out_what_the_engine_refuses(tmp_path):
-    """gpt-oss-20b's checkpoint is mxfp4: transformers refuses fp8, int8 and nf4 configs for it, and a
-    128k context is past its limit; the memory chart draws the precision it loads, at the contexts it takes."""
+def test_charts_follow_the_sweep_not_a_fixed_grid(tmp_path):
+    """gpt-oss-20b swept over batch only: the charts draw the swept batches and nothing else (the old
+    memory-vs-context chart drew precisions and contexts nobody asked for, some the engine refuses)."""
     path = tmp_path / "w.yaml"
     path.write_text("model: gpt-oss-20b\ninventory: {gpus: [H100]}\nsweep:\n  workload.batch: [1, 2]\n")
     r = run_cli("whatif", str(path), "--plot", str(tmp_path / "plots"))
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "plots" / "memory_vs_context.svg").stat().st_size > 5000
-    svg = (tmp_path / "plots" / "memory_vs_context.svg").read_text()
-    assert "bf16" in svg and "nf4" not in svg
+    svg = (tmp_path / "plots" / "fits.svg").read_text()
+    assert "workload.batch" in svg and "nf4" not in svg and "131072" not in svg
+
+
+def test_small_multiples_are_the_rows_and_fit_a_screen(tmp_path):
+    """A 4-axis sweep (quant x context x GPUs x KV dtype): x is the context, colour the GPUs (the
+    first of the axes with fewest values), one panel per quant x KV dtype; every plotted value is its row's, a gap exactly where the row does not
+    fit; a row of panels stays within a 1,920-pixel screen."""
+    from planner.answers.sweep_panels import split_axes, sweep_panels
+    from planner.answers.sweep_series import value_of
+
+    path = tmp_path / "w.yaml"
+    path.write_text("model: Meta-Llama-3-8B\ninventory: {gpus: [RTX-4090], cpu: 64GiB}\nsweep:\n"
+                    "  workload.quant: [none, nf4, int8]\n  workload.prompt_tokens: [2048, 32768, 131072]\n"
+                    "  inventory.gpus: [[RTX-4090], [2xRTX-3090]]\n  workload.kv_dtype: [bf16, fp8]\n")
+    r = run_cli("whatif", str(path), "--json", str(tmp_path / "rows.json"), "--plot", str(tmp_path / "plots"))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    x, colour, outer = split_axes(rows)
+    assert (x, colour, outer) == ("workload.prompt_tokens", "inventory.gpus", ("workload.quant", "workload.kv_dtype"))
+    fits = sweep_panels("plan", rows)[0]
+    assert len(fits.panel_labels) == 6 and fits.colours == ("RTX-4090", "2xRTX-3090")
+    for row in rows:
+        p = fits.panel_labels.index(f"quant={row['axes']['workload.quant']}, kv_dtype={row['axes']['workload.kv_dtype']}")
+        c = fits.colours.index("+".join(row["axes"]["inventory.gpus"]))
+        value = fits.values[p][c][fits.x_values.index(row["axes"]["workload.prompt_tokens"])]
+        if row["results"].get("fits") is False:
+            assert value is None
+        else:
+            assert value == value_of(row["results"], "memory_bytes") / fits.scale
+    import matplotlib.image
+
+    for name in ("fits.png", "memory_by_category.png"):
+        height, width = matplotlib.image.imread(tmp_path / "plots" / name).shape[:2]
+        assert width <= 1920, (name, width)
 
 
 def test_parallel_equals_sequential():

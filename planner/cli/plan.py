@@ -38,12 +38,14 @@ from planner.objectives import PLAN_OBJECTIVES
 @click.option("--explain", "explain", multiple=True, metavar="UNIT", help="Say why UNIT (a module of the device_map, e.g. "
               "model.layers.40) sits where it does: each other device, the rule it breaks there or the objective it "
               "worsens (repeatable).")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write an interactive, self-contained HTML "
+              "report (memory per device, the layer map, sortable tables; works offline) to this file.")
 @click.option("--timings", is_flag=True, help="Add the solver's wall-clock seconds to the JSON (left out by default, so "
               "the same input gives the same bytes).")
 @format_options
 @revision_option
 @click.pass_context
-def plan(ctx, device_map_out, explain, timings, fmt, as_json, **params):
+def plan(ctx, device_map_out, explain, html_out, timings, fmt, as_json, **params):
     """Place MODEL's layers on GPUs, CPU and disk: the optimal device_map, proven, with the memory per device."""
     import json
 
@@ -54,11 +56,16 @@ def plan(ctx, device_map_out, explain, timings, fmt, as_json, **params):
     from planner.files import check_output, write_atomic
 
     check_output(device_map_out, "--device-map-out")
+    check_output(html_out, "--html")
     typed = {name for name in params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     result = answer_plan(plan_request(**params, explicit=typed))
     if device_map_out and result.status in ("optimal", "feasible"):
         write_atomic(device_map_out, json.dumps(device_map_document(result), indent=2) + "\n", "--device-map-out")
     explained = _explain(result, explain)
+    if html_out:
+        from planner.export.html_pages import llamacpp_html, plan_html
+
+        write_atomic(html_out, plan_html(result) if hasattr(result, "problem") else llamacpp_html(result), "--html")
     if device_map_out != "-":  # '-': the document alone is the output
         if explained and output_format(fmt, as_json) == "json":
             from planner.export.plan_report import plan_json

@@ -53,11 +53,13 @@ from planner.objectives import SIZE_OBJECTIVES
 @click.option("--cluster", "cluster", type=click.Path(dir_okay=False), default=None,
               help="YAML of machines you have (network, GPUs per machine): the best vLLM pipeline over them.")
 @click.option("--timings", is_flag=True, help="Add the solver's wall-clock seconds to the JSON (left out by default).")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report (sortable "
+              "tables; works offline) to this file.")
 @config_out_options("deepspeed", "vllm")
 @format_options
 @revision_option
 @click.pass_context
-def size(ctx, timings, fmt, as_json, deepspeed_config_out, vllm_command_out, **params):
+def size(ctx, timings, html_out, fmt, as_json, deepspeed_config_out, vllm_command_out, **params):
     """The cheapest GPUs (or fewest) that serve MODEL with vLLM at a context and concurrency, proven, with runner-ups."""
     from planner.answers.answer import answer_size, exit_status
     from planner.api import size_request
@@ -67,8 +69,19 @@ def size(ctx, timings, fmt, as_json, deepspeed_config_out, vllm_command_out, **p
     check_mode_flags(params["mode"])
     check_output(deepspeed_config_out, "--deepspeed-config-out")
     check_output(vllm_command_out, "--vllm-command-out")
+    check_output(html_out, "--html")
     fmt = output_format(fmt, as_json)
     result = answer_size(size_request(**params, with_accelerate=fmt == "json"))  # only the JSON carries accelerate's maps
     write_config_outs(result, deepspeed_config_out, vllm_command_out)
+    if html_out:
+        from planner.answers.llamacpp_size import LlamaCppSizeAnswer
+        from planner.answers.size import ServingAnswer
+        from planner.errors import InputError
+        from planner.export.html_pages import size_html
+        from planner.files import write_atomic
+
+        if not isinstance(result, ServingAnswer | LlamaCppSizeAnswer):
+            raise InputError("html: the HTML report covers serving answers (size without --mode, --have or --cluster)")
+        write_atomic(html_out, size_html(result), "--html")
     render_answer(result, fmt, timings)
     ctx.exit(exit_status(result))

@@ -13,6 +13,8 @@ import click
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Also write the rows as CSV (bytes, raw values).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows as JSON ('-' for stdout).")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Also write the table as Markdown.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write an interactive, self-contained HTML "
+              "report (the sweep's small multiples, a sortable and filterable table of points; works offline).")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Write PNG and SVG charts into this folder.")
 @click.option("--jobs", type=int, default=None, help="Processes to run points in [default: CPU cores, at most 8].")
 @click.option("--max-points", type=int, default=10_000, show_default=True, help="Refuse sweeps larger than this.")
@@ -21,7 +23,7 @@ import click
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar on stderr [default: when stderr is a terminal, outside CI].")
 @click.pass_context
-def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fail_on_misfit, progress):
+def whatif(ctx, file, csv_out, json_out, md_out, html_out, plot_dir, jobs, max_points, fail_on_misfit, progress):
     """Run every point of a what-if FILE (a scenario with a sweep) and print one row per point."""
     from planner.answers.whatif import answer_whatif
     from planner.api import whatif_request
@@ -36,6 +38,7 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fai
         raise InputError(f"{' and '.join(to_stdout)}: only one output can be '-' (standard output)")
     for flag, path, _ in outputs:
         check_output(path, flag)
+    check_output(html_out, "--html")
     if plot_dir:
         make_folder(plot_dir, "--plot")
     show = progress if progress is not None else sys.stderr.isatty() and not os.environ.get("CI")
@@ -46,11 +49,18 @@ def whatif(ctx, file, csv_out, json_out, md_out, plot_dir, jobs, max_points, fai
     for flag, path, render in outputs:
         if path:
             write_atomic(path, render(answer.task, rows) if render else to_json(rows), flag)
-    if plot_dir:
+    if plot_dir or html_out:
         from planner.answers.charts import chart_series
-        from planner.export.plots import write_plots
 
-        write_plots(plot_dir, chart_series(answer))
+        charts = chart_series(answer)
+        if plot_dir:
+            from planner.export.plots import write_plots
+
+            write_plots(plot_dir, charts)
+        if html_out:
+            from planner.export.html_pages import whatif_html
+
+            write_atomic(html_out, whatif_html(answer, charts), "--html")
     if not to_stdout:
         click.echo(to_table(answer.task, rows))
     failed = [k for k, r in enumerate(answer.results) if r.get("status") == "error"]

@@ -3,9 +3,8 @@ and without timestamps so the same input draws the same files. Draws only: the s
 computed in ``answers/charts.Charts``:
 - ``plan_devices``: per device of the first point that fits, stacked weights / KV / activations /
   onload room / reserve, and the free memory (task plan);
-- ``memory_vs_context``: total memory of the base scenario against context length, one line per
-  precision, with the first GPU's capacity drawn across;
-- ``sweep``: every point of the sweep (export/sweep_chart.py), for every task.
+- ``fits``, ``memory_by_category``, ``cost``: the sweep's small multiples (answers/sweep_panels.py,
+  drawn by export/sweep_chart.py): what fits where, memory by category, the price of what fits.
 """
 
 from __future__ import annotations
@@ -65,40 +64,16 @@ def _plan_devices(plt, folder: Path, charts: Charts) -> list[Path]:
     return _save(fig, folder, "plan_devices")
 
 
-def _coincide(a: tuple, b: tuple) -> bool:
-    """Two series at the same contexts within 0.5% (fp8 and int8 hold one byte per quantized weight,
-    but not always over the same modules: bitsandbytes leaves fused experts in 16 bits)."""
-    return [c for c, _ in a] == [c for c, _ in b] and all(abs(x - y) <= 0.005 * y for (_, x), (_, y) in zip(a, b, strict=True))
-
-
-def _memory_vs_context(plt, folder: Path, charts: Charts) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    series = dict(charts.memory)
-    for (label, points), style, marker in zip(charts.memory, ("-", "--", ":", "-."), ("o", "s", "^", "D"), strict=True):
-        if not points:
-            continue
-        same = " (same bytes as int8)" if label == "fp8" and _coincide(series["fp8"], series["int8"]) else ""
-        ax.plot([c for c, _ in points], [t / GiB for _, t in points], marker=marker,
-                markersize=7 if same else 4, linestyle=style, label=label + same)
-    if charts.capacity is not None:
-        label, cap = charts.capacity
-        ax.axhline(cap / GiB, color="grey", linestyle="--", label=f"{label} ({cap / GiB:.1f} GiB)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel(f"context length (tokens), batch {charts.batch}")
-    ax.set_ylabel("weights + KV + activation peak, GiB")
-    ax.set_title(f"{charts.model}: memory vs context")
-    ax.legend(fontsize=8)
-    return _save(fig, folder, "memory_vs_context")
-
-
 def write_plots(folder: str | Path, charts: Charts) -> list[Path]:
     folder = make_folder(folder, "plot")
     plt = _pyplot()
-    files = _memory_vs_context(plt, folder, charts)
+    files = []
     if charts.devices:
         files += _plan_devices(plt, folder, charts)
-    if charts.sweep is not None:
-        from planner.export.sweep_chart import draw
+    from planner.export.sweep_chart import draw_panels
 
-        files += _save(draw(plt, charts.sweep, f"{charts.model}: {charts.task} sweep"), folder, "sweep")
+    for panels in charts.panels:
+        stem = "memory_by_category" if panels.stacked else "cost" if "USD" in panels.y_label and charts.task != "size" \
+            else "fits"
+        files += _save(draw_panels(plt, panels, f"{charts.model}: {panels.question}"), folder, stem)
     return files
