@@ -24,18 +24,16 @@ def _device(key: str) -> str:
 
 def plan_html(plan) -> str:
     from planner.answers.charts import DEVICE_PARTS, device_bars
-    from planner.export.plan_report import plan_blocks
+    from planner.export.plan_report import device_table, plan_blocks
     from planner.placement.plan import unit_keys
 
     body, charts = [], []
     if plan.assignment is not None:
         bars = device_bars(plan)
         names, keys = unit_keys(plan.problem, plan.assignment)
-        held = {str(_device(str(k))): [] for k in keys}
-        for n, k in zip(names, keys, strict=True):
-            held[_device(str(k))].append(n)
+        held = {row["device"]: row["units"] for row in device_table(plan).rows}
         labels = [name for name, _ in bars]
-        notes = [f"holds {len(held.get(label, []))} units" for label in labels]
+        notes = [f"holds {held.get(label) or 'nothing'}" for label in labels]
         charts.append(device_chart("devices", labels, list(DEVICE_PARTS), [[parts[i] for _, parts in bars]
                                                                           for i in range(len(DEVICE_PARTS))], notes))
         body += [chart_div(charts[-1]), _layer_map(names, keys)]

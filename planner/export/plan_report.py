@@ -27,7 +27,7 @@ def _status_line(plan: Plan) -> str:
     return f"Plan: {state}; objective: least offload, then {obj}; counting {mode}"
 
 
-def _devices(plan: Plan) -> Table:
+def device_table(plan: Plan) -> Table:
     t = Table([Column("device", "device"), Column("type", "type"), Column("capacity_bytes", "capacity", "bytes"),
                Column("weights_bytes", "weights", "bytes"), Column("kv_bytes", "KV", "bytes"),
                Column("activation_bytes", "activ.", "bytes"), Column("onload_buffer_bytes", "onload", "bytes"),
@@ -89,7 +89,7 @@ def plan_blocks(plan: Plan) -> list:
             out.append(f"Largest unit: {name} needs {size_text(need)} (weights + KV + activation peak)")
             out += [f"Fits if you: {tip}" for tip in plan.diagnosis.suggestions] or ["No single change tried makes it fit."]
         return out
-    out += ["", _devices(plan), _offload_line(plan)]
+    out += ["", device_table(plan), _offload_line(plan)]
     speed = _speed_line(plan)
     if speed:
         out.append(speed)
