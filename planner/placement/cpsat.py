@@ -38,10 +38,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ortools.sat.python import cp_model
-
 from planner.placement.loads import held_alone
 from planner.placement.problem import UTIL_SCALE, Item, Problem
+from planner.search.cp_model import load
+
+cp_model = load()
 
 MAX_COEFFICIENT = 2**28
 """CP-SAT 9.15's presolve wrongly proved a feasible placement infeasible when a byte count above

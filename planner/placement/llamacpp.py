@@ -80,8 +80,9 @@ class LlamaCppSplit:
 
 def solve(problem: LlamaCppProblem) -> LlamaCppSplit:
     """The proven-best split, or InfeasibleError saying by how much the best one falls short."""
-    from ortools.sat.python import cp_model
+    from planner.search.cp_model import load
 
+    cp_model = load()
     layers, gpus = problem.layers, len(problem.gpu_capacity)
     n = len(layers)  # decoder layers + the output layer
     m = cp_model.CpModel()

@@ -97,8 +97,9 @@ def _has_offload_device(problem: Problem) -> bool:
 
 
 def _solve_cpsat(problem: Problem, hint: tuple[int, ...] | None, time_limit_s: float, start: float) -> Solution:
-    from ortools.sat.python import cp_model
+    from planner.search.cp_model import load
 
+    cp_model = load()
     from planner.placement.cpsat import PlacementModel
     from planner.placement.loads import objective_values, offload_ns
     from planner.placement.verify import verify
@@ -177,8 +178,9 @@ def feasible(problem: Problem, time_limit_s: float = 0.5) -> tuple[bool | None, 
 
 def searched_feasible(problem: Problem, time_limit_s: float) -> tuple[bool | None, float]:
     """``feasible`` by CP-SAT alone, for callers that asked screen.py already (``screened``)."""
-    from ortools.sat.python import cp_model
+    from planner.search.cp_model import load
 
+    cp_model = load()
     from planner.placement.cpsat import PlacementModel
 
     solver = deterministic_solver(time_limit_s)
@@ -211,8 +213,9 @@ def least_shortfall(problem: Problem, time_limit_s: float = 1.0) -> tuple[int | 
     direct = one_gpu_shortfall(problem)
     if direct is not None:
         return direct
-    from ortools.sat.python import cp_model
+    from planner.search.cp_model import load
 
+    cp_model = load()
     from planner.placement.cpsat import PlacementModel
 
     pm = PlacementModel(problem, slack=True)

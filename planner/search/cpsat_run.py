@@ -24,8 +24,9 @@ _POLL_S = 0.05
 
 def deterministic_solver(seconds: float):
     """A single-worker CP-SAT solver stopped by ``seconds`` of deterministic time."""
-    from ortools.sat.python import cp_model
+    from planner.search.cp_model import load
 
+    cp_model = load()
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
@@ -90,8 +91,9 @@ def solve_stage(model, expr, seconds: float, maximize: bool = False):
     runs: optimise ``expr`` within ``seconds`` of deterministic time and, when a solution is
     found, keep every later stage from making it worse (``expr`` bounded by the value found).
     Returns (status, solver)."""
-    from ortools.sat.python import cp_model
+    from planner.search.cp_model import load
 
+    cp_model = load()
     (model.maximize if maximize else model.minimize)(expr)
     solver = deterministic_solver(seconds)
     code = run_search(solver, model)

@@ -120,8 +120,9 @@ def _priced(gpu: GpuType, objective: str) -> bool:
 
 
 def _cpsat(cands, concurrency, objective, target, max_gpus, limits: Limits, energy, time_limit_s):
-    from ortools.sat.python import cp_model
+    from planner.search.cp_model import load
 
+    cp_model = load()
     from planner.search.cpsat_run import solve_stage
 
     m = cp_model.CpModel()
