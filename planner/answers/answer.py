@@ -61,8 +61,7 @@ def answer_estimate(req: EstimateRequest, reuse_models: bool = False):
 
 def answer_plan(req: PlanRequest, reuse_models: bool = False, diagnose: bool = True):
     """The Plan: the optimal placement on the inventory, or why none exists (``diagnose``)."""
-    from planner.answers.inputs import inventory_of, model_spec
-    from planner.costs.profile import profile
+    from planner.answers.inputs import inventory_of, profile_on
     from planner.placement.plan import make_plan
 
     mode = req.workload.mode
@@ -80,7 +79,7 @@ def answer_plan(req: PlanRequest, reuse_models: bool = False, diagnose: bool = T
             raise InputError(f"{given.lstrip('-')}: llama.cpp places whole layers by -ngl/-ts and reads weights from RAM, "
                              f"not disk; {given} applies to transformers checkpoints, drop it")
         return llamacpp_plan(gguf, req.workload, inventory, max(req.time_limit_s, 10.0))
-    prof = profile(model_spec(req.model, req.revision, cache=reuse_models), req.workload)
+    prof = profile_on(req.model, req.revision, req.workload, inventory.gpu0_type, bool(inventory.gpus), reuse_models)
     return make_plan(prof, inventory, req.objective, req.pins, req.weights_only, req.time_limit_s, req.offload_folder,
                      diagnose=diagnose)
 

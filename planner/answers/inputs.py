@@ -22,6 +22,26 @@ def _cached_spec(model: str, revision: str | None):
     return load_model(model, revision)
 
 
+def profile_on(model: str, revision: str | None, workload, gpu, has_gpu: bool, cache: bool = False):
+    """The profile of ``model`` under ``workload`` as the engine loads it on ``gpu`` (the inventory's
+    GPU 0, the one the quantizers check), built once; ``cache`` keeps it for the process (the points of
+    a sweep that differ only in their inventory share it)."""
+    from planner.costs.profile import profile
+
+    if not cache:
+        return profile(model_spec(model, revision), workload, gpu, has_gpu)
+    key = (model, revision, workload, getattr(gpu, "name", None), has_gpu)  # a catalog type is known by its name
+    found = _PROFILES.get(key)
+    if found is None:
+        if len(_PROFILES) >= 256:
+            _PROFILES.clear()
+        found = _PROFILES[key] = profile(model_spec(model, revision, cache=True), workload, gpu, has_gpu)
+    return found
+
+
+_PROFILES: dict = {}
+
+
 def gguf_model(model: str, revision: str | None = None, engine: str | None = None, cache: bool = False):
     """The GgufModel of what the user named (cached for a sweep like ``model_spec``)."""
     from planner.model.gguf import load_gguf
