@@ -32,6 +32,7 @@ def chart_series(answer) -> Charts:
     """Every series the charts of a WhatIfAnswer draw."""
     from planner.answers.answer import answer_plan
     from planner.answers.sweep_panels import sweep_panels
+    from planner.placement.plan import Plan
     from planner.whatif.schema import request_of
 
     base = answer.points[0].scenario
@@ -40,7 +41,7 @@ def chart_series(answer) -> Charts:
         fitting = next((p for p, r in zip(answer.points, answer.results, strict=True) if r.get("fits")), None)
         if fitting is not None:
             plan = answer_plan(request_of(fitting.scenario), reuse_models=True, diagnose=False)
-            if hasattr(plan, "devices") and not hasattr(plan, "server_args"):  # a transformers plan, not a llama.cpp split
+            if isinstance(plan, Plan):  # a transformers plan, not a llama.cpp split
                 devices = device_bars(plan)
                 index = fitting.index
     panels = sweep_panels(answer.task, list(answer.rows)) if answer.rows else ()

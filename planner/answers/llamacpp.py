@@ -75,9 +75,12 @@ def context_of(model: GgufModel, workload) -> costs.LlamaCppContext:
     kv_type = KV_TYPES.get(kv, kv)
     if kv_type not in KV_CACHE_TYPES:
         raise InputError(f"kv-dtype: llama.cpp caches in {', '.join(KV_CACHE_TYPES)}; {kv} is not one of them")
+    flash_attn = workload.attn_implementation != "eager"
+    if not flash_attn and kv_type not in ("f16", "f32"):
+        raise InputError("kv-dtype: llama.cpp needs flash attention for a quantized V cache; drop --attn eager")
     per_seq = workload.prompt_tokens + workload.new_tokens
     return costs.LlamaCppContext(n_ctx=per_seq * workload.batch, n_seq=workload.batch, type_k=kv_type, type_v=kv_type,
-                                 flash_attn=workload.attn_implementation != "eager")
+                                 flash_attn=flash_attn)
 
 
 def _notes(model: GgufModel, ctx: costs.LlamaCppContext, n_ctx: int) -> list[str]:
@@ -86,8 +89,6 @@ def _notes(model: GgufModel, ctx: costs.LlamaCppContext, n_ctx: int) -> list[str
     if n_ctx // ctx.n_seq > train:
         notes.append(f"context {n_ctx // ctx.n_seq:,} per sequence is past the {train:,} tokens the model was trained on; "
                      "llama.cpp runs it but quality may drop")
-    if not ctx.flash_attn and ctx.type_v != "f16" and ctx.type_v != "f32":
-        raise InputError("kv-dtype: llama.cpp needs flash attention for a quantized V cache; drop --attn eager")
     return notes
 
 
@@ -190,7 +191,7 @@ def _problem(model: GgufModel, ctx, c: _Costs, inventory, time_limit_s: float):
     from planner.placement.llamacpp import LayerCost, LlamaCppProblem
 
     layers = [LayerCost(c.gpu_layer[i] + c.kv[i], c.cpu_layer[i] + c.kv[i], c.gpu_experts[i], c.cpu_experts[i],
-                        c.read[i], c.expert_read[i], c.kv[i]) for i in range(model.n_layer)]
+                        c.read[i], c.expert_read[i]) for i in range(model.n_layer)]
     layers.append(LayerCost(costs.output_gpu_bytes(model), sum(t.nbytes for t in model.output_tensors),
                             read_bytes=output_read_bytes(model)))
     layer_weights = [costs.gpu_tensor_bytes(t) for layer in model.layers for t in layer.tensors]

@@ -65,7 +65,7 @@ def plan(ctx, device_map_out, explain, html_out, timings, fmt, as_json, **params
     if html_out:
         from planner.export.html_pages import llamacpp_html, plan_html
 
-        write_atomic(html_out, plan_html(result) if hasattr(result, "problem") else llamacpp_html(result), "--html")
+        write_atomic(html_out, llamacpp_html(result) if _is_split(result) else plan_html(result), "--html")
     if device_map_out != "-":  # '-': the document alone is the output
         if explained and output_format(fmt, as_json) == "json":
             from planner.export.plan_report import plan_json
@@ -91,6 +91,13 @@ def _explain(result, units):
     from planner.answers.explain import explain
     from planner.errors import InputError
 
-    if not hasattr(result, "problem"):
+    if _is_split(result):
         raise InputError("explain: --explain reads a transformers device_map plan; a llama.cpp split is whole layers by -ngl/-ts")
     return [explain(result, unit) for unit in units]
+
+
+def _is_split(result) -> bool:
+    """A GGUF model's llama.cpp split rather than a transformers device_map plan."""
+    from planner.answers.llamacpp import LlamaCppAnswer
+
+    return isinstance(result, LlamaCppAnswer)

@@ -73,10 +73,6 @@ def n_ctx_train(model: GgufModel) -> int:
     return model.uint("context_length", 4096) or 4096
 
 
-def _per_layer(model: GgufModel, name: str, default: int) -> list[int]:
-    return model.per_layer(name, default)
-
-
 def swa_layers(model: GgufModel) -> list[bool]:
     """Which layers use the sliding window (llama.cpp ``is_swa``)."""
     if model.uint("attention.sliding_window", 0) == 0:
@@ -103,12 +99,12 @@ def _kv_layers(model: GgufModel) -> list[bool]:
     last = n - min(n, model.uint("nextn_predict_layers", 0))
     shared = min(n, model.uint("attention.shared_kv_layers", 0))
     from_start = 20 if model.arch == "gemma3n" else n - shared
-    heads_kv = _per_layer(model, "attention.head_count_kv", _heads(model)[0])
+    heads_kv = model.per_layer("attention.head_count_kv", _heads(model)[0])
     return [il < last and il < from_start and heads_kv[il] > 0 for il in range(n)]
 
 
 def _heads(model: GgufModel) -> list[int]:
-    return _per_layer(model, "attention.head_count", 1) or [1]
+    return model.per_layer("attention.head_count", 1) or [1]
 
 
 def is_mla(model: GgufModel) -> bool:
@@ -118,7 +114,7 @@ def is_mla(model: GgufModel) -> bool:
 def kv_widths(model: GgufModel) -> list[tuple[int, int]]:
     """(K values, V values) per token of each layer's cache (0, 0 where the layer keeps none)."""
     heads = _heads(model)
-    heads_kv = _per_layer(model, "attention.head_count_kv", heads[0])
+    heads_kv = model.per_layer("attention.head_count_kv", heads[0])
     n_embd = model.uint("embedding_length")
     dk = model.uint("attention.key_length", n_embd // max(1, heads[0]))
     dv = model.uint("attention.value_length", n_embd // max(1, heads[0]))
@@ -169,7 +165,7 @@ def recurrent_bytes(model: GgufModel, ctx: LlamaCppContext) -> list[int]:
     """f32 conv/shift (R) and SSM/WKV (S) states per layer, one row per sequence."""
     rows = max(1, ctx.n_seq)
     n_embd = model.uint("embedding_length")
-    heads_kv = _per_layer(model, "attention.head_count_kv", _heads(model)[0])
+    heads_kv = model.per_layer("attention.head_count_kv", _heads(model)[0])
     if model.arch.startswith(("rwkv", "arwkv")):
         r, s = model.uint("token_shift_count", 2) * n_embd, n_embd * model.uint("wkv.head_size", 64)
     elif model.key("ssm.state_size") is not None:
@@ -245,7 +241,7 @@ def compute_bytes(model: GgufModel, ctx: LlamaCppContext) -> ComputeBuffers:
     n_ctx, per_stream, _ = cells(model, ctx)
     tokens = _pad(min(n_ctx, ctx.n_ubatch), max(1, ctx.n_seq))
     heads, n_embd, n_ff, n_ff_exp, used, dk = _dims(model)
-    heads_kv = max(_per_layer(model, "attention.head_count_kv", heads) or [heads])
+    heads_kv = max(model.per_layer("attention.head_count_kv", heads) or [heads])
     attends = any(k for k, _ in kv_widths(model))
     mask_cells = per_stream + (swa_cells(model, ctx, per_stream) if any(swa_layers(model)) else 0)
     mask = mask_cells * tokens * (2 if ctx.flash_attn else 4) if attends else 0

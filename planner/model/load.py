@@ -80,7 +80,7 @@ def catalog_spec(name: str) -> ModelSpec:
     return spec_from_config(data, cfg_path.stem, cfg_path.name)
 
 
-def _as_path(model: str) -> Path | None:
+def existing_path(model: str) -> Path | None:
     """The path ``model`` names when something is there; a folder on the way that this process may
     not enter is said as such (``Path.exists`` would call it missing)."""
     import os
@@ -113,7 +113,7 @@ def load_model(model: str, revision: str | None = None) -> ModelSpec:
         raise InputError("model: empty; give a catalog name, a Hub repo id (org/name) or a path")
     if len(model) > MAX_MODEL_ARG:
         raise InputError(f"model: {len(model)} characters; a catalog name, repo id or path is at most {MAX_MODEL_ARG}")
-    path = _as_path(model)
+    path = existing_path(model)
     if path is not None and revision is None:
         if path.is_dir():
             return _folder(path)

@@ -14,7 +14,7 @@ GPU's usable memory in use) - what ``--fit``'s greedy search approximates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from planner.errors import InfeasibleError
 
@@ -29,7 +29,6 @@ class LayerCost:
     read_bytes: int = 0
     """Weight bytes one token reads from this layer (routed experts at the active share)."""
     expert_read_bytes: int = 0
-    kv_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,6 @@ class LlamaCppSplit:
     cpu_compute: int
     host_read_bytes: int
     proven: bool
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def ngl(self) -> int:

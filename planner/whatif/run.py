@@ -39,11 +39,12 @@ def preflight(point: Point) -> None:
 def _result(sc: WhatIf) -> dict:
     from planner.answers import point_rows
     from planner.answers.answer import answer, answer_plan
+    from planner.answers.llamacpp import LlamaCppAnswer
 
     request = request_of(sc)
     if sc.task == "plan":
         plan = answer_plan(request, reuse_models=True, diagnose=False)
-        if not hasattr(plan, "assignment"):  # a GGUF model's llama.cpp split
+        if isinstance(plan, LlamaCppAnswer):  # a GGUF model's split
             return point_rows.row_of(plan)
         if plan.assignment is None:
             from planner.answers.plan import shortfall_reason

@@ -13,14 +13,6 @@ from planner.errors import InputError
 from planner.model.gguf.model import GgufModel, model_from_header
 
 
-def _path(model: str) -> Path | None:
-    try:
-        p = Path(model).expanduser()
-        return p if p.exists() else None
-    except (OSError, ValueError, RuntimeError):
-        return None
-
-
 def _starts_with_magic(path: Path) -> bool:
     """A regular file whose first bytes are GGUF's magic (an Ollama blob has no suffix)."""
     import os
@@ -41,10 +33,11 @@ def gguf_kind(model: str, engine: str | None = None) -> str | None:
     from planner.model.gguf.hub import HF_TAG
     from planner.model.gguf.local import model_files
     from planner.model.gguf.ollama import find_manifest
+    from planner.model.load import existing_path
 
     if not isinstance(model, str) or not model.strip():
         return None
-    path = _path(model)
+    path = existing_path(model)
     if path is not None:
         if path.is_dir():
             return "folder" if not (path / "config.json").exists() and model_files(path) else None
