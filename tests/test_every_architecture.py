@@ -9,39 +9,13 @@ from __future__ import annotations
 import warnings
 
 import pytest
+from architectures import default_config, mapping_types
 from hf_reference import build_meta
 
 from planner.costs.weights import unit_weight_bytes
 from planner.model.meta_build import spec_from_meta
 
 pytestmark = [pytest.mark.hf, pytest.mark.slow]
-LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "decoder_layers", "encoder_layers", "depth")
-LIST_KEYS = ("layer_types", "layers_block_type", "mlp_layer_types")
-
-
-def _mapping_types() -> list[tuple[str, str]]:
-    try:
-        from transformers.models.auto import modeling_auto as ma
-    except ImportError:
-        return []
-    return sorted({("causal-lm", t) for t in ma.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES}
-                  | {("image-text-to-text", t) for t in ma.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES})
-
-
-def cut_layers(config: dict, keep: int) -> dict:
-    """The config with at most ``keep`` layers in every stack, per-layer lists cut to match."""
-    out = {}
-    for key, value in config.items():
-        if key in LAYER_KEYS and isinstance(value, int) and value > keep:
-            value = keep
-        elif isinstance(value, dict):
-            value = cut_layers(value, keep)
-        elif key in LIST_KEYS and isinstance(value, list):
-            value = value[:keep]
-        out[key] = value
-    return out
-
-
 def resident_sizes(model) -> dict[str, int]:
     """Bytes per module prefix at each tensor's dtype as torch stores it (a bool is one byte:
     accelerate's ``dtype_byte_size`` counts it as one bit, which is not what is resident)."""
@@ -54,28 +28,14 @@ def resident_sizes(model) -> dict[str, int]:
     return sizes
 
 
-def _default_config(model_type: str) -> dict:
-    from transformers import AutoConfig
-
-    full = AutoConfig.for_model(model_type).to_dict()
-    for keep in (2, 4):
-        cfg = cut_layers(full, keep)
-        try:
-            build_meta(cfg, "bf16")
-            return cfg
-        except Exception:  # noqa: BLE001, S112 - a cut the config class rejects: try a longer one
-            continue
-    return full
-
-
-@pytest.mark.parametrize(("task", "model_type"), _mapping_types())
+@pytest.mark.parametrize(("task", "model_type"), mapping_types())
 def test_spec_equals_the_model_transformers_builds(hf, task, model_type, monkeypatch, tmp_path):
     monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("PLANNER_META_FORWARD", "off")  # weights and units only: the forwards have tests of their own
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            cfg = _default_config(model_type)
+            cfg = default_config(model_type)
             model = build_meta(cfg, "bf16")
         except Exception as e:  # noqa: BLE001
             pytest.skip(f"transformers cannot build {model_type} from its default config: {type(e).__name__}: {str(e)[:120]}")

@@ -1,7 +1,8 @@
-"""Activation peaks of each decoder layer, measured by torch's MemTracker on a meta-device forward.
+"""Activation peaks of each decoder layer, measured as torch's MemTracker counts them (meta_peaks.py)
+on a meta-device forward.
 
-The meta-built model runs a prefill with no storage and no arithmetic while MemTracker records,
-per module, the memory alive at its peak: exactly what it records on real tensors, except for
+The meta-built model runs a prefill with no storage and no arithmetic while the tracker records,
+per module, the memory alive at its peak: exactly what MemTracker records on real tensors, except for
 attention, which on the meta device falls back to the math kernel and materialises the score
 matrix that SDPA's fused CPU/GPU kernels never hold. So attention is swapped for a stand-in that
 allocates only the output a fused kernel returns; the eager kernel's score term is added back by
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+
+from planner.model.meta_peaks import ModulePeaks
 
 STUB = "planner_fused_attention_stub"
 LENGTHS = (64, 128)  # whole 64-token chunks (gated delta nets); short, as Mamba reference scans loop per token
@@ -78,23 +81,22 @@ class _StopForwardError(Exception):
 
 
 def module_peaks(model, tokens: int, names: set[str], mask: bool = False, stop_after: str | None = None) -> dict[str, int]:
-    """MemTracker's forward peak of each module named, for one sequence of ``tokens``; ``mask``
-    passes an attention mask of ones, built as a real forward builds it (``meta_as_traced``);
-    ``stop_after`` ends the forward once that module has run."""
+    """The activation bytes at the forward peak of each module named (counted as MemTracker counts
+    them, meta_peaks.py), for one sequence of ``tokens``; ``mask`` passes an attention mask of ones,
+    built as a real forward builds it (``meta_as_traced``); ``stop_after`` ends the forward once that
+    module has run."""
     import torch
-    from torch.distributed._tools.mem_tracker import MemTracker, _ModState
 
     ids = torch.zeros((1, tokens), dtype=torch.long, device="meta")
     extra = {"attention_mask": torch.ones((1, tokens), dtype=torch.long, device="meta")} if mask else {}
     modules = dict(model.named_modules())
-    tracker = MemTracker()
-    tracker.track_external(model)
 
     def stop(module, args, output):
         raise _StopForwardError
 
     hook = modules[stop_after].register_forward_hook(stop) if stop_after in modules else None
-    try:  # a forward stopped early leaves ModTracker's module stack open: its warning is noise to the user
+    tracker = ModulePeaks(model, names)
+    try:
         with warnings.catch_warnings(), parameter_views_detached(), torch.no_grad(), tracker, \
                 meta_as_traced() if mask else contextlib.nullcontext():
             warnings.simplefilter("ignore")
@@ -105,20 +107,18 @@ def module_peaks(model, tokens: int, names: set[str], mask: bool = False, stop_a
     finally:
         if hook is not None:
             hook.remove()
-    peaks = {}
-    for name in names:
-        stats = tracker.memory_tracking.get(modules.get(name))
-        snaps = stats.snapshots.get(_ModState.PEAK_FW) if stats is not None else None
-        if snaps:
-            peaks[name] = sum(v.get("Activation", 0) for v in snaps[0].values())
-    return peaks
+    return dict(tracker.peaks)
 
 
-def measure_activations(model, layer_names: list[str]) -> dict[str, tuple[float, ...]] | None:
+def measure_activations(model, layer_names: list[str], kinds) -> dict[str, tuple[float, ...]] | None:
     """Per decoder layer, (bytes per prompt token, constant bytes) of its forward peak under a
     fused attention kernel, then the eager kernel's (per token^2, per token, kept per token^2) in the
     model's 16-bit dtype and in fp32 (meta_eager.py; zeros where that cannot run on meta), all per
-    sequence; None when the forward cannot run on meta."""
+    sequence; None when the forward cannot run on meta. The first layer of each kind (``kinds``,
+    meta_kinds) is measured and the others take its figures."""
+    from planner.model.meta_kinds import measured_layers
+
+    measured = measured_layers(kinds, layer_names)
     try:
         register_stub()
         previous = model.config._attn_implementation
@@ -126,7 +126,7 @@ def measure_activations(model, layer_names: list[str]) -> dict[str, tuple[float,
     except Exception:  # noqa: BLE001 - a model without the attention interface keeps the closed form
         return None
     try:
-        a, b = (module_peaks(model, n, set(layer_names)) for n in LENGTHS)
+        a, b = (module_peaks(model, n, set(measured)) for n in LENGTHS)
     except Exception:  # noqa: BLE001 - data-dependent code (.item(), nonzero) cannot run on meta
         return None
     finally:
@@ -134,13 +134,14 @@ def measure_activations(model, layer_names: list[str]) -> dict[str, tuple[float,
             model.set_attn_implementation(previous)
     from planner.model.meta_eager import eager_fits, eager_fits_fp32
 
-    eager = eager_fits(model, layer_names, previous) if layer_names else {}
-    eager32 = eager_fits_fp32(model, layer_names, previous) if eager else {}
+    eager = eager_fits(model, layer_names, previous, kinds.rep) if layer_names else {}
+    eager32 = eager_fits_fp32(model, layer_names, previous, kinds.rep) if eager else {}
     out = {}
     for name in layer_names:
-        if a.get(name) and b.get(name, 0) >= a[name]:
-            slope = (b[name] - a[name]) / (LENGTHS[1] - LENGTHS[0])
-            out[name] = (slope, max(a[name] - slope * LENGTHS[0], 0.0), *eager.get(name, (0.0, 0.0, 0.0)),
+        rep = kinds.rep[name]
+        if a.get(rep) and b.get(rep, 0) >= a[rep]:
+            slope = (b[rep] - a[rep]) / (LENGTHS[1] - LENGTHS[0])
+            out[name] = (slope, max(a[rep] - slope * LENGTHS[0], 0.0), *eager.get(name, (0.0, 0.0, 0.0)),
                          *eager32.get(name, (0.0, 0.0, 0.0)))
     return out
 

@@ -19,6 +19,7 @@ for families without hand-written constants, each layer's activation peak (meta_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import replace
@@ -27,7 +28,8 @@ from typing import Any
 from planner.errors import ConfigError
 from planner.model.meta_activations import measure_activations
 from planner.model.meta_head import logits_copies
-from planner.model.meta_kv import measure_cache
+from planner.model.meta_kinds import layer_kinds, only_first_of_each_kind
+from planner.model.meta_kv import MISALIGNED, measure_cache
 from planner.model.meta_layers import (
     attention_for_layer,
     block_hidden,
@@ -306,23 +308,10 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
                reader=_Reader(torch, model, float_dtype), hidden=hidden, vision_hidden=vision_hidden or hidden)
     units = [_unit(uname, obj, is_tensor, ctx) for uname, obj, is_tensor in _walk(model, no_split)]
     forwards = os.environ.get("PLANNER_META_FORWARD", "on").lower() not in ("off", "0", "no")
-    measured = measure_cache(model, float_dtype) if forwards else None
     notes = ["built by transformers on the meta device"]
-    if measured is None:
-        notes.append("KV cache from the config (the model's forward does not run on the meta device)")
-    else:
-        units = [_with_cache(u, measured) for u in units]
-    from planner.model.hf_config import SUPPORTED
-
-    if forwards and not {hf_config.model_type, text.model_type} & set(SUPPORTED):  # closed forms measured for those
-        layers = [u.name for u in units if u.kind == "decoder_layer"]
-        peaks = measure_activations(model, layers) if layers else None
-        if peaks:
-            units = [_with_activations(u, peaks[u.name]) if u.name in peaks else u for u in units]
-            notes.append("activation peaks measured on the meta device (MemTracker)")
-    copies = logits_copies(model) if forwards else None
-    if copies:  # every family, the hand-written ones too: their head traits are checked against it
-        units = [replace(u, logits_copies=round(copies, 4)) if u.kind == "head" else u for u in units]
+    if forwards:
+        units, more = _measured(model, hf_config, text, units, float_dtype)
+        notes += more
     from planner.model.hf_config import fixed_resolution_patches
 
     vision_cfg = data.get("vision_config") if isinstance(data.get("vision_config"), dict) else {}
@@ -336,6 +325,50 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
         quantization_config=data.get("quantization_config") if isinstance(data.get("quantization_config"), dict) else None,
         notes=tuple(notes), supports_sdpa=bool(getattr(type(model), "_supports_sdpa", True)),
     )
+
+
+def _measured(model, hf_config, text, units: list[Unit], float_dtype) -> tuple[list[Unit], list[str]]:
+    """The units with what the meta forwards measure (cache, activation peaks, the head's phase),
+    run on the first layer of each kind (meta_kinds), and the notes saying what was measured."""
+    from planner.model.hf_config import SUPPORTED
+
+    layers = [u.name for u in units if u.kind == "decoder_layer"]
+    kinds = layer_kinds(model, layers)
+    notes = []
+    with _quiet_library(), only_first_of_each_kind(kinds):
+        measured = measure_cache(model, float_dtype, kinds)
+        peaks = measure_activations(model, layers, kinds) if layers and not (
+            {hf_config.model_type, text.model_type} & set(SUPPORTED)) else None  # closed forms measured for those
+        copies = logits_copies(model)
+    if measured is MISALIGNED:
+        with _quiet_library():
+            measured = measure_cache(model, float_dtype)
+    if measured is None:
+        notes.append("KV cache from the config (the model's forward does not run on the meta device)")
+    else:
+        units = [_with_cache(u, measured) for u in units]
+    if peaks:
+        units = [_with_activations(u, peaks[u.name]) if u.name in peaks else u for u in units]
+        notes.append("activation peaks measured on the meta device (counted as torch's MemTracker counts)")
+    if copies:  # every family, the hand-written ones too: their head traits are checked against it
+        units = [replace(u, logits_copies=round(copies, 4)) if u.kind == "head" else u for u in units]
+    return units, notes
+
+
+@contextlib.contextmanager
+def _quiet_library():
+    """transformers' own log lines (kernel fallbacks, deprecations) and Python warnings stay out of
+    the user's terminal while the planner builds and runs a model it only measures."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def _with_cache(u: Unit, measured: list) -> Unit:
@@ -384,6 +417,12 @@ def spec_from_meta(data: dict[str, Any], name: str = "model", where: str = "conf
 
 
 def _build(data: dict[str, Any], name: str, where: str) -> ModelSpec:
-    torch, _ = _imports()
-    model, hf_config = build_meta_model(data, where, "bf16")
-    return spec_from_module(model, hf_config, data, name, torch.bfloat16)
+    from planner.model.progress import slow_step_notice
+
+    kind = data.get("model_type") if isinstance(data.get("model_type"), str) else "the model"
+    with slow_step_notice(f"first read of {kind}: building it on the meta device with transformers "
+                          "(later runs read it from the spec cache)"):
+        torch, _ = _imports()
+        with _quiet_library():
+            model, hf_config = build_meta_model(data, where, "bf16")
+            return spec_from_module(model, hf_config, data, name, torch.bfloat16)

@@ -10,8 +10,8 @@ Per decoder layer, in one sequence of the model's dtype:
 - what eager keeps: the peak of the layer's other submodules (the MLP phase) under eager less
   under the fused stand-in, at a short prompt, over s^2.
 costs/activations.py takes the larger of the fused peak plus what is kept and the attention phase.
-Layers of one kind (attention class and layer type) share the figures of one of them, and the
-forward stops after the last one measured.
+Layers of one kind (meta_kinds) share the figures of the first of them, and the forward stops
+after the last one measured.
 A float32 model is measured apart (a 16-bit model's softmax makes a float32 copy, a float32 one's
 does not); where its MoE experts cannot run in float32 on meta, the 16-bit figures are used.
 """
@@ -47,31 +47,14 @@ def _other_children(model, attention: dict[str, str]) -> dict[str, list[str]]:
     return out
 
 
-def _representatives(model, attention: dict[str, str]) -> dict[str, str]:
-    """Per layer with attention, the layer measured for it: the first of its kind (its attention
-    class and its layer type) for itself, the second for every later one (a layer past the first
-    holds what every later one does; the first's input is the embeddings themselves), so the
-    forward can stop after the last representative: two layers of a uniform stack, not all of them."""
-    text = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
-    types = getattr(text, "layer_types", None) or []
-    modules = dict(model.named_modules())
-    kinds: dict[tuple, list[str]] = {}
-    for layer, attn in attention.items():
-        tail = layer.rsplit(".", 1)[-1]  # the layer's own index: layer_types counts layers without attention too
-        index = int(tail) if tail.isdigit() else -1
-        kind = (type(modules[attn]).__name__, types[index] if 0 <= index < len(types) else None)
-        kinds.setdefault(kind, []).append(layer)
-    return {layer: group[min(k, 1)] for group in kinds.values() for k, layer in enumerate(group)}
-
-
-def eager_fits(model, layer_names: list[str], previous: str) -> dict[str, tuple[float, float, float]]:
+def eager_fits(model, layer_names: list[str], previous: str, kinds: dict[str, str]) -> dict[str, tuple[float, float, float]]:
     """Per layer with attention, (a, b, kept): its eager attention phase a s^2 + b s and the bytes per
-    s^2 the eager kernel leaves alive for the rest of the layer, measured on its representative.
-    Empty when eager cannot run on meta."""
+    s^2 the eager kernel leaves alive for the rest of the layer, measured on the first layer of its
+    kind (``kinds``: layer -> that layer, meta_kinds). Empty when eager cannot run on meta."""
     attention = attention_modules(model, layer_names)
     if not attention:
         return {}
-    rep = _representatives(model, attention)
+    rep = {layer: kinds[layer] for layer in layer_names if kinds[layer] in attention}
     measured = sorted(set(rep.values()), key=layer_names.index)
     others = _other_children(model, {layer: attention[layer] for layer in measured})
     names = {n for group in others.values() for n in group}
@@ -99,7 +82,7 @@ def eager_fits(model, layer_names: list[str], previous: str) -> dict[str, tuple[
     return {layer: fits[r] for layer, r in rep.items() if r in fits}
 
 
-def eager_fits_fp32(model, layer_names: list[str], previous: str) -> dict[str, tuple[float, float, float]]:
+def eager_fits_fp32(model, layer_names: list[str], previous: str, kinds: dict[str, str]) -> dict[str, tuple[float, float, float]]:
     """``eager_fits`` of a float32 copy of the model; its MoE experts run their loop, taking every
     expert as chosen on meta (grouped_mm has no float32 meta kernel; the attention is what is read)."""
     import copy
@@ -111,4 +94,4 @@ def eager_fits_fp32(model, layer_names: list[str], previous: str) -> dict[str, t
     with contextlib.suppress(Exception):  # a model without pluggable experts keeps its own
         fp32.set_experts_implementation("eager")
     with fx_config.patch(meta_nonzero_assume_all_nonzero=True):
-        return eager_fits(fp32, layer_names, previous)
+        return eager_fits(fp32, layer_names, previous, kinds)

@@ -17,6 +17,9 @@ TOKENS = 2
 _GROWING = ("keys", "values", "indexer_keys")
 
 
+MISALIGNED = "the cache's entries are not the decoder layers: measure it with every layer run"
+
+
 @dataclass(frozen=True)
 class LayerCache:
     values_per_token: int
@@ -54,8 +57,10 @@ def _layer(layer, torch, float_dtype) -> LayerCache:
     return LayerCache(growing // TOKENS, window if isinstance(window, int) and window > 0 else None, state, fixed)
 
 
-def measure_cache(model, float_dtype) -> list[LayerCache] | None:
-    """Per decoder layer (in layer order), what the cache holds; None when the forward cannot run."""
+def measure_cache(model, float_dtype, kinds=None) -> list[LayerCache] | None:
+    """Per decoder layer (in layer order), what the cache holds; None when the forward cannot run.
+    With ``kinds`` (meta_kinds), every layer takes the figures of the first of its kind, or
+    ``MISALIGNED`` when the cache does not hold one entry per decoder layer."""
     import torch
 
     try:
@@ -70,4 +75,8 @@ def measure_cache(model, float_dtype) -> list[LayerCache] | None:
     layers = getattr(cache, "layers", None)
     if not layers:
         return None
-    return [_layer(layer, torch, float_dtype) for layer in layers]
+    if kinds is None or not kinds.skipped:
+        return [_layer(layer, torch, float_dtype) for layer in layers]
+    if len(layers) != len(kinds.index_rep):  # the cache is not one entry per decoder layer (MiniMax)
+        return MISALIGNED
+    return [_layer(layers[kinds.index_rep[i]], torch, float_dtype) for i in range(len(layers))]

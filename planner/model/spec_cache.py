@@ -21,7 +21,7 @@ from typing import Any
 from planner.errors import PlannerError
 from planner.model.types import AttentionSpec, MlpSpec, ModelSpec, TensorSpec, Unit
 
-FORMAT = 7  # bump whenever a ModelSpec field or what the meta route measures changes, so no cached spec is stale
+FORMAT = 8  # bump whenever a ModelSpec field or what the meta route measures changes, so no cached spec is stale
 
 
 def cache_dir() -> Path | None:
