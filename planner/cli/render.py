@@ -5,45 +5,41 @@ from __future__ import annotations
 
 import click
 
+_RENDERERS = {  # answer class -> (exporter module, its JSON function, its table function); imported when met
+    "planner.answers.estimate.Estimate": ("report", "estimate_json", "estimate_table"),
+    "planner.answers.train.TrainingAnswer": ("training_report", "training_json", "training_table"),
+    "planner.answers.compress.CompressionAnswer": ("compression_report", "compression_json", "compression_table"),
+    "planner.placement.plan.Plan": ("plan_report", "plan_json", "plan_table"),
+    "planner.answers.llamacpp.LlamaCppAnswer": ("llamacpp_report", "llamacpp_json", "llamacpp_table"),
+    "planner.answers.llamacpp_size.LlamaCppSizeAnswer": ("llamacpp_report", "size_json", "size_table"),
+    "planner.answers.size.ServingAnswer": ("size_report", "size_json", "size_table"),
+    "planner.answers.size.ClusterAnswer": ("cluster_report", "cluster_json", "cluster_table"),
+    "planner.answers.size.CapacityAnswer": ("capacity_report", "capacity_json", "capacity_table"),
+    "planner.answers.size.WorkloadAnswer": ("workload_sizing", "workload_json", "workload_table"),
+}
+_WITH_TIMINGS = {"plan_report", "llamacpp_report", "size_report"}
+"""Exporters whose JSON function takes the ``timings`` flag; the others take the answer alone
+(an estimate's JSON is its profile's)."""
 
-def _renderers():
-    from planner.answers.compress import CompressionAnswer
-    from planner.answers.estimate import Estimate
-    from planner.answers.llamacpp import LlamaCppAnswer
-    from planner.answers.llamacpp_size import LlamaCppSizeAnswer
-    from planner.answers.size import CapacityAnswer, ClusterAnswer, ServingAnswer, WorkloadAnswer
-    from planner.answers.train import TrainingAnswer
-    from planner.export import (
-        capacity_report,
-        cluster_report,
-        compression_report,
-        llamacpp_report,
-        plan_report,
-        report,
-        size_report,
-        training_report,
-        workload_sizing,
-    )
-    from planner.placement.plan import Plan
 
-    return (
-        (Estimate, lambda a, t: report.estimate_json(a.profile), report.estimate_table),
-        (TrainingAnswer, lambda a, t: training_report.training_json(a), training_report.training_table),
-        (CompressionAnswer, lambda a, t: compression_report.compression_json(a), compression_report.compression_table),
-        (Plan, plan_report.plan_json, plan_report.plan_table),
-        (LlamaCppAnswer, llamacpp_report.llamacpp_json, llamacpp_report.llamacpp_table),
-        (LlamaCppSizeAnswer, llamacpp_report.size_json, llamacpp_report.size_table),
-        (ServingAnswer, size_report.size_json, size_report.size_table),
-        (ClusterAnswer, lambda a, t: cluster_report.cluster_json(a), cluster_report.cluster_table),
-        (CapacityAnswer, lambda a, t: capacity_report.capacity_json(a), capacity_report.capacity_table),
-        (WorkloadAnswer, lambda a, t: workload_sizing.workload_json(a), workload_sizing.workload_table),
-    )
+def _renderer(answer):
+    """(json, table) functions for the answer's class or its nearest base, importing that exporter alone."""
+    import importlib
+
+    for cls in type(answer).__mro__:
+        found = _RENDERERS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if found is not None:
+            module = importlib.import_module(f"planner.export.{found[0]}")
+            as_json, as_table = getattr(module, found[1]), getattr(module, found[2])
+            if found[0] in _WITH_TIMINGS:
+                return as_json, as_table
+            if found[0] == "report":
+                return (lambda a, t, f=as_json: f(a.profile)), as_table
+            return (lambda a, t, f=as_json: f(a)), as_table
+    raise TypeError(f"no renderer for {type(answer).__name__}")
 
 
 def render_answer(answer, fmt: str, timings: bool = False) -> None:
     """Echo ``answer`` as text, Markdown, CSV or JSON; ``timings`` adds the wall-clock fields to JSON."""
-    for kind, as_json, as_table in _renderers():
-        if isinstance(answer, kind):
-            click.echo(as_json(answer, timings) if fmt == "json" else as_table(answer, fmt), nl=fmt == "text")
-            return
-    raise TypeError(f"no renderer for {type(answer).__name__}")
+    as_json, as_table = _renderer(answer)
+    click.echo(as_json(answer, timings) if fmt == "json" else as_table(answer, fmt), nl=fmt == "text")

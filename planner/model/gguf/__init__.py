@@ -8,9 +8,12 @@ folder of GGUF files, ``org/name:TAG`` on the Hub, or an Ollama ``name:tag`` in 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.errors import InputError
-from planner.model.gguf.model import GgufModel, model_from_header
+
+if TYPE_CHECKING:
+    from planner.model.gguf.model import GgufModel
 
 
 def _starts_with_magic(path: Path) -> bool:
@@ -30,9 +33,6 @@ def _starts_with_magic(path: Path) -> bool:
 def gguf_kind(model: str, engine: str | None = None) -> str | None:
     """file | folder | ollama | hub, or None when ``model`` names no GGUF model (``engine``
     "llamacpp": a plain ``org/name`` is a GGUF repo too, read with llama.cpp's default tags)."""
-    from planner.model.gguf.hub import HF_TAG
-    from planner.model.gguf.local import model_files
-    from planner.model.gguf.ollama import find_manifest
     from planner.model.load import existing_path
 
     if not isinstance(model, str) or not model.strip():
@@ -40,14 +40,21 @@ def gguf_kind(model: str, engine: str | None = None) -> str | None:
     path = existing_path(model)
     if path is not None:
         if path.is_dir():
+            from planner.model.gguf.local import model_files
+
             return "folder" if not (path / "config.json").exists() and model_files(path) else None
         return "file" if path.suffix == ".gguf" or _starts_with_magic(path) else None
     if model.endswith(".gguf"):
         return "file"  # missing: the reader says so
+    from planner.model.gguf.ollama import find_manifest
+
     if find_manifest(model) is not None:
         return "ollama"
-    if HF_TAG.match(model):
-        return "hub"
+    if ":" in model:  # org/name:TAG (the hub reader is imported only for a name that may be one)
+        from planner.model.gguf.hub import HF_TAG
+
+        if HF_TAG.match(model):
+            return "hub"
     from planner.model.hub import looks_like_repo_id
 
     if engine == "llamacpp" and looks_like_repo_id(model) and "@" not in model:
@@ -58,6 +65,8 @@ def gguf_kind(model: str, engine: str | None = None) -> str | None:
 def load_gguf(model: str, revision: str | None = None, engine: str | None = None) -> GgufModel:
     """The GgufModel ``model`` names (see ``gguf_kind``)."""
     from dataclasses import replace
+
+    from planner.model.gguf.model import model_from_header  # the reader, only once a GGUF model is named
 
     kind = gguf_kind(model, engine)
     if kind in ("file", "folder"):
