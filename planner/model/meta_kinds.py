@@ -160,23 +160,29 @@ def _entry_bytes(model, kinds: LayerKinds, depth: int) -> dict[int, int] | None:
     from planner.model.meta_activations import STUB, parameter_views_detached, register_stub
     from planner.model.meta_peaks import ModulePeaks
 
-    tracker = ModulePeaks(model, set())
     entries: dict[int, int] = {}
-    previous = getattr(model.config, "_attn_implementation", None)
-    with contextlib.suppress(Exception):  # no attention interface: the model's own kernel (the same for every layer)
-        register_stub()
-        model.set_attn_implementation(STUB)
-    try:
-        with warnings.catch_warnings(), parameter_views_detached(), torch.no_grad(), \
-                only_first_of_each_kind(kinds, on_layer=lambda i: entries.setdefault(i, tracker.current)), tracker:
-            warnings.simplefilter("ignore")
-            model(input_ids=torch.zeros((1, 64), dtype=torch.long, device="meta"), use_cache=False)
-    except Exception:  # noqa: BLE001 - data-dependent code cannot run on meta
-        return None
-    finally:
-        if previous is not None and getattr(model.config, "_attn_implementation", None) != previous:
-            with contextlib.suppress(Exception):
-                model.set_attn_implementation(previous)
+    tracker = None
+
+    def called(index: int) -> None:
+        entries.setdefault(index, tracker.current)
+
+    # the model is made shallow first: setting the attention kernel and the tracker then walk only it
+    with only_first_of_each_kind(kinds, on_layer=called):
+        tracker = ModulePeaks(model, set())
+        previous = getattr(model.config, "_attn_implementation", None)
+        with contextlib.suppress(Exception):  # no attention interface: the model's own kernel (the same for every layer)
+            register_stub()
+            model.set_attn_implementation(STUB)
+        try:
+            with warnings.catch_warnings(), parameter_views_detached(), torch.no_grad(), tracker:
+                warnings.simplefilter("ignore")
+                model(input_ids=torch.zeros((1, 64), dtype=torch.long, device="meta"), use_cache=False)
+        except Exception:  # noqa: BLE001 - data-dependent code cannot run on meta
+            return None
+        finally:
+            if previous is not None and getattr(model.config, "_attn_implementation", None) != previous:
+                with contextlib.suppress(Exception):
+                    model.set_attn_implementation(previous)
     return entries
 
 
@@ -191,32 +197,50 @@ def _called(on_layer, index: int, module, args) -> None:
     on_layer(index)
 
 
+_STAND_IN_CLASSES: dict[type, tuple[type, dict]] = {}
+
+
+def _stand_in_call(self, *args, **kwargs):
+    last = object.__getattribute__(self, "_planner_last")
+    if "output" not in last:
+        raise RuntimeError("a skipped layer ran before any real one")
+    if last.get("on_layer") is not None:
+        last["on_layer"](object.__getattribute__(self, "_planner_index"))
+    return last["output"]
+
+
+def _stand_in_getattr(self, name):
+    import torch
+
+    try:
+        return torch.nn.Module.__getattr__(self, name)
+    except AttributeError:
+        return getattr(object.__getattribute__(self, "_planner_layer"), name)
+
+
 def _stand_in(layer, last: dict, index: int):
     """An instance of the layer's own class (isinstance checks hold) with no tensors and no submodules:
     attributes it lacks are read from the layer, and calling it returns the last real layer's output
-    without running anything (``__call__`` on the class, so no module hook fires)."""
+    without running anything (``__call__`` on the class, so no module hook fires). One stand-in class
+    per layer class: a class is built once, not once per layer."""
+    import copy
+
     import torch
 
     cls = type(layer)
-
-    def call(self, *args, **kwargs):
-        if "output" not in last:
-            raise RuntimeError("a skipped layer ran before any real one")
-        if last.get("on_layer") is not None:
-            last["on_layer"](index)
-        return last["output"]
-
-    def getattr_(self, name):
-        try:
-            return torch.nn.Module.__getattr__(self, name)
-        except AttributeError:
-            return getattr(object.__getattribute__(self, "_planner_layer"), name)
-
-    sub = type(f"Skipped{cls.__name__}", (cls,), {"__call__": call, "__getattr__": getattr_,
-                                                   "__deepcopy__": lambda self, memo: self})
+    if cls not in _STAND_IN_CLASSES:
+        sub = type(f"Skipped{cls.__name__}", (cls,), {
+            "__call__": _stand_in_call, "__getattr__": _stand_in_getattr, "__deepcopy__": lambda self, memo: self})
+        template = sub.__new__(sub)
+        torch.nn.Module.__init__(template)
+        _STAND_IN_CLASSES[cls] = (sub, dict(vars(template)))
+    sub, state = _STAND_IN_CLASSES[cls]
     stand = sub.__new__(sub)
-    torch.nn.Module.__init__(stand)
+    # Module.__init__'s empty registries, each its own copy (Module.__init__ itself costs ~80 us a layer)
+    object.__setattr__(stand, "__dict__", {k: copy.copy(v) for k, v in state.items()})
     object.__setattr__(stand, "_planner_layer", layer)
+    object.__setattr__(stand, "_planner_last", last)
+    object.__setattr__(stand, "_planner_index", index)
     return stand
 
 
@@ -234,12 +258,12 @@ def only_first_of_each_kind(kinds: LayerKinds | None, on_layer=None):
     if on_layer is not None and kinds.stack is not None:
         for i in range(kinds.skipped[0][1] if kinds.skipped else len(kinds.stack)):
             handles.append(kinds.stack[i].register_forward_pre_hook(partial(_called, on_layer, i)))
-    try:
+    try:  # ModuleList keeps its children under str(position): set there, as ``stack[i] = m`` does
         for parent, key, layer in kinds.skipped:
-            parent[key] = _stand_in(layer, last, key)
+            parent._modules[str(key)] = _stand_in(layer, last, key)
         yield
     finally:
         for h in handles:
             h.remove()
         for parent, key, layer in kinds.skipped:
-            parent[key] = layer
+            parent._modules[str(key)] = layer
