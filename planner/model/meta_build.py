@@ -19,17 +19,11 @@ for families without hand-written constants, each layer's activation peak (meta_
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
-from dataclasses import replace
 from typing import Any
 
 from planner.errors import ConfigError
-from planner.model.meta_activations import measure_activations
-from planner.model.meta_head import logits_copies
-from planner.model.meta_kinds import layer_kinds, only_first_of_each_kind
-from planner.model.meta_kv import MISALIGNED, measure_cache
 from planner.model.meta_layers import (
     attention_for_layer,
     block_hidden,
@@ -39,7 +33,8 @@ from planner.model.meta_layers import (
     vision_attention,
     vision_width,
 )
-from planner.model.types import AttentionSpec, ModelSpec, TensorSpec, Unit
+from planner.model.meta_measure import measured_units, quiet_library
+from planner.model.types import ModelSpec, TensorSpec, Unit
 
 HF_EXTRA_HINT = "pip install 'planner[hf]' (transformers, accelerate, torch)"
 
@@ -310,7 +305,7 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
     forwards = os.environ.get("PLANNER_META_FORWARD", "on").lower() not in ("off", "0", "no")
     notes = ["built by transformers on the meta device"]
     if forwards:
-        units, more = _measured(model, hf_config, text, units, float_dtype)
+        units, more = measured_units(model, hf_config, text, units, float_dtype)
         notes += more
     from planner.model.hf_config import fixed_resolution_patches
 
@@ -325,73 +320,6 @@ def spec_from_module(model, hf_config, data: dict, name: str, float_dtype) -> Mo
         quantization_config=data.get("quantization_config") if isinstance(data.get("quantization_config"), dict) else None,
         notes=tuple(notes), supports_sdpa=bool(getattr(type(model), "_supports_sdpa", True)),
     )
-
-
-def _measured(model, hf_config, text, units: list[Unit], float_dtype) -> tuple[list[Unit], list[str]]:
-    """The units with what the meta forwards measure (cache, activation peaks, the head's phase),
-    run on the first layer of each kind (meta_kinds), and the notes saying what was measured."""
-    from planner.model.hf_config import SUPPORTED
-
-    layers = [u.name for u in units if u.kind == "decoder_layer"]
-    kinds = layer_kinds(model, layers)
-    notes = []
-    with _quiet_library(), only_first_of_each_kind(kinds):
-        measured = measure_cache(model, float_dtype, kinds)
-        peaks = measure_activations(model, layers, kinds) if layers and not (
-            {hf_config.model_type, text.model_type} & set(SUPPORTED)) else None  # closed forms measured for those
-        copies = logits_copies(model)
-    if measured is MISALIGNED:
-        with _quiet_library():
-            measured = measure_cache(model, float_dtype)
-    if measured is None:
-        notes.append("KV cache from the config (the model's forward does not run on the meta device)")
-    else:
-        units = [_with_cache(u, measured) for u in units]
-    if peaks:
-        units = [_with_activations(u, peaks[u.name]) if u.name in peaks else u for u in units]
-        notes.append("activation peaks measured on the meta device (counted as torch's MemTracker counts)")
-    if copies:  # every family, the hand-written ones too: their head traits are checked against it
-        units = [replace(u, logits_copies=round(copies, 4)) if u.kind == "head" else u for u in units]
-    return units, notes
-
-
-@contextlib.contextmanager
-def _quiet_library():
-    """transformers' own log lines (kernel fallbacks, deprecations) and Python warnings stay out of
-    the user's terminal while the planner builds and runs a model it only measures."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-
-
-def _with_cache(u: Unit, measured: list) -> Unit:
-    """A decoder layer with what transformers' cache really holds for it (see meta_cache)."""
-    if u.kind != "decoder_layer" or u.layer_index is None or u.layer_index >= len(measured):
-        return u
-    from planner.costs.kv_cache import kv_values_per_token
-
-    m = measured[u.layer_index]
-    attn = u.attention
-    if attn is None and m.values_per_token:
-        attn = AttentionSpec(1, 1, m.values_per_token // 2, m.values_per_token - m.values_per_token // 2, m.window)
-    if attn is not None:
-        attn = replace(attn, sliding_window=m.window, hf_values_per_token=None)
-        if kv_values_per_token(attn, "hf") != m.values_per_token:
-            attn = replace(attn, hf_values_per_token=m.values_per_token)
-    return replace(u, attention=attn, state_elements=m.state_elements, state_fixed_bytes=m.state_fixed_bytes)
-
-
-def _with_activations(u: Unit, fit: tuple[float, ...]) -> Unit:
-    return replace(u, activation_per_token=fit[0], activation_base=fit[1], eager_per_token2=fit[2], eager_per_token=fit[3],
-                   eager_kept_per_token2=fit[4], eager32_per_token2=fit[5], eager32_per_token=fit[6],
-                   eager32_kept_per_token2=fit[7])
 
 
 def _tied_groups(units: list[Unit]) -> tuple[tuple[str, ...], ...]:
@@ -423,6 +351,6 @@ def _build(data: dict[str, Any], name: str, where: str) -> ModelSpec:
     with slow_step_notice(f"first read of {kind}: building it on the meta device with transformers "
                           "(later runs read it from the spec cache)"):
         torch, _ = _imports()
-        with _quiet_library():
+        with quiet_library():
             model, hf_config = build_meta_model(data, where, "bf16")
             return spec_from_module(model, hf_config, data, name, torch.bfloat16)

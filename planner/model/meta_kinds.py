@@ -7,7 +7,9 @@ submodule, every plain attribute of every submodule (``sliding_window``, ``layer
 ``use_rope``, ``is_kv_shared_layer`` ...) except the layer's own index, and every per-layer entry
 of the config (any list as long as the stack). A layer's measured figures can depend on the layer
 before it too (what that one leaves alive), so the kind of a layer is the pair (its signature, the
-previous layer's); the first layer is a kind of its own.
+previous layer's); the first layer is a kind of its own. Last, the model around the layers can keep
+more alive at some of them (Dory keeps its input section's output through its recurrent loop): a
+probe forward reads the bytes alive as each layer is called, and layers of one kind must agree.
 
 The forwards then run the stack up to the last first-of-its-kind layer, exactly as the full forward
 runs it, and every later layer returns what the last real layer returned without running (no hooks,
