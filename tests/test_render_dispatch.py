@@ -15,7 +15,7 @@ from planner.cli.render import _RENDERERS
 
 
 def test_every_renderer_names_real_classes_and_functions():
-    for qualified, (exporter, as_json, as_table) in _RENDERERS.items():
+    for qualified, (exporter, as_json, as_table, _) in _RENDERERS.items():
         module, name = qualified.rsplit(".", 1)
         assert isinstance(getattr(importlib.import_module(module), name), type), qualified
         found = importlib.import_module(f"planner.export.{exporter}")

@@ -63,12 +63,6 @@ def with_checkpoint_dtype(spec: ModelSpec, dtype: str | None) -> ModelSpec:
     return replace(spec, default_dtype=dtype, dtype_from="checkpoint")
 
 
-def _meta_route_available() -> bool:
-    from planner.model.meta_build import meta_route_available  # imported only for the families it reads
-
-    return meta_route_available()
-
-
 def catalog_spec(name: str) -> ModelSpec:
     """A catalog model's spec: from its config, or, for a family only the meta route reads when
     transformers is not installed, the spec shipped with the catalog (model/bundled.py)."""
@@ -76,12 +70,15 @@ def catalog_spec(name: str) -> ModelSpec:
 
     cfg_path = model_config_path(name)
     data = json.loads(cfg_path.read_text())
-    if data.get("model_type") not in SUPPORTED and "mm_vision_tower" not in data and not _meta_route_available():
-        from planner.model.bundled import bundled_spec
+    if data.get("model_type") not in SUPPORTED and "mm_vision_tower" not in data:
+        from planner.model.meta_build import meta_route_available  # imported only for the families it reads
 
-        spec = bundled_spec(name)
-        if spec is not None:
-            return spec
+        if not meta_route_available():
+            from planner.model.bundled import bundled_spec
+
+            spec = bundled_spec(name)
+            if spec is not None:
+                return spec
     return spec_from_config(data, cfg_path.stem, cfg_path.name)
 
 

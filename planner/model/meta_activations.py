@@ -37,6 +37,25 @@ def register_stub() -> None:
 
 
 @contextlib.contextmanager
+def fused_attention(model):
+    """While open, the model's attention runs the fused stand-in; yields the kernel it had, or None
+    when the model takes no attention interface (it keeps its own). The kernel is set back after,
+    whatever failed."""
+    try:
+        register_stub()
+        previous = model.config._attn_implementation
+        model.set_attn_implementation(STUB)
+    except Exception:  # noqa: BLE001 - a model without the attention interface
+        previous = None
+    try:
+        yield previous
+    finally:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                model.set_attn_implementation(previous)
+
+
+@contextlib.contextmanager
 def parameter_views_detached():
     """While it is open (and before a MemTracker is entered), modules get views of parameters
     detached. A view taken under no_grad still requires grad but has no gradient function, and
@@ -119,19 +138,13 @@ def measure_activations(model, layer_names: list[str], kinds) -> dict[str, tuple
     from planner.model.meta_kinds import measured_layers
 
     measured = measured_layers(kinds, layer_names)
-    try:
-        register_stub()
-        previous = model.config._attn_implementation
-        model.set_attn_implementation(STUB)
-    except Exception:  # noqa: BLE001 - a model without the attention interface keeps the closed form
-        return None
-    try:
-        a, b = (module_peaks(model, n, set(measured)) for n in LENGTHS)
-    except Exception:  # noqa: BLE001 - data-dependent code (.item(), nonzero) cannot run on meta
-        return None
-    finally:
-        with contextlib.suppress(Exception):  # leave the model as it was, whatever failed
-            model.set_attn_implementation(previous)
+    with fused_attention(model) as previous:
+        if previous is None:  # a model without the attention interface keeps the closed form
+            return None
+        try:
+            a, b = (module_peaks(model, n, set(measured)) for n in LENGTHS)
+        except Exception:  # noqa: BLE001 - data-dependent code (.item(), nonzero) cannot run on meta
+            return None
     from planner.model.meta_eager import eager_fits, eager_fits_fp32
 
     eager = eager_fits(model, layer_names, previous, kinds.rep) if layer_names else {}

@@ -5,9 +5,7 @@ never shows."""
 
 from __future__ import annotations
 
-import contextlib
-
-from planner.model.meta_activations import LENGTHS, STUB, parameter_views_detached, register_stub
+from planner.model.meta_activations import LENGTHS, fused_attention, parameter_views_detached
 
 
 def logits_copies(model, tokens: int = LENGTHS[1]) -> float | None:
@@ -19,17 +17,8 @@ def logits_copies(model, tokens: int = LENGTHS[1]) -> float | None:
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if head is None or not hasattr(head, "out_features"):
         return None
-    try:  # the fused stand-in, as for the layers: the head's phase does not depend on the kernel
-        register_stub()
-        previous = model.config._attn_implementation
-        model.set_attn_implementation(STUB)
-    except Exception:  # noqa: BLE001
-        return None
-    try:
-        return _head_peak(model, head, tokens)
-    finally:
-        with contextlib.suppress(Exception):
-            model.set_attn_implementation(previous)
+    with fused_attention(model) as previous:  # as for the layers: the head's phase does not depend on the kernel
+        return _head_peak(model, head, tokens) if previous is not None else None
 
 
 def _head_peak(model, head, tokens: int) -> float | None:

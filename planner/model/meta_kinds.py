@@ -139,7 +139,7 @@ def _by_entry_bytes(model, kinds: LayerKinds, stack, layer_names, modules, pairs
     the split is redone until it holds. A layer the forward never calls is its own kind. None when
     the forward cannot run or the split does not settle."""
     for _ in range(4):
-        entries = _entry_bytes(model, kinds, len(layer_names))
+        entries = _entry_bytes(model, kinds)
         if entries is None:
             return None
         keys = [(pairs[i], entries.get(i, ("never called", i))) for i in range(len(layer_names))]
@@ -150,16 +150,15 @@ def _by_entry_bytes(model, kinds: LayerKinds, stack, layer_names, modules, pairs
     return None
 
 
-def _entry_bytes(model, kinds: LayerKinds, depth: int) -> dict[int, int] | None:
+def _entry_bytes(model, kinds: LayerKinds) -> dict[int, int] | None:
     """Activation bytes alive at the first call of each decoder layer (by index), in a forward of 64
     tokens (the fused-kernel stand-in where the model takes one) with the skipped layers stood in;
     None when the forward cannot run."""
-    import contextlib
     import warnings
 
     import torch
 
-    from planner.model.meta_activations import STUB, parameter_views_detached, register_stub
+    from planner.model.meta_activations import fused_attention, parameter_views_detached
     from planner.model.meta_peaks import ModulePeaks
 
     entries: dict[int, int] = {}
@@ -168,23 +167,16 @@ def _entry_bytes(model, kinds: LayerKinds, depth: int) -> dict[int, int] | None:
     def called(index: int) -> None:
         entries.setdefault(index, tracker.current)
 
-    # the model is made shallow first: setting the attention kernel and the tracker then walk only it
-    with only_first_of_each_kind(kinds, on_layer=called):
+    # the model is made shallow first: setting the attention kernel and the tracker then walk only it;
+    # a model without the attention interface runs its own kernel (the same for every layer)
+    with only_first_of_each_kind(kinds, on_layer=called), fused_attention(model):
         tracker = ModulePeaks(model, set())
-        previous = getattr(model.config, "_attn_implementation", None)
-        with contextlib.suppress(Exception):  # no attention interface: the model's own kernel (the same for every layer)
-            register_stub()
-            model.set_attn_implementation(STUB)
         try:
             with warnings.catch_warnings(), parameter_views_detached(), torch.no_grad(), tracker:
                 warnings.simplefilter("ignore")
                 model(input_ids=torch.zeros((1, 64), dtype=torch.long, device="meta"), use_cache=False)
         except Exception:  # noqa: BLE001 - data-dependent code cannot run on meta
             return None
-        finally:
-            if previous is not None and getattr(model.config, "_attn_implementation", None) != previous:
-                with contextlib.suppress(Exception):
-                    model.set_attn_implementation(previous)
     return entries
 
 

@@ -57,7 +57,7 @@ def _layer(layer, torch, float_dtype) -> LayerCache:
     return LayerCache(growing // TOKENS, window if isinstance(window, int) and window > 0 else None, state, fixed)
 
 
-def measure_cache(model, float_dtype, kinds=None) -> list[LayerCache] | None:
+def measure_cache(model, float_dtype, kinds=None) -> list[LayerCache] | str | None:
     """Per decoder layer (in layer order), what the cache holds; None when the forward cannot run.
     With ``kinds`` (meta_kinds), every layer takes the figures of the first of its kind, or
     ``MISALIGNED`` when the cache does not hold one entry per decoder layer."""

@@ -34,14 +34,10 @@ class ModulePeaks:
         self._mode = None
 
     def _op(self, outputs) -> None:
-        import weakref
-
-        import torch
-        from torch.utils._pytree import tree_flatten
-
-        sizes = self._sizes
-        for t in tree_flatten(outputs)[0]:
-            if not isinstance(t, torch.Tensor) or (self.device is not None and t.device != self.device):
+        """Every op's outputs (the hot path: what it needs is bound in ``__enter__``)."""
+        sizes, tensor = self._sizes, self._tensor
+        for t in self._flatten(outputs)[0]:
+            if not isinstance(t, tensor) or (self.device is not None and t.device != self.device):
                 continue
             st = t.untyped_storage()
             cell = sizes.get(st)
@@ -49,7 +45,7 @@ class ModulePeaks:
                 cell = [st.nbytes()]
                 sizes[st] = cell
                 self.current += cell[0]
-                weakref.finalize(st, self._freed, cell)
+                self._finalize(st, self._freed, cell)
             elif cell[0] is not None and cell[0] != st.nbytes():  # resized in place
                 self.current += st.nbytes() - cell[0]
                 cell[0] = st.nbytes()
@@ -61,8 +57,14 @@ class ModulePeaks:
         self.current -= cell[0]
 
     def __enter__(self):
+        import weakref
+
+        import torch
         from torch.utils._python_dispatch import TorchDispatchMode
+        from torch.utils._pytree import tree_flatten
         from torch.utils.weak import WeakIdKeyDictionary
+
+        self._flatten, self._tensor, self._finalize = tree_flatten, torch.Tensor, weakref.finalize
 
         self._sizes = WeakIdKeyDictionary()
         for t in [*self.model.parameters(), *self.model.buffers()]:
